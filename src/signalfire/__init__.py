@@ -1,0 +1,29 @@
+"""signalfire: drop-in observability for Python web services.
+
+One call at start-up wires OpenTelemetry traces and metrics (and, as they land, Prometheus, structlog and Sentry),
+configured from environment variables::
+
+    import signalfire
+
+    signalfire.init_observability(app)
+
+The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
+"""
+
+from signalfire._runtime import Observability, init_observability, shutdown
+from signalfire._settings import ConfigurationError, Settings
+from signalfire._tracing import span, traced
+from signalfire._version import __version__
+from signalfire.integrations.fastapi import instrument_fastapi
+
+__all__ = [
+    "ConfigurationError",
+    "Observability",
+    "Settings",
+    "__version__",
+    "init_observability",
+    "instrument_fastapi",
+    "shutdown",
+    "span",
+    "traced",
+]

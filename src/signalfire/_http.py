@@ -1,0 +1,120 @@
+"""The ASGI middleware: request id, the server span named by route template, and the per-request signals.
+
+It is a plain ASGI callable: per request it wraps ``send`` once, starts one span, and reads the matched route from
+the scope Starlette fills in (``scope["route"]``), so the route template is never computed by re-matching.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from signalfire import _tracing
+from signalfire._settings import Settings
+
+__all__ = ["ObservabilityMiddleware", "route_template"]
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+REQUEST_ID_HEADER = b"x-request-id"
+# Printable ASCII without spaces, at most 128 characters: UUIDs, nginx's 32-hex $request_id, ULIDs, ...
+_SANE_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
+UNMATCHED_ROUTE = "unmatched"
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route's template, with the prefixes of the mounts it sits under (``/api/items/{item_id}``)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return None
+    app_root = scope.get("app_root_path", "")
+    mount_prefix = scope.get("root_path", "")[len(app_root) :]
+    return f"{mount_prefix}{path}" if mount_prefix else path
+
+
+def _header_getter(carrier: list[tuple[bytes, bytes]], key: str) -> list[str]:
+    wanted = key.encode("latin-1").lower()
+    return [v.decode("latin-1") for k, v in carrier if k.lower() == wanted]
+
+
+class _Getter:
+    def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
+        found = _header_getter(carrier, key)
+        return found or None
+
+    def keys(self, carrier: list[tuple[bytes, bytes]]) -> list[str]:
+        return [k.decode("latin-1") for k, _ in carrier]
+
+
+_GETTER = _Getter()
+
+
+class ObservabilityMiddleware:
+    """One server span and the request id for every HTTP request of an ASGI app."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _tracing._active.recording:
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+        request_id = None
+        for key, value in headers:
+            if key == REQUEST_ID_HEADER and _SANE_REQUEST_ID.match(value):
+                request_id = value.decode("ascii")
+                break
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        method = scope.get("method", "GET")
+        parent = extract(headers, getter=_GETTER)
+        server_span = self.tracer.start_span(
+            method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "url.path": scope.get("path", ""),
+                "url.scheme": scope.get("scheme", "http"),
+                "request.id": request_id,
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(server_span, parent))
+        status_code = 500
+        request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], request_id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BaseException as exc:
+            status_code = 500
+            _tracing._record_error(server_span, exc)
+            raise
+        finally:
+            template = route_template(scope) or UNMATCHED_ROUTE
+            server_span.update_name(f"{method} {template}")
+            server_span.set_attribute("http.route", template)
+            server_span.set_attribute("http.response.status_code", status_code)
+            if status_code >= 500:
+                server_span.set_status(Status(StatusCode.ERROR))
+            otel_context.detach(token)
+            server_span.end()

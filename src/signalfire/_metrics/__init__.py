@@ -1,0 +1,1 @@
+"""Metrics: the OpenTelemetry meter provider (``_provider``); the registry and backends plug into it."""

@@ -1,0 +1,94 @@
+"""The OpenTelemetry MeterProvider and its push readers (OTLP, console), built from Settings."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import View
+from opentelemetry.sdk.resources import Resource
+
+from signalfire._settings import OtlpTarget, Settings
+
+__all__ = ["build_readers", "install", "otlp_metric_exporter"]
+
+_log = logging.getLogger("signalfire")
+_global_lock = threading.Lock()
+_global_set = False
+
+
+def otlp_metric_exporter(target: OtlpTarget) -> MetricExporter:
+    """An OTLP metric exporter for a resolved target; every value passed explicitly."""
+    if target.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc import Compression as GrpcCompression
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+
+        return GrpcMetricExporter(
+            endpoint=target.endpoint,
+            insecure=target.endpoint.startswith("http://"),
+            headers=dict(target.headers),
+            timeout=target.timeout_s,
+            compression=GrpcCompression.Gzip if target.compression == "gzip" else GrpcCompression.NoCompression,
+        )
+    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+    return HttpMetricExporter(
+        endpoint=target.endpoint,
+        headers=dict(target.headers),
+        timeout=target.timeout_s,
+        compression=HttpCompression.Gzip if target.compression == "gzip" else HttpCompression.NoCompression,
+    )
+
+
+def build_readers(settings: Settings) -> list[MetricReader]:
+    """Periodic push readers for the exporters OTEL_METRICS_EXPORTER and the endpoints select."""
+    readers: list[MetricReader] = []
+    for name in settings.exporters("metrics"):
+        exporter: MetricExporter | None = None
+        if name == "otlp":
+            target = settings.otlp_target("metrics")
+            exporter = otlp_metric_exporter(target) if target is not None else None
+        elif name == "console":
+            from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+            exporter = ConsoleMetricExporter()
+        if exporter is not None:
+            readers.append(
+                PeriodicExportingMetricReader(
+                    exporter,
+                    export_interval_millis=settings.metric_export_interval_ms,
+                    export_timeout_millis=settings.metric_export_timeout_ms,
+                )
+            )
+    return readers
+
+
+def install(
+    settings: Settings,
+    resource: Resource,
+    *,
+    readers: Sequence[MetricReader] = (),
+    views: Sequence[View] = (),
+) -> MeterProvider:
+    """Build the MeterProvider with the settings' push readers plus ``readers`` (Prometheus, tests).
+
+    The OpenTelemetry global meter provider is set to the first provider built in the process (it can be set only
+    once). signalfire's own instruments always use the provider returned here, so re-initialising re-binds them.
+    """
+    global _global_set  # noqa: PLW0603 - the process-wide fact "the global is set" lives here
+    provider = MeterProvider(
+        resource=resource,
+        metric_readers=[*build_readers(settings), *readers],
+        views=list(views),
+        shutdown_on_exit=False,
+    )
+    with _global_lock:
+        if not _global_set:
+            otel_metrics.set_meter_provider(provider)
+            _global_set = True
+    return provider

@@ -1,0 +1,269 @@
+"""init_observability / shutdown: orchestration, idempotency, and the exit, signal and fork hooks.
+
+Each component has an ``install(settings, ...)`` that receives the resolved Settings; none reads the environment. The
+runtime owns the one :class:`Observability` handle of the process and the lock that guards it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from signalfire import _tracing
+from signalfire._metrics import _provider as metrics_provider
+from signalfire._settings import ConfigurationError, Settings
+
+__all__ = ["Observability", "current", "init_observability", "shutdown", "start"]
+
+_log = logging.getLogger("signalfire")
+
+Closer = Callable[[float], object]
+
+
+class Observability:
+    """The handle ``init_observability()`` returns: the settings in force, the providers, and ``shutdown()``.
+
+    Example::
+
+        obs = signalfire.init_observability()
+        obs.settings.service_name
+        obs.tracer_provider.force_flush()
+        obs.shutdown()
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+    ) -> None:
+        self.settings = settings
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        # Components that need flushing register here, in install order; they are closed in reverse order.
+        self._closers: list[tuple[str, Closer]] = []
+        self._flushers: list[tuple[str, Closer]] = []
+        self._instrumented_apps: list[Any] = []
+        self._shut_down = False
+        if tracer_provider is not None:
+            self._flushers.append(("traces", lambda t: tracer_provider.force_flush(int(t * 1000))))
+            self._closers.append(("traces", lambda _t: tracer_provider.shutdown()))
+        if meter_provider is not None:
+            self._flushers.append(("metrics", lambda t: meter_provider.force_flush(int(t * 1000))))
+            self._closers.append(("metrics", lambda t: meter_provider.shutdown(int(t * 1000))))
+
+    @property
+    def active(self) -> bool:
+        """True while signals are being recorded (initialized, enabled and not shut down)."""
+        return not self._shut_down and self.settings.active
+
+    def on_shutdown(self, name: str, close: Closer, flush: Closer | None = None) -> None:
+        """Register a component's close (and optional flush) callable, each taking a timeout in seconds."""
+        self._closers.append((name, close))
+        if flush is not None:
+            self._flushers.append((name, flush))
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Export everything pending now, within ``timeout`` seconds (default SIGNALFIRE_SHUTDOWN_TIMEOUT)."""
+        return _run_within(self._flushers, timeout or self.settings.shutdown_timeout_s)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and close every provider within ``timeout`` seconds; idempotent. True when all finished in time."""
+        with _lock:
+            if self._shut_down:
+                return True
+            self._shut_down = True
+            global _current  # noqa: PLW0603 - the one handle of the process
+            if _current is self:
+                _current = None
+                _tracing.activate(None)
+        budget = timeout or self.settings.shutdown_timeout_s
+        deadline = time.monotonic() + budget
+        finished = _run_within(self._flushers, budget)
+        remaining = max(0.05, deadline - time.monotonic())
+        return _run_within(list(reversed(self._closers)), remaining) and finished
+
+
+def _run_within(steps: Sequence[tuple[str, Closer]], timeout: float) -> bool:
+    """Run ``steps`` in order on a helper thread and wait at most ``timeout`` seconds for all of them.
+
+    The SDK's force_flush does not honour its timeout and a black-holed exporter may block for its own timeout and
+    retries; a daemon thread keeps that from delaying exit or a SIGTERM beyond the budget we promise.
+    """
+    if not steps:
+        return True
+    deadline = time.monotonic() + timeout
+
+    def run() -> None:
+        for name, step in steps:
+            try:
+                step(max(0.0, deadline - time.monotonic()))
+            except Exception:
+                _log.warning("signalfire: flushing %s failed", name, exc_info=True)
+
+    worker = threading.Thread(target=run, name="signalfire-flush", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        _log.warning("signalfire: flush did not finish within %.1f s; pending telemetry may be lost", timeout)
+        return False
+    return True
+
+
+_lock = threading.RLock()
+_current: Observability | None = None
+_hooks_installed = False
+_previous_sigterm: Any = None
+
+
+def current() -> Observability | None:
+    """The handle of the running instance, or None."""
+    return _current
+
+
+def init_observability(app: Any = None, *, replace: bool = False, **overrides: Any) -> Observability:
+    """Start every signal with settings from keyword arguments, the environment, the environment's preset, defaults.
+
+    Call it once at start-up. A second call with the same settings returns the running instance (and instruments
+    ``app`` if it is new); a call with different settings raises :class:`ConfigurationError` unless ``replace=True``,
+    which shuts the running instance down first. A bad environment variable raises ``ConfigurationError`` naming the
+    variable, its value and what is accepted. With OTEL_SDK_DISABLED=true or OTEL_ENABLED=false nothing is started.
+
+    Example::
+
+        app = FastAPI()
+        signalfire.init_observability(app, service_name="checkout")
+    """
+    settings = Settings.resolve(**overrides)
+    return start(settings, app=app, replace=replace)
+
+
+def start(
+    settings: Settings,
+    *,
+    app: Any = None,
+    replace: bool = False,
+    span_exporters: Sequence[SpanExporter] | None = None,
+    metric_readers: Sequence[MetricReader] = (),
+) -> Observability:
+    """init_observability() for already-resolved settings; tests pass in-memory exporters and readers here."""
+    global _current  # noqa: PLW0603 - the one handle of the process
+    with _lock:
+        running = _current
+        if running is not None:
+            if running.settings != settings:
+                if not replace:
+                    raise ConfigurationError(_difference(running.settings, settings))
+                running.shutdown()
+                running = None
+        if running is None:
+            running = _build(settings, span_exporters, metric_readers)
+            _current = running
+            _install_process_hooks(settings)
+    if app is not None:
+        instrument_app(running, app)
+    return running
+
+
+def instrument_app(obs: Observability, app: Any) -> None:
+    """Instrument an ASGI app once per handle (a second call for the same app does nothing)."""
+    if any(existing is app for existing in obs._instrumented_apps) or not obs.active:
+        return
+    obs._instrumented_apps.append(app)
+    from signalfire.integrations import fastapi as fastapi_integration
+
+    fastapi_integration.install(obs, app)
+
+
+def _build(
+    settings: Settings,
+    span_exporters: Sequence[SpanExporter] | None,
+    metric_readers: Sequence[MetricReader],
+) -> Observability:
+    if not settings.active:
+        _tracing.activate(None)
+        return Observability(settings, None, None)
+    resource = _tracing.build_resource(settings)
+    meter_provider = metrics_provider.install(settings, resource, readers=metric_readers)
+    tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
+    return Observability(settings, tracer_provider, meter_provider)
+
+
+def _difference(old: Settings, new: Settings) -> str:
+    before, after = old.model_dump(), new.model_dump()
+    changed = [f"{k}: {before[k]!r} -> {after[k]!r}" for k in sorted(before) if before[k] != after[k]]
+    return (
+        "signalfire is already initialized with different settings ("
+        + "; ".join(changed)
+        + "). Call signalfire.shutdown() first, or pass replace=True to init_observability()."
+    )
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and close everything signalfire started, within ``timeout`` seconds; safe to call more than once.
+
+    It also runs at interpreter exit and, unless SIGNALFIRE_HANDLE_SIGTERM=false, on SIGTERM. The default timeout is
+    SIGNALFIRE_SHUTDOWN_TIMEOUT (5 s). Returns False when something could not be flushed in time.
+
+    Example::
+
+        signalfire.shutdown(timeout=2.0)
+    """
+    running = _current
+    if running is None:
+        return True
+    return running.shutdown(timeout)
+
+
+# --- process hooks: exit, SIGTERM, fork -----------------------------------------------------------------------------
+def _install_process_hooks(settings: Settings) -> None:
+    global _hooks_installed  # noqa: PLW0603
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    # Registered after the SDK's and sentry's own atexit hooks would be, so it runs before them (atexit is LIFO).
+    atexit.register(shutdown)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    if settings.handle_sigterm and threading.current_thread() is threading.main_thread():
+        _chain_sigterm()
+
+
+def _chain_sigterm() -> None:
+    global _previous_sigterm  # noqa: PLW0603
+    try:
+        _previous_sigterm = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main thread of the main interpreter
+        _previous_sigterm = None
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    previous = _previous_sigterm
+    shutdown()
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_IGN:
+        return
+    else:
+        # The default action: terminate with the signal, as the process would have without us.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time stays locked forever in the child; start with a fresh one. The SDK's
+    # own fork hooks restart the batch and metric threads and renew service.instance.id.
+    global _lock  # noqa: PLW0603
+    _lock = threading.RLock()

@@ -1,0 +1,566 @@
+"""Settings: the one place that reads the environment.
+
+Resolution order, highest first: keyword arguments to ``init_observability()`` > environment variables > the preset of
+the deployment environment > field defaults. Standard ``OTEL_*`` variables mean what the OpenTelemetry specification
+says (durations in milliseconds, ``OTEL_SDK_DISABLED=true`` disables, ...); signalfire's own use ``SIGNALFIRE_``.
+
+Every validation failure becomes one :class:`ConfigurationError` that names the variable (or keyword argument), the
+value it received and what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
+
+Signal = Literal["traces", "metrics", "logs"]
+Source = Literal["argument", "environment", "preset", "default"]
+
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+PROTOCOLS = ("grpc", "http/protobuf")
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+EXPORTERS: dict[Signal, tuple[str, ...]] = {
+    "traces": ("otlp", "console", "none"),
+    "metrics": ("otlp", "prometheus", "console", "none"),
+    "logs": ("otlp", "console", "none"),
+}
+# Environments that take the development preset; every other name (staging, production, qa, ...) takes production's,
+# because a shared environment should behave like production unless told otherwise.
+DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "testing"})
+
+# Values a preset supplies where neither an argument nor the environment did. Each key is a Settings field whose
+# default is None; the configuration reference in docs/ is generated from this table.
+PRESETS: dict[str, dict[str, Any]] = {
+    "development": {
+        "traces_sampler_arg": 1.0,
+    },
+    "production": {
+        "traces_sampler_arg": 0.1,
+    },
+}
+
+
+class ConfigurationError(ValueError):
+    """A setting was rejected by :func:`signalfire.init_observability`.
+
+    The message names every offending environment variable (or keyword argument), the value it had and what is
+    accepted, one per line::
+
+        OTEL_TRACES_SAMPLER_ARG='1.5' is not accepted: expected a number from 0 to 1 (the sampling ratio)
+    """
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpTarget:
+    """Where and how one signal is exported over OTLP, resolved from the generic and per-signal variables."""
+
+    endpoint: str
+    protocol: str
+    headers: Mapping[str, str]
+    timeout_s: float
+    compression: str | None
+
+
+def parse_key_values(raw: str, what: str) -> dict[str, str]:
+    """Parse the W3C-baggage-like ``key=value,key2=value2`` lists used by OTEL_RESOURCE_ATTRIBUTES and _HEADERS."""
+    result: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected comma-separated key=value pairs ({what}), e.g. 'api-key=abc,team=core'")
+        result[unquote(key.strip())] = unquote(value.strip())
+    return result
+
+
+class Settings(BaseSettings):
+    """All of signalfire's configuration, resolved once by :func:`signalfire.init_observability`.
+
+    Each field documents its environment variables, first one wins. Pass a field name as a keyword argument to
+    ``init_observability`` to override the environment::
+
+        signalfire.init_observability(service_name="checkout", traces_sampler_arg=0.25)
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        populate_by_name=True,
+        env_ignore_empty=True,  # the OpenTelemetry specification treats an empty variable as unset
+        extra="forbid",
+        validate_default=False,
+    )
+
+    # --- identity ------------------------------------------------------------------------------------------------
+    enabled: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_ENABLED", "OTEL_ENABLED"),
+        description="SIGNALFIRE_ENABLED / OTEL_ENABLED. false turns every signal off; decorators become plain calls.",
+    )
+    sdk_disabled: bool = Field(
+        False,
+        validation_alias=_env("OTEL_SDK_DISABLED"),
+        description="OTEL_SDK_DISABLED. true turns every signal off, as the OpenTelemetry specification says.",
+    )
+    service_name: str | None = Field(
+        None,
+        validation_alias=_env("OTEL_SERVICE_NAME", "SIGNALFIRE_SERVICE_NAME"),
+        description="OTEL_SERVICE_NAME. Default: service.name from OTEL_RESOURCE_ATTRIBUTES, else "
+        "'unknown_service:python'.",
+    )
+    service_version: str | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_SERVICE_VERSION", "OTEL_SERVICE_VERSION", "APP_VERSION", "GIT_SHA"),
+        description="SIGNALFIRE_SERVICE_VERSION / OTEL_SERVICE_VERSION / APP_VERSION / GIT_SHA. Default: "
+        "service.version from OTEL_RESOURCE_ATTRIBUTES, else unset.",
+    )
+    environment: str | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_ENVIRONMENT", "ENVIRONMENT", "DEPLOYMENT_ENVIRONMENT"),
+        description="SIGNALFIRE_ENVIRONMENT / ENVIRONMENT / DEPLOYMENT_ENVIRONMENT. Free-form; development, dev, "
+        "local, test and testing take the development preset, every other name the production preset. Default: "
+        "deployment.environment.name from OTEL_RESOURCE_ATTRIBUTES, else 'development'.",
+    )
+    resource_attributes: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        validation_alias=_env("OTEL_RESOURCE_ATTRIBUTES"),
+        description="OTEL_RESOURCE_ATTRIBUTES. key=value pairs added to every signal's resource.",
+    )
+    log_level: str = Field(
+        "INFO",
+        validation_alias=_env("SIGNALFIRE_LOG_LEVEL", "LOG_LEVEL"),
+        description="SIGNALFIRE_LOG_LEVEL / LOG_LEVEL. One of CRITICAL, ERROR, WARNING, INFO, DEBUG.",
+    )
+
+    # --- exporters -----------------------------------------------------------------------------------------------
+    traces_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        None,
+        validation_alias=_env("OTEL_TRACES_EXPORTER"),
+        description="OTEL_TRACES_EXPORTER: otlp, console, none (comma-separated). Default: otlp when an endpoint is "
+        "configured; otherwise the span tree on the terminal in development and nothing (with one warning) in "
+        "production.",
+    )
+    metrics_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        None,
+        validation_alias=_env("OTEL_METRICS_EXPORTER"),
+        description="OTEL_METRICS_EXPORTER: otlp, prometheus, console, none (comma-separated). Default: otlp when "
+        "an endpoint is configured.",
+    )
+    logs_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        None,
+        validation_alias=_env("OTEL_LOGS_EXPORTER"),
+        description="OTEL_LOGS_EXPORTER: otlp, console, none (comma-separated). Default: none (logs go to stdout).",
+    )
+
+    # --- OTLP: generic, then per signal ----------------------------------------------------------------------------
+    otlp_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTEL_EXPORTER_OTLP_ENDPOINT. Base URL; for http/protobuf /v1/<signal> is appended.",
+    )
+    otlp_traces_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    otlp_metrics_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+    otlp_logs_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"))
+    otlp_protocol: str = Field(
+        "http/protobuf",
+        validation_alias=_env("OTEL_EXPORTER_OTLP_PROTOCOL"),
+        description="OTEL_EXPORTER_OTLP_PROTOCOL: grpc or http/protobuf (the specification's default).",
+    )
+    otlp_traces_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+    otlp_metrics_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"))
+    otlp_logs_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"))
+    otlp_headers: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        validation_alias=_env("OTEL_EXPORTER_OTLP_HEADERS"),
+        description="OTEL_EXPORTER_OTLP_HEADERS. key=value pairs sent with every export (e.g. an API key).",
+    )
+    otlp_traces_headers: Annotated[dict[str, str] | None, NoDecode] = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+    )
+    otlp_metrics_headers: Annotated[dict[str, str] | None, NoDecode] = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_HEADERS")
+    )
+    otlp_logs_headers: Annotated[dict[str, str] | None, NoDecode] = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_HEADERS")
+    )
+    otlp_timeout_ms: int = Field(
+        10_000,
+        validation_alias=_env("OTEL_EXPORTER_OTLP_TIMEOUT"),
+        description="OTEL_EXPORTER_OTLP_TIMEOUT, in milliseconds as the specification says.",
+    )
+    otlp_traces_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"))
+    otlp_metrics_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
+    otlp_logs_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"))
+    otlp_compression: str | None = Field(
+        None,
+        validation_alias=_env("OTEL_EXPORTER_OTLP_COMPRESSION"),
+        description="OTEL_EXPORTER_OTLP_COMPRESSION: gzip or none.",
+    )
+
+    # --- sampling and batching -------------------------------------------------------------------------------------
+    traces_sampler: str = Field(
+        "parentbased_traceidratio",
+        validation_alias=_env("OTEL_TRACES_SAMPLER"),
+        description="OTEL_TRACES_SAMPLER: " + ", ".join(SAMPLERS) + ".",
+    )
+    traces_sampler_arg: float | None = Field(
+        None,
+        validation_alias=_env("OTEL_TRACES_SAMPLER_ARG"),
+        description="OTEL_TRACES_SAMPLER_ARG: the sampling ratio, 0 to 1. Preset: 1.0 in development, 0.1 in "
+        "production.",
+    )
+    bsp_schedule_delay_ms: int = Field(5_000, validation_alias=_env("OTEL_BSP_SCHEDULE_DELAY"))
+    bsp_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
+    bsp_max_queue_size: int = Field(2_048, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
+    bsp_max_export_batch_size: int = Field(512, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+    metric_export_interval_ms: int = Field(
+        60_000,
+        validation_alias=_env("OTEL_METRIC_EXPORT_INTERVAL"),
+        description="OTEL_METRIC_EXPORT_INTERVAL, milliseconds between OTLP metric pushes.",
+    )
+    metric_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_METRIC_EXPORT_TIMEOUT"))
+
+    # --- lifecycle -------------------------------------------------------------------------------------------------
+    shutdown_timeout_s: float = Field(
+        5.0,
+        validation_alias=_env("SIGNALFIRE_SHUTDOWN_TIMEOUT"),
+        description="SIGNALFIRE_SHUTDOWN_TIMEOUT, seconds that shutdown() (also at exit and on SIGTERM) may spend "
+        "flushing.",
+    )
+    handle_sigterm: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_HANDLE_SIGTERM"),
+        description="SIGNALFIRE_HANDLE_SIGTERM. Flush on SIGTERM, then run the handler that was there before.",
+    )
+
+    # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
+    _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+
+    # --- validators ------------------------------------------------------------------------------------------------
+    @field_validator("resource_attributes", "otlp_headers", mode="before")
+    @classmethod
+    def _parse_pairs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_key_values(value, "key=value")
+        return value
+
+    @field_validator("otlp_traces_headers", "otlp_metrics_headers", "otlp_logs_headers", mode="before")
+    @classmethod
+    def _parse_signal_pairs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_key_values(value, "key=value")
+        return value
+
+    @field_validator("traces_exporter", "metrics_exporter", "logs_exporter", mode="before")
+    @classmethod
+    def _parse_exporters(cls, value: Any, info: Any) -> Any:
+        signal: Signal = info.field_name.removesuffix("_exporter")
+        names = [n.strip().lower() for n in value.split(",")] if isinstance(value, str) else list(value)
+        names = [n for n in names if n]
+        accepted = EXPORTERS[signal]
+        for name in names:
+            if name not in accepted:
+                raise ValueError(f"expected a comma-separated list of {', '.join(accepted)}")
+        if "none" in names and len(names) > 1:
+            raise ValueError("'none' cannot be combined with another exporter")
+        return tuple(names)
+
+    @field_validator("otlp_endpoint", "otlp_traces_endpoint", "otlp_metrics_endpoint", "otlp_logs_endpoint")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            port_ok = False
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
+            raise ValueError("expected an http:// or https:// URL such as http://otel-collector:4318")
+        return value
+
+    @field_validator(
+        "otlp_protocol", "otlp_traces_protocol", "otlp_metrics_protocol", "otlp_logs_protocol", mode="before"
+    )
+    @classmethod
+    def _check_protocol(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        normalized = str(value).strip().lower()
+        if normalized not in PROTOCOLS:
+            raise ValueError("expected grpc or http/protobuf")
+        return normalized
+
+    @field_validator("otlp_compression", mode="before")
+    @classmethod
+    def _check_compression(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        normalized = str(value).strip().lower()
+        if normalized not in ("gzip", "none"):
+            raise ValueError("expected gzip or none")
+        return None if normalized == "none" else normalized
+
+    @field_validator("traces_sampler", mode="before")
+    @classmethod
+    def _check_sampler(cls, value: Any) -> Any:
+        normalized = str(value).strip().lower()
+        if normalized not in SAMPLERS:
+            raise ValueError("expected one of " + ", ".join(SAMPLERS))
+        return normalized
+
+    @field_validator("traces_sampler_arg", mode="before")
+    @classmethod
+    def _check_ratio(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            ratio = float(value)
+        except (TypeError, ValueError):
+            ratio = math.nan
+        if not 0.0 <= ratio <= 1.0:  # also rejects NaN
+            raise ValueError("expected a number from 0 to 1 (the sampling ratio)")
+        return ratio
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _check_level(cls, value: Any) -> Any:
+        normalized = str(value).strip().upper()
+        if normalized == "WARN":
+            normalized = "WARNING"
+        if normalized not in LOG_LEVELS:
+            raise ValueError("expected one of " + ", ".join(LOG_LEVELS))
+        return normalized
+
+    @field_validator(
+        "otlp_timeout_ms",
+        "otlp_traces_timeout_ms",
+        "otlp_metrics_timeout_ms",
+        "otlp_logs_timeout_ms",
+        "bsp_schedule_delay_ms",
+        "bsp_export_timeout_ms",
+        "bsp_max_queue_size",
+        "bsp_max_export_batch_size",
+        "metric_export_interval_ms",
+        "metric_export_timeout_ms",
+        mode="before",
+    )
+    @classmethod
+    def _check_positive_int(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            number = 0
+        if isinstance(value, bool) or number <= 0:
+            raise ValueError("expected a whole number greater than 0")
+        return number
+
+    @field_validator("shutdown_timeout_s", mode="before")
+    @classmethod
+    def _check_positive_float(cls, value: Any) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number > 0 or math.isinf(number):
+            raise ValueError("expected a number of seconds greater than 0")
+        return number
+
+    @field_validator("service_name", "service_version", "environment")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value or not value.isprintable() or len(value) > 255:
+            raise ValueError("expected a printable, non-empty name of at most 255 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_from_resource_and_preset(self) -> Settings:
+        # frozen model: fill derived values once, here, through object.__setattr__
+        attrs = self.resource_attributes
+        if self.service_name is None:
+            object.__setattr__(self, "service_name", attrs.get("service.name", "unknown_service:python"))
+        if self.service_version is None and "service.version" in attrs:
+            object.__setattr__(self, "service_version", attrs["service.version"])
+        if self.environment is None:
+            env = attrs.get("deployment.environment.name") or attrs.get("deployment.environment") or "development"
+            object.__setattr__(self, "environment", env)
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.bsp_max_export_batch_size > self.bsp_max_queue_size:
+            raise ValueError(
+                f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE ({self.bsp_max_export_batch_size}) must not exceed "
+                f"OTEL_BSP_MAX_QUEUE_SIZE ({self.bsp_max_queue_size})"
+            )
+        return self
+
+    # --- derived values --------------------------------------------------------------------------------------------
+    @property
+    def preset(self) -> str:
+        """The preset the environment selects: ``development`` or ``production``."""
+        return "development" if (self.environment or "").lower() in DEVELOPMENT_ENVIRONMENTS else "production"
+
+    @property
+    def active(self) -> bool:
+        """False when OTEL_SDK_DISABLED=true or OTEL_ENABLED=false."""
+        return self.enabled and not self.sdk_disabled
+
+    @property
+    def sources(self) -> Mapping[str, Source]:
+        """Where each field's value came from: argument, environment, preset or default."""
+        return dict(self._sources)
+
+    def otlp_target(self, signal: Signal) -> OtlpTarget | None:
+        """The OTLP destination for one signal, or None when no endpoint is configured for it.
+
+        A per-signal endpoint is used as given; the generic one gets ``/v1/<signal>`` appended for http/protobuf, as
+        the specification says. An exporter list that names ``otlp`` without any endpoint uses the specification's
+        default (localhost:4317 for grpc, localhost:4318 for http/protobuf).
+        """
+        protocol: str = getattr(self, f"otlp_{signal}_protocol") or self.otlp_protocol
+        endpoint: str | None = getattr(self, f"otlp_{signal}_endpoint")
+        if endpoint is None:
+            base = self.otlp_endpoint
+            if base is None and "otlp" in (getattr(self, f"{signal}_exporter") or ()):
+                base = "http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"
+            if base is None:
+                return None
+            endpoint = base if protocol == "grpc" else base.rstrip("/") + f"/v1/{signal}"
+        headers = getattr(self, f"otlp_{signal}_headers")
+        timeout_ms = getattr(self, f"otlp_{signal}_timeout_ms") or self.otlp_timeout_ms
+        return OtlpTarget(
+            endpoint=endpoint,
+            protocol=protocol,
+            headers=dict(self.otlp_headers if headers is None else headers),
+            timeout_s=timeout_ms / 1000,
+            compression=self.otlp_compression,
+        )
+
+    def exporters(self, signal: Signal) -> tuple[str, ...]:
+        """The exporters in effect for a signal after defaults: explicit list, else otlp if an endpoint is set."""
+        explicit: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
+        if explicit is not None:
+            return tuple(n for n in explicit if n != "none")
+        if self.otlp_target(signal) is not None:
+            return ("otlp",)
+        if signal == "traces" and self.preset == "development":
+            return ("console",)
+        return ()
+
+    # --- construction ----------------------------------------------------------------------------------------------
+    @classmethod
+    def resolve(cls, **overrides: Any) -> Settings:
+        """Build the settings from keyword overrides and the environment, or raise ConfigurationError.
+
+        >>> Settings.resolve(service_name="checkout").service_name
+        'checkout'
+        """
+        unknown = sorted(set(overrides) - set(cls.model_fields))
+        if unknown:
+            raise ConfigurationError(
+                "; ".join(f"init_observability({name}=...) is not a setting" for name in unknown)
+                + ". Accepted keyword arguments are the fields of signalfire.Settings."
+            )
+        try:
+            settings = cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc, overrides)) from None
+        sources: dict[str, Source] = {}
+        preset_fields = PRESETS[settings.preset]
+        for name in cls.model_fields:
+            if name in overrides:
+                sources[name] = "argument"
+            elif _env_name_set(name) is not None:
+                sources[name] = "environment"
+            elif name in preset_fields:
+                sources[name] = "preset"
+            else:
+                sources[name] = "default"
+        settings._sources.update(sources)
+        return settings
+
+    def __eq__(self, other: object) -> bool:
+        # Equal configuration is what matters for idempotent init; where each value came from does not.
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        return hash(repr(sorted(self.model_dump().items())))
+
+
+def env_names(field: str) -> tuple[str, ...]:
+    """The environment variables that set a field, first one wins."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    return (str(alias),) if alias else ()
+
+
+def _env_name_set(field: str) -> str | None:
+    lowered = {k.lower(): k for k, v in os.environ.items() if v != ""}
+    for name in env_names(field):
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+# pydantic's own wording for the built-in types, said the way the rest of the messages say it
+_TYPE_REASONS = {
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "float_parsing": "expected a number",
+    "int_parsing": "expected a whole number",
+    "string_type": "expected a string",
+}
+_CLEAN_PREFIX = re.compile(r"^(Value error|Assertion failed), ")
+
+
+def _describe(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        field = str(loc[0]) if loc else ""
+        # pydantic-settings reports the alias it read; map it back to the field
+        for candidate in Settings.model_fields:
+            if field.lower() in (n.lower() for n in env_names(candidate)):
+                field = candidate
+                break
+        reason = _TYPE_REASONS.get(error["type"]) or _CLEAN_PREFIX.sub("", error["msg"])
+        if field in overrides:
+            lines.append(f"init_observability({field}={overrides[field]!r}) is not accepted: {reason}")
+        elif field in Settings.model_fields:
+            variable = _env_name_set(field) or (env_names(field) or (field,))[0]
+            value = os.environ.get(variable, error.get("input"))
+            lines.append(f"{variable}={value!r} is not accepted: {reason}")
+        else:  # a model-level check, whose message already names its variables
+            lines.append(reason)
+    return "invalid signalfire configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,527 @@
+"""Tracing: the tracer provider, its sampler and exporters, and the ``traced`` / ``span`` helpers.
+
+The OpenTelemetry global tracer provider can be set only once per process (a second ``set_tracer_provider`` is ignored
+and its processors are silently lost). signalfire therefore sets, once, a small delegating provider whose tracers
+forward to whichever SDK provider the current ``init_observability()`` built. Re-initialising after ``shutdown()``
+(tests, reloads) then reaches every tracer obtained earlier, including those of third-party instrumentations.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import platform
+import socket
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource, ServiceInstanceIdResourceDetector
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from signalfire._settings import OtlpTarget, Settings
+
+__all__ = ["build_resource", "install", "span", "traced"]
+
+_log = logging.getLogger("signalfire")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SDK_NAME = "signalfire"
+
+
+# --- the delegating global provider ---------------------------------------------------------------------------------
+class _Active:
+    """The SDK provider in force and a generation counter that tells cached tracers to refresh."""
+
+    __slots__ = ("generation", "provider", "recording")
+
+    def __init__(self) -> None:
+        self.provider: trace.TracerProvider = trace.NoOpTracerProvider()
+        self.generation = 0
+        # False before init, after shutdown and when disabled: traced/span then cost a branch and a plain call.
+        self.recording = False
+
+
+_active = _Active()
+_global_lock = threading.Lock()
+_global_installed = False
+
+
+class _DelegatingTracer(trace.Tracer):
+    __slots__ = ("_args", "_generation", "_tracer")
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self._args = args
+        self._generation = -1
+        self._tracer: trace.Tracer = trace.NoOpTracer()
+
+    def current(self) -> trace.Tracer:
+        if self._generation != _active.generation:
+            self._tracer = _active.provider.get_tracer(*self._args)
+            self._generation = _active.generation
+        return self._tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Span:
+        return self.current().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self.current().start_as_current_span(*args, **kwargs)
+
+
+class _DelegatingTracerProvider(trace.TracerProvider):
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> trace.Tracer:
+        return _DelegatingTracer((instrumenting_module_name, instrumenting_library_version, schema_url, attributes))
+
+
+GLOBAL_PROVIDER = _DelegatingTracerProvider()
+
+
+def _set_global_once() -> None:
+    global _global_installed  # noqa: PLW0603 - the process-wide fact "the global is ours" lives here
+    with _global_lock:
+        if _global_installed:
+            return
+        existing = trace.get_tracer_provider()
+        if not isinstance(existing, trace.ProxyTracerProvider):
+            _log.warning(
+                "signalfire: a global tracer provider (%s) was set before init_observability(); spans made through "
+                "signalfire (traced, span, its instrumentations) use signalfire's provider, other code keeps the "
+                "existing one",
+                type(existing).__name__,
+            )
+        else:
+            trace.set_tracer_provider(GLOBAL_PROVIDER)
+        _global_installed = True
+
+
+def activate(provider: trace.TracerProvider | None) -> None:
+    """Route every delegating tracer to ``provider`` (None: back to no-op)."""
+    _active.provider = provider if provider is not None else trace.NoOpTracerProvider()
+    _active.recording = provider is not None
+    _active.generation += 1
+
+
+# --- building the provider ------------------------------------------------------------------------------------------
+def build_resource(settings: Settings) -> Resource:
+    """The resource every signal carries: service identity, environment, host, process, SDK, and the user's own."""
+    from opentelemetry.sdk.version import __version__ as sdk_version
+
+    from signalfire._version import __version__
+
+    # The SDK's detector keeps one id per process and renews it after fork; providers re-read it at fork themselves.
+    instance = ServiceInstanceIdResourceDetector().detect().attributes
+    attributes: dict[str, AttributeValue] = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": sdk_version,
+        "telemetry.distro.name": _SDK_NAME,
+        "telemetry.distro.version": __version__,
+        "host.name": socket.gethostname(),
+        "host.arch": platform.machine().lower(),
+        "os.type": platform.system().lower(),
+        "process.runtime.name": platform.python_implementation().lower(),
+        "process.runtime.version": platform.python_version(),
+        **dict(instance),
+        **settings.resource_attributes,
+        "service.name": settings.service_name or "unknown_service:python",
+        "deployment.environment.name": settings.environment or "development",
+    }
+    if settings.service_version:
+        attributes["service.version"] = settings.service_version
+    return Resource(attributes)
+
+
+def build_sampler(settings: Settings) -> Sampler:
+    """The sampler OTEL_TRACES_SAMPLER / _ARG describe; the ratio comes from the environment's preset by default."""
+    ratio = settings.traces_sampler_arg if settings.traces_sampler_arg is not None else 1.0
+    name = settings.traces_sampler
+    root: Sampler
+    if name.endswith("always_on"):
+        root = ALWAYS_ON
+    elif name.endswith("always_off"):
+        root = ALWAYS_OFF
+    else:
+        root = TraceIdRatioBased(ratio)
+    return ParentBased(root) if name.startswith("parentbased_") else root
+
+
+def otlp_span_exporter(target: OtlpTarget) -> SpanExporter:
+    """An OTLP span exporter for a resolved target; every value passed explicitly, none read from the environment."""
+    if target.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc import Compression as GrpcCompression
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+        return GrpcSpanExporter(
+            endpoint=target.endpoint,
+            insecure=target.endpoint.startswith("http://"),
+            headers=dict(target.headers),
+            timeout=target.timeout_s,
+            compression=GrpcCompression.Gzip if target.compression == "gzip" else GrpcCompression.NoCompression,
+        )
+    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+    return HttpSpanExporter(
+        endpoint=target.endpoint,
+        headers=dict(target.headers),
+        timeout=target.timeout_s,
+        compression=HttpCompression.Gzip if target.compression == "gzip" else HttpCompression.NoCompression,
+    )
+
+
+def build_span_exporters(settings: Settings) -> list[SpanExporter]:
+    """The exporters OTEL_TRACES_EXPORTER and the endpoints select (an empty list: spans are not exported)."""
+    exporters: list[SpanExporter] = []
+    for name in settings.exporters("traces"):
+        if name == "otlp":
+            target = settings.otlp_target("traces")
+            if target is not None:
+                exporters.append(otlp_span_exporter(target))
+        elif name == "console":
+            from signalfire._console import SpanTreeExporter
+
+            exporters.append(SpanTreeExporter())
+    return exporters
+
+
+def install(
+    settings: Settings,
+    resource: Resource,
+    *,
+    exporters: Sequence[SpanExporter] | None = None,
+    extra_processors: Sequence[Any] = (),
+) -> TracerProvider:
+    """Build the SDK tracer provider for ``settings`` and route the global tracers to it.
+
+    ``exporters`` replaces the exporters the settings select (tests pass an in-memory one). ``extra_processors`` are
+    added before the batch processors (the scrubber adds itself here).
+    """
+    provider = TracerProvider(resource=resource, sampler=build_sampler(settings), shutdown_on_exit=False)
+    for processor in extra_processors:
+        provider.add_span_processor(processor)
+    chosen = list(exporters) if exporters is not None else build_span_exporters(settings)
+    for exporter in chosen:
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                exporter,
+                max_queue_size=settings.bsp_max_queue_size,
+                schedule_delay_millis=settings.bsp_schedule_delay_ms,
+                max_export_batch_size=settings.bsp_max_export_batch_size,
+                export_timeout_millis=settings.bsp_export_timeout_ms,
+            )
+        )
+    if not chosen and settings.preset == "production" and settings.traces_exporter is None:
+        _log.warning(
+            "signalfire: traces are not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=none to "
+            "silence this)"
+        )
+    _set_global_once()
+    activate(provider)
+    return provider
+
+
+# --- traced and span ------------------------------------------------------------------------------------------------
+def _record_error(current: Span, exc: BaseException) -> None:
+    # As opentelemetry's use_span does: only Exception is an error (not CancelledError, GeneratorExit, SystemExit).
+    if isinstance(exc, Exception) and current.is_recording():
+        current.record_exception(exc)
+        current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+def _attribute_value(value: Any) -> AttributeValue:
+    if isinstance(value, str | bool | int | float):
+        return value
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not break the call it describes
+        text = f"<{type(value).__name__}>"
+    return text[:1024]
+
+
+class _SpanSpec:
+    """What a decorated function needs per call, computed once at decoration time."""
+
+    __slots__ = ("attributes", "capture", "name", "signature", "tracer")
+
+    def __init__(
+        self, func: Callable[..., Any], name: str | None, attributes: Mapping[str, Any] | None, capture: Any
+    ) -> None:
+        self.name = name or f"{func.__module__}.{func.__qualname__}"
+        self.attributes: dict[str, AttributeValue] = {"code.function.name": f"{func.__module__}.{func.__qualname__}"}
+        self.attributes.update({k: _attribute_value(v) for k, v in (attributes or {}).items()})
+        self.tracer = GLOBAL_PROVIDER.get_tracer(func.__module__ or _SDK_NAME)
+        self.signature = inspect.signature(func) if capture else None
+        self.capture: frozenset[str] | None
+        if capture is True:
+            self.capture = frozenset(self.signature.parameters) if self.signature else frozenset()
+        elif capture:
+            self.capture = frozenset([capture] if isinstance(capture, str) else capture)
+            missing = self.capture - set(self.signature.parameters if self.signature else ())
+            if missing:
+                raise TypeError(f"traced(capture_args=...) names unknown parameters of {self.name}: {sorted(missing)}")
+        else:
+            self.capture = None
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
+        attributes = self.attributes
+        if self.capture is not None and self.signature is not None:
+            attributes = dict(attributes)
+            try:
+                bound = self.signature.bind_partial(*args, **kwargs)
+                for key, value in bound.arguments.items():
+                    if key in self.capture:
+                        attributes[f"code.function.parameter.{key}"] = _attribute_value(value)
+            except TypeError:
+                pass  # the call itself will raise the TypeError the user expects
+        return self.tracer.start_span(self.name, attributes=attributes)
+
+
+@overload
+def traced(func: F, /) -> F: ...
+@overload
+def traced(
+    name: str | None = None,
+    /,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    capture_args: bool | str | Sequence[str] = False,
+) -> Callable[[F], F]: ...
+def traced(
+    func_or_name: Any = None,
+    /,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    capture_args: bool | str | Sequence[str] = False,
+) -> Any:
+    """Run a function inside a span named ``module.qualname`` (or the name you give).
+
+    Works on sync, async, generator and async-generator functions. An exception is recorded on the span, the span's
+    status set to ERROR and the exception re-raised unchanged. A generator's span stays open across its iteration and
+    is current only while the generator's own code runs. Before ``init_observability()`` and when signalfire is
+    disabled (OTEL_SDK_DISABLED=true, OTEL_ENABLED=false), the decorated function costs about a plain call.
+
+    ``capture_args`` records named arguments as ``code.function.parameter.<name>`` attributes: ``True`` for all,
+    or the names to record. Nothing is captured unless asked for.
+
+    Example::
+
+        @signalfire.traced
+        async def sync_property_availability(property_id: str) -> None: ...
+
+        @signalfire.traced("charge", attributes={"payment.provider": "stripe"}, capture_args=["payment_id"])
+        def charge(payment_id: str, amount: float) -> None: ...
+    """
+    if callable(func_or_name):
+        return _decorate(func_or_name, None, attributes, capture_args)
+    name = func_or_name
+
+    def decorator(func: F) -> F:
+        return _decorate(func, name, attributes, capture_args)
+
+    return decorator
+
+
+def _decorate(func: F, name: str | None, attributes: Mapping[str, Any] | None, capture: Any) -> F:
+    spec = _SpanSpec(func, name, attributes, capture)
+    active = _active
+    if inspect.isasyncgenfunction(func):
+        wrapper: Any = _wrap_async_generator(func, spec)
+    elif inspect.isgeneratorfunction(func):
+        wrapper = _wrap_generator(func, spec)
+    elif inspect.iscoroutinefunction(func):
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not active.recording:
+                return await func(*args, **kwargs)
+            current = spec.start(args, kwargs)
+            token = otel_context.attach(trace.set_span_in_context(current))
+            try:
+                return await func(*args, **kwargs)
+            except BaseException as exc:
+                _record_error(current, exc)
+                raise
+            finally:
+                otel_context.detach(token)
+                current.end()
+
+    else:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not active.recording:
+                return func(*args, **kwargs)
+            current = spec.start(args, kwargs)
+            token = otel_context.attach(trace.set_span_in_context(current))
+            try:
+                return func(*args, **kwargs)
+            except BaseException as exc:
+                _record_error(current, exc)
+                raise
+            finally:
+                otel_context.detach(token)
+                current.end()
+
+    functools.update_wrapper(wrapper, func)
+    return wrapper  # type: ignore[no-any-return]
+
+
+def _wrap_generator(func: Callable[..., Generator[Any, Any, Any]], spec: _SpanSpec) -> Callable[..., Any]:
+    active = _active
+
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        if not active.recording:
+            return (yield from func(*args, **kwargs))
+        current = spec.start(args, kwargs)
+        span_context = trace.set_span_in_context(current)
+        inner = func(*args, **kwargs)
+        sent: Any = None
+        thrown: BaseException | None = None
+        try:
+            while True:
+                # The span is current only while the generator's own code runs, never in the consumer's code.
+                token = otel_context.attach(span_context)
+                try:
+                    if thrown is not None:
+                        exc, thrown = thrown, None
+                        item = inner.throw(exc)
+                    else:
+                        item = inner.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    otel_context.detach(token)
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    token = otel_context.attach(span_context)
+                    try:
+                        inner.close()
+                    finally:
+                        otel_context.detach(token)
+                    raise
+                except BaseException as exc:
+                    thrown = exc
+        except BaseException as exc:
+            _record_error(current, exc)
+            raise
+        finally:
+            current.end()
+
+    return wrapper
+
+
+def _wrap_async_generator(func: Callable[..., AsyncGenerator[Any, Any]], spec: _SpanSpec) -> Callable[..., Any]:
+    active = _active
+
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        if not active.recording:
+            async for item in func(*args, **kwargs):
+                yield item
+            return
+        current = spec.start(args, kwargs)
+        span_context = trace.set_span_in_context(current)
+        inner = func(*args, **kwargs)
+        sent: Any = None
+        thrown: BaseException | None = None
+        try:
+            while True:
+                token = otel_context.attach(span_context)
+                try:
+                    if thrown is not None:
+                        exc, thrown = thrown, None
+                        item = await inner.athrow(exc)
+                    else:
+                        item = await inner.asend(sent)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    otel_context.detach(token)
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    token = otel_context.attach(span_context)
+                    try:
+                        await inner.aclose()
+                    finally:
+                        otel_context.detach(token)
+                    raise
+                except BaseException as exc:
+                    thrown = exc
+        except BaseException as exc:
+            _record_error(current, exc)
+            raise
+        finally:
+            current.end()
+
+    return wrapper
+
+
+class span:  # noqa: N801 - a context manager used like a function, as contextlib's are
+    """Open a span for a block of code, sync or async, as the current span.
+
+    The exception of a failing block is recorded on the span, its status set to ERROR, and the exception propagates
+    unchanged. Attributes are keyword arguments. Before ``init_observability()`` or when disabled it is a no-op.
+
+    Example::
+
+        with signalfire.span("charge_card", payment_id=pid) as current:
+            current.set_attribute("payment.amount", 49.0)
+
+        async with signalfire.span("fetch_rates", provider="ecb"):
+            ...
+    """
+
+    __slots__ = ("_attributes", "_name", "_span", "_token")
+
+    def __init__(self, name: str, /, **attributes: Any) -> None:
+        self._name = name
+        self._attributes = attributes
+        self._span: Span = trace.INVALID_SPAN
+        self._token: object | None = None
+
+    def __enter__(self) -> Span:
+        if not _active.recording:
+            return trace.INVALID_SPAN
+        attributes = {k: _attribute_value(v) for k, v in self._attributes.items()}
+        self._span = _span_tracer.start_span(self._name, attributes=attributes)
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._token is None:
+            return
+        if exc is not None:
+            _record_error(self._span, exc)
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        self._token = None
+        self._span.end()
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+_span_tracer = GLOBAL_PROVIDER.get_tracer(_SDK_NAME)
