@@ -32,7 +32,8 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from signalfire._settings import OtlpTarget, Settings
+from signalfire._otlp import otlp_exporter
+from signalfire._settings import Settings
 
 __all__ = ["build_resource", "install", "span", "traced"]
 
@@ -167,30 +168,6 @@ def build_sampler(settings: Settings) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
-def otlp_span_exporter(target: OtlpTarget) -> SpanExporter:
-    """An OTLP span exporter for a resolved target; every value passed explicitly, none read from the environment."""
-    if target.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc import Compression as GrpcCompression
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
-
-        return GrpcSpanExporter(
-            endpoint=target.endpoint,
-            insecure=target.endpoint.startswith("http://"),
-            headers=dict(target.headers),
-            timeout=target.timeout_s,
-            compression=GrpcCompression.Gzip if target.compression == "gzip" else GrpcCompression.NoCompression,
-        )
-    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
-
-    return HttpSpanExporter(
-        endpoint=target.endpoint,
-        headers=dict(target.headers),
-        timeout=target.timeout_s,
-        compression=HttpCompression.Gzip if target.compression == "gzip" else HttpCompression.NoCompression,
-    )
-
-
 def build_span_exporters(settings: Settings) -> list[SpanExporter]:
     """The exporters OTEL_TRACES_EXPORTER and the endpoints select (an empty list: spans are not exported)."""
     exporters: list[SpanExporter] = []
@@ -198,7 +175,7 @@ def build_span_exporters(settings: Settings) -> list[SpanExporter]:
         if name == "otlp":
             target = settings.otlp_target("traces")
             if target is not None:
-                exporters.append(otlp_span_exporter(target))
+                exporters.append(otlp_exporter("traces", target))
         elif name == "console":
             from signalfire._console import SpanTreeExporter
 

@@ -12,37 +12,14 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, Perio
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
-from signalfire._settings import OtlpTarget, Settings
+from signalfire._otlp import otlp_exporter
+from signalfire._settings import Settings
 
-__all__ = ["build_readers", "install", "otlp_metric_exporter"]
+__all__ = ["build_readers", "install"]
 
 _log = logging.getLogger("signalfire")
 _global_lock = threading.Lock()
 _global_set = False
-
-
-def otlp_metric_exporter(target: OtlpTarget) -> MetricExporter:
-    """An OTLP metric exporter for a resolved target; every value passed explicitly."""
-    if target.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc import Compression as GrpcCompression
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
-
-        return GrpcMetricExporter(
-            endpoint=target.endpoint,
-            insecure=target.endpoint.startswith("http://"),
-            headers=dict(target.headers),
-            timeout=target.timeout_s,
-            compression=GrpcCompression.Gzip if target.compression == "gzip" else GrpcCompression.NoCompression,
-        )
-    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
-
-    return HttpMetricExporter(
-        endpoint=target.endpoint,
-        headers=dict(target.headers),
-        timeout=target.timeout_s,
-        compression=HttpCompression.Gzip if target.compression == "gzip" else HttpCompression.NoCompression,
-    )
 
 
 def build_readers(settings: Settings) -> list[MetricReader]:
@@ -52,7 +29,7 @@ def build_readers(settings: Settings) -> list[MetricReader]:
         exporter: MetricExporter | None = None
         if name == "otlp":
             target = settings.otlp_target("metrics")
-            exporter = otlp_metric_exporter(target) if target is not None else None
+            exporter = otlp_exporter("metrics", target) if target is not None else None
         elif name == "console":
             from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 

@@ -1,0 +1,138 @@
+"""signalfire's pytest plugin: the ``telemetry`` fixture captures every signal of a test in memory.
+
+Installed with signalfire (entry point ``pytest11``), so no conftest copying::
+
+    def test_checkout_is_traced(telemetry):
+        checkout(order_id="o-1")
+        span = telemetry.span("checkout")
+        assert span.attributes["order.id"] == "o-1"
+
+Pass settings through the ``signalfire_settings`` marker::
+
+    @pytest.mark.signalfire_settings(service_name="billing", traces_sampler_arg=0.5)
+    def test_sampling(telemetry): ...
+
+State is reset after each test: signalfire is shut down and the next test starts clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from signalfire import _runtime
+from signalfire._settings import Settings
+
+__all__ = ["Telemetry", "telemetry"]
+
+# What the fixture overrides unless the test's marker says otherwise: everything recorded, nothing sent anywhere.
+TEST_DEFAULTS: dict[str, Any] = {
+    "environment": "test",
+    "traces_sampler": "parentbased_traceidratio",
+    "traces_sampler_arg": 1.0,
+    "traces_exporter": "none",
+    "metrics_exporter": "none",
+    "logs_exporter": "none",
+    "handle_sigterm": False,
+}
+
+
+class Telemetry:
+    """Everything one test emitted: spans and metric points, with helpers to find them."""
+
+    def __init__(self, obs: _runtime.Observability, spans: InMemorySpanExporter, metrics: InMemoryMetricReader) -> None:
+        self.obs = obs
+        self._span_exporter = spans
+        self._metric_reader = metrics
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the fixture started signalfire with."""
+        return self.obs.settings
+
+    @property
+    def spans(self) -> list[ReadableSpan]:
+        """Every finished span so far, in the order they ended."""
+        self.obs.force_flush()
+        return list(self._span_exporter.get_finished_spans())
+
+    def find_spans(self, name: str | None = None, **attributes: Any) -> list[ReadableSpan]:
+        """The finished spans with this name (any, if None) whose attributes include ``attributes``."""
+        found = []
+        for item in self.spans:
+            if name is not None and item.name != name:
+                continue
+            attrs: Mapping[str, Any] = item.attributes or {}
+            if all(attrs.get(k) == v for k, v in attributes.items()):
+                found.append(item)
+        return found
+
+    def span(self, name: str, **attributes: Any) -> ReadableSpan:
+        """The one finished span with this name and attributes; fails the test if there are none or several."""
+        found = self.find_spans(name, **attributes)
+        if len(found) != 1:
+            seen = sorted({s.name for s in self.spans})
+            pytest.fail(f"expected one span {name!r} with {attributes}, found {len(found)}; span names: {seen}")
+        return found[0]
+
+    def metric_points(self, name: str) -> list[NumberDataPoint | Any]:
+        """Every OpenTelemetry data point of the instrument ``name`` collected now."""
+        data = self._metric_reader.get_metrics_data()
+        points: list[Any] = []
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == name:
+                        points.extend(metric.data.data_points)
+        return points
+
+    def metric_value(self, name: str, **labels: Any) -> float:
+        """The value of instrument ``name`` for exactly these labels: a sum, a gauge, or a histogram's count."""
+        for point in self.metric_points(name):
+            if dict(point.attributes or {}) == labels:
+                return float(point.count if hasattr(point, "count") else point.value)
+        pytest.fail(f"no data point of {name!r} with labels {labels}")
+
+    def texts(self) -> Iterator[str]:
+        """Every captured signal rendered as text, for leak checks."""
+        for item in self.spans:
+            yield item.to_json(indent=None)
+        data = self._metric_reader.get_metrics_data()
+        if data is not None:
+            yield data.to_json(indent=None)
+
+    def assert_no_secrets(self, secrets: Iterable[str]) -> None:
+        """Fail if any of ``secrets`` appears in anything captured so far."""
+        texts = list(self.texts())
+        for secret in secrets:
+            for text in texts:
+                if secret in text:
+                    pytest.fail(f"secret {secret[:3]}... found in captured telemetry")
+
+
+@pytest.fixture
+def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
+    """signalfire started in memory for one test; shut down and reset afterwards."""
+    overrides = dict(TEST_DEFAULTS)
+    marker = request.node.get_closest_marker("signalfire_settings")
+    if marker is not None:
+        overrides.update(marker.kwargs)
+    _runtime.shutdown()
+    spans = InMemorySpanExporter()
+    metrics = InMemoryMetricReader()
+    obs = _runtime.start(Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics])
+    try:
+        yield Telemetry(obs, spans, metrics)
+    finally:
+        obs.shutdown()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "signalfire_settings(**overrides): Settings overrides for the telemetry fixture"
+    )

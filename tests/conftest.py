@@ -1,0 +1,48 @@
+"""Shared fixtures: every test starts with signalfire shut down and an environment free of OTEL_/SENTRY_ variables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+import signalfire
+from tests.receivers import GrpcOtlpServer, HttpOtlpServer
+
+# Variables that configure signalfire; a developer's shell must not change what the tests see.
+_CONFIG_PREFIXES = ("OTEL_", "SENTRY_", "SIGNALFIRE_", "PROMETHEUS_MULTIPROC_DIR")
+_CONFIG_NAMES = ("ENVIRONMENT", "DEPLOYMENT_ENVIRONMENT", "LOG_LEVEL", "APP_VERSION", "GIT_SHA")
+
+
+@pytest.fixture(autouse=True)
+def _clean_signalfire(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No configuration from the developer's shell; signalfire shut down before and after each test."""
+    for name in list(os.environ):
+        if name.startswith(_CONFIG_PREFIXES) or name in _CONFIG_NAMES:
+            monkeypatch.delenv(name)
+    signalfire.shutdown()
+    yield
+    signalfire.shutdown()
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of a server binary the test needs. Locally a missing one skips the test with what to install; in CI
+    (CI=true) it fails the run, because a skipped integration test proves nothing."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed: apt-get install {package}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI must run every integration test)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(params=["grpc", "http/protobuf"])
+def otlp_server(request: pytest.FixtureRequest) -> Iterator[GrpcOtlpServer | HttpOtlpServer]:
+    """A real OTLP receiver on loopback, once over gRPC and once over HTTP/protobuf; ``.protocol`` says which."""
+    server: GrpcOtlpServer | HttpOtlpServer = GrpcOtlpServer() if request.param == "grpc" else HttpOtlpServer()
+    server.protocol = request.param  # type: ignore[union-attr]
+    with server:
+        yield server

@@ -1,0 +1,133 @@
+"""Real processes: spans survive a normal exit, a SIGTERM and a fork, delivered to a real OTLP receiver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SPANS = 200
+
+
+def _env(server, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=server.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL=server.protocol,
+        OTEL_SERVICE_NAME="lifecycle",
+        OTEL_BSP_SCHEDULE_DELAY="60000",  # nothing is sent before exit: the exit path must flush
+        ENVIRONMENT="production",
+        OTEL_TRACES_SAMPLER_ARG="1.0",
+        **extra,
+    )
+    return env
+
+
+def _run(code: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_normal_exit_loses_no_span(otlp_server):
+    """A script that creates spans and simply ends delivers all of them (the atexit hook flushes)."""
+    proc = _run(
+        f"""
+        import signalfire
+        signalfire.init_observability()
+        for i in range({SPANS}):
+            with signalfire.span("work", i=i):
+                pass
+        """,
+        _env(otlp_server),
+    )
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert len(otlp_server.receiver.spans()) == SPANS
+
+
+def test_sigterm_loses_no_span_and_still_terminates(otlp_server):
+    """SIGTERM flushes every span, then the process ends by the signal as it would have without signalfire."""
+    proc = _run(
+        f"""
+        import sys, time
+        import signalfire
+        signalfire.init_observability()
+        for i in range({SPANS}):
+            with signalfire.span("work", i=i):
+                pass
+        print("ready", flush=True)
+        time.sleep(60)
+        """,
+        _env(otlp_server),
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+    assert len(otlp_server.receiver.spans()) == SPANS
+
+
+def test_sigterm_runs_the_applications_own_handler(otlp_server):
+    """An application's SIGTERM handler installed before init still runs, after the flush."""
+    proc = _run(
+        """
+        import signal, sys, time
+        def handler(signum, frame):
+            print("app handler ran", flush=True)
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, handler)
+        import signalfire
+        signalfire.init_observability()
+        with signalfire.span("work"):
+            pass
+        print("ready", flush=True)
+        time.sleep(60)
+        """,
+        _env(otlp_server),
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert "app handler ran" in out
+    assert proc.returncode == 3
+    assert len(otlp_server.receiver.spans()) == 1
+
+
+def test_forked_child_exports_with_its_own_instance_id(otlp_server):
+    """Spans from a forked child arrive, carrying a service.instance.id different from the parent's."""
+    proc = _run(
+        """
+        import os
+        import signalfire
+        signalfire.init_observability()
+        with signalfire.span("in-parent"):
+            pass
+        pid = os.fork()
+        if pid == 0:
+            with signalfire.span("in-child"):
+                pass
+            signalfire.shutdown()
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0, status
+        """,
+        _env(otlp_server),
+    )
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    by_name = {span.name: resource for resource, span in otlp_server.receiver.spans()}
+    assert set(by_name) == {"in-parent", "in-child"}
+    assert by_name["in-child"]["service.instance.id"] != by_name["in-parent"]["service.instance.id"]
+    assert by_name["in-child"]["service.name"] == "lifecycle"

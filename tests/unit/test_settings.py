@@ -1,0 +1,160 @@
+"""Settings: precedence, standard variables, presets, and the errors a bad value gets."""
+
+from __future__ import annotations
+
+import pytest
+
+from signalfire import ConfigurationError, Settings, init_observability
+
+BAD_VALUES = [
+    ("OTEL_TRACES_SAMPLER_ARG", "abc", "a number from 0 to 1"),
+    ("OTEL_TRACES_SAMPLER_ARG", "1.5", "a number from 0 to 1"),
+    ("OTEL_TRACES_SAMPLER", "sometimes", "parentbased_traceidratio"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon", "grpc or http/protobuf"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url", "http:// or https:// URL"),
+    ("OTEL_EXPORTER_OTLP_HEADERS", "garbage-without-equals", "key=value"),
+    ("OTEL_METRIC_EXPORT_INTERVAL", "-5", "greater than 0"),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", "0", "greater than 0"),
+    ("OTEL_TRACES_EXPORTER", "zipkin", "otlp, console, none"),
+    ("OTEL_SDK_DISABLED", "maybe", "true or false"),
+    ("LOG_LEVEL", "LOUD", "DEBUG"),
+    ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", "grpc or http/protobuf"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "accepted"), BAD_VALUES)
+def test_bad_variable_fails_init_naming_variable_value_and_accepted(monkeypatch, variable, value, accepted):
+    """A bad environment variable fails init_observability() with its name, its value and what is accepted."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as info:
+        init_observability()
+    message = str(info.value)
+    assert f"{variable}={value!r}" in message
+    assert accepted in message
+
+
+def test_bad_keyword_argument_is_named_as_an_argument():
+    """A bad keyword override is reported as the argument, not as an environment variable."""
+    with pytest.raises(ConfigurationError, match=r"init_observability\(traces_sampler_arg=2\)"):
+        init_observability(traces_sampler_arg=2)
+
+
+def test_unknown_keyword_argument_is_rejected():
+    """A misspelt setting is an error, not silently ignored."""
+    with pytest.raises(ConfigurationError, match="servce_name"):
+        init_observability(servce_name="x")
+
+
+def test_batch_size_larger_than_queue_is_rejected(monkeypatch):
+    """OTEL_BSP_MAX_EXPORT_BATCH_SIZE above OTEL_BSP_MAX_QUEUE_SIZE names both variables."""
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "10")
+    with pytest.raises(ConfigurationError, match="OTEL_BSP_MAX_EXPORT_BATCH_SIZE.*OTEL_BSP_MAX_QUEUE_SIZE"):
+        Settings.resolve()
+
+
+def test_argument_beats_environment_beats_preset(monkeypatch):
+    """Keyword arguments > environment > preset > default, and sources say which applied."""
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    settings = Settings.resolve(service_name="from-arg")
+    assert settings.service_name == "from-arg"
+    assert settings.traces_sampler_arg == 0.1
+    assert settings.sources["service_name"] == "argument"
+    assert settings.sources["environment"] == "environment"
+    assert settings.sources["traces_sampler_arg"] == "preset"
+    assert settings.sources["otlp_protocol"] == "default"
+
+
+def test_sampler_arg_from_environment_beats_production_preset(monkeypatch):
+    """OTEL_TRACES_SAMPLER_ARG overrides the production preset's 10%."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    assert Settings.resolve().traces_sampler_arg == 0.5
+
+
+def test_development_preset_samples_everything():
+    """With no environment named, the development preset samples every trace."""
+    settings = Settings.resolve()
+    assert settings.environment == "development"
+    assert settings.traces_sampler_arg == 1.0
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"OTEL_SERVICE_VERSION": "1.2.3"}, "1.2.3"),
+        ({"APP_VERSION": "2.0"}, "2.0"),
+        ({"GIT_SHA": "abc123"}, "abc123"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "service.version=9"}, "9"),
+    ],
+)
+def test_runbook_version_variables(monkeypatch, variables, expected):
+    """OTEL_SERVICE_VERSION, APP_VERSION and GIT_SHA all give the service version."""
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    assert Settings.resolve().service_version == expected
+
+
+def test_environment_aliases(monkeypatch):
+    """DEPLOYMENT_ENVIRONMENT names the environment when ENVIRONMENT is unset."""
+    monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "staging")
+    settings = Settings.resolve()
+    assert settings.environment == "staging"
+    assert settings.preset == "production"
+
+
+def test_service_name_variable_beats_resource_attribute(monkeypatch):
+    """OTEL_SERVICE_NAME takes precedence over service.name in OTEL_RESOURCE_ATTRIBUTES, as specified."""
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=core")
+    assert Settings.resolve().service_name == "from-attrs"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-name")
+    settings = Settings.resolve()
+    assert settings.service_name == "from-name"
+    assert settings.resource_attributes["team"] == "core"
+
+
+@pytest.mark.parametrize(("variable", "value"), [("OTEL_SDK_DISABLED", "true"), ("OTEL_ENABLED", "false")])
+def test_disable_variables(monkeypatch, variable, value):
+    """OTEL_SDK_DISABLED=true and the runbooks' OTEL_ENABLED=false both disable."""
+    monkeypatch.setenv(variable, value)
+    assert Settings.resolve().active is False
+
+
+def test_http_endpoint_gets_signal_path_and_grpc_does_not(monkeypatch):
+    """The generic endpoint gets /v1/<signal> for http/protobuf; a per-signal endpoint is used as given."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:9000/custom")
+    settings = Settings.resolve()
+    assert settings.otlp_target("traces").endpoint == "http://collector:4318/v1/traces"
+    assert settings.otlp_target("metrics").endpoint == "http://metrics:9000/custom"
+    grpc = Settings.resolve(otlp_protocol="grpc")
+    assert grpc.otlp_target("traces").endpoint == "http://collector:4318/"
+
+
+def test_timeout_is_milliseconds_and_headers_are_decoded(monkeypatch):
+    """OTEL_EXPORTER_OTLP_TIMEOUT is milliseconds (the specification), headers are percent-decoded pairs."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b,x-team=core")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "only=traces")
+    settings = Settings.resolve()
+    target = settings.otlp_target("traces")
+    assert target.timeout_s == 2.5
+    assert target.headers == {"only": "traces"}
+    assert settings.otlp_target("metrics").headers == {"api-key": "a b", "x-team": "core"}
+
+
+def test_exporters_default_by_endpoint_and_environment(monkeypatch):
+    """Without an endpoint: the console tree in development, nothing in production; with one: otlp."""
+    assert Settings.resolve().exporters("traces") == ("console",)
+    assert Settings.resolve(environment="production").exporters("traces") == ()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert Settings.resolve(environment="production").exporters("traces") == ("otlp",)
+    assert Settings.resolve(traces_exporter="none").exporters("traces") == ()
+
+
+def test_explicit_otlp_without_endpoint_uses_specified_default():
+    """OTEL_TRACES_EXPORTER=otlp with no endpoint uses localhost:4318 (http/protobuf), as specified."""
+    target = Settings.resolve(traces_exporter="otlp").otlp_target("traces")
+    assert target is not None
+    assert target.endpoint == "http://localhost:4318/v1/traces"
