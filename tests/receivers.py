@@ -120,10 +120,10 @@ class _Servicer(
         self.receiver = receiver
         self.signal = signal
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - the gRPC method name
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
         if self.receiver.fail_with is not None:
             context.abort(self.receiver.fail_with(), "simulated failure")
-        headers = {k: v for k, v in context.invocation_metadata()}
+        headers = dict(context.invocation_metadata())
         self.receiver.record(self.signal, request, headers)
         return RESPONSES[self.signal]()
 
@@ -156,7 +156,7 @@ class HttpOtlpServer:
         receiver_ref = self.receiver
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's method name
+            def do_POST(self) -> None:
                 signal = self.path.rstrip("/").rsplit("/", 1)[-1]
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
@@ -179,7 +179,7 @@ class HttpOtlpServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from signalfire import _tracing
@@ -46,7 +47,7 @@ def _header_getter(carrier: list[tuple[bytes, bytes]], key: str) -> list[str]:
     return [v.decode("latin-1") for k, v in carrier if k.lower() == wanted]
 
 
-class _Getter:
+class _Getter(Getter[list[tuple[bytes, bytes]]]):
     def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
         found = _header_getter(carrier, key)
         return found or None

@@ -32,7 +32,9 @@ def otlp_exporter(signal: Signal, target: OtlpTarget, **extra: Any) -> Any:
         import grpc
 
         kwargs["insecure"] = target.endpoint.startswith("http://")
-        kwargs["compression"] = grpc.Compression.Gzip if target.compression == "gzip" else grpc.Compression.NoCompression
+        kwargs["compression"] = (
+            grpc.Compression.Gzip if target.compression == "gzip" else grpc.Compression.NoCompression
+        )
     else:
         from opentelemetry.exporter.otlp.proto.http import Compression
 

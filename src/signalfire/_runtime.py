@@ -162,12 +162,11 @@ def start(
     global _current  # noqa: PLW0603 - the one handle of the process
     with _lock:
         running = _current
-        if running is not None:
-            if running.settings != settings:
-                if not replace:
-                    raise ConfigurationError(_difference(running.settings, settings))
-                running.shutdown()
-                running = None
+        if running is not None and running.settings != settings:
+            if not replace:
+                raise ConfigurationError(_difference(running.settings, settings))
+            running.shutdown()
+            running = None
         if running is None:
             running = _build(settings, span_exporters, metric_readers)
             _current = running

@@ -454,7 +454,7 @@ def _wrap_async_generator(func: Callable[..., AsyncGenerator[Any, Any]], spec: _
     return wrapper
 
 
-class span:  # noqa: N801 - a context manager used like a function, as contextlib's are
+class span:
     """Open a span for a block of code, sync or async, as the current span.
 
     The exception of a failing block is recorded on the span, its status set to ERROR, and the exception propagates

@@ -133,6 +133,4 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "signalfire_settings(**overrides): Settings overrides for the telemetry fixture"
-    )
+    config.addinivalue_line("markers", "signalfire_settings(**overrides): Settings overrides for the telemetry fixture")

@@ -48,7 +48,7 @@ def test_unknown_keyword_argument_is_rejected():
 def test_batch_size_larger_than_queue_is_rejected(monkeypatch):
     """OTEL_BSP_MAX_EXPORT_BATCH_SIZE above OTEL_BSP_MAX_QUEUE_SIZE names both variables."""
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "10")
-    with pytest.raises(ConfigurationError, match="OTEL_BSP_MAX_EXPORT_BATCH_SIZE.*OTEL_BSP_MAX_QUEUE_SIZE"):
+    with pytest.raises(ConfigurationError, match=r"OTEL_BSP_MAX_EXPORT_BATCH_SIZE.*OTEL_BSP_MAX_QUEUE_SIZE"):
         Settings.resolve()
 
 

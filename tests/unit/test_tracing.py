@@ -68,7 +68,7 @@ def test_exception_is_recorded_and_reraised_unchanged(telemetry):
     def fail() -> None:
         raise error
 
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="card declined") as info:
         fail()
     assert info.value is error
     span = telemetry.find_spans()[0]

@@ -1,0 +1,46 @@
+"""Developer sessions: tests, lint, typecheck, demo (and, as they land, docs and bench).
+
+`python3 -m nox -s tests` is the one command that sets up and runs the whole test suite (README.md); CI runs exactly it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+PYTHON = os.environ.get("SIGNALFIRE_NOX_PYTHON", "python3")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Install signalfire with every extra and run the whole test suite with branch coverage."""
+    session.install("-e", ".[all,test]")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=80")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install("-e", ".[all,test]", "mypy")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Run the example service on loopback, send it a burst of traffic including an error, show what it emitted."""
+    session.install("-e", ".[all]", "uvicorn")
+    session.run("python", "examples/demo.py")
