@@ -197,7 +197,12 @@ def _build(
     resource = _tracing.build_resource(settings)
     meter_provider = metrics_provider.install(settings, resource, readers=metric_readers)
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
-    return Observability(settings, tracer_provider, meter_provider)
+    obs = Observability(settings, tracer_provider, meter_provider)
+    # Each component installs itself here, in this order, and registers what it must flush with obs.on_shutdown().
+    # logs (_logging.install)
+    # errors (_errors.install)
+    # metrics registry and Prometheus (_metrics.install)
+    return obs
 
 
 def _difference(old: Settings, new: Settings) -> str:

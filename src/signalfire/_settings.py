@@ -50,9 +50,17 @@ DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "te
 PRESETS: dict[str, dict[str, Any]] = {
     "development": {
         "traces_sampler_arg": 1.0,
+        # logs
+        # errors
+        # metrics
+        # http
     },
     "production": {
         "traces_sampler_arg": 0.1,
+        # logs
+        # errors
+        # metrics
+        # http
     },
 }
 
@@ -253,6 +261,16 @@ class Settings(BaseSettings):
         validation_alias=_env("SIGNALFIRE_HANDLE_SIGTERM"),
         description="SIGNALFIRE_HANDLE_SIGTERM. Flush on SIGTERM, then run the handler that was there before.",
     )
+
+    # --- logs, request correlation and the scrubber (_logging.py, _scrub.py) -------------------------------------
+
+    # --- errors: Sentry (_errors.py) -------------------------------------------------------------------------------
+
+    # --- metrics: registry, Prometheus, RED (_metrics/) ------------------------------------------------------------
+
+    # --- HTTP middleware and integrations (_http.py, integrations/) ------------------------------------------------
+
+    # --- health checks (health.py) ---------------------------------------------------------------------------------
 
     # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
