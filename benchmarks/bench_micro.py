@@ -1,0 +1,57 @@
+"""Micro-benchmarks: one operation timed in a fresh process (a child; see run.py).
+
+``python -m benchmarks.bench_micro MODULE CASE --number N --repeat R --result FILE`` imports
+``benchmarks.MODULE``, calls ``MODULE.CASES[CASE]()`` (the set-up, untimed) to get the operation, and times
+R loops of N calls of it after one warm-up loop; the result is the median nanoseconds per call.
+
+The contract for a micro-benchmark module (bench_tracing.py is one; bench_logging.py and bench_metrics.py join the
+suite by following it -- run.py picks up every name in ``MICRO_MODULES`` that exists):
+
+- ``CASES: dict[str, Callable[[], Callable[[], object]]]`` -- case name to a set-up function returning the zero-argument
+  operation to time (a plain function, or a coroutine function, which is awaited in a running event loop);
+- ``PAIRS: list[benchmarks._harness.Pair]`` -- (label, case, baseline, target): the ratios to report;
+- optionally ``DIVISORS: dict[str, int]`` -- a case whose operation handles many items (a batch export of 512 spans)
+  is reported per item.
+
+Each case runs in its own process, so a case's set-up (initialising signalfire, configuring structlog) never leaks
+into another's measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+
+from benchmarks._harness import median, time_per_call, time_per_call_async, write_result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("module")
+    parser.add_argument("case")
+    parser.add_argument("--number", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args()
+    module = importlib.import_module(f"benchmarks.{args.module}")
+    op = module.CASES[args.case]()
+    if inspect.iscoroutinefunction(op):
+
+        async def run() -> list[float]:
+            return await time_per_call_async(op, args.number, args.repeat)
+
+        timings = asyncio.run(run())
+    else:
+        timings = time_per_call(op, args.number, args.repeat)
+    divisor = getattr(module, "DIVISORS", {}).get(args.case, 1)
+    per_item = [t / divisor for t in timings]
+    teardown = getattr(module, "teardown", None)
+    if teardown is not None:
+        teardown()
+    write_result(args.result, {"case": args.case, "ns": median(per_item), "runs_ns": per_item})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Per-request cost of one variant, in-process through ASGI (a child process; see run.py).
+
+``python -m benchmarks.bench_request VARIANT --batch 2000 --batches 7 --result FILE``: builds the app for VARIANT,
+runs its lifespan, warms up with one batch, then times ``--batches`` batches of ``--batch`` GET /items/42 requests
+in one event loop; the result is the median microseconds per request over the batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import time
+from typing import Any
+
+from benchmarks import apps
+from benchmarks._harness import median, write_result
+
+
+async def measure(variant: str, batch: int, batches: int) -> dict[str, Any]:
+    app = apps.build(variant)
+    driver = apps.AsgiDriver(app)
+    await driver.startup()
+    path = "/items/42"
+    for _ in range(batch):
+        await driver.request(path)
+    if driver.status != 200:
+        raise RuntimeError(f"{variant}: GET {path} answered {driver.status}")
+    gc.collect()
+    per_request_us = []
+    for _ in range(batches):
+        start = time.perf_counter_ns()
+        for _ in range(batch):
+            await driver.request(path)
+        per_request_us.append((time.perf_counter_ns() - start) / batch / 1000)
+    await driver.close()
+    result: dict[str, Any] = {"variant": variant, "us": median(per_request_us), "batches_us": per_request_us}
+    if variant.startswith("signalfire"):
+        result["components"] = apps.components()
+    apps.shutdown(variant)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("variant", choices=apps.VARIANTS)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=7)
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args()
+    write_result(args.result, asyncio.run(measure(args.variant, args.batch, args.batches)))
+
+
+if __name__ == "__main__":
+    main()
