@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import apps, bench_e2e
-from benchmarks._harness import ROOT, ChildFailed, Pair, median, run_child, spread
+from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
 SECTIONS = ("request", "micro", "startup", "e2e", "memory")
@@ -78,14 +78,17 @@ class Plan:
 class Report:
     """The tables of one run, in the order they are printed."""
 
-    sections: list[tuple[str, str, list[str], list[list[str]]]] = field(default_factory=list)
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def table(self, title: str, intro: str, header: list[str], rows: list[list[str]]) -> None:
-        self.sections.append((title, intro, header, rows))
+        self.add(title, intro, _markdown(header, rows))
+
+    def add(self, title: str, intro: str, body: str) -> None:
+        self.sections.append((title, intro, body))
         print(f"\n## {title}\n")
-        print(_markdown(header, rows))
+        print(body)
         sys.stdout.flush()
 
 
@@ -187,9 +190,14 @@ def request_section(plan: Plan, report: Report, sink: HttpSink) -> None:
 def micro_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     rows = []
     raw: dict[str, Any] = {}
+    scripts: list[str] = []
     for name in MICRO_MODULES:
-        if importlib.util.find_spec(f"benchmarks.{name}") is None:
+        spec = importlib.util.find_spec(f"benchmarks.{name}")
+        if spec is None or spec.origin is None:
             report.notes.append(f"micro: benchmarks/{name}.py is not in this checkout yet; its rows are missing.")
+            continue
+        if "\nPAIRS" not in Path(spec.origin).read_text():
+            scripts.append(name)  # a stand-alone script, not (yet) following the contract in bench_micro.py
             continue
         module = importlib.import_module(f"benchmarks.{name}")
         pairs: list[Pair] = list(module.PAIRS)
@@ -219,6 +227,7 @@ def micro_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                  f"{max(spread(runs[pair.case]), spread(runs[pair.baseline])):.0%}"]
             )  # fmt: skip
     report.raw["micro"] = raw
+    _script_sections(plan, report, scripts)
     report.table(
         "Micro-benchmarks",
         "Each case in its own process, median over rounds of the median of "
@@ -228,6 +237,33 @@ def micro_section(plan: Plan, report: Report, sink: HttpSink) -> None:
         ["comparison", "case us", "baseline us", "ratio", "target", "spread"],
         rows,
     )
+
+
+def _script_sections(plan: Plan, report: Report, scripts: list[str]) -> None:
+    """Micro-benchmark scripts that print their own table: run them in a child and quote what they print."""
+    for name in scripts:
+        if plan.batch < 100:
+            report.notes.append(f"micro: benchmarks/{name}.py is a stand-alone script; quick mode does not run it.")
+            continue
+        proc = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}"],
+            env=child_env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if proc.returncode != 0:
+            report.notes.append(f"micro: benchmarks/{name}.py failed: {proc.stderr.strip().splitlines()[-1:]}")
+            continue
+        report.add(
+            f"Micro-benchmarks: {name}",
+            f"What `python -m benchmarks.{name}` printed (its own method and figures, run in a fresh process). It "
+            "does not follow the CASES/PAIRS contract of bench_micro.py yet, so its figures are its own (their "
+            "ratios are still same-run).",
+            "```text\n" + proc.stdout.strip() + "\n```",
+        )
 
 
 def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
@@ -397,10 +433,14 @@ def render(report: Report, info: list[tuple[str, str]], plan_text: str, elapsed:
         "127.0.0.1 in the orchestrating process; the Sentry DSN points at a sink on 127.0.0.1.",
         "",
     ]
-    for title, intro, header, rows in report.sections:
-        parts += [f"## {title}", "", intro, "", _markdown(header, rows), ""]
+    for title, intro, body in report.sections:
+        parts += [f"## {title}", "", intro, "", body, ""]
     if report.notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    analysis = ROOT / "benchmarks" / "ANALYSIS.md"
+    if analysis.exists():
+        # Hand-written: what the profiles say and why a target is missed. It is kept apart so a run never erases it.
+        parts += [analysis.read_text().strip(), ""]
     parts += [
         "## Reproduce",
         "",
