@@ -15,7 +15,9 @@ VARIABLES = sorted({names[0] for field in Settings.model_fields if (names := env
 # Printable text, the shapes environment values take, plus values near the edges of the accepted ranges.
 values = st.one_of(
     st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FFF, exclude_categories=("Cs",)), max_size=40),
-    st.sampled_from(["", " ", "0", "-1", "1e309", "nan", "inf", "true", "false", "1.0", "a=b", "a=b,c", "=", ",", "http://"]),
+    st.sampled_from(
+        ["", " ", "0", "-1", "1e309", "nan", "inf", "true", "false", "1.0", "a=b", "a=b,c", "=", ",", "http://"]
+    ),
     st.integers().map(str),
     st.floats(allow_nan=True).map(str),
 )
@@ -29,12 +31,14 @@ def test_any_value_parses_or_names_the_variable(variable: str, value: str) -> No
         return  # the operating system cannot hold NUL in an environment variable
     previous = os.environ.get(variable)
     os.environ[variable] = value
+    message = ""
     try:
         Settings.resolve()
     except ConfigurationError as error:
-        assert variable in str(error)
+        message = str(error)
     finally:
         if previous is None:
             del os.environ[variable]
         else:
             os.environ[variable] = previous
+    assert not message or variable in message
