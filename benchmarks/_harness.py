@@ -27,13 +27,16 @@ _CONFIG_NAMES = ("ENVIRONMENT", "DEPLOYMENT_ENVIRONMENT", "LOG_LEVEL", "APP_VERS
 class Pair(NamedTuple):
     """A micro-benchmark comparison: ``case`` against ``baseline`` (both names in the module's CASES).
 
-    ``target`` is the issue's ceiling for case/baseline (None: reported only).
+    ``target`` is the issue's ceiling for case/baseline (None: reported only). ``same_process``: the two set-ups can
+    live in one process (the same provider, say), so the child alternates loops of the two and the ratio is the median
+    of per-loop ratios -- far steadier than a ratio of figures from two processes.
     """
 
     label: str
     case: str
     baseline: str
     target: float | None = None
+    same_process: bool = False
 
 
 class ChildFailed(RuntimeError):

@@ -178,9 +178,9 @@ DIVISORS = {"otlp_http_export": EXPORT_BATCH, "otlp_encode": EXPORT_BATCH}
 NUMBERS = {"otlp_http_export": 20, "otlp_encode": 20}
 
 PAIRS = [
-    Pair("traced (sync) / raw start_as_current_span", "traced", "raw_start_as_current_span", 1.15),
-    Pair("traced (async) / raw start_as_current_span", "traced_async", "raw_start_as_current_span_async", 1.15),
-    Pair("span() / raw start_as_current_span", "span_context_manager", "raw_start_as_current_span", 1.15),
+    Pair("traced (sync) / raw start_as_current_span", "traced", "raw_start_as_current_span", 1.15, True),
+    Pair("traced (async) / raw start_as_current_span", "traced_async", "raw_start_as_current_span_async", 1.15, True),
+    Pair("span() / raw start_as_current_span", "span_context_manager", "raw_start_as_current_span", 1.15, True),
     Pair("traced, not initialised / plain call", "traced_off", "plain_call"),
     Pair("OTLP/HTTP export per span / start+end of a span", "otlp_http_export", "raw_start_end"),
     Pair("OTLP protobuf encoding per span / start+end of a span", "otlp_encode", "raw_start_end"),

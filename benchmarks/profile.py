@@ -93,8 +93,9 @@ def summarise_raw(raw: str, top: int = 30) -> str:
         frames = stack.split(";")
         threads[frames[0].split(":")[-1].strip() or "unnamed"] += count
         self_samples[frames[-1]] += count
-        for frame in set(frames[1:]):
-            inclusive[frame] += count
+        # Inclusive by function (py-spy names a frame "function (file:line)"; the line would split one function).
+        for function in {frame.rsplit(":", 1)[0] + ")" if frame.endswith(")") else frame for frame in frames[1:]}:
+            inclusive[function] += count
     if not total:
         return "no samples\n"
     ours = [(f, n) for f, n in inclusive.most_common() if "signalfire/" in f or "telemetry/_asgi" in f]

@@ -103,6 +103,10 @@ def _rotate(items: Sequence[str], by: int) -> list[str]:
     return [*items[by:], *items[:by]]
 
 
+def _progress(line: str) -> None:
+    print(f"  .. {line}", flush=True)
+
+
 def _verdict(value: float | None, target: float | None) -> str:
     if value is None or target is None:
         return ""
@@ -136,10 +140,37 @@ def request_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                 continue
             runs[variant].append(result["us"])
             walls[variant].append(result["wall_us"])
+            _progress(f"request round {r + 1}/{plan.rounds} {variant}: {result['us']:.1f} us CPU/request")
             exports[variant] += sink.counts.get("/v1/traces", 0) - before
             if variant == "signalfire":
                 components = result.get("components", [])
-    report.raw["request"] = {"runs_us": runs, "wall_us": walls, "trace_exports": exports, "failed": failed}
+    paired: list[float] = []
+    for _ in range(plan.rounds):
+        try:
+            result = run_child(
+                "bench_request",
+                [
+                    "signalfire_disabled",
+                    "--paired-with-bare",
+                    "--batch",
+                    str(plan.batch),
+                    "--batches",
+                    str(plan.batches),
+                ],
+                apps.variant_env("signalfire_disabled", sink.url, sink.url),
+            )
+        except ChildFailed as exc:
+            failed["signalfire_disabled (paired)"] = str(exc)
+            break
+        paired.append(result["paired_overhead_us"])
+        _progress(f"request paired bare/disabled: {paired[-1]:+.2f} us")
+    report.raw["request"] = {
+        "paired_disabled_us": paired,
+        "runs_us": runs,
+        "wall_us": walls,
+        "trace_exports": exports,
+        "failed": failed,
+    }
     bare = median(runs["bare"])
     otel_overhead = median(runs["otel"]) - bare if runs["otel"] else None
     targets: dict[str, tuple[str, float | None]] = {
@@ -158,7 +189,11 @@ def request_section(plan: Plan, report: Report, sink: HttpSink) -> None:
         target_text, target = targets.get(variant, ("", None))
         verdict = _verdict(ratio, target)
         if variant == "signalfire_disabled":
+            # Between processes a few microseconds drown in noise; the paired figure is measured in one process.
+            overhead = median(paired)
+            ratio = overhead / otel_overhead if otel_overhead else None
             verdict = "met" if overhead <= 3 else f"missed by {overhead - 3:.1f} us"
+            verdict += " (paired)"
         rows.append(
             [
                 variant,
@@ -178,8 +213,10 @@ def request_section(plan: Plan, report: Report, sink: HttpSink) -> None:
         "per variant. *us/request* is CPU time of the whole process per request: it includes the exporters' "
         "background threads (encoding, HTTP to the loopback receiver), as production pays them, and excludes waiting "
         "for a core held by another process; *wall* is the wall clock, for reference. Overhead is the variant's "
-        "median minus bare's; the ratio is that overhead over OpenTelemetry FastAPIInstrumentor's overhead in the "
-        f"same run. signalfire components switched on: {', '.join(components) or 'none reported'}.",
+        "median minus bare's (for signalfire_disabled: the median difference of alternating batches of the two apps "
+        "in one process, since a few microseconds drown in the process-to-process noise); the ratio is that overhead "
+        "over OpenTelemetry FastAPIInstrumentor's overhead in the same run. "
+        f"signalfire components switched on: {', '.join(components) or 'none reported'}.",
         ["variant", "us/request", "wall", "overhead us", "overhead / OTel's", "target", "spread", "what"],
         rows,
     )
@@ -202,7 +239,8 @@ def micro_section(plan: Plan, report: Report, sink: HttpSink) -> None:
         module = importlib.import_module(f"benchmarks.{name}")
         pairs: list[Pair] = list(module.PAIRS)
         numbers: dict[str, int] = getattr(module, "NUMBERS", {})
-        cases = list(dict.fromkeys(c for p in pairs for c in (p.case, p.baseline)))
+        separate = [p for p in pairs if not p.same_process]
+        cases = list(dict.fromkeys(c for p in separate for c in (p.case, p.baseline)))
         runs: dict[str, list[float]] = {c: [] for c in cases}
         for r in range(plan.rounds):
             for case in _rotate(cases, r):
@@ -217,14 +255,46 @@ def micro_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                     {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url},
                 )
                 runs[case].append(result["ns"])
-        raw[name] = runs
+                _progress(f"micro round {r + 1}/{plan.rounds} {name}.{case}: {result['ns'] / 1000:.2f} us")
+        paired: dict[str, list[dict[str, float]]] = {p.label: [] for p in pairs if p.same_process}
+        for r in range(plan.rounds):
+            for pair in pairs:
+                if not pair.same_process:
+                    continue
+                number = min(plan.micro_number, numbers.get(pair.case, plan.micro_number))
+                result = run_child(
+                    "bench_micro",
+                    [
+                        name,
+                        pair.case,
+                        "--baseline",
+                        pair.baseline,
+                        "--number",
+                        str(number),
+                        "--repeat",
+                        str(plan.micro_repeat),
+                    ],
+                    {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url},
+                )
+                paired[pair.label].append(result)
+                _progress(f"micro round {r + 1}/{plan.rounds} {name}: {pair.label}: {result['ratio']:.2f}")
+        raw[name] = {"separate": runs, "paired": paired}
         for pair in pairs:
-            case_ns, base_ns = median(runs[pair.case]), median(runs[pair.baseline])
-            ratio = case_ns / base_ns if base_ns else None
+            if pair.same_process:
+                results = paired[pair.label]
+                case_ns = median([x["ns"] for x in results])
+                base_ns = median([x["baseline_ns"] for x in results])
+                ratios = [x["ratio"] for x in results]
+                ratio: float | None = median(ratios)
+                noise = spread(ratios)
+            else:
+                case_ns, base_ns = median(runs[pair.case]), median(runs[pair.baseline])
+                ratio = case_ns / base_ns if base_ns else None
+                noise = max(spread(runs[pair.case]), spread(runs[pair.baseline]))
             target = f"<= {pair.target}x {_verdict(ratio, pair.target)}" if pair.target else ""
             rows.append(
                 [pair.label, _fmt(case_ns / 1000, 2), _fmt(base_ns / 1000, 2), _fmt(ratio, 2), target,
-                 f"{max(spread(runs[pair.case]), spread(runs[pair.baseline])):.0%}"]
+                 f"{noise:.0%}"]
             )  # fmt: skip
     report.raw["micro"] = raw
     _script_sections(plan, report, scripts)
@@ -282,11 +352,14 @@ def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
             runs[case].append(run_child("bench_startup", [case], envs[case]))
     report.raw["startup"] = runs
     ms = {c: median([x["ms"] for x in runs[c]]) for c in cases}
+    cpu = {c: median([x["cpu_ms"] for x in runs[c]]) for c in cases}
     mb = {c: median([x["peak_rss_mb"] for x in runs[c]]) for c in cases}
-    time_ratio = ms["signalfire"] / ms["logfire"]
+    cpu_ratio = cpu["signalfire"] / cpu["logfire"]
     rows = [
-        ["import + init, ms", _fmt(ms["signalfire"]), _fmt(ms["logfire"]), _fmt(time_ratio, 2),
-         f"<= 1.0x {_verdict(time_ratio, 1.0)}"],
+        ["import + init, CPU ms", _fmt(cpu["signalfire"]), _fmt(cpu["logfire"]), _fmt(cpu_ratio, 2),
+         f"<= 1.0x {_verdict(cpu_ratio, 1.0)}"],
+        ["import + init, wall ms", _fmt(ms["signalfire"]), _fmt(ms["logfire"]),
+         _fmt(ms["signalfire"] / ms["logfire"], 2), ""],
         ["peak RSS added, MB", _fmt(mb["signalfire"]), _fmt(mb["logfire"]), _fmt(mb["signalfire"] / mb["logfire"], 2),
          f"<= 1.0x {_verdict(mb['signalfire'] / mb['logfire'], 1.0)}"],
     ]  # fmt: skip
@@ -294,7 +367,11 @@ def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
         "Start-up (fresh process)",
         "`import signalfire; signalfire.init_observability()` against `import logfire; "
         "logfire.configure(send_to_logfire=False, console=False)`, both with an OTLP endpoint on loopback, "
-        f"{plan.startup_rounds} fresh processes each (after one discarded run), alternating.",
+        f"{plan.startup_rounds} fresh processes each (after one discarded run), alternating. The target applies to "
+        "CPU time, which a busy machine does not inflate; wall time is shown for reference. Both processes import "
+        "from the same environment, where logfire's pydantic plugin is switched off for signalfire "
+        "(PYDANTIC_DISABLE_PLUGINS=logfire-plugin): without that, pydantic imports logfire inside signalfire's "
+        "start-up, which no signalfire user without logfire pays.",
         ["measure", "signalfire", "logfire", "ratio", "target"],
         rows,
     )
@@ -315,6 +392,7 @@ def e2e_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                 runs[name].append(
                     bench_e2e.measure(variant, env, plan.e2e_seconds, plan.e2e_connections, plan.e2e_warmup_seconds)
                 )
+                _progress(f"e2e round {r + 1}/{plan.e2e_rounds} {name}: {runs[name][-1]}")
     report.raw["e2e"] = runs
     rps = {n: median([x["rps"] for x in runs[n]]) for n in runs}
     p99 = {n: median([x["p99_ms"] for x in runs[n] if x["p99_ms"] is not None]) for n in runs}
