@@ -300,10 +300,12 @@ def micro_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     _script_sections(plan, report, scripts)
     report.table(
         "Micro-benchmarks",
-        "Each case in its own process, median over rounds of the median of "
-        f"{plan.micro_repeat} loops, in CPU time of the calling thread. Recording cases use one SDK provider (100% "
-        "sampling, batch processor, an exporter that drops); export cases send 512 server-like spans to the loopback "
-        "OTLP/HTTP receiver and are per span (the receiver's own work is not counted).",
+        "CPU time of the calling thread. A pair whose two set-ups can share a process (traced, span() and the raw "
+        "call: one provider) runs both in one fresh process per round, alternating short loops, and its ratio is the "
+        "median of the per-loop ratios; every other case runs alone in a fresh process per round, median of "
+        f"{plan.micro_repeat} loops, and its ratio is of the medians over rounds. Recording cases use one SDK provider "
+        "(100% sampling, batch processor, an exporter that drops); export cases send 512 server-like spans to the "
+        "loopback OTLP/HTTP receiver and are per span (the receiver's own work is not counted).",
         ["comparison", "case us", "baseline us", "ratio", "target", "spread"],
         rows,
     )
