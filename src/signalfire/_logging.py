@@ -232,11 +232,16 @@ class _Pipeline:
         if self.otel_logger is not None:
             self._export(out, level, now, exc)
         if self._console is not None:
-            return str(self._console(None, _LEVEL_NAMES.get(level, "info"), out))
-        try:
-            return orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
-        except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
-            return json.dumps(out, default=self._default)
+            line = str(self._console(None, _LEVEL_NAMES.get(level, "info"), dict(out) if _taps else out))
+        else:
+            try:
+                line = orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
+            except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
+                line = json.dumps(out, default=self._default)
+        if _taps:
+            for tap in _taps:
+                tap(out, line)
+        return line
 
     def _export(self, out: dict[str, Any], level: int, now: float, exc: BaseException | None) -> None:
         from opentelemetry._logs import SeverityNumber
@@ -275,6 +280,22 @@ def _attribute_text(value: Any) -> str:
         return orjson.dumps(value, default=repr).decode()
     except Exception:
         return repr(value)
+
+
+# Observers of every rendered line (the testing plugin's capture); empty in production, so it costs one test.
+Tap = Callable[[dict[str, Any], str], None]
+_taps: list[Tap] = []
+
+
+def add_tap(tap: Tap) -> None:
+    """Call ``tap(fields, line)`` for every line rendered from now on."""
+    _taps.append(tap)
+
+
+def remove_tap(tap: Tap) -> None:
+    """Stop calling ``tap``."""
+    if tap in _taps:
+        _taps.remove(tap)
 
 
 def _default_pipeline() -> _Pipeline:

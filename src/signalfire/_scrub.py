@@ -158,8 +158,11 @@ _TOKEN_KIND: dict[str, str] = {prefix: name for name, prefixes, _ in _TOKEN_FORM
 _TOKEN_PREFIX_LENGTHS = sorted({len(prefix) for prefix in _TOKEN_KIND}, reverse=True)
 _PEM = r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----(?:.*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----|.*\Z)"
 _URL_CREDENTIALS = r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}://[^\s:/?#@\[\]]*):(?P<url_password>[^\s/?#]+)@"
-_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)\s+[A-Za-z0-9\-._~+/]{8,}=*"
-_BASIC = r"(?<![A-Za-z0-9])(?P<basic_word>[Bb]asic|BASIC)\s+(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
+_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)(?:\s+|%20|\+)[A-Za-z0-9\-._~+/]{8,}=*"
+_BASIC = (
+    r"(?<![A-Za-z0-9])(?P<basic_word>[Bb]asic|BASIC)(?:\s+|%20|\+)"
+    r"(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
+)
 # 13 to 19 digits, optionally grouped by single spaces or dashes, starting 2-6 (Visa, Mastercard, Amex, Discover, JCB,
 # Diners, UnionPay); validated with Luhn. Millisecond and nanosecond timestamps start with 1 and never match.
 _CARD = r"[2-6](?:[ \-]?\d){12,18}(?!\d)"
@@ -188,6 +191,7 @@ _MIN_SCAN_LENGTH = 8  # the shortest shape we redact ("pin=1234") is this long
 # the regex engine's prefix scan and costs tens of microseconds per string; gated passes cost well under one.
 _PEM_RE = re.compile(_PEM, re.DOTALL)
 _URL_RE = re.compile(_URL_CREDENTIALS)
+_QUERY_RE = re.compile(r"\?([^\s?#\"'<>]*=[^\s?#\"'<>]*)")
 _TOKENS_RE = re.compile(
     "|".join(re.escape(prefix) + rest for _, prefixes, rest in _TOKEN_FORMATS for prefix in prefixes)
 )
@@ -455,6 +459,9 @@ class Scrubber:
             text = _PEM_RE.sub(_PRIVATE_KEY_MARKER, text)
         if ("=" in text or ":" in text) and self._kv_gate.search(text.lower()) is not None:
             text = self._key_values(text)
+        if "%" in text and "?" in text:
+            # percent-encoded query values ("q=Bearer%20..."), as in URLs that clients and servers log
+            text = _QUERY_RE.sub(lambda m: "?" + self.scrub_query(m.group(1)), text)
         if "://" in text:
             text = _URL_RE.sub(_replace_url, text)
         if _LONG_RUN.search(text) is not None:

@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoi
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from signalfire import _runtime
+from signalfire import _logging, _runtime
 from signalfire._settings import Settings
 
 __all__ = ["Telemetry", "telemetry"]
@@ -43,12 +43,19 @@ TEST_DEFAULTS: dict[str, Any] = {
 
 
 class Telemetry:
-    """Everything one test emitted: spans and metric points, with helpers to find them."""
+    """Everything one test emitted: spans, metric points and log lines, with helpers to find them."""
 
-    def __init__(self, obs: _runtime.Observability, spans: InMemorySpanExporter, metrics: InMemoryMetricReader) -> None:
+    def __init__(
+        self,
+        obs: _runtime.Observability,
+        spans: InMemorySpanExporter,
+        metrics: InMemoryMetricReader,
+        logs: _LogCapture | None = None,
+    ) -> None:
         self.obs = obs
         self._span_exporter = spans
         self._metric_reader = metrics
+        self._logs = logs or _LogCapture()
 
     @property
     def settings(self) -> Settings:
@@ -98,8 +105,27 @@ class Telemetry:
                 return float(point.count if hasattr(point, "count") else point.value)
         pytest.fail(f"no data point of {name!r} with labels {labels}")
 
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        """Every log line so far (structlog and standard library), as the fields that were rendered, in order."""
+        return [dict(fields) for fields, _ in self._logs.lines]
+
+    @property
+    def log_lines(self) -> list[str]:
+        """Every log line so far exactly as written to stdout."""
+        return [line for _, line in self._logs.lines]
+
+    def find_logs(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """The log lines with this event (any, if None) whose fields include ``fields``."""
+        return [
+            line
+            for line in self.logs
+            if (event is None or line.get("event") == event) and all(line.get(k) == v for k, v in fields.items())
+        ]
+
     def texts(self) -> Iterator[str]:
         """Every captured signal rendered as text, for leak checks."""
+        yield from self.log_lines
         for item in self.spans:
             yield item.to_json(indent=None)
         data = self._metric_reader.get_metrics_data()
@@ -115,6 +141,16 @@ class Telemetry:
                     pytest.fail(f"secret {secret[:3]}... found in captured telemetry")
 
 
+class _LogCapture:
+    """Collects every rendered log line while a test runs."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[dict[str, Any], str]] = []
+
+    def __call__(self, fields: dict[str, Any], line: str) -> None:
+        self.lines.append((dict(fields), line))
+
+
 @pytest.fixture
 def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
     """signalfire started in memory for one test; shut down and reset afterwards."""
@@ -125,11 +161,16 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
     _runtime.shutdown()
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()
-    obs = _runtime.start(Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics])
+    logs = _LogCapture()
+    _logging.add_tap(logs)
     try:
-        yield Telemetry(obs, spans, metrics)
+        obs = _runtime.start(Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics])
+        try:
+            yield Telemetry(obs, spans, metrics, logs)
+        finally:
+            obs.shutdown()
     finally:
-        obs.shutdown()
+        _logging.remove_tap(logs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
