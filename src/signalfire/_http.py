@@ -116,10 +116,12 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message["headers"], response_header]
             await send(message)
 
+        failed = False
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
             status_code = 500
+            failed = True
             _tracing._record_error(server_span, exc)
             if not response_started and isinstance(exc, Exception):
                 # Starlette's ServerErrorMiddleware sits outside us and would answer without the request id.
@@ -134,6 +136,9 @@ class ObservabilityMiddleware:
                 server_span.set_status(Status(StatusCode.ERROR))
             if self.access_log is not None:
                 self.access_log.write(scope, method, template, status_code, time.perf_counter() - started)
-            _logging.reset_request_id(log_token)
+            if not failed:
+                # After an exception the id stays bound: the server logs the traceback next, in this same task, and
+                # that line should name the request. The task ends with the request, and so does the binding.
+                _logging.reset_request_id(log_token)
             otel_context.detach(token)
             server_span.end()

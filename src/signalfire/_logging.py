@@ -414,6 +414,8 @@ class _Installed:
         self.levels: list[tuple[logging.Logger, int]] = []
         self.propagate: list[tuple[logging.Logger, bool]] = []
         self.provider: Any = None
+        # Levels for server loggers, applied again when the server has configured its own logging.
+        self.server_levels: dict[str, str] = {}
 
     def undo(self) -> None:
         root = logging.getLogger()
@@ -460,6 +462,8 @@ def claim_server_loggers() -> None:
         if not logger.propagate:
             installed.propagate.append((logger, False))
             logger.propagate = True
+        if name in installed.server_levels:
+            logger.setLevel(installed.server_levels[name])
 
 
 def install(
@@ -501,6 +505,7 @@ def install(
         logger = logging.getLogger(name)
         installed.levels.append((logger, logger.level))
         logger.setLevel(level)
+    installed.server_levels = {name: level for name, level in levels.items() if name in SERVER_LOGGERS}
     _installed = installed
     claim_server_loggers()
 
