@@ -72,6 +72,14 @@ class ObservabilityMiddleware:
         self.request_id_header = settings.request_id_header.lower().encode("latin-1")
         self.access_log = AccessLog(settings) if settings.access_log else None
 
+    def _request_id(self, headers: list[tuple[bytes, bytes]]) -> str:
+        """The request's own id when it sent a sane one in the request-id header, else a fresh one."""
+        wanted = self.request_id_header
+        for key, value in headers:
+            if key == wanted and _SANE_REQUEST_ID.match(value):
+                return value.decode("ascii")
+        return uuid.uuid4().hex
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _tracing._active.recording:
             if scope["type"] == "lifespan":
@@ -79,14 +87,8 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
-        request_id = None
         request_id_header = self.request_id_header
-        for key, value in headers:
-            if key == request_id_header and _SANE_REQUEST_ID.match(value):
-                request_id = value.decode("ascii")
-                break
-        if request_id is None:
-            request_id = uuid.uuid4().hex
+        request_id = self._request_id(headers)
         method = scope.get("method", "GET")
         parent = extract(headers, getter=_GETTER)
         server_span = self.tracer.start_span(

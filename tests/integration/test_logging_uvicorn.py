@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -92,7 +91,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Server, list[httpx.Response]]]:
+def served() -> tuple[Server, list[httpx.Response]]:
     """Start the app under uvicorn, send three requests, stop it; yield the server and the responses."""
     server = Server()
     try:
@@ -105,7 +104,7 @@ def served() -> Iterator[tuple[Server, list[httpx.Response]]]:
             ]
     finally:
         server.stop()
-    yield server, responses
+    return server, responses
 
 
 def test_every_stdout_line_is_one_json_object(served):
