@@ -23,7 +23,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 import structlog
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from signalfire import _scrub
 
@@ -107,19 +108,26 @@ class _TraceIds:
     __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._last: tuple[int, int, str, str] = (0, 0, "", "")
+        self._last: tuple[Any, str, str, str] = (None, "", "", "")
 
     def add(self, out: dict[str, Any]) -> None:
-        context = trace.get_current_span().get_span_context()
-        if not context.is_valid:
+        # trace.get_current_span() without its ABC isinstance check, which costs more than the rest of this method
+        span: Any = otel_context.get_current().get(_SPAN_KEY)
+        if span is None:
+            return
+        try:
+            context = span.get_span_context()
+        except AttributeError:
             return
         last = self._last
-        if last[0] != context.trace_id or last[1] != context.span_id:
-            last = (context.trace_id, context.span_id, f"{context.trace_id:032x}", f"{context.span_id:016x}")
+        if last[0] is not context:
+            if not context.is_valid:
+                return
+            last = (context, f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{context.trace_flags:02x}")
             self._last = last
-        out["trace_id"] = last[2]
-        out["span_id"] = last[3]
-        out["trace_flags"] = f"{context.trace_flags:02x}"
+        out["trace_id"] = last[1]
+        out["span_id"] = last[2]
+        out["trace_flags"] = last[3]
 
 
 def _exception_fields(exc_info: Any) -> tuple[Any, BaseException | None]:
@@ -325,19 +333,22 @@ class _Output:
         self.name = name or "root"
 
     def msg(self, line: str) -> None:
-        _current().write(line)
+        (_pipeline or _current()).write(line)
 
     log = debug = info = warning = warn = error = critical = fatal = exception = msg
 
 
+_STRUCTLOG_CONTEXT_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+
+
 def _process(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
     """structlog's only processor: level check, then the current pipeline renders the line."""
-    pipeline = _current()
+    pipeline = _pipeline or _current()
     level = _METHOD_LEVELS.get(method_name, logging.INFO)
     name = getattr(logger, "name", None) or "root"
     if not pipeline.enabled_for(name, level):
         raise structlog.DropEvent
-    if structlog.contextvars._CONTEXT_VARS:  # only when the app used bind_contextvars
+    if _STRUCTLOG_CONTEXT_VARS is None or _STRUCTLOG_CONTEXT_VARS:  # only when the app used bind_contextvars
         event_dict = structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
     return pipeline.render(event_dict, level, name, time.time())
 

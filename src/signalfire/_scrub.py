@@ -240,6 +240,9 @@ _KV_GATE_FRAGMENTS = (
     "credential",
 )
 
+_UNKNOWN: Any = object()
+_CLEAN_CACHE_SIZE = 4096
+_CLEAN_CACHE_MAX_LENGTH = 256
 _MARKER_PREFIX = "[REDACTED:"
 TRUNCATED = "[TRUNCATED]"
 UNSCRUBBABLE = "[REDACTED:unscrubbable]"
@@ -338,6 +341,7 @@ class Scrubber:
 
     __slots__ = (
         "_allow",
+        "_clean",
         "_extra_terms",
         "_key_cache",
         "_kv_gate",
@@ -372,6 +376,8 @@ class Scrubber:
                 self._extra_terms[normalized] = "_".join(_words(key))
         self._allow = frozenset(_normalize(k) for k in (*DEFAULT_ALLOW_KEYS, *allow_keys)) - set(self._extra_terms)
         self._key_cache: dict[Any, str | None] = {}
+        # Strings found clean under this policy; log events repeat their messages and enum-like values.
+        self._clean: dict[str, None] = {}
         self._lock = threading.Lock()
         extra_words = {word for name in self._extra_terms.values() for word in name.split("_")}
         self._kv_gate = re.compile("|".join([*_KV_GATE_FRAGMENTS, *map(re.escape, sorted(extra_words))]))
@@ -559,21 +565,36 @@ class Scrubber:
     def scrub_fields(self, fields: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
         """Scrub a mapping of fields (a log event, span attributes) in place and return it; never raises.
 
-        The hot-path form of :meth:`scrub`: only values that change are written back.
+        The hot-path form of :meth:`scrub`: only values that change are written back, and strings already seen
+        clean (event names, enum-like values) are recognised by one dictionary lookup.
         """
         emails, phones = self.emails, self.phones
+        key_cache = self._key_cache
+        clean = self._clean
         try:
             for key, value in fields.items():
-                category = self.key_category(key)
+                category = key_cache.get(key, _UNKNOWN) if type(key) is str else self.key_category(key)
+                if category is _UNKNOWN:
+                    category = self.key_category(key)
                 if category is not None:
                     if value is not None and not (isinstance(value, str | bytes) and not value):
                         fields[key] = marker(category)
-                elif isinstance(value, str):
-                    if len(value) >= _MIN_SCAN_LENGTH:
-                        scrubbed = self._text(value, emails, phones)
-                        if scrubbed is not value:
-                            fields[key] = scrubbed
-                elif not (value is None or isinstance(value, bool | float)):
+                    continue
+                kind = type(value)
+                if kind is str:
+                    if len(value) < _MIN_SCAN_LENGTH or value in clean:
+                        continue
+                    scrubbed = self._text(value, emails, phones)
+                    if scrubbed is not value:
+                        fields[key] = scrubbed
+                    elif len(value) <= _CLEAN_CACHE_MAX_LENGTH:
+                        if len(clean) >= _CLEAN_CACHE_SIZE:
+                            clean.clear()
+                        clean[value] = None
+                elif kind is int:
+                    if value >= 10**12 and _is_card_number(str(value)):
+                        fields[key] = marker("card")
+                elif not (value is None or kind is float or kind is bool):
                     fields[key] = self._value(value, 1, emails, phones)
         except Exception:
             _log.debug("signalfire: scrubbing fields failed", exc_info=True)
