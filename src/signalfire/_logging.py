@@ -88,18 +88,19 @@ SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gun
 class _Clock:
     """ISO-8601 UTC timestamps with milliseconds; the date-and-time part is formatted once per second."""
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_cached",)
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        # one tuple, replaced whole, so threads never see a second paired with another second's text
+        self._cached: tuple[int, str] = (-1, "")
 
     def iso(self, now: float) -> str:
         second = int(now)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+        cached = self._cached
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._cached = cached
+        return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
 class _TraceIds:
