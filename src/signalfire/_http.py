@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -16,10 +17,10 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _tracing
+from signalfire import _errors, _tracing
 from signalfire._settings import Settings
 
-__all__ = ["ObservabilityMiddleware", "route_template"]
+__all__ = ["ObservabilityMiddleware", "RequestInfo", "current_request", "route_template"]
 
 Scope = dict[str, Any]
 Receive = Any
@@ -29,6 +30,25 @@ REQUEST_ID_HEADER = b"x-request-id"
 # Printable ASCII without spaces, at most 128 characters: UUIDs, nginx's 32-hex $request_id, ULIDs, ...
 _SANE_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
 UNMATCHED_ROUTE = "unmatched"
+
+
+class RequestInfo:
+    """The request being served: its id, method and ASGI scope (whose ``route`` Starlette fills in when matched)."""
+
+    __slots__ = ("method", "request_id", "scope")
+
+    def __init__(self, request_id: str, method: str, scope: Scope) -> None:
+        self.request_id = request_id
+        self.method = method
+        self.scope = scope
+
+
+_current_request: ContextVar[RequestInfo | None] = ContextVar("signalfire_request", default=None)
+
+
+def current_request() -> RequestInfo | None:
+    """The request the calling code is serving, or None outside a request."""
+    return _current_request.get()
 
 
 def route_template(scope: Scope) -> str | None:
@@ -93,6 +113,7 @@ class ObservabilityMiddleware:
             },
         )
         token = otel_context.attach(trace.set_span_in_context(server_span, parent))
+        request_token = _current_request.set(RequestInfo(request_id, method, scope))
         status_code = 500
         request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
 
@@ -109,6 +130,8 @@ class ObservabilityMiddleware:
         except BaseException as exc:
             status_code = 500
             _tracing._record_error(server_span, exc)
+            if _errors.enabled():
+                _errors.capture_unhandled(exc)
             raise
         finally:
             template = route_template(scope) or UNMATCHED_ROUTE
@@ -117,5 +140,6 @@ class ObservabilityMiddleware:
             server_span.set_attribute("http.response.status_code", status_code)
             if status_code >= 500:
                 server_span.set_status(Status(StatusCode.ERROR))
+            _current_request.reset(request_token)
             otel_context.detach(token)
             server_span.end()
