@@ -267,7 +267,9 @@ class SentryIngestServer:
                     header, items = {}, [({"type": "event"}, body)]
                 else:
                     header, items = parse_envelope(body)
-                envelope = SentryEnvelope(self.path, {k.lower(): v for k, v in self.headers.items()}, header, items, body)
+                envelope = SentryEnvelope(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, header, items, body
+                )
                 with owner.lock:
                     owner.envelopes.append(envelope)
                 reply = json.dumps({"id": header.get("event_id")}).encode()

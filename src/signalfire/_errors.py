@@ -320,7 +320,7 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     request = rest.pop("request", None)
     user = rest.pop("user", None)
     contexts = rest.pop("contexts", None)
-    result: Event = scrubber.scrub(rest)
+    result: Event = scrubber.scrub(_redact_pairs(rest, _scrub.is_sensitive_key))
     if isinstance(contexts, dict):
         trace_context = contexts.get("trace")
         result["contexts"] = scrubber.scrub({k: v for k, v in contexts.items() if k != "trace"})
@@ -332,6 +332,23 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
         result["user"] = _scrub_user(user, scrubber, send_user_email)
     result.update(kept)
     return result
+
+
+def _redact_pairs(value: Any, sensitive: Any) -> Any:
+    """Redact the value of ``[name, value]`` pairs with a sensitive name, as in ASGI/WSGI header lists.
+
+    Frame locals often hold headers as such lists (``scope["headers"]``), where a key-based scrubber sees no key;
+    Sentry renders their bytes as ``"b'cookie'"``, so the name is compared without that quoting.
+    """
+    if isinstance(value, dict):
+        return {k: _redact_pairs(v, sensitive) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) == 2 and isinstance(value[0], str):
+            name = value[0].removeprefix("b").strip("'\"").lower()
+            if name in _CREDENTIAL_HEADERS or sensitive(name):
+                return [value[0], REDACTED]
+        return [_redact_pairs(item, sensitive) for item in value]
+    return value
 
 
 def _scrub_trace_context(context: dict[str, Any], scrubber: Any) -> dict[str, Any]:
