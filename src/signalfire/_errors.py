@@ -112,7 +112,7 @@ def _warn_once(key: str, message: str) -> None:
         _log.warning(message, exc_info=True)
 
 
-# --- install / shutdown ----------------------------------------------------------------------------------------------
+# --- install / shutdown -----------------------------------------------------------------------------------------------
 def sentry_options(settings: Settings, transport: Transport | None = None) -> dict[str, Any]:
     """The keyword arguments signalfire passes to ``sentry_sdk.init`` for these settings."""
     sentry_tracing = settings.sentry_traces_sample_rate > 0
@@ -194,7 +194,7 @@ def _close(timeout: float) -> None:
     client.close(timeout=timeout)
 
 
-# --- the trace link --------------------------------------------------------------------------------------------------
+# --- the trace link ---------------------------------------------------------------------------------------------------
 def _otel_trace_context() -> tuple[str, str] | None:
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
@@ -211,7 +211,7 @@ def _record_on_span(event: Event) -> None:
     span.add_event("sentry.event", {"sentry.event_id": event_id, "sentry.level": str(event.get("level", "error"))})
 
 
-# --- the hooks -------------------------------------------------------------------------------------------------------
+# --- the hooks --------------------------------------------------------------------------------------------------------
 def is_noise(exc: BaseException | None) -> bool:
     """True for exceptions that are answers to the client, not failures: HTTP 4xx and request validation."""
     if exc is None:
@@ -309,7 +309,7 @@ def _enrich(event: Event) -> None:
         trace_context["trace_id"], trace_context["span_id"] = link
 
 
-# --- scrubbing ---------------------------------------------------------------------------------------------------------
+# --- scrubbing --------------------------------------------------------------------------------------------------------
 def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     """A scrubbed copy of a Sentry event: request, user, tags, extra, contexts, breadcrumbs, messages, frame locals."""
     from signalfire import _scrub
@@ -372,7 +372,7 @@ def _scrub_request(request: dict[str, Any], scrubber: Any) -> dict[str, Any]:
             }
         elif key == "cookies":
             # A cookie's value is a session or a credential more often than not; its name is enough to debug.
-            result[key] = {name: REDACTED for name in value} if isinstance(value, Mapping) else REDACTED
+            result[key] = dict.fromkeys(value, REDACTED) if isinstance(value, Mapping) else REDACTED
         elif key == "query_string":
             result[key] = _scrub_query(value, scrubber)
         elif key == "env" and isinstance(value, Mapping):
@@ -412,7 +412,7 @@ def _scrub_breadcrumb(crumb: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-# --- public helpers ----------------------------------------------------------------------------------------------------
+# --- public helpers ---------------------------------------------------------------------------------------------------
 def capture_exception(
     exc: BaseException | None = None,
     *,
@@ -482,7 +482,7 @@ def _apply(scope: Any, tags: Mapping[str, Any] | None, context: Mapping[str, Any
         scope.set_level(level)
 
 
-def set_user(id: str | int | None, *, email: str | None = None, **extra: Any) -> None:  # noqa: A002 - Sentry's name
+def set_user(id: str | int | None, *, email: str | None = None, **extra: Any) -> None:
     """Attach the user to later Sentry events of this request (or of the process, outside a request).
 
     The IP address is never sent; the email is redacted unless SIGNALFIRE_SENTRY_SEND_USER_EMAIL=true; ``extra``
@@ -547,7 +547,7 @@ def add_breadcrumb(
         _warn_once("helper", "signalfire: an error helper failed")
 
 
-# --- capture from the ASGI middleware ----------------------------------------------------------------------------------
+# --- capture from the ASGI middleware ---------------------------------------------------------------------------------
 def capture_unhandled(exc: BaseException) -> None:
     """Report an exception escaping the app while its server span is still current (called by the middleware).
 

@@ -268,8 +268,8 @@ class Settings(BaseSettings):
     sentry_dsn: str | None = Field(
         None,
         validation_alias=_env("SENTRY_DSN"),
-        description="SENTRY_DSN. Where Sentry events go (https://<public key>@<host>/<project id>); unset: Sentry stays "
-        "off and the error helpers do nothing.",
+        description="SENTRY_DSN. Where Sentry events go (https://<public key>@<host>/<project id>); unset: Sentry "
+        "stays off and the error helpers do nothing.",
     )
     sentry_environment: str | None = Field(
         None,
@@ -279,7 +279,8 @@ class Settings(BaseSettings):
     sentry_release: str | None = Field(
         None,
         validation_alias=_env("SENTRY_RELEASE"),
-        description="SENTRY_RELEASE. Default: the service version (SIGNALFIRE_SERVICE_VERSION / APP_VERSION / GIT_SHA).",
+        description="SENTRY_RELEASE. Default: the service version (SIGNALFIRE_SERVICE_VERSION / APP_VERSION / "
+        "GIT_SHA).",
     )
     sentry_traces_sample_rate: float = Field(
         0.0,

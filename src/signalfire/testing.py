@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
 
 from signalfire import _runtime
 from signalfire._settings import Settings
@@ -142,7 +142,7 @@ class Telemetry:
         return found
 
     def texts(self) -> Iterator[str]:
-        """Every captured signal rendered as text, for leak checks (Sentry envelopes as the bytes that would be sent)."""
+        """Every captured signal rendered as text, for leak checks (Sentry envelopes as the bytes sent)."""
         for item in self.spans:
             yield item.to_json(indent=None)
         for envelope in self._sentry.snapshot() if self._sentry is not None else ():
