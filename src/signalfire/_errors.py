@@ -166,6 +166,11 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
     from sentry_sdk.scope import register_external_propagation_context
 
     with _lock:
+        if _state is None and sentry_sdk.get_client().is_active():
+            _log.warning(
+                "signalfire: sentry_sdk.init() was already called; init_observability() replaces that client with one "
+                "configured from SENTRY_* settings (scrubbing, trace link). Remove your own sentry_sdk.init() call."
+            )
         sentry_sdk.init(**sentry_options(settings, transport))
         register_external_propagation_context(_otel_trace_context)
         _state = _State(settings)

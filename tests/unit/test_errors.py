@@ -308,3 +308,31 @@ def _start_with(telemetry: Telemetry, **overrides: Any) -> Any:
     obs = _runtime.start(settings, sentry_transport=telemetry._sentry)
     telemetry.obs = obs
     return obs
+
+
+def test_sentry_integrations_add_no_spans_of_their_own(telemetry: Telemetry) -> None:
+    """SQLAlchemy and httpx work inside a span yields no Sentry transaction or span, only OpenTelemetry's."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine("sqlite://")
+    try:
+        with signalfire.span("report"), engine.connect() as connection:
+            connection.execute(sqlalchemy.text("select 1")).scalar()
+            signalfire.capture_message("report done")
+    finally:
+        engine.dispose()
+    (event,) = telemetry.sentry_events
+    assert event.get("type", "event") == "event"
+    assert "spans" not in event
+    assert [s.name for s in telemetry.spans] == ["report"]
+
+
+def test_replacing_a_sentry_client_the_app_started_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """If the app called sentry_sdk.init() itself, init_observability() says it takes over."""
+    sentry_sdk.init(dsn="http://other@127.0.0.1:9/2", default_integrations=False)
+    try:
+        with caplog.at_level("WARNING", logger="signalfire"):
+            signalfire.init_observability(sentry_dsn="http://public@127.0.0.1:9/1", traces_exporter="none")
+        assert "sentry_sdk.init() was already called" in caplog.text
+        assert sentry_sdk.get_client().dsn == "http://public@127.0.0.1:9/1"
+    finally:
+        signalfire.shutdown()
