@@ -12,6 +12,7 @@ The public names are listed in ``__all__``; everything in a module whose name st
 
 from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
 from signalfire._runtime import Observability, init_observability, shutdown
+from signalfire._scrub import scrub
 from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__
@@ -27,6 +28,7 @@ __all__ = [
     "capture_message",
     "init_observability",
     "instrument_fastapi",
+    "scrub",
     "set_context",
     "set_user",
     "shutdown",

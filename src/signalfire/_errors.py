@@ -17,7 +17,6 @@ import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, urlencode
 
 from opentelemetry import trace
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from sentry_sdk.transport import Transport
 
     from signalfire._runtime import Observability
+    from signalfire._scrub import Scrubber
 
 __all__ = [
     "add_breadcrumb",
@@ -45,7 +45,6 @@ Level = Literal["fatal", "error", "warning", "info", "debug"]
 Event = dict[str, Any]
 Hint = dict[str, Any]
 
-REDACTED = "[REDACTED]"
 # Headers whose value is a credential whatever the scrubber's patterns say.
 _CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token", "x-csrf-token"}
@@ -315,8 +314,23 @@ def _enrich(event: Event) -> None:
 
 
 # --- scrubbing --------------------------------------------------------------------------------------------------------
+def _scrubbed(value: Any, scrubber: Scrubber) -> Any:
+    # Sentry events are personal data by nature: emails are redacted whatever the log policy (SIGNALFIRE_SCRUB_EMAILS)
+    return scrubber.scrub(value, emails=True)
+
+
+def _require_dict(value: Any) -> dict[str, Any]:
+    # The scrubber answers a marker string for a value it could not handle; an event part must stay a dict.
+    if not isinstance(value, dict):
+        raise TypeError("the scrubber could not handle an event part")
+    return value
+
+
 def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
-    """A scrubbed copy of a Sentry event: request, user, tags, extra, contexts, breadcrumbs, messages, frame locals."""
+    """A scrubbed copy of a Sentry event: request, user, tags, extra, contexts, breadcrumbs, messages, frame locals.
+
+    Raises when a part cannot be scrubbed; the caller then drops the event.
+    """
     from signalfire import _scrub
 
     scrubber = _scrub.active()
@@ -325,12 +339,13 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     request = rest.pop("request", None)
     user = rest.pop("user", None)
     contexts = rest.pop("contexts", None)
-    result: Event = scrubber.scrub(_redact_pairs(rest, _scrub.is_sensitive_key))
+    result = _require_dict(_scrubbed(_redact_pairs(rest, scrubber), scrubber))
     if isinstance(contexts, dict):
         trace_context = contexts.get("trace")
-        result["contexts"] = scrubber.scrub({k: v for k, v in contexts.items() if k != "trace"})
+        scrubbed_contexts = _require_dict(_scrubbed({k: v for k, v in contexts.items() if k != "trace"}, scrubber))
         if isinstance(trace_context, dict):
-            result["contexts"]["trace"] = _scrub_trace_context(trace_context, scrubber)
+            scrubbed_contexts["trace"] = _scrub_trace_context(trace_context, scrubber)
+        result["contexts"] = scrubbed_contexts
     if isinstance(request, dict):
         result["request"] = _scrub_request(request, scrubber)
     if isinstance(user, dict):
@@ -339,72 +354,68 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     return result
 
 
-def _redact_pairs(value: Any, sensitive: Any) -> Any:
+def _redact_pairs(value: Any, scrubber: Scrubber) -> Any:
     """Redact the value of ``[name, value]`` pairs with a sensitive name, as in ASGI/WSGI header lists.
 
-    Frame locals often hold headers as such lists (``scope["headers"]``), where a key-based scrubber sees no key;
-    Sentry renders their bytes as ``"b'cookie'"``, so the name is compared without that quoting.
+    Frame locals often hold headers as such lists (``scope["headers"]``). Sentry renders their bytes as
+    ``"b'cookie'"``, a name the scrubber's own pair rule does not recognise, so the quoting is removed first.
     """
+    from signalfire._scrub import marker
+
     if isinstance(value, dict):
-        return {k: _redact_pairs(v, sensitive) for k, v in value.items()}
+        return {k: _redact_pairs(v, scrubber) for k, v in value.items()}
     if isinstance(value, list):
         if len(value) == 2 and isinstance(value[0], str):
             name = value[0].removeprefix("b").strip("'\"").lower()
-            if name in _CREDENTIAL_HEADERS or sensitive(name):
-                return [value[0], REDACTED]
-        return [_redact_pairs(item, sensitive) for item in value]
+            category = "authorization" if name in _CREDENTIAL_HEADERS else scrubber.key_category(name)
+            if category is not None:
+                return [value[0], marker(category)]
+        return [_redact_pairs(item, scrubber) for item in value]
     return value
 
 
-def _scrub_trace_context(context: dict[str, Any], scrubber: Any) -> dict[str, Any]:
+def _scrub_trace_context(context: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
     ids = ("trace_id", "span_id", "parent_span_id")
-    scrubbed: dict[str, Any] = scrubber.scrub({k: v for k, v in context.items() if k not in ids})
+    scrubbed = _require_dict(_scrubbed({k: v for k, v in context.items() if k not in ids}, scrubber))
     scrubbed.update({k: context[k] for k in ids if k in context})
     return scrubbed
 
 
-def _scrub_request(request: dict[str, Any], scrubber: Any) -> dict[str, Any]:
-    from signalfire import _scrub
+def _scrub_request(request: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    from signalfire._scrub import marker
 
     result: dict[str, Any] = {}
     for key, value in request.items():
         if key == "headers" and isinstance(value, Mapping):
-            result[key] = {
-                name: REDACTED
-                if str(name).lower() in _CREDENTIAL_HEADERS or _scrub.is_sensitive_key(name)
-                else scrubber.scrub(value)
-                for name, value in value.items()
-            }
+            headers: dict[str, Any] = {}
+            for name, header in value.items():
+                category = scrubber.key_category(name)
+                if category is None and str(name).lower() in _CREDENTIAL_HEADERS:
+                    category = "authorization"
+                headers[name] = marker(category) if category is not None else _scrubbed(header, scrubber)
+            result[key] = headers
         elif key == "cookies":
             # A cookie's value is a session or a credential more often than not; its name is enough to debug.
-            result[key] = dict.fromkeys(value, REDACTED) if isinstance(value, Mapping) else REDACTED
-        elif key == "query_string":
-            result[key] = _scrub_query(value, scrubber)
+            result[key] = dict.fromkeys(value, marker("cookie")) if isinstance(value, Mapping) else marker("cookie")
+        elif key == "query_string" and isinstance(value, str):
+            result[key] = scrubber.scrub_query(value)
         elif key == "env" and isinstance(value, Mapping):
-            result[key] = scrubber.scrub({k: v for k, v in value.items() if k != "REMOTE_ADDR"})
+            result[key] = _scrubbed({k: v for k, v in value.items() if k != "REMOTE_ADDR"}, scrubber)
         elif key == "url" and isinstance(value, str):
-            result[key] = scrubber.scrub(value.split("?", 1)[0])
+            result[key] = _scrubbed(value.split("?", 1)[0], scrubber)
         else:
-            result[key] = scrubber.scrub(value)
+            result[key] = _scrubbed(value, scrubber)
     return result
 
 
-def _scrub_query(value: Any, scrubber: Any) -> Any:
-    from signalfire import _scrub
+def _scrub_user(user: dict[str, Any], scrubber: Scrubber, send_user_email: bool) -> dict[str, Any]:
+    from signalfire._scrub import marker
 
-    if not isinstance(value, str):
-        return scrubber.scrub(value)
-    pairs = parse_qsl(value, keep_blank_values=True)
-    cleaned = [(k, REDACTED if _scrub.is_sensitive_key(k) else scrubber.scrub(v)) for k, v in pairs]
-    return urlencode([(scrubber.scrub(k), v) for k, v in cleaned], safe="[]")
-
-
-def _scrub_user(user: dict[str, Any], scrubber: Any, send_user_email: bool) -> dict[str, Any]:
     email = user.get("email")
     rest = {k: v for k, v in user.items() if k not in ("ip_address", "email")}
-    result: dict[str, Any] = scrubber.scrub(rest)
+    result = _require_dict(_scrubbed(rest, scrubber))
     if email is not None:
-        result["email"] = email if send_user_email else REDACTED
+        result["email"] = email if send_user_email else marker("email")
     return result
 
 
@@ -412,7 +423,10 @@ def _scrub_breadcrumb(crumb: dict[str, Any]) -> dict[str, Any]:
     from signalfire import _scrub
 
     kept: dict[str, Any] = {k: crumb[k] for k in ("timestamp", "type", "level") if k in crumb}
-    result: dict[str, Any] = _scrub.active().scrub({k: v for k, v in crumb.items() if k not in kept})
+    scrubber = _scrub.active()
+    result = _require_dict(
+        _scrubbed(_redact_pairs({k: v for k, v in crumb.items() if k not in kept}, scrubber), scrubber)
+    )
     result.update(kept)
     return result
 

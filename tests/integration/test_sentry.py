@@ -3,12 +3,14 @@ real uvicorn: what arrives, what never arrives (secrets, noise, duplicate traces
 
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,10 @@ from signalfire._settings import Settings
 from tests.receivers import BlackHoleServer, SentryIngestServer, free_port
 
 pytestmark = pytest.mark.integration
+
+# The shared corpus of fake secrets (tests/data/secrets.json): ``secret`` must never be sent, ``text`` holds it in its
+# natural context (a header line, a URL, a log sentence, ...).
+CORPUS = json.loads((Path(__file__).parent.parent / "data" / "secrets.json").read_text())["secrets"]
 
 SECRETS = {
     "authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.sig-AbC123xyz",
@@ -95,6 +101,18 @@ def make_app() -> FastAPI:
         sentry_sdk.set_extra("payload", body)
         signalfire.set_context("payment", {"api_key": SECRETS["api_key"], "card": card_number})
         raise RuntimeError(f"charge failed for {SECRETS['email']} with card {card_number} and password={password}")
+
+    @app.post("/corpus")
+    async def corpus(request: Request) -> None:
+        body = await request.json()
+        texts = body["texts"]
+        by_kind = {entry["kind"]: entry["text"] for entry in CORPUS}  # a frame local holding every secret
+        for text in texts:
+            signalfire.add_breadcrumb(text, category="corpus", data={"note": text})
+        sentry_sdk.set_extra("corpus", texts)
+        signalfire.set_context("corpus", by_kind)
+        signalfire.set_user(8, email=SECRETS["email"], note=texts[0])
+        raise RuntimeError("import failed: " + " | ".join(texts))
 
     return app
 
@@ -198,6 +216,45 @@ def test_secrets_never_reach_sentry(ingest: SentryIngestServer) -> None:
     frames = event["exception"]["values"][0]["stacktrace"]["frames"]
     assert {"password", "card_number", "body"} <= set(frames[-1]["vars"])
     assert any(c.get("category") == "payment" for c in event["breadcrumbs"]["values"])
+
+
+def _header_safe(text: str) -> bool:
+    return text.isprintable() and text.isascii()
+
+
+def test_secret_corpus_never_reaches_sentry(ingest: SentryIngestServer) -> None:
+    """Every corpus secret, in headers, cookies, query string, body, extra, context, user, breadcrumbs, the exception
+    message and frame locals, is absent from the raw envelope bytes Sentry receives."""
+    texts = [entry["text"] for entry in CORPUS]
+    headers = {f"x-note-{i}": text for i, text in enumerate(texts) if _header_safe(text)}
+    headers["authorization"] = "Bearer " + CORPUS[0]["secret"]
+    headers["cookie"] = "; ".join(
+        f"c{i}={entry['secret']}"
+        for i, entry in enumerate(CORPUS)
+        if _header_safe(entry["secret"]) and ";" not in entry["secret"]
+    )
+    query = [(f"q{i}", text) for i, text in enumerate(texts)]
+    obs, app = _app(ingest.dsn)
+    with serve(app) as url:
+        response = httpx.post(f"{url}/corpus", params=query, json={"texts": texts}, headers=headers)
+    assert response.status_code == 500
+    assert obs.shutdown(timeout=5)
+    (event,) = ingest.wait_for_events(1)
+    raw = ingest.raw()
+    leaked = [
+        entry["kind"]
+        for entry in CORPUS
+        if entry["secret"].encode() in raw or json.dumps(entry["secret"])[1:-1].encode() in raw
+    ]
+    assert leaked == []
+    # the secrets were really there to be found: every place is present in the event
+    assert len(event["request"]["query_string"]) > 1000
+    assert len([h for h in event["request"]["headers"] if h.lower().startswith("x-note-")]) == len(headers) - 2
+    assert event["request"]["data"]["texts"]
+    assert event["extra"]["corpus"]
+    assert len([c for c in event["breadcrumbs"]["values"] if c.get("category") == "corpus"]) == len(texts)
+    assert "by_kind" in event["exception"]["values"][-1]["stacktrace"]["frames"][-1]["vars"]
+    assert event["contexts"]["corpus"]
 
 
 def test_4xx_and_validation_errors_send_nothing_unhandled_error_sends_one(ingest: SentryIngestServer) -> None:
