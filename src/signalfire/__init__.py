@@ -11,6 +11,7 @@ The public names are listed in ``__all__``; everything in a module whose name st
 """
 
 from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
+from signalfire._logging import get_logger
 from signalfire._runtime import Observability, init_observability, shutdown
 from signalfire._scrub import scrub
 from signalfire._settings import ConfigurationError, Settings
@@ -26,6 +27,7 @@ __all__ = [
     "add_breadcrumb",
     "capture_exception",
     "capture_message",
+    "get_logger",
     "init_observability",
     "instrument_fastapi",
     "scrub",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
-from signalfire import _http
+from signalfire import _logging
 from signalfire._settings import Settings
 
 if TYPE_CHECKING:
@@ -292,14 +292,17 @@ def _enrich(event: Event) -> None:
     if not isinstance(tags, dict):
         tags = {}
         event["tags"] = tags
-    request = _http.current_request()
-    if request is not None:
-        tags.setdefault("request_id", request.request_id)
-        tags.setdefault("http.request.method", request.method)
-        route = _http.route_template(request.scope)
-        if route is not None:
-            tags.setdefault("http.route", route)
-            event.setdefault("transaction", f"{request.method} {route}")
+    request_id = _logging.current_request_id()
+    if request_id is not None:
+        tags.setdefault("request_id", request_id)
+        request = event.get("request")
+        method = request.get("method") if isinstance(request, dict) else None
+        if method:
+            tags.setdefault("http.request.method", method)
+        # Sentry's Starlette/FastAPI integration names the transaction by route template (transaction_style="url")
+        source = (event.get("transaction_info") or {}).get("source")
+        if source in ("route", "url") and event.get("transaction"):
+            tags.setdefault("http.route", event["transaction"])
     link = _otel_trace_context()
     if link is not None:
         contexts = event.get("contexts")
