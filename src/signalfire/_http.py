@@ -120,7 +120,7 @@ class ObservabilityMiddleware:
         except BaseException as exc:
             status_code = 500
             _tracing._record_error(server_span, exc)
-            _errors.capture_unhandled(exc)  # here, while the server span is current: the event gets the trace link
+            _errors.note_unhandled(exc)  # while the server span is current: Sentry's report will carry the trace link
             if not response_started and isinstance(exc, Exception):
                 # Starlette's ServerErrorMiddleware sits outside us and would answer without the request id.
                 await send_error_response(scope, send, response_header)
