@@ -17,7 +17,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _logging, _tracing
+from signalfire import _errors, _logging, _tracing
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
@@ -114,8 +114,7 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status_code = message["status"]
                 response_started = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], response_header]
+                message["headers"] = [*message.get("headers", ()), response_header]
             await send(message)
 
         failed = False
@@ -125,6 +124,7 @@ class ObservabilityMiddleware:
             status_code = 500
             failed = True
             _tracing._record_error(server_span, exc)
+            _errors.note_unhandled(exc)  # while the server span is current: Sentry's report will carry the trace link
             if not response_started and isinstance(exc, Exception):
                 # Starlette's ServerErrorMiddleware sits outside us and would answer without the request id.
                 await send_error_response(scope, send, response_header)
