@@ -99,6 +99,8 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _rotate(items: Sequence[str], by: int) -> list[str]:
+    if not items:
+        return []
     by %= len(items)
     return [*items[by:], *items[:by]]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -36,6 +36,7 @@ SAMPLERS = (
 )
 PROTOCOLS = ("grpc", "http/protobuf")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+LOG_FORMATS = ("json", "console")
 EXPORTERS: dict[Signal, tuple[str, ...]] = {
     "traces": ("otlp", "console", "none"),
     "metrics": ("otlp", "prometheus", "console", "none"),
@@ -51,6 +52,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "development": {
         "traces_sampler_arg": 1.0,
         # logs
+        "log_format": "console",
         # errors
         # metrics
         # http
@@ -58,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "production": {
         "traces_sampler_arg": 0.1,
         # logs
+        "log_format": "json",
         # errors
         # metrics
         # http
@@ -263,8 +266,121 @@ class Settings(BaseSettings):
     )
 
     # --- logs, request correlation and the scrubber (_logging.py, _scrub.py) -------------------------------------
+    log_format: str | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_LOG_FORMAT"),
+        description="SIGNALFIRE_LOG_FORMAT: json (one JSON object per line) or console (coloured, readable). Preset: "
+        "console in development, json in production.",
+    )
+    log_levels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        validation_alias=_env("SIGNALFIRE_LOG_LEVELS"),
+        description="SIGNALFIRE_LOG_LEVELS: per-logger levels, e.g. 'sqlalchemy.engine=WARNING,uvicorn.access=ERROR'.",
+    )
+    scrub_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("SIGNALFIRE_SCRUB_KEYS"),
+        description="SIGNALFIRE_SCRUB_KEYS: extra sensitive keys (comma-separated), redacted in every signal, compared "
+        "case- and separator-insensitively.",
+    )
+    scrub_allow_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("SIGNALFIRE_SCRUB_ALLOW_KEYS"),
+        description="SIGNALFIRE_SCRUB_ALLOW_KEYS: keys kept readable although they contain a sensitive word "
+        "(comma-separated), added to the built-in list (token_count, session_count, ...).",
+    )
+    scrub_emails: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_SCRUB_EMAILS"),
+        description="SIGNALFIRE_SCRUB_EMAILS: redact email addresses in logs and spans (Sentry events always are).",
+    )
+    scrub_phones: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_SCRUB_PHONES"),
+        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers in logs and spans (Sentry events always are).",
+    )
+    request_id_header: str = Field(
+        "X-Request-ID",
+        validation_alias=_env("SIGNALFIRE_REQUEST_ID_HEADER"),
+        description="SIGNALFIRE_REQUEST_ID_HEADER: the header a request id is read from and returned in.",
+    )
+    access_log: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG"),
+        description="SIGNALFIRE_ACCESS_LOG: one log line per HTTP request (logger signalfire.access).",
+    )
+    access_log_sample_rate: float = Field(
+        1.0,
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE"),
+        description="SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE: the share of requests with an access-log line, 0 to 1; 5xx "
+        "responses and slow requests are always logged.",
+    )
+    access_log_slow_ms: float = Field(
+        1000.0,
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SLOW_MS"),
+        description="SIGNALFIRE_ACCESS_LOG_SLOW_MS: requests slower than this many milliseconds are always logged.",
+    )
+    access_log_exclude: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("/health*", "/metrics"),
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_EXCLUDE"),
+        description="SIGNALFIRE_ACCESS_LOG_EXCLUDE: paths without an access-log line (comma-separated; a trailing * "
+        "matches a prefix). Default: /health*,/metrics.",
+    )
 
     # --- errors: Sentry (_errors.py) -------------------------------------------------------------------------------
+    sentry_dsn: str | None = Field(
+        None,
+        validation_alias=_env("SENTRY_DSN"),
+        description="SENTRY_DSN. Where Sentry events go (https://<public key>@<host>/<project id>); unset: Sentry "
+        "stays off and the error helpers do nothing.",
+    )
+    sentry_environment: str | None = Field(
+        None,
+        validation_alias=_env("SENTRY_ENVIRONMENT"),
+        description="SENTRY_ENVIRONMENT. Default: the service's environment (SIGNALFIRE_ENVIRONMENT / ENVIRONMENT).",
+    )
+    sentry_release: str | None = Field(
+        None,
+        validation_alias=_env("SENTRY_RELEASE"),
+        description="SENTRY_RELEASE. Default: the service version (SIGNALFIRE_SERVICE_VERSION / APP_VERSION / "
+        "GIT_SHA).",
+    )
+    sentry_traces_sample_rate: float = Field(
+        0.0,
+        validation_alias=_env("SENTRY_TRACES_SAMPLE_RATE"),
+        description="SENTRY_TRACES_SAMPLE_RATE, 0 to 1. Default 0: OpenTelemetry owns tracing and Sentry starts no "
+        "transactions, spans or sentry-trace headers. Above 0 Sentry traces too (a second set of traces).",
+    )
+    sentry_profiles_sample_rate: float = Field(
+        0.0,
+        validation_alias=_env("SENTRY_PROFILES_SAMPLE_RATE"),
+        description="SENTRY_PROFILES_SAMPLE_RATE, 0 to 1, relative to SENTRY_TRACES_SAMPLE_RATE (profiles need Sentry "
+        "transactions).",
+    )
+    sentry_ignore_errors: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("SIGNALFIRE_SENTRY_IGNORE_ERRORS"),
+        description="SIGNALFIRE_SENTRY_IGNORE_ERRORS. Comma-separated exception class names (KeyError) or dotted "
+        "paths (myapp.errors.Retry) never reported. HTTP 4xx and request-validation errors are never reported anyway.",
+    )
+    sentry_send_user_email: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_SENTRY_SEND_USER_EMAIL"),
+        description="SIGNALFIRE_SENTRY_SEND_USER_EMAIL. true keeps the email address given to set_user(); by default "
+        "it is redacted like every other email address.",
+    )
+    sentry_before_send: Callable[[Any, Any], Any] | None = Field(
+        None,
+        validation_alias=_env("sentry_before_send"),
+        description="Keyword argument only: your own Sentry before_send(event, hint), run after signalfire's "
+        "scrubbing and noise filter; return None to drop the event.",
+    )
+    sentry_before_breadcrumb: Callable[[Any, Any], Any] | None = Field(
+        None,
+        validation_alias=_env("sentry_before_breadcrumb"),
+        description="Keyword argument only: your own Sentry before_breadcrumb(crumb, hint), run after signalfire's "
+        "scrubbing.",
+    )
 
     # --- metrics: registry, Prometheus, RED (_metrics/) ------------------------------------------------------------
 
@@ -363,6 +479,67 @@ class Settings(BaseSettings):
             raise ValueError("expected a number from 0 to 1 (the sampling ratio)")
         return ratio
 
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _check_dsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            parts, port_ok = urlsplit(""), False
+        project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.username
+            or not parts.hostname
+            or not port_ok
+            or not project.isdigit()
+            or parts.query
+            or " " in value
+        ):
+            raise ValueError(
+                "expected a Sentry DSN such as https://<public key>@o0.ingest.sentry.io/<project id> "
+                "(Sentry > Project Settings > Client Keys)"
+            )
+        return value
+
+    @field_validator("sentry_traces_sample_rate", "sentry_profiles_sample_rate", mode="before")
+    @classmethod
+    def _check_sentry_rate(cls, value: Any) -> Any:
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = math.nan
+        if isinstance(value, bool) or not 0.0 <= rate <= 1.0:
+            raise ValueError("expected a number from 0 to 1 (the share of transactions sampled)")
+        return rate
+
+    @field_validator("sentry_ignore_errors", mode="before")
+    @classmethod
+    def _parse_error_names(cls, value: Any) -> Any:
+        names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in value]
+        names = [n for n in names if n]
+        for name in names:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(
+                    "expected comma-separated exception class names or dotted paths, e.g. 'KeyError,myapp.errors.Retry'"
+                )
+        return tuple(names)
+
+    @field_validator("sentry_environment", "sentry_release")
+    @classmethod
+    def _strip_sentry(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        # Sentry rejects releases and environments with newlines, slashes-only or over 200 characters.
+        if not value or not value.isprintable() or len(value) > 200 or value in (".", ".."):
+            raise ValueError("expected a printable, non-empty name of at most 200 characters")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _check_level(cls, value: Any) -> Any:
@@ -439,6 +616,68 @@ class Settings(BaseSettings):
                 f"OTEL_BSP_MAX_QUEUE_SIZE ({self.bsp_max_queue_size})"
             )
         return self
+
+    # --- validators: logs, request correlation and the scrubber ------------------------------------------------------
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _check_log_format(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        normalized = str(value).strip().lower()
+        if normalized not in LOG_FORMATS:
+            raise ValueError("expected " + " or ".join(LOG_FORMATS))
+        return normalized
+
+    @field_validator("log_levels", mode="before")
+    @classmethod
+    def _check_log_levels(cls, value: Any) -> Any:
+        pairs = parse_key_values(value, "logger=LEVEL") if isinstance(value, str) else dict(value)
+        levels: dict[str, str] = {}
+        for name, level in pairs.items():
+            normalized = str(level).strip().upper()
+            normalized = "WARNING" if normalized == "WARN" else normalized
+            if normalized not in LOG_LEVELS:
+                raise ValueError(
+                    f"expected logger=LEVEL pairs with LEVEL one of {', '.join(LOG_LEVELS)} (got {name}={level})"
+                )
+            levels[name] = normalized
+        return levels
+
+    @field_validator("scrub_keys", "scrub_allow_keys", "access_log_exclude", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        names = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(n).strip() for n in names if str(n).strip())
+
+    @field_validator("request_id_header", mode="before")
+    @classmethod
+    def _check_header_name(cls, value: Any) -> Any:
+        name = str(value).strip()
+        if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,64}", name):
+            raise ValueError("expected an HTTP header name such as X-Request-ID")
+        return name
+
+    @field_validator("access_log_sample_rate", mode="before")
+    @classmethod
+    def _check_access_ratio(cls, value: Any) -> Any:
+        try:
+            ratio = float(value)
+        except (TypeError, ValueError):
+            ratio = math.nan
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError("expected a number from 0 to 1 (the share of requests logged)")
+        return ratio
+
+    @field_validator("access_log_slow_ms", mode="before")
+    @classmethod
+    def _check_slow_ms(cls, value: Any) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number >= 0 or math.isinf(number):
+            raise ValueError("expected a number of milliseconds, 0 or more")
+        return number
 
     # --- derived values --------------------------------------------------------------------------------------------
     @property
