@@ -69,6 +69,9 @@ def _signalfire_line():
         environment="production",
         log_format="json",
         traces_exporter="none",
+        # The line as written to stdout; the suite's micro children have an OTLP endpoint in their environment, which
+        # would otherwise export every line over OTLP as well (the request benchmark measures that).
+        logs_exporter="none",
         traces_sampler_arg=1.0,
         handle_sigterm=False,
     )
