@@ -150,7 +150,8 @@ class ObservabilityMiddleware:
         self.settings = settings
         self.excluded = excluded_path_matcher(settings)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # One function on purpose: on the per-request path every extra call costs (benchmarks/).
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
             await self.app(scope, receive, send)
             return
@@ -266,13 +267,16 @@ class ObservabilityMiddleware:
                 status_code = 500
             template = route_template(scope)
             if server_span is not None:
-                self._finish_span(server_span, method, template, status_code, error, end_ns)
+                self._finish_span(
+                    server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns
+                )
             if token is not None:
                 otel_context.detach(token)
 
     @staticmethod
     def _finish_span(
         span: trace.Span,
+        *,
         method: str,
         template: str | None,
         status_code: int,

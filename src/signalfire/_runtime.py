@@ -202,6 +202,10 @@ def _build(
     # logs (_logging.install)
     # errors (_errors.install)
     # metrics registry and Prometheus (_metrics.install)
+    # integrations: SQLAlchemy, Redis, httpx created from now on (integrations.install; FastAPI apps: instrument_app)
+    from signalfire import integrations
+
+    integrations.install(settings, obs)
     return obs
 
 
