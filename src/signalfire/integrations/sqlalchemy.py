@@ -1,14 +1,14 @@
 """SQLAlchemy: opentelemetry-instrumentation-sqlalchemy's EngineTracer, configured and extended.
 
-signalfire builds one ``EngineTracer`` per engine with its own tracer and meter, and extends it in two places: the
-``db.statement`` it records has inline literal values replaced by ``?`` and goes through the shared scrubber, and
-every query's duration is recorded by operation and table (``db.client.operation.duration``). The pool gauges are the
-instrumentation's own ``db.client.connections.usage`` (state ``idle`` / ``used``).
+signalfire builds one ``EngineTracer`` per engine with its own tracer and meter, and extends it in three places: the
+``db.statement`` it records has inline literal values replaced by ``?`` and goes through the shared scrubber; every
+query's duration is recorded by operation and table (``db.client.operation.duration``); and an engine instrumented
+while connections are open starts its pool gauges (the instrumentation's ``db.client.connections.usage``, state
+``idle`` / ``used``) from the pool's real counts instead of zero.
 
-Engines created after ``init_observability()`` through ``sqlalchemy.create_engine`` or
-``sqlalchemy.ext.asyncio.create_async_engine`` are instrumented automatically (the functions are wrapped in their
-modules, as the contrib instrumentor does; a ``create_engine`` imported *by name* before init is the original
-function, so call ``instrument_sqlalchemy(engine)`` for engines made with it, or created before init).
+Automatic instrumentation does not wrap ``create_engine`` (a ``create_engine`` imported by name before init would
+escape it, and engines created before init would too): one class-level ``engine_connect`` listener instruments each
+engine, sync or async, created before or after init, the first time it opens a connection.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ _lock = threading.Lock()
 # Engines signalfire instruments, by id, with what undoes it; weak, so an engine that is dropped is not kept alive.
 _tracers: dict[int, tuple[weakref.ref[Any], Any]] = {}
 _state: _State | None = None
+# Engines uninstrument_sqlalchemy(engine) was called for: the automatic instrumentation leaves them alone.
+_opted_out: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _require() -> None:
@@ -68,7 +70,7 @@ class _State:
             description="The number of connections that are currently in state described by the state attribute.",
         )
         self.durations = integrations.DurationRecorder(obs, _SCOPE)
-        self.wrapped = False
+        self.automatic = False
 
 
 def _engine_tracer_class() -> type[Any]:
@@ -86,6 +88,18 @@ def _engine_tracer_class() -> type[Any]:
             self._register_event_listener(engine, "before_cursor_execute", self._start_timer)  # type: ignore[no-untyped-call]
             self._register_event_listener(engine, "after_cursor_execute", self._record_duration)  # type: ignore[no-untyped-call]
             self._register_event_listener(engine, "handle_error", self._record_failed)  # type: ignore[no-untyped-call]
+            self._count_open_connections(engine.pool)
+
+        def _count_open_connections(self, pool: Any) -> None:
+            # Connections opened before this tracer existed would otherwise drive the gauges below zero at check-in.
+            try:
+                used, idle = int(pool.checkedout()), int(pool.checkedin())
+            except Exception:  # pools without counts (NullPool, StaticPool) start from zero
+                return
+            if used:
+                self._add_used_to_connection_usage(used)  # type: ignore[no-untyped-call]
+            if idle:
+                self._add_idle_to_connection_usage(idle)  # type: ignore[no-untyped-call]
 
         def _set_db_client_span_attributes(self, span: Any, statement: Any, db_name: Any, attrs: Any) -> None:
             if isinstance(statement, str):
@@ -124,6 +138,9 @@ _tracer_class: type[Any] | None = None
 def _instrument_engine(state: _State, engine: Any) -> None:
     global _tracer_class  # noqa: PLW0603 - built once, at first use, because the contrib package is optional
     sync_engine = getattr(engine, "sync_engine", engine)
+    existing = _tracers.get(id(sync_engine))
+    if existing is not None and existing[0]() is sync_engine:
+        return  # the common case, on every connection: no lock
     with _lock:
         existing = _tracers.get(id(sync_engine))
         if existing is not None and existing[0]() is sync_engine:
@@ -143,40 +160,28 @@ def _ensure_state(obs: Any) -> _State:
         return _state
 
 
-def _wrap_factories(state: _State) -> None:
-    from opentelemetry.instrumentation.utils import unwrap  # noqa: F401 - import check: same package as the wrapper
-    from wrapt import wrap_function_wrapper
-
-    def created(wrapped: Any, _instance: Any, args: Any, kwargs: Any) -> Any:
-        engine = wrapped(*args, **kwargs)
-        try:
-            if _state is state:
-                _instrument_engine(state, engine)
-        except Exception:  # an engine that cannot be traced still works
-            _log.warning("signalfire: instrumenting a new SQLAlchemy engine failed", exc_info=True)
-        return engine
-
-    for module, name in _FACTORIES:
-        wrap_function_wrapper(module, name, created)
-    state.wrapped = True
-
-
-_FACTORIES = (
-    ("sqlalchemy", "create_engine"),
-    ("sqlalchemy.engine", "create_engine"),
-    ("sqlalchemy.engine.create", "create_engine"),
-    ("sqlalchemy.ext.asyncio", "create_async_engine"),
-    ("sqlalchemy.ext.asyncio.engine", "create_async_engine"),
-)
+def _on_engine_connect(connection: Any, *_args: Any) -> None:
+    state = _state
+    if state is None or not state.automatic or connection.engine in _opted_out:
+        return
+    try:
+        _instrument_engine(state, connection.engine)
+    except Exception:  # an engine that cannot be traced still works
+        _log.warning("signalfire: instrumenting a SQLAlchemy engine failed; it is not traced", exc_info=True)
 
 
 def install(obs: Any) -> None:
-    """Instrument every engine created from now on (init_observability() calls this when SQLAlchemy is installed)."""
+    """Instrument every engine at its next connection (init_observability() calls this when SQLAlchemy is installed)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
     state = _ensure_state(obs)
     with _lock:
-        if state.wrapped:
+        if state.automatic:
             return
-    _wrap_factories(state)
+        state.automatic = True
+        if not event.contains(Engine, "engine_connect", _on_engine_connect):
+            event.listen(Engine, "engine_connect", _on_engine_connect)
 
 
 def instrument_sqlalchemy(engine: Any = None) -> None:
@@ -184,10 +189,10 @@ def instrument_sqlalchemy(engine: Any = None) -> None:
 
     Spans carry db.system, db.operation and a db.statement whose inline values are replaced by ``?`` and scrubbed;
     the ``db.client.operation.duration`` histogram records each query by operation and table, and
-    ``db.client.connections.usage`` the pool's idle and used connections. Engines created after
-    ``init_observability()`` are instrumented automatically (SIGNALFIRE_AUTO_INSTRUMENT); call this for an engine
-    created before it. Without ``engine``, it turns on that automatic instrumentation. Instrumenting twice does
-    nothing more. Needs ``pip install "signalfire[sqlalchemy]"``.
+    ``db.client.connections.usage`` the pool's idle and used connections. With SIGNALFIRE_AUTO_INSTRUMENT including
+    sqlalchemy (the default) every engine is instrumented at its first connection, whenever it was created; call this
+    to instrument an engine now, or, without ``engine``, to turn the automatic instrumentation on. Instrumenting
+    twice does nothing more. Needs ``pip install "signalfire[sqlalchemy]"``.
 
     Example::
 
@@ -201,6 +206,7 @@ def instrument_sqlalchemy(engine: Any = None) -> None:
     if engine is None:
         install(obs)
         return
+    _opted_out.discard(getattr(engine, "sync_engine", engine))
     _instrument_engine(state, engine)
 
 
@@ -217,6 +223,7 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
     with _lock:
         if engine is not None:
             sync_engine = getattr(engine, "sync_engine", engine)
+            _opted_out.add(sync_engine)
             entry = _tracers.pop(id(sync_engine), None)
             if entry is not None and _tracer_class is not None:
                 params = _tracer_class._remove_event_listener_params
@@ -228,11 +235,8 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
         if _tracer_class is not None:
             _tracer_class.remove_all_event_listeners()
         _tracers.clear()
-        state, _state = _state, None
-    if state is not None and state.wrapped:
-        import importlib
+        _state = None
+    from sqlalchemy.engine import Engine
 
-        from opentelemetry.instrumentation.utils import unwrap
-
-        for module, name in _FACTORIES:
-            unwrap(importlib.import_module(module), name)
+    if event.contains(Engine, "engine_connect", _on_engine_connect):
+        event.remove(Engine, "engine_connect", _on_engine_connect)
