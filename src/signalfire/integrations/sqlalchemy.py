@@ -217,7 +217,7 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
 
         signalfire.uninstrument_sqlalchemy(engine)
     """
-    global _state
+    global _state  # noqa: PLW0603 - see _ensure_state
     from sqlalchemy import event
 
     with _lock:
