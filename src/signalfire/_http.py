@@ -26,7 +26,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _tracing
+from signalfire import _metrics, _tracing
 from signalfire._settings import Settings
 
 __all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
@@ -149,9 +149,17 @@ class ObservabilityMiddleware:
         """Take new settings (a re-initialisation); everything derived from them is computed here, once."""
         self.settings = settings
         self.excluded = excluded_path_matcher(settings)
+        # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
+        exposition = _metrics.exposition(settings)
+        self.metrics_path: str | None = exposition[0] if exposition else None
+        self.metrics_endpoint: Any = exposition[1] if exposition else None
+        self.red = _metrics.http_server
 
     # One function on purpose: on the per-request path every extra call costs (benchmarks/).
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
+        if scope["type"] == "http" and scope["path"] == self.metrics_path:
+            await self.metrics_endpoint(scope, receive, send)
+            return
         if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
             await self.app(scope, receive, send)
             return
@@ -220,6 +228,7 @@ class ObservabilityMiddleware:
             token = otel_context.attach(trace.set_span_in_context(server_span, parent))
         scope[SCOPE_MARK] = server_span
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
+        red_state = self.red.start(scope)
 
         # --- response: status, last byte, client disconnect -----------------------------------------------------
         status_code = 500
@@ -266,6 +275,10 @@ class ObservabilityMiddleware:
             elif error is not None and not response_started:
                 status_code = 500
             template = route_template(scope)
+            if red_state is not None:
+                error_type = type(error).__qualname__ if isinstance(error, Exception) else None
+                span_for_exemplar = server_span if server_span is not None else trace.get_current_span()
+                self.red.finish(red_state, template or UNMATCHED_ROUTE, status_code, error_type, span_for_exemplar)
             if server_span is not None:
                 self._finish_span(
                     server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns

@@ -110,7 +110,7 @@ def test_async_postgres_engine_created_before_init_is_traced_when_instrumented(
     (span,) = [s for s in _db_spans(telemetry) if s.attributes["db.statement"].startswith("SELECT")]
     assert span.attributes["db.system"] == "postgresql"
     assert span.attributes["db.statement"] == "SELECT ? AS one"
-    assert _durations(telemetry)[("postgresql", "SELECT", None)] == 1
+    assert _durations(telemetry)[("postgresql", "SELECT", "")] == 1
 
 
 def test_engine_created_before_init_is_traced_automatically(tmp_path: Path, start) -> None:
@@ -184,19 +184,36 @@ def test_failed_query_gives_an_error_span(tmp_path: Path, start) -> None:
     assert _durations(telemetry)[("sqlite", "SELECT", "missing_table")] == 1
 
 
+def _pool(telemetry: Telemetry, name: str) -> dict[str, float]:
+    return {p.attributes["db.client.connection.state"]: p.value for p in telemetry.metric_points(name)}
+
+
 def test_pool_usage_is_reported_as_idle_and_used(postgres_server: PostgresServer, start) -> None:
-    """db.client.connections.usage shows a checked-out connection as used and a returned one as idle."""
+    """db.client.connection.count shows a checked-out connection as used and a returned one as idle."""
     telemetry = start()
     engine = sqlalchemy.create_engine(postgres_server.sqlalchemy_url("psycopg"))
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-            during = {p.attributes["state"]: p.value for p in telemetry.metric_points("db.client.connections.usage")}
-        after = {p.attributes["state"]: p.value for p in telemetry.metric_points("db.client.connections.usage")}
+            during = _pool(telemetry, "db.client.connection.count")
+        after = _pool(telemetry, "db.client.connection.count")
     finally:
         engine.dispose()
-    assert (during.get("used", 0), during.get("idle", 0)) == (1, 0)
-    assert (after.get("used", 0), after.get("idle", 0)) == (0, 1)
+    assert (during["used"], during["idle"]) == (1, 0)
+    assert (after["used"], after["idle"]) == (0, 1)
+
+
+def test_contrib_connection_usage_counter_starts_from_the_pool(postgres_server: PostgresServer, start) -> None:
+    """The contrib db.client.connections.usage counter never goes negative for a connection opened before tracing."""
+    telemetry = start()
+    engine = sqlalchemy.create_engine(postgres_server.sqlalchemy_url("psycopg"))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        usage = {p.attributes["state"]: p.value for p in telemetry.metric_points("db.client.connections.usage")}
+    finally:
+        engine.dispose()
+    assert (usage.get("used", 0), usage.get("idle", 0)) == (0, 1)
 
 
 def test_uninstrument_stops_tracing_an_engine(tmp_path: Path, start) -> None:

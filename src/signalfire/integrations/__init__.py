@@ -12,13 +12,14 @@ import importlib.util
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from signalfire._runtime import Observability
     from signalfire._settings import Settings
 
-__all__ = ["install", "record_duration", "running", "sanitize_sql", "scrub_text"]
+__all__ = ["DurationRecorder", "available", "install", "require", "running", "sanitize_sql", "scrub_text"]
 
 _log = logging.getLogger("signalfire")
 
@@ -99,36 +100,20 @@ def sanitize_sql(statement: str) -> str:
 
 # --- duration metrics -----------------------------------------------------------------------------------------------
 class DurationRecorder:
-    """Records ``db.client.operation.duration`` (seconds) on the running meter provider, never raising."""
+    """Records query and command durations in the registry's ``db.client.operation.duration``; never raises."""
 
-    __slots__ = ("_histogram",)
+    __slots__ = ("record_db_query",)
 
-    def __init__(self, obs: Observability, scope: str) -> None:
-        self._histogram: Any = None
-        if obs.meter_provider is not None:
-            meter = obs.meter_provider.get_meter(scope)
-            self._histogram = meter.create_histogram(
-                "db.client.operation.duration",
-                unit="s",
-                description="Duration of database client operations.",
-                explicit_bucket_boundaries_advisory=[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0],
-            )
+    record_db_query: Callable[..., None]
+
+    def __init__(self, _obs: Observability, _scope: str) -> None:
+        from signalfire._metrics import metrics
+
+        self.record_db_query = metrics.record_db_query
 
     def record(self, system: str, operation: str, table: str | None, duration_s: float) -> None:
-        record_duration(self._histogram, system, operation, table, duration_s)
-
-
-def record_duration(histogram: Any, system: str, operation: str, table: str | None, duration_s: float) -> None:
-    """One query or command duration, by system, operation and table (collection)."""
-    if histogram is None:
-        return
-    attributes = {"db.system.name": system, "db.operation.name": operation}
-    if table:
-        attributes["db.collection.name"] = table
-    try:
-        histogram.record(duration_s, attributes)
-    except Exception:  # pragma: no cover - the SDK does not raise here; telemetry never breaks the call
-        _log.debug("signalfire: recording a %s duration failed", system, exc_info=True)
+        """One operation: by system (db.system.name), operation and table (empty when there is none)."""
+        self.record_db_query(operation, table or "", duration_s, system=system)
 
 
 def now() -> float:

@@ -2,9 +2,10 @@
 
 signalfire builds one ``EngineTracer`` per engine with its own tracer and meter, and extends it in three places: the
 ``db.statement`` it records has inline literal values replaced by ``?`` and goes through the shared scrubber; every
-query's duration is recorded by operation and table (``db.client.operation.duration``); and an engine instrumented
-while connections are open starts its pool gauges (the instrumentation's ``db.client.connections.usage``, state
-``idle`` / ``used``) from the pool's real counts instead of zero.
+query's duration is recorded by operation and table (``db.client.operation.duration`` in signalfire's metric
+registry); and the pool is read at each scrape (``db.client.connection.count``, state ``used`` / ``idle``). The
+instrumentation's own ``db.client.connections.usage`` counter is kept, started from the pool's real counts for an
+engine instrumented while connections are open.
 
 Automatic instrumentation does not wrap ``create_engine`` (a ``create_engine`` imported by name before init would
 escape it, and engines created before init would too): one class-level ``engine_connect`` listener instruments each
@@ -89,6 +90,37 @@ def _engine_tracer_class() -> type[Any]:
             self._register_event_listener(engine, "after_cursor_execute", self._record_duration)  # type: ignore[no-untyped-call]
             self._register_event_listener(engine, "handle_error", self._record_failed)  # type: ignore[no-untyped-call]
             self._count_open_connections(engine.pool)
+            self._stop_observing = self._observe_pool(engine)
+
+        @staticmethod
+        def _observe_pool(engine: Any) -> Any:
+            # The registry's db.client.connection.count reads the pool itself at each scrape: always exact.
+            from signalfire._metrics import metrics
+
+            pool = engine.pool
+            if not (hasattr(pool, "checkedout") and hasattr(pool, "checkedin")):
+                return None
+            url = engine.url
+            address = f"{url.drivername}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+            name = getattr(pool, "logging_name", None) or address
+
+            def counts() -> dict[str, int]:
+                return {"used": int(pool.checkedout()), "idle": int(pool.checkedin())}
+
+            try:
+                return metrics.observe_db_pool(counts, pool=name)
+            except Exception:
+                _log.debug("signalfire: observing a SQLAlchemy pool failed", exc_info=True)
+                return None
+
+        def stop(self) -> None:
+            """Stop observing the pool (the event listeners are removed by the caller)."""
+            if self._stop_observing is not None:
+                try:
+                    self._stop_observing()
+                except Exception:
+                    _log.debug("signalfire: stopping a pool observation failed", exc_info=True)
+                self._stop_observing = None
 
         def _count_open_connections(self, pool: Any) -> None:
             # Connections opened before this tracer existed would otherwise drive the gauges below zero at check-in.
@@ -225,6 +257,8 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
             sync_engine = getattr(engine, "sync_engine", engine)
             _opted_out.add(sync_engine)
             entry = _tracers.pop(id(sync_engine), None)
+            if entry is not None:
+                entry[1].stop()
             if entry is not None and _tracer_class is not None:
                 params = _tracer_class._remove_event_listener_params
                 for item in [p for p in params if p[0]() is sync_engine]:
@@ -234,6 +268,8 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
             return
         if _tracer_class is not None:
             _tracer_class.remove_all_event_listeners()
+        for _ref, tracer in _tracers.values():
+            tracer.stop()
         _tracers.clear()
         _state = None
     from sqlalchemy.engine import Engine
