@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from typing import Any
 
 from signalfire import integrations
@@ -33,7 +34,7 @@ def _require() -> None:
 
 def _command_name(args: Any) -> str:
     if not args:
-        return "PIPELINE"  # the hooks of pipeline.execute() get no command
+        return "OTHER"
     name = args[0]
     if isinstance(name, bytes):
         name = name.decode("latin-1", "replace")
@@ -70,13 +71,17 @@ class _Hooks:
         except Exception:
             _log.debug("signalfire: redis request hook failed", exc_info=True)
 
-    def response(self, _span: Any, _instance: Any, _response: Any) -> None:
+    def response(self, span: Any, _instance: Any, _response: Any) -> None:
         try:
             started = _started.get()
-            if started is None:
+            if started is not None:
+                _started.set(None)
+                self.durations.record("redis", started[0], None, integrations.now() - started[1])
                 return
-            _started.set(None)
-            self.durations.record("redis", started[0], None, integrations.now() - started[1])
+            # Pipelines call only the response hook: their duration comes from the span (when it is recorded).
+            start_ns = getattr(span, "start_time", None)
+            if start_ns:
+                self.durations.record("redis", "PIPELINE", None, (time.time_ns() - start_ns) / 1e9)
         except Exception:
             _log.debug("signalfire: redis response hook failed", exc_info=True)
 
