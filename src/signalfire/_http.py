@@ -165,6 +165,7 @@ class ObservabilityMiddleware:
             return
         path: str = scope.get("path", "")
         if self.excluded is not None and self.excluded.search(path):
+            scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)  # mounted FastAPI apps must not trace it either
             await self.app(scope, receive, send)
             return
 

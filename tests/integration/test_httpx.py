@@ -93,3 +93,17 @@ def test_auto_instrument_none_leaves_httpx_alone(telemetry: Telemetry, echo_url:
     assert [s.attributes.get("url.full", s.attributes.get("http.url")) for s in _client_spans(telemetry)] == [
         f"{echo_url}/b"
     ]
+
+
+def test_httpx_instrumented_by_the_application_is_left_alone() -> None:
+    """If the app ran HTTPXClientInstrumentor itself, signalfire neither re-instruments nor uninstruments it."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    instrumentor = HTTPXClientInstrumentor()
+    instrumentor.instrument()
+    try:
+        signalfire.init_observability(traces_exporter="none", metrics_exporter="none", handle_sigterm=False)
+        signalfire.shutdown()
+        assert instrumentor.is_instrumented_by_opentelemetry
+    finally:
+        instrumentor.uninstrument()

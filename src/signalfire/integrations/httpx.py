@@ -7,10 +7,13 @@ instrumentation's ``http.client.request.duration`` histogram goes to signalfire'
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from signalfire import integrations
+
+_log = logging.getLogger("signalfire")
 
 __all__ = ["install", "instrument_httpx", "uninstrument_httpx"]
 
@@ -30,7 +33,12 @@ def install(obs: Any) -> None:
     with _lock:
         if "global" in _instrumented:
             return
-        HTTPXClientInstrumentor().instrument(tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider)
+        instrumentor = HTTPXClientInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            # The application instrumented it itself: leave it (and its uninstrumenting) to the application.
+            _log.info("signalfire: httpx is already instrumented by OpenTelemetry; signalfire leaves it as it is")
+            return
+        instrumentor.instrument(tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider)
         _instrumented["global"] = True
     obs.on_shutdown("httpx", lambda _timeout: uninstrument_httpx())
 

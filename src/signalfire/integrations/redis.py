@@ -93,8 +93,13 @@ def install(obs: Any) -> None:
     with _lock:
         if "global" in _instrumented:
             return
+        instrumentor = RedisInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            # The application instrumented it itself: leave it (and its uninstrumenting) to the application.
+            _log.info("signalfire: redis is already instrumented by OpenTelemetry; signalfire leaves it as it is")
+            return
         hooks = _Hooks(obs)
-        RedisInstrumentor().instrument(
+        instrumentor.instrument(
             tracer_provider=obs.tracer_provider, request_hook=hooks.request, response_hook=hooks.response
         )
         _instrumented["global"] = hooks
