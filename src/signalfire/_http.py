@@ -26,7 +26,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _metrics, _tracing
+from signalfire import _metrics, _scrub, _tracing
 from signalfire._settings import Settings
 
 __all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
@@ -38,6 +38,7 @@ Message = dict[str, Any]
 Receive = Any
 Send = Any
 
+# The default of SIGNALFIRE_REQUEST_ID_HEADER, as ASGI spells header names.
 REQUEST_ID_HEADER = b"x-request-id"
 # Printable ASCII without spaces, at most 128 characters: UUIDs, nginx's 32-hex $request_id, ULIDs, ...
 _SANE_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
@@ -149,6 +150,7 @@ class ObservabilityMiddleware:
         """Take new settings (a re-initialisation); everything derived from them is computed here, once."""
         self.settings = settings
         self.excluded = excluded_path_matcher(settings)
+        self.request_id_header = settings.request_id_header.lower().encode("latin-1")
         # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
         exposition = _metrics.exposition(settings)
         self.metrics_path: str | None = exposition[0] if exposition else None
@@ -174,8 +176,9 @@ class ObservabilityMiddleware:
         request_id: str | None = None
         host: bytes | None = None
         user_agent: bytes | None = None
+        request_id_key = self.request_id_header
         for key, value in headers:
-            if key == REQUEST_ID_HEADER:
+            if key == request_id_key:
                 if request_id is None and _SANE_REQUEST_ID.match(value):
                     request_id = value.decode("ascii")
             elif key == b"host":
@@ -199,7 +202,8 @@ class ObservabilityMiddleware:
             attributes["http.request.method_original"] = raw_method
         query: bytes = scope.get("query_string", b"")
         if query:
-            attributes["url.query"] = query.decode("utf-8", "replace")
+            # Tokens and signatures travel in query strings; only their values are replaced, the rest kept as sent.
+            attributes["url.query"] = _scrub.active().scrub_query(query.decode("utf-8", "replace"))
         http_version = scope.get("http_version")
         if http_version:
             attributes["network.protocol.version"] = http_version
@@ -237,7 +241,7 @@ class ObservabilityMiddleware:
         response_complete = False
         disconnected = False
         end_ns: int | None = None
-        request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        request_id_header = (request_id_key, request_id.encode("ascii"))
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status_code, response_started, response_complete, end_ns, disconnected

@@ -382,3 +382,23 @@ async def test_after_shutdown_the_app_serves_without_spans(telemetry: Telemetry)
     telemetry.obs.shutdown()
     response = await _get(app, "/items/5")
     assert response.json() == {"id": 5}
+
+
+async def test_secrets_in_the_query_string_are_scrubbed(telemetry: Telemetry) -> None:
+    """url.query keeps ordinary parameters as sent and replaces the value of a sensitive one."""
+    app = _app()
+    signalfire.instrument_fastapi(app)
+    await _get(app, "/items/1?page=2&access_token=s3cr3t-v4lue")
+    (span,) = _server_spans(telemetry)
+    assert span.attributes["url.query"].startswith("page=2&access_token=[REDACTED")
+    telemetry.assert_no_secrets(["s3cr3t-v4lue"])
+
+
+@pytest.mark.signalfire_settings(request_id_header="X-Correlation-ID")
+async def test_request_id_header_name_is_configurable(telemetry: Telemetry) -> None:
+    """SIGNALFIRE_REQUEST_ID_HEADER names the header read and echoed."""
+    app = _app()
+    signalfire.instrument_fastapi(app)
+    response = await _get(app, "/items/1", headers={"x-correlation-id": "corr-9"})
+    assert response.headers["x-correlation-id"] == "corr-9"
+    assert _server_spans(telemetry)[0].attributes["request.id"] == "corr-9"

@@ -95,3 +95,11 @@ def test_integration_settings_are_read_from_the_environment(monkeypatch: pytest.
     assert settings.excluded_paths == ("/internal*", "/ping")
     assert settings.excluded_urls == ("client/.*/info", "healthcheck")
     assert settings.auto_instrument == ()
+
+
+def test_sql_statements_go_through_the_scrubber() -> None:
+    """A credential outside any literal (here in a comment) is redacted by the shared scrubber."""
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    sanitized = sanitize_sql(f"SELECT id FROM users /* auth {token} */")
+    assert token not in sanitized
+    assert sanitized.startswith("SELECT id FROM users /* auth [REDACTED")

@@ -78,16 +78,13 @@ _MAX_STATEMENT = 4096
 
 
 def scrub_text(text: str) -> str:
-    """``text`` through the shared scrubber when it is there; unchanged if the scrubber is missing or fails."""
+    """``text`` through the shared scrubber (signalfire.scrub's policy); unchanged if the scrubber fails."""
+    from signalfire import _scrub
+
     try:
-        from signalfire import _scrub  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+        return _scrub.active().scrub_text(text)
+    except Exception:  # the scrubber never raises, but a query must not pay for a bug in it
         return text
-    try:
-        scrubbed = _scrub.scrub(text)
-    except Exception:  # the scrubber must never break the query it describes
-        return text
-    return scrubbed if isinstance(scrubbed, str) else text
 
 
 def sanitize_sql(statement: str) -> str:
