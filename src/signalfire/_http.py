@@ -276,7 +276,9 @@ class ObservabilityMiddleware:
             raise
         finally:
             if disconnected and not response_complete:
+                # The client's doing, not a server error: Starlette raises ClientDisconnect for it (ASGI >= 2.4).
                 status_code = CLIENT_CLOSED_REQUEST
+                error = None
             elif error is not None and not response_started:
                 status_code = 500
             template = route_template(scope)

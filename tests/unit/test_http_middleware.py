@@ -274,6 +274,8 @@ async def _call(
     disconnect_after: int | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
     query_string: bytes = b"",
+    spec_version: str = "2.3",
+    send_fails_after: int | None = None,
 ) -> None:
     """Drive one raw ASGI request; with ``disconnect_after`` the client goes away after that many body chunks."""
     received: list[dict[str, Any]] = []
@@ -287,6 +289,8 @@ async def _call(
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
+        if send_fails_after is not None and len(messages) > send_fails_after:
+            raise OSError("client went away")  # what uvicorn raises (ClientDisconnected) once the peer is gone
         messages.append(message)
         chunks = sum(1 for m in messages if m["type"] == "http.response.body")
         if disconnect_after is not None and chunks >= disconnect_after:
@@ -294,7 +298,7 @@ async def _call(
 
     scope = {
         "type": "http",
-        "asgi": {"version": "3.0"},
+        "asgi": {"version": "3.0", "spec_version": spec_version},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
@@ -402,3 +406,17 @@ async def test_request_id_header_name_is_configurable(telemetry: Telemetry) -> N
     response = await _get(app, "/items/1", headers={"x-correlation-id": "corr-9"})
     assert response.headers["x-correlation-id"] == "corr-9"
     assert _server_spans(telemetry)[0].attributes["request.id"] == "corr-9"
+
+
+async def test_send_failing_after_disconnect_is_499_not_an_error(telemetry: Telemetry) -> None:
+    """ASGI 2.4 servers raise on send to a gone client: the span says 499, UNSET status, no exception event."""
+    from starlette.requests import ClientDisconnect
+
+    app = _streaming_app(chunks=50, pause=0.001)
+    signalfire.instrument_fastapi(app)
+    with pytest.raises(ClientDisconnect):
+        await _call(app, "/stream", [], spec_version="2.4", send_fails_after=3)
+    (span,) = _server_spans(telemetry)
+    assert span.attributes["http.response.status_code"] == 499
+    assert span.status.status_code is StatusCode.UNSET
+    assert [e.name for e in span.events] == []
