@@ -113,7 +113,7 @@ def test_a_call_from_one_service_to_another_is_one_trace(receiver: HttpOtlpServe
 
 
 def test_router_mount_stream_and_websocket_under_uvicorn(receiver: HttpOtlpServer) -> None:
-    """Router, mounted sub-app, streaming and WebSocket endpoints work and get correct route templates."""
+    """Router, mounted sub-app, streaming, WebSocket and lifespan work and get correct route templates."""
     import websockets.asyncio.client
 
     service = Service("tests.integration.apps.shapes:app", receiver, "shapes")
@@ -123,6 +123,7 @@ def test_router_mount_stream_and_websocket_under_uvicorn(receiver: HttpOtlpServe
             assert client.get("/admin/reports/9").json() == {"report": 9}
             assert client.get("/stream").text == "".join(f"line {i}\n" for i in range(5))
             assert client.get("/nowhere").status_code == 404
+            assert client.get("/lifespan").json() == {"started": True}
 
         async def talk() -> str:
             async with websockets.asyncio.client.connect(f"ws://127.0.0.1:{service.port}/ws") as ws:
@@ -134,4 +135,10 @@ def test_router_mount_stream_and_websocket_under_uvicorn(receiver: HttpOtlpServe
         output = service.stop()
     assert "Traceback" not in output, output
     names = sorted(s.name for s in _spans(receiver, "shapes") if s.kind == SERVER_KIND)
-    assert names == ["GET", "GET /admin/reports/{report_id}", "GET /api/users/{user_id}", "GET /stream"]
+    assert names == [
+        "GET",
+        "GET /admin/reports/{report_id}",
+        "GET /api/users/{user_id}",
+        "GET /lifespan",
+        "GET /stream",
+    ]
