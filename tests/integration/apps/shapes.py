@@ -12,7 +12,6 @@ from fastapi.responses import StreamingResponse
 import signalfire
 
 
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.started = True
