@@ -10,6 +10,7 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
+from signalfire._logging import get_logger
 from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
 from signalfire._scrub import scrub
@@ -26,6 +27,7 @@ __all__ = [
     "Observability",
     "Settings",
     "__version__",
+    "get_logger",
     "init_observability",
     "instrument_fastapi",
     "instrument_httpx",

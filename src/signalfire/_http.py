@@ -26,7 +26,8 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _metrics, _scrub, _tracing
+from signalfire import _logging, _metrics, _scrub, _tracing
+from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
 __all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
@@ -151,6 +152,8 @@ class ObservabilityMiddleware:
         self.settings = settings
         self.excluded = excluded_path_matcher(settings)
         self.request_id_header = settings.request_id_header.lower().encode("latin-1")
+        # the access log (SIGNALFIRE_ACCESS_LOG_*)
+        self.access_log = AccessLog(settings) if settings.access_log else None
         # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
         exposition = _metrics.exposition(settings)
         self.metrics_path: str | None = exposition[0] if exposition else None
@@ -163,6 +166,8 @@ class ObservabilityMiddleware:
             await self.metrics_endpoint(scope, receive, send)
             return
         if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
+            if scope["type"] == "lifespan":
+                _logging.claim_server_loggers()  # the server has configured its logging by now
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
@@ -234,6 +239,8 @@ class ObservabilityMiddleware:
         scope[SCOPE_MARK] = server_span
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
         red_state = self.red.start(scope)
+        log_token = _logging.bind_request_id(request_id)
+        started = time.perf_counter()
 
         # --- response: status, last byte, client disconnect -----------------------------------------------------
         status_code = 500
@@ -273,6 +280,10 @@ class ObservabilityMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as exc:
             error = exc
+            if not response_started and not disconnected and isinstance(exc, Exception):
+                # Normally ServerErrorMiddleware (inside us) has answered 500 already; if nothing did, we do, so the
+                # client still gets a response carrying the request id.
+                await send_error_response(scope, send, request_id_header)
             raise
         finally:
             if disconnected and not response_complete:
@@ -286,6 +297,11 @@ class ObservabilityMiddleware:
                 error_type = type(error).__qualname__ if isinstance(error, Exception) else None
                 span_for_exemplar = server_span if server_span is not None else trace.get_current_span()
                 self.red.finish(red_state, template or UNMATCHED_ROUTE, status_code, error_type, span_for_exemplar)
+            if self.access_log is not None:
+                self.access_log.write(
+                    scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
+                )
+            _logging.reset_request_id(log_token)
             if server_span is not None:
                 self._finish_span(
                     server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns

@@ -18,15 +18,20 @@ character-class scan.
 from __future__ import annotations
 
 import binascii
+import copy
 import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
 import orjson
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
 
 if TYPE_CHECKING:
     from signalfire._settings import Settings
@@ -35,6 +40,7 @@ __all__ = [
     "DEFAULT_ALLOW_KEYS",
     "SENSITIVE_KEY_TERMS",
     "Scrubber",
+    "ScrubbingSpanExporter",
     "active",
     "install",
     "scrub",
@@ -543,6 +549,31 @@ class Scrubber:
         result = self.scrub(dict(mapping), emails=emails, phones=phones)
         return result if isinstance(result, dict) else {"value": result}
 
+    def scrub_fields(self, fields: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
+        """Scrub a mapping of fields (a log event, span attributes) in place and return it; never raises.
+
+        The hot-path form of :meth:`scrub`: only values that change are written back.
+        """
+        emails, phones = self.emails, self.phones
+        try:
+            for key, value in fields.items():
+                category = self.key_category(key)
+                if category is not None:
+                    if value is not None and not (isinstance(value, str | bytes) and not value):
+                        fields[key] = marker(category)
+                elif isinstance(value, str):
+                    if len(value) >= _MIN_SCAN_LENGTH:
+                        scrubbed = self._text(value, emails, phones)
+                        if scrubbed is not value:
+                            fields[key] = scrubbed
+                elif not (value is None or isinstance(value, bool | float)):
+                    fields[key] = self._value(value, 1, emails, phones)
+        except Exception:
+            _log.debug("signalfire: scrubbing fields failed", exc_info=True)
+            for key in list(fields):
+                fields[key] = UNSCRUBBABLE
+        return fields
+
     def _value(self, value: Any, depth: int, emails: bool, phones: bool) -> Any:
         if value is None or isinstance(value, bool | float):
             return value
@@ -622,10 +653,11 @@ def install(settings: Settings) -> Scrubber:
     return _active
 
 
-def reset() -> None:
-    """Back to the default policy (at shutdown)."""
+def reset(installed: Scrubber | None = None) -> None:
+    """Back to the default policy (at shutdown), unless a newer init installed another one than ``installed``."""
     global _active  # noqa: PLW0603
-    _active = Scrubber()
+    if installed is None or _active is installed:
+        _active = Scrubber()
 
 
 def scrub(value: Any) -> Any:
@@ -645,3 +677,83 @@ def scrub(value: Any) -> Any:
         {'user': 'ann', 'password': '[REDACTED:password]', 'url': 'https://ann:[REDACTED:password]@db.internal/x'}
     """
     return _active.scrub(value)
+
+
+# --- spans --------------------------------------------------------------------------------------------------------
+class ScrubbingSpanExporter(SpanExporter):
+    """Wraps a span exporter: span names, attributes, event attributes and status descriptions are scrubbed first.
+
+    Finished spans are immutable, so scrubbing happens on the way out, on the batch processor's thread (never on the
+    request path); a span with nothing to redact is passed on as it is.
+    """
+
+    def __init__(self, exporter: SpanExporter, scrubber: Scrubber) -> None:
+        self.exporter = exporter
+        self.scrubber = scrubber
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        scrubbed = []
+        for item in spans:
+            try:
+                scrubbed.append(self._span(item))
+            except Exception:  # never export what could not be checked
+                _log.debug("signalfire: scrubbing a span failed; dropped", exc_info=True)
+        return self.exporter.export(scrubbed)
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+    def _attributes(self, attributes: Any) -> Any:
+        """Scrubbed attributes, or the same object when nothing changed."""
+        if not attributes:
+            return attributes
+        changed: dict[str, Any] = {}
+        scrubber = self.scrubber
+        for key, value in attributes.items():
+            category = scrubber.key_category(key)
+            if category is not None:
+                if value not in (None, "", ()):
+                    changed[key] = marker(category)
+                continue
+            if isinstance(value, str):
+                new = scrubber.scrub_text(value)
+                if new != value:
+                    changed[key] = new
+            elif isinstance(value, tuple | list) and value and isinstance(value[0], str):
+                items = tuple(scrubber.scrub_text(v) if isinstance(v, str) else v for v in value)
+                if items != tuple(value):
+                    changed[key] = items
+        if not changed:
+            return attributes
+        merged = BoundedAttributes(maxlen=None, attributes={**attributes, **changed}, immutable=True)
+        merged.dropped = getattr(attributes, "dropped", 0)
+        return merged
+
+    def _span(self, item: ReadableSpan) -> ReadableSpan:
+        attributes = self._attributes(item.attributes)
+        events = item.events
+        new_events = [
+            Event(event.name, new, event.timestamp)
+            if (new := self._attributes(event.attributes)) is not event.attributes
+            else event
+            for event in events
+        ]
+        name = self.scrubber.scrub_text(item.name)
+        status = item.status
+        if status.description:
+            description = self.scrubber.scrub_text(status.description)
+            if description != status.description:
+                status = Status(status.status_code, description)
+        events_changed = any(a is not b for a, b in zip(new_events, events, strict=True))
+        if attributes is item.attributes and not events_changed and name == item.name and status is item.status:
+            return item
+        copied = copy.copy(item)
+        copied._attributes = attributes
+        copied._name = name
+        copied._status = status
+        if events_changed:
+            copied._events = new_events
+        return copied
