@@ -420,3 +420,37 @@ async def test_send_failing_after_disconnect_is_499_not_an_error(telemetry: Tele
     assert span.attributes["http.response.status_code"] == 499
     assert span.status.status_code is StatusCode.UNSET
     assert [e.name for e in span.events] == []
+
+
+def test_excluded_paths_write_no_access_line() -> None:
+    """The rendered log output has an access line for /items/1 and none for the excluded /health."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = """
+        import asyncio, httpx, signalfire
+        from fastapi import FastAPI
+        app = FastAPI()
+        app.add_api_route("/items/{item_id}", lambda item_id: {"id": item_id})
+        app.add_api_route("/health", lambda: {"ok": True})
+        signalfire.init_observability(app, traces_exporter="none", metrics_exporter="none", handle_sigterm=False)
+        async def main():
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                await client.get("/health")
+                await client.get("/items/1")
+        asyncio.run(main())
+        signalfire.shutdown()
+    """
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
+    env.update(PYTHONPATH=str(root / "src"), ENVIRONMENT="production")
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    access = [line for line in (result.stdout + result.stderr).splitlines() if '"logger":"signalfire.access"' in line]
+    assert len(access) == 1
+    assert '"path":"/items/1"' in access[0]
