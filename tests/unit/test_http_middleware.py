@@ -454,3 +454,14 @@ def test_excluded_paths_write_no_access_line() -> None:
     access = [line for line in (result.stdout + result.stderr).splitlines() if '"logger":"signalfire.access"' in line]
     assert len(access) == 1
     assert '"path":"/items/1"' in access[0]
+
+
+async def test_excluded_paths_record_no_metric(telemetry: Telemetry) -> None:
+    """/health is not counted in http.server.request.duration; /items/{item_id} is."""
+    app = _app()
+    app.add_api_route("/health", lambda: "ok")
+    signalfire.instrument_fastapi(app)
+    await _get(app, "/health")
+    await _get(app, "/items/1")
+    routes = [dict(p.attributes).get("http.route") for p in telemetry.metric_points("http.server.request.duration")]
+    assert routes == ["/items/{item_id}"]
