@@ -12,7 +12,7 @@ from typing import Any
 
 from signalfire._metrics import _prometheus
 from signalfire._metrics._catalog import HTTP_METHODS, Metrics
-from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec
+from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec, span_exemplar
 from signalfire._settings import Settings
 
 __all__ = [
