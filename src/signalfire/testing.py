@@ -122,7 +122,7 @@ class Telemetry:
         total = 0.0
         for point in self.metric_points(spec.otel_name or spec.name):
             attributes = {k: _text(v) for k, v in (point.attributes or {}).items()}
-            if all(attributes.get(k) == v for k, v in wanted.items()):
+            if all(attributes.get(k, "") == v for k, v in wanted.items()):
                 total += float(point.count if hasattr(point, "count") else point.value)
         return total
 

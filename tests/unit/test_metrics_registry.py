@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from types import SimpleNamespace
 
 import prometheus_client
 import pytest
@@ -41,7 +42,7 @@ def value(name: str, **labels: str) -> float | None:
 
 
 def test_catalog_lists_every_category_with_prometheus_names():
-    """instruments() lists the predefined catalog: HTTP, db, cache, jobs, payments, orders, users, AI, storage, external."""
+    """instruments() lists the catalog: HTTP, db, cache, jobs, payments, orders, users, AI, storage, external."""
     specs = {s.name: s for s in metrics.instruments()}
     assert {s.category for s in specs.values()} >= {
         "http", "db", "cache", "jobs", "payments", "orders", "users", "ai", "storage", "external",
@@ -122,7 +123,7 @@ def test_series_beyond_the_cap_go_to_one_overflow_series(caplog):
     with caplog.at_level(logging.WARNING, logger="signalfire"):
         for i in range(50):
             counter.add(1, user_id=str(i))
-    samples = [s for s in scrape()["reg_capped_total"]]
+    samples = scrape()["reg_capped_total"]
     assert len(samples) == 6
     assert value("reg_capped_total", user_id="__overflow__") == 45
     assert value("signalfire_metrics_series_overflow_total", metric="reg.capped") == 45
@@ -248,9 +249,7 @@ def test_settings_reject_a_bad_max_series(monkeypatch):
 def test_settings_reject_a_missing_multiproc_dir(monkeypatch, tmp_path):
     """PROMETHEUS_MULTIPROC_DIR must exist before the server starts."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
-    with pytest.raises(
-        ConfigurationError, match="PROMETHEUS_MULTIPROC_DIR=.* expected an existing, writable directory"
-    ):
+    with pytest.raises(ConfigurationError, match=r"PROMETHEUS_MULTIPROC_DIR=.* expected an existing, writable"):
         start()
 
 
@@ -259,3 +258,21 @@ def test_settings_reject_a_relative_metrics_path(monkeypatch):
     monkeypatch.setenv("SIGNALFIRE_METRICS_PATH", "metrics")
     with pytest.raises(ConfigurationError, match="SIGNALFIRE_METRICS_PATH='metrics' is not accepted"):
         start()
+
+
+def test_gunicorn_child_exit_removes_only_the_dead_workers_live_gauges(monkeypatch, tmp_path):
+    """child_exit deletes the dead worker's live-gauge files; its counters stay so totals keep its requests."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for name in ("gauge_livesum_41.db", "gauge_livemax_41.db", "counter_41.db", "gauge_livesum_42.db"):
+        (tmp_path / name).write_bytes(b"")
+    metrics.gunicorn_child_exit(None, SimpleNamespace(pid=41))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_41.db", "gauge_livesum_42.db"]
+
+
+def test_gunicorn_on_starting_empties_the_directory(monkeypatch, tmp_path):
+    """on_starting removes the files a previous run left, so a restart does not add old counts."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "counter_123.db").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not ours")
+    metrics.gunicorn_on_starting(None)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -485,6 +485,8 @@ class Instrument:
             prom = prom.labels(*canonical)
         attrs: dict[str, Any] = {}
         for name, value, original in zip(self.spec.labels, canonical, raw, strict=True):
+            if value == "":  # Prometheus reads an empty label as an absent one; OpenTelemetry leaves it out
+                continue
             # OpenTelemetry keeps numbers typed (http.response.status_code is an int in the conventions)
             keep = isinstance(original, (int, float)) and not isinstance(original, bool) and value != OTHER_VALUE
             attrs[name] = original if keep else value
