@@ -169,3 +169,13 @@ def test_helpers_record_on_prometheus_too():
     metrics.record_upload("image", size_bytes=2048)
     assert prom_value("storage_uploaded_bytes_total", file_type="image") == 2048
     assert prom_value("storage_uploads_total", file_type="image") == 1
+
+
+def test_a_stopped_callback_removes_its_series_but_not_set_values(telemetry):
+    """Stopping a pool callback removes its series; a pool set with set_db_pool() stays."""
+    metrics.set_db_pool(used=1, idle=1, pool="replica")
+    stop = metrics.observe_db_pool(lambda: {"used": 3, "idle": 7}, pool="main")
+    assert telemetry.metric_value("db.client.connection.count", **{"db.client.connection.pool.name": "main"}) == 10
+    stop()
+    assert telemetry.metric_value("db.client.connection.count", **{"db.client.connection.pool.name": "main"}) == 0
+    assert telemetry.metric_value("db.client.connection.count", **{"db.client.connection.pool.name": "replica"}) == 2

@@ -361,6 +361,7 @@ class Instrument:
         "_cache",
         "_callbacks",
         "_exemplars",
+        "_from_callbacks",
         "_label_set",
         "_lock",
         "_max",
@@ -390,6 +391,7 @@ class Instrument:
         self._cache: dict[tuple[Any, ...], _Child] = {}
         self._series: dict[tuple[str, ...], _Child] = {}
         self._overflow: _Child | None = None
+        self._from_callbacks: set[tuple[str, ...]] = set()
 
     def __repr__(self) -> str:
         return f"<Instrument {self.spec.kind} {self.spec.name!r} labels={self.spec.labels}>"
@@ -529,6 +531,7 @@ class Instrument:
 
     # --- binding -------------------------------------------------------------------------------------------------
     def _unbind(self) -> None:
+        self._from_callbacks = set()
         self._bound = False
         self._prom = None
         self._otel = None
@@ -554,7 +557,7 @@ class Instrument:
     # --- gauges --------------------------------------------------------------------------------------------------
     def _refresh(self) -> None:
         """Run the callbacks and store what they return; series a callback no longer returns are removed."""
-        if not self._callbacks or not self._bound:
+        if not self._bound or not (self._callbacks or self._from_callbacks):
             return
         seen: set[tuple[str, ...]] = set()
         for callback in list(self._callbacks):
@@ -572,13 +575,17 @@ class Instrument:
                     _log.warning("signalfire: the callback of metric %s failed: %r (warned once)", self.spec.name, exc)
                 return  # keep the last values rather than dropping every series on a transient failure
         with self._lock:
-            gone = [canonical for canonical in self._series if canonical not in seen]
+            # only series a callback produced before and no longer does; values set directly (set_db_pool) stay
+            gone = self._from_callbacks - seen
+            self._from_callbacks = seen
+            for canonical in gone:
+                child = self._series.pop(canonical, None)
+                if child is not None and child.prom is not None and canonical:
+                    # in multiprocess mode the value stays in this worker's file: zero it before forgetting it
+                    child.prom.set(0)
+                    with contextlib.suppress(KeyError):
+                        self._prom.remove(*canonical)
             if gone:
-                for canonical in gone:
-                    del self._series[canonical]
-                    if self._prom is not None and canonical:
-                        with contextlib.suppress(KeyError):
-                            self._prom.remove(*canonical)
                 self._cache = {}
 
     def _otel_observations(self) -> Iterator[Any]:
@@ -840,7 +847,7 @@ class MetricsRegistry:
 
     def _refresh_gauges(self) -> None:
         for inst in list(self._instruments.values()):
-            if inst._callbacks:
+            if inst._callbacks or inst._from_callbacks:
                 inst._refresh()
 
     # --- self-observability --------------------------------------------------------------------------------------
