@@ -129,6 +129,17 @@ class Workers:
         self.log.close()
 
 
+def settled_count(workers: Workers, timeout: float = 5.0) -> float:
+    """The scraped request total once it stops moving: a request is recorded just after its response is sent, so a
+    scrape served by the other worker can arrive a moment before the last observation is written."""
+    deadline = time.monotonic() + timeout
+    count = request_count(workers.scrape())
+    while count < workers.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+        count = request_count(workers.scrape())
+    return count
+
+
 def request_count(samples: dict[str, list]) -> float:
     return sum(
         s.value
@@ -166,6 +177,7 @@ def gunicorn_workers(tmp_path) -> Iterator[Workers]:
 def test_two_uvicorn_workers_scrape_the_total(uvicorn_workers):
     """With uvicorn --workers 2, after N requests served by both workers every scrape reports exactly N."""
     uvicorn_workers.until_both_workers_served(at_least=200)
+    assert settled_count(uvicorn_workers) == uvicorn_workers.requests
     for _ in range(6):  # scrapes land on either worker; each must see the whole
         samples = uvicorn_workers.scrape()
         assert request_count(samples) == uvicorn_workers.requests
@@ -185,6 +197,7 @@ def test_workers_expose_their_summed_process_metrics(uvicorn_workers):
 def test_a_killed_gunicorn_worker_keeps_its_counts_and_loses_its_gauges(gunicorn_workers):
     """After a worker is killed, the total still counts its requests and child_exit removes its live gauges."""
     gunicorn_workers.until_both_workers_served(at_least=50)
+    assert settled_count(gunicorn_workers) == gunicorn_workers.requests  # nothing in flight when the worker dies
     victim = sorted(gunicorn_workers.pids)[0]
     assert glob.glob(str(gunicorn_workers.dir / f"gauge_live*_{victim}.db"))
     os.kill(victim, signal.SIGKILL)
@@ -195,4 +208,4 @@ def test_a_killed_gunicorn_worker_keeps_its_counts_and_loses_its_gauges(gunicorn
     gunicorn_workers.pids.discard(victim)
     for _ in range(20):
         gunicorn_workers.work()
-    assert request_count(gunicorn_workers.scrape()) == gunicorn_workers.requests
+    assert settled_count(gunicorn_workers) == gunicorn_workers.requests
