@@ -579,10 +579,10 @@ class Instrument:
             gone = self._from_callbacks - seen
             self._from_callbacks = seen
             for canonical in gone:
-                child = self._series.pop(canonical, None)
-                if child is not None and child.prom is not None and canonical:
+                removed = self._series.pop(canonical, self._noop)
+                if removed.prom is not None and canonical:
                     # in multiprocess mode the value stays in this worker's file: zero it before forgetting it
-                    child.prom.set(0)
+                    removed.prom.set(0)
                     with contextlib.suppress(KeyError):
                         self._prom.remove(*canonical)
             if gone:
