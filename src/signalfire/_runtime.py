@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _tracing
+from signalfire import _metrics, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -195,17 +195,18 @@ def _build(
         _tracing.activate(None)
         return Observability(settings, None, None)
     resource = _tracing.build_resource(settings)
-    meter_provider = metrics_provider.install(settings, resource, readers=metric_readers)
+    # other libraries' OpenTelemetry metrics reach /metrics through a reader that must exist before the provider
+    bridge = _metrics.otel_bridge(settings)
+    bridge_readers = [bridge.reader] if bridge is not None else []
+    meter_provider = metrics_provider.install(settings, resource, readers=[*metric_readers, *bridge_readers])
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
     obs = Observability(settings, tracer_provider, meter_provider)
     # Each component installs itself here, in this order, and registers what it must flush with obs.on_shutdown().
     # logs (_logging.install)
     # errors (_errors.install)
     # metrics registry and Prometheus (_metrics.install)
-    from signalfire import _metrics
-
     push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
-    _metrics.install(settings, obs, push=push)
+    _metrics.install(settings, obs, push=push, bridge=bridge)
     return obs
 
 
