@@ -18,6 +18,15 @@ from signalfire._settings import ConfigurationError
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_instruments():
+    """Instruments a test declares leave the process-wide registry afterwards (other suites list it)."""
+    before = dict(metrics._instruments)
+    yield
+    metrics._instruments.clear()
+    metrics._instruments.update(before)
+
+
 def start(**overrides):
     overrides.setdefault("traces_exporter", "none")
     overrides.setdefault("handle_sigterm", False)
@@ -308,3 +317,12 @@ def test_the_bridge_never_duplicates_a_registry_family():
     body, _ = metrics.render()
     assert body.decode().count("# TYPE db_client_operation_duration_seconds histogram") == 1
     assert value("db_client_operation_duration_seconds_count", db_collection_name="t") == 1
+
+
+def test_an_instrument_clashing_with_a_runtime_metric_does_not_break_init(caplog):
+    """A declared name that the process collector already exposes is warned about; init and the scrape go on."""
+    metrics.declare("process.open_fds", "gauge", category="runtime", business=False)
+    with caplog.at_level(logging.WARNING, logger="signalfire"):
+        start()
+    assert any("process.open_fds cannot be exposed" in r.getMessage() for r in caplog.records)
+    assert len(scrape()["process_open_fds"]) == 1

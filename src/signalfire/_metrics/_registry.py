@@ -545,10 +545,14 @@ class Instrument:
         with self._lock:
             self._unbind()
             spec = self.spec.prefixed(backend.prefix)
-            if backend.prometheus is not None:
-                self._prom = backend.prometheus.create(spec)
-            if backend.meter is not None:
-                self._otel = _create_otel(backend.meter, spec, self)
+            try:
+                if backend.prometheus is not None:
+                    self._prom = backend.prometheus.create(spec)
+                if backend.meter is not None:
+                    self._otel = _create_otel(backend.meter, spec, self)
+            except Exception as exc:  # e.g. a name prometheus-client's own collectors already use: never fail init
+                _log.warning("signalfire: metric %s cannot be exposed: %s", spec.name, exc)
+                self._registry.record_dropped("metrics", "instrument_rejected")
             self._exemplars = backend.exemplars and spec.kind in ("counter", "histogram")
             self._max = backend.max_series
             self._warned.discard("overflow")
