@@ -556,7 +556,8 @@ class Instrument:
             self._exemplars = backend.exemplars and spec.kind in ("counter", "histogram")
             self._max = backend.max_series
             self._warned.discard("overflow")
-            self._bound = True
+            # with neither Prometheus nor OTLP there is nothing to record into: stay on the no-op path
+            self._bound = self._prom is not None or self._otel is not None
 
     # --- gauges --------------------------------------------------------------------------------------------------
     def _refresh(self) -> None:
