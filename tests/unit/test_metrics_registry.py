@@ -326,3 +326,12 @@ def test_an_instrument_clashing_with_a_runtime_metric_does_not_break_init(caplog
         start()
     assert any("process.open_fds cannot be exposed" in r.getMessage() for r in caplog.records)
     assert len(scrape()["process_open_fds"]) == 1
+
+
+def test_specs_carry_the_names_each_backend_uses():
+    """otel_name is what OTLP carries and prometheus_labels what a PromQL query uses."""
+    spec = next(s for s in metrics.instruments(prefix="tvl") if s.name == "payments.processed")
+    assert (spec.otel_name, spec.prometheus_name) == ("tvl.payments.processed", "tvl_payments_processed_total")
+    http = next(s for s in metrics.instruments(prefix="tvl") if s.name == "http.server.request.duration")
+    assert http.otel_name == "http.server.request.duration"
+    assert http.prometheus_labels == ("http_request_method", "http_route", "http_response_status_code", "error_type")

@@ -121,9 +121,10 @@ def prometheus_label(name: str) -> str:
 class InstrumentSpec:
     """One declared instrument, as ``metrics.instruments()`` lists it for dashboards and alert rules.
 
-    ``name`` is the OpenTelemetry name (what OTLP carries), ``prometheus_name`` the exposed name with unit suffix,
-    ``_total`` for counters and SIGNALFIRE_METRICS_PREFIX for business instruments. For histograms the request count
-    is ``<prometheus_name>_count``.
+    ``name`` is the declared OpenTelemetry name, ``otel_name`` the name OTLP carries (with SIGNALFIRE_METRICS_PREFIX
+    for business instruments: ``tvl.payments.processed``), ``prometheus_name`` the exposed name with unit suffix,
+    ``_total`` for counters and the prefix. ``prometheus_labels`` are ``labels`` as exposed (``http.route`` ->
+    ``http_route``). For histograms the count is ``<prometheus_name>_count``.
     """
 
     name: str
@@ -795,6 +796,7 @@ class MetricsRegistry:
             business=business,
             prometheus_name=prometheus_name(name, unit, kind),
             prometheus_labels=prom_labels,
+            otel_name=name,
             allowed_values=MappingProxyType(allowed),
             multiprocess_mode=mode,
         )
