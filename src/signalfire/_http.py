@@ -26,7 +26,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _logging, _metrics, _scrub, _tracing
+from signalfire import _errors, _logging, _metrics, _scrub, _tracing
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
@@ -280,6 +280,8 @@ class ObservabilityMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as exc:
             error = exc
+            if isinstance(exc, Exception) and not disconnected:
+                _errors.note_unhandled(exc)  # while the server span is current: Sentry's report carries the trace
             if not response_started and not disconnected and isinstance(exc, Exception):
                 # Normally ServerErrorMiddleware (inside us) has answered 500 already; if nothing did, we do, so the
                 # client still gets a response carrying the request id.
@@ -301,7 +303,10 @@ class ObservabilityMiddleware:
                 self.access_log.write(
                     scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
                 )
-            _logging.reset_request_id(log_token)
+            if error is None:
+                # After an exception the id stays bound: the server logs the traceback next, in this same task, and
+                # that line should name the request. The task ends with the request, and so does the binding.
+                _logging.reset_request_id(log_token)
             if server_span is not None:
                 self._finish_span(
                     server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns

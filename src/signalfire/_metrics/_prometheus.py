@@ -38,7 +38,6 @@ _UNIT_SUFFIX = re.compile(r"_(seconds|bytes|ratio|percent|milliseconds)$")
 MULTIPROCESS_REFRESH_S = 10.0
 
 _current: PrometheusBackend | None = None
-_multiproc_dir: str | None = None  # remembered for the gunicorn hooks, which run in the master
 _value_class_pid: int | None = None
 _multiprocess_value_class: Any = None
 
@@ -72,6 +71,7 @@ class PrometheusBackend:
         self._process: _ProcessMetrics | None = None
         self.exposition = CollectorRegistry()
         self.exposition.register(_Refresh(self))
+        self._reserved: set[str] = set()
         _use_value_class(self.multiprocess_dir)
         if self.multiprocess_dir is None:
             # instruments are registered on the exposition registry itself
@@ -79,9 +79,13 @@ class PrometheusBackend:
             if self._runtime:
                 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
-                ProcessCollector(registry=self.exposition)
-                PlatformCollector(registry=self.exposition)
-                GCCollector(registry=self.exposition)
+                for collector in (
+                    ProcessCollector(registry=self.exposition),
+                    PlatformCollector(registry=self.exposition),
+                    GCCollector(registry=self.exposition),
+                ):
+                    # these collectors do not describe themselves, so the registry cannot catch a clash for us
+                    self._reserved.update(family.name for family in collector.collect())
         else:
             from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -93,6 +97,8 @@ class PrometheusBackend:
 
                 PlatformCollector(registry=self.exposition)  # the same in every worker
                 self._process = _ProcessMetrics()
+                self._reserved.update(("python_info", "process_resident_memory_bytes", "process_open_fds"))
+                self._reserved.add("process_cpu_seconds")
 
     @property
     def multiprocess(self) -> bool:
@@ -102,6 +108,8 @@ class PrometheusBackend:
     def create(self, spec: InstrumentSpec) -> Any:
         """The prometheus-client metric of one instrument (its name already carries the unit and any prefix)."""
         name = spec.prometheus_name
+        if name.removesuffix("_total") in self._reserved:
+            raise ValueError(f"{name} is already exposed by the process and runtime metrics")
         unit_match = _UNIT_SUFFIX.search(name.removesuffix("_total"))
         kwargs: dict[str, Any] = {
             "name": name.removesuffix("_total") if spec.kind == "counter" else name,
@@ -219,11 +227,10 @@ def _use_value_class(multiprocess_dir: str | None) -> None:
     prometheus-client chooses it from PROMETHEUS_MULTIPROC_DIR when it is first imported; signalfire decides from
     its Settings instead, so a value passed to init_observability() and the environment cannot disagree.
     """
-    global _multiproc_dir, _multiprocess_value_class, _value_class_pid  # noqa: PLW0603
+    global _multiprocess_value_class, _value_class_pid  # noqa: PLW0603
     if multiprocess_dir is None:
         prometheus_values.ValueClass = prometheus_values.MutexValue
         return
-    _multiproc_dir = multiprocess_dir
     # prometheus-client reads the directory from this variable when it opens a worker's file.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") != multiprocess_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiprocess_dir
@@ -259,8 +266,7 @@ def _resolve_dir(directory: str | None) -> str | None:
         return directory
     if _current is not None and _current.multiprocess_dir is not None:
         return _current.multiprocess_dir
-    if _multiproc_dir is not None:
-        return _multiproc_dir
+    # gunicorn's master usually never initialises signalfire: read the variable through Settings like everyone else
     return Settings.resolve().prometheus_multiproc_dir
 
 

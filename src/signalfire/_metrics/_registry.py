@@ -121,9 +121,10 @@ def prometheus_label(name: str) -> str:
 class InstrumentSpec:
     """One declared instrument, as ``metrics.instruments()`` lists it for dashboards and alert rules.
 
-    ``name`` is the OpenTelemetry name (what OTLP carries), ``prometheus_name`` the exposed name with unit suffix,
-    ``_total`` for counters and SIGNALFIRE_METRICS_PREFIX for business instruments. For histograms the request count
-    is ``<prometheus_name>_count``.
+    ``name`` is the declared OpenTelemetry name, ``otel_name`` the name OTLP carries (with SIGNALFIRE_METRICS_PREFIX
+    for business instruments: ``tvl.payments.processed``), ``prometheus_name`` the exposed name with unit suffix,
+    ``_total`` for counters and the prefix. ``prometheus_labels`` are ``labels`` as exposed (``http.route`` ->
+    ``http_route``). For histograms the count is ``<prometheus_name>_count``.
     """
 
     name: str
@@ -170,11 +171,58 @@ class Backend:
         self.exemplars = exemplars
 
 
+def _current_span_from_api() -> Any:
+    return get_current_span()
+
+
+def _current_span_reader() -> Callable[[], Any]:
+    """The fastest way to read the current span: the context variable the SDK's runtime context keeps (a third of
+    ``get_current_span()``'s cost, which matters on every counter add); the public API where that is not available."""
+    try:
+        from opentelemetry.context import _RUNTIME_CONTEXT
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+        from opentelemetry.trace.propagation import _SPAN_KEY
+
+        variable = (
+            _RUNTIME_CONTEXT._current_context if isinstance(_RUNTIME_CONTEXT, ContextVarsRuntimeContext) else None
+        )
+        if variable is None:
+            return _current_span_from_api
+        get = variable.get
+
+        def read() -> Any:
+            return get().get(_SPAN_KEY)
+
+        return read
+    except (ImportError, AttributeError):
+        return _current_span_from_api
+
+
+_current_span = _current_span_reader()
+
+
+# (span, its exemplar labels): the metrics recorded while one request is handled share one span, and formatting a
+# 128-bit trace id costs more than the observation itself. One tuple, replaced whole, so threads never see half.
+_last_exemplar: tuple[Any, dict[str, str] | None] = (None, None)
+
+
+def span_exemplar(span: Any) -> dict[str, str] | None:
+    """Exemplar labels (trace_id, span_id) of a sampled span, else None."""
+    global _last_exemplar  # noqa: PLW0603
+    last = _last_exemplar
+    if last[0] is span:
+        return last[1]
+    context = span.get_span_context()
+    exemplar = None
+    if context.trace_flags & 1:
+        exemplar = {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+    _last_exemplar = (span, exemplar)
+    return exemplar
+
+
 def _sampled_exemplar() -> dict[str, str] | None:
-    context = get_current_span().get_span_context()
-    if not context.trace_flags & 1:
-        return None
-    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+    span = _current_span()
+    return None if span is None else span_exemplar(span)
 
 
 class _Child:
@@ -314,6 +362,7 @@ class Instrument:
         "_cache",
         "_callbacks",
         "_exemplars",
+        "_from_callbacks",
         "_label_set",
         "_lock",
         "_max",
@@ -343,6 +392,7 @@ class Instrument:
         self._cache: dict[tuple[Any, ...], _Child] = {}
         self._series: dict[tuple[str, ...], _Child] = {}
         self._overflow: _Child | None = None
+        self._from_callbacks: set[tuple[str, ...]] = set()
 
     def __repr__(self) -> str:
         return f"<Instrument {self.spec.kind} {self.spec.name!r} labels={self.spec.labels}>"
@@ -438,6 +488,8 @@ class Instrument:
             prom = prom.labels(*canonical)
         attrs: dict[str, Any] = {}
         for name, value, original in zip(self.spec.labels, canonical, raw, strict=True):
+            if value == "":  # Prometheus reads an empty label as an absent one; OpenTelemetry leaves it out
+                continue
             # OpenTelemetry keeps numbers typed (http.response.status_code is an int in the conventions)
             keep = isinstance(original, (int, float)) and not isinstance(original, bool) and value != OTHER_VALUE
             attrs[name] = original if keep else value
@@ -480,6 +532,7 @@ class Instrument:
 
     # --- binding -------------------------------------------------------------------------------------------------
     def _unbind(self) -> None:
+        self._from_callbacks = set()
         self._bound = False
         self._prom = None
         self._otel = None
@@ -493,19 +546,24 @@ class Instrument:
         with self._lock:
             self._unbind()
             spec = self.spec.prefixed(backend.prefix)
-            if backend.prometheus is not None:
-                self._prom = backend.prometheus.create(spec)
-            if backend.meter is not None:
-                self._otel = _create_otel(backend.meter, spec, self)
+            try:
+                if backend.prometheus is not None:
+                    self._prom = backend.prometheus.create(spec)
+                if backend.meter is not None:
+                    self._otel = _create_otel(backend.meter, spec, self)
+            except Exception as exc:  # e.g. a name prometheus-client's own collectors already use: never fail init
+                _log.warning("signalfire: metric %s cannot be exposed: %s", spec.name, exc)
+                self._registry.record_dropped("metrics", "instrument_rejected")
             self._exemplars = backend.exemplars and spec.kind in ("counter", "histogram")
             self._max = backend.max_series
             self._warned.discard("overflow")
-            self._bound = True
+            # with neither Prometheus nor OTLP there is nothing to record into: stay on the no-op path
+            self._bound = self._prom is not None or self._otel is not None
 
     # --- gauges --------------------------------------------------------------------------------------------------
     def _refresh(self) -> None:
         """Run the callbacks and store what they return; series a callback no longer returns are removed."""
-        if not self._callbacks or not self._bound:
+        if not self._bound or not (self._callbacks or self._from_callbacks):
             return
         seen: set[tuple[str, ...]] = set()
         for callback in list(self._callbacks):
@@ -523,13 +581,17 @@ class Instrument:
                     _log.warning("signalfire: the callback of metric %s failed: %r (warned once)", self.spec.name, exc)
                 return  # keep the last values rather than dropping every series on a transient failure
         with self._lock:
-            gone = [canonical for canonical in self._series if canonical not in seen]
+            # only series a callback produced before and no longer does; values set directly (set_db_pool) stay
+            gone = self._from_callbacks - seen
+            self._from_callbacks = seen
+            for canonical in gone:
+                removed = self._series.pop(canonical, self._noop)
+                if removed.prom is not None and canonical:
+                    # in multiprocess mode the value stays in this worker's file: zero it before forgetting it
+                    removed.prom.set(0)
+                    with contextlib.suppress(KeyError):
+                        self._prom.remove(*canonical)
             if gone:
-                for canonical in gone:
-                    del self._series[canonical]
-                    if self._prom is not None and canonical:
-                        with contextlib.suppress(KeyError):
-                            self._prom.remove(*canonical)
                 self._cache = {}
 
     def _otel_observations(self) -> Iterator[Any]:
@@ -734,6 +796,7 @@ class MetricsRegistry:
             business=business,
             prometheus_name=prometheus_name(name, unit, kind),
             prometheus_labels=prom_labels,
+            otel_name=name,
             allowed_values=MappingProxyType(allowed),
             multiprocess_mode=mode,
         )
@@ -791,7 +854,7 @@ class MetricsRegistry:
 
     def _refresh_gauges(self) -> None:
         for inst in list(self._instruments.values()):
-            if inst._callbacks:
+            if inst._callbacks or inst._from_callbacks:
                 inst._refresh()
 
     # --- self-observability --------------------------------------------------------------------------------------
