@@ -595,15 +595,18 @@ def database(
     """
     try:
         import sqlalchemy
-        from sqlalchemy.ext.asyncio import AsyncEngine
     except ImportError as exc:
         raise ImportError('health.database() needs sqlalchemy: pip install "signalfire[sqlalchemy]"') from exc
+    # Whoever built an AsyncEngine has imported SQLAlchemy's asyncio module; importing it here would need greenlet,
+    # which sync-only installations do not have.
+    asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")
+    async_engine_type = getattr(asyncio_ext, "AsyncEngine", None)
     statement: Any = sqlalchemy.select(sqlalchemy.literal_column("1"))  # "SELECT 1 FROM DUAL" where the dialect needs it
     password = engine.url.password
     secrets = [str(password)] if password else []
     details = {"dialect": engine.dialect.name}
     check: CheckFunction
-    if isinstance(engine, AsyncEngine):
+    if async_engine_type is not None and isinstance(engine, async_engine_type):
         async_engine = engine
 
         async def check_async_database() -> dict[str, Any]:
