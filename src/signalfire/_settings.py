@@ -269,6 +269,26 @@ class Settings(BaseSettings):
     # --- metrics: registry, Prometheus, RED (_metrics/) ------------------------------------------------------------
 
     # --- HTTP middleware and integrations (_http.py, integrations/) ------------------------------------------------
+    excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("/health*", "/metrics"),
+        validation_alias=_env("SIGNALFIRE_EXCLUDED_PATHS"),
+        description="SIGNALFIRE_EXCLUDED_PATHS: comma-separated request paths that get no span, no metric and no "
+        "access-log line; a trailing * matches a prefix (default /health*,/metrics; 'none' excludes nothing).",
+    )
+    excluded_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"),
+        description="OTEL_PYTHON_FASTAPI_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS: comma-separated regular "
+        "expressions, as OpenTelemetry's instrumentations read them; a request whose path matches one (re.search) is "
+        "excluded too.",
+    )
+    redis_capture_args: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_REDIS_CAPTURE_ARGS"),
+        description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's arguments (keys and values, "
+        "scrubbed) in db.statement; by default only the command and '?' placeholders are recorded.",
+    )
+
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
     health_enabled: bool = Field(
@@ -498,6 +518,30 @@ class Settings(BaseSettings):
                 f"OTEL_BSP_MAX_QUEUE_SIZE ({self.bsp_max_queue_size})"
             )
         return self
+
+    @field_validator("excluded_paths", mode="before")
+    @classmethod
+    def _parse_paths(cls, value: Any) -> Any:
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        if [p.lower() for p in items] == ["none"]:
+            return ()
+        for item in items:
+            if not item.startswith("/") or "*" in item[:-1]:
+                raise ValueError("expected comma-separated paths starting with /, a trailing * for a prefix, or none")
+        return tuple(items)
+
+    @field_validator("excluded_urls", mode="before")
+    @classmethod
+    def _parse_url_patterns(cls, value: Any) -> Any:
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        for item in items:
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
+        return tuple(items)
 
     # --- derived values --------------------------------------------------------------------------------------------
     @property
