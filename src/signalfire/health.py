@@ -203,8 +203,8 @@ class HealthCheck:
         self._last_at = -math.inf
         # At most one run of a check is in flight: probes arriving meanwhile wait for it instead of starting another,
         # and a run that hangs forever holds one thread (or task), not one per probe.
-        self._thread_future: concurrent.futures.Future[tuple[Any, float]] | None = None
-        self._task: asyncio.Task[tuple[Any, float]] | None = None
+        self._thread_future: concurrent.futures.Future[CheckResult] | None = None
+        self._task: asyncio.Task[CheckResult] | None = None
 
     def __repr__(self) -> str:
         kind = "critical" if self.critical else "optional"
@@ -217,42 +217,30 @@ class HealthCheck:
 
     async def run(self, *, timeout: float = 2.0, cache_seconds: float = 0.0) -> CheckResult:
         """Run the check (or reuse a result younger than ``cache_seconds``) within its timeout; never raises."""
-        now = time.monotonic()
         last = self._last
-        if last is not None and now - self._last_at < cache_seconds:
+        if last is not None and time.monotonic() - self._last_at < cache_seconds:
             return last
         limit = self.timeout if self.timeout is not None else timeout
-        started = time.perf_counter()
         try:
-            if self._async:
-                value, elapsed = await self._run_async(limit)
-            else:
-                value, elapsed = await self._run_sync(limit)
-            result = self._passed(value, elapsed)
-        except _TimedOut:
-            result = self._failed(f"timed out after {limit:g} s", {}, limit)
-        except CheckFailed as exc:
-            result = self._failed(str(exc), exc.details, time.perf_counter() - started)
-        except asyncio.CancelledError:
-            if _current_task_cancelling():
+            return await (self._join_async(limit) if self._async else self._join_sync(limit))
+        except (_TimedOut, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _current_task_cancelling():
                 raise  # the probe itself was cancelled (client gone, server stopping): not the check's outcome
             result = self._failed(f"timed out after {limit:g} s", {}, limit)
-        except Exception as exc:
-            result = self._failed(_describe_exception(exc), {}, time.perf_counter() - started)
-        self._last = result
-        self._last_at = time.monotonic()
-        _publish(result)
-        return result
+            self._store(result)
+            return result
 
-    async def _run_sync(self, limit: float) -> tuple[Any, float]:
+    # A run is shared: it stores its own result the moment it finishes, so a probe arriving after that reuses it
+    # (within the cache period) instead of starting another run; probes arriving while it runs wait for it.
+    async def _join_sync(self, limit: float) -> CheckResult:
         with self._lock:
             future = self._thread_future
             if future is None or future.done():
                 future = concurrent.futures.Future()
                 self._thread_future = future
                 threading.Thread(
-                    target=_run_in_thread,
-                    args=(self.function, future, _quiet_context()),
+                    target=self._run_in_thread,
+                    args=(future, _quiet_context()),
                     name=f"signalfire-health-{self.name}",
                     daemon=True,  # a check blocked forever must not keep the process from exiting
                 ).start()
@@ -265,11 +253,11 @@ class HealthCheck:
             raise _TimedOut
         return waiter.result()
 
-    async def _run_async(self, limit: float) -> tuple[Any, float]:
+    async def _join_async(self, limit: float) -> CheckResult:
         loop = asyncio.get_running_loop()
         task = self._task
         if task is None or task.done() or task.get_loop() is not loop:
-            task = loop.create_task(_timed(self.function), context=_quiet_context())
+            task = loop.create_task(self._run_async(), context=_quiet_context())
             task.add_done_callback(_consume)
             self._task = task
         done, _ = await asyncio.wait({task}, timeout=limit)
@@ -278,6 +266,42 @@ class HealthCheck:
             task.cancel()
             raise _TimedOut
         return task.result()
+
+    def _run_in_thread(self, future: concurrent.futures.Future[CheckResult], context: contextvars.Context) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        started = time.perf_counter()
+        try:
+            value = context.run(self.function)
+            if inspect.isawaitable(value):  # a sync callable that returned a coroutine: run it on this thread
+                value = asyncio.run(_await(value))
+            result = self._passed(value, time.perf_counter() - started)
+        except BaseException as exc:  # a check's SystemExit is its failure, not the process's
+            result = self._from_exception(exc, time.perf_counter() - started)
+        self._store(result)
+        future.set_result(result)
+
+    async def _run_async(self) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            result = self._passed(await self.function(), time.perf_counter() - started)
+        except asyncio.CancelledError:
+            raise  # the waiter that timed out records the timeout
+        except Exception as exc:
+            result = self._from_exception(exc, time.perf_counter() - started)
+        self._store(result)
+        return result
+
+    def _store(self, result: CheckResult) -> None:
+        with self._lock:
+            self._last = result
+            self._last_at = time.monotonic()
+        _publish(result)
+
+    def _from_exception(self, exc: BaseException, elapsed: float) -> CheckResult:
+        if isinstance(exc, CheckFailed):
+            return self._failed(str(exc), exc.details, elapsed)
+        return self._failed(_describe_exception(exc), {}, elapsed)
 
     def _passed(self, value: Any, elapsed: float) -> CheckResult:
         if value is False:
@@ -308,30 +332,6 @@ class HealthCheck:
 def _is_async(function: Callable[..., Any]) -> bool:
     target = getattr(function, "__call__", None) if not inspect.isroutine(function) else function  # noqa: B004
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(target)
-
-
-async def _timed(function: CheckFunction) -> tuple[Any, float]:
-    started = time.perf_counter()
-    value = await function()
-    return value, time.perf_counter() - started
-
-
-def _run_in_thread(
-    function: CheckFunction,
-    future: concurrent.futures.Future[tuple[Any, float]],
-    context: contextvars.Context,
-) -> None:
-    if not future.set_running_or_notify_cancel():
-        return
-    started = time.perf_counter()
-    try:
-        value = context.run(function)
-        if inspect.isawaitable(value):  # a sync callable that returned a coroutine: run it on this thread
-            value = asyncio.run(_await(value))
-    except BaseException as exc:  # a check's SystemExit is its failure, not the process's
-        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
-    else:
-        future.set_result((value, time.perf_counter() - started))
 
 
 async def _await(value: Awaitable[Any]) -> Any:
@@ -569,10 +569,34 @@ def install(obs: Any, app: Any, checks: Iterable[HealthCheck | CheckFunction]) -
         return
     if getattr(app, "_signalfire_health", None) is not None:
         return
-    state = _Health(_as_checks(checks), obs.settings)
+    settings: Settings = obs.settings
+    _warn_if_traced(settings)
+    state = _Health(_as_checks(checks), settings)
     # In front of the app's own routes so a catch-all route (a single-page app's /{path:path}) cannot shadow the probes.
     routes[0:0] = state.routes()
     app._signalfire_health = state
+
+
+def _warn_if_traced(settings: Settings) -> None:
+    if not settings.excluded_paths:
+        return  # SIGNALFIRE_EXCLUDED_PATHS=none: the user asked for probes to be traced
+    from signalfire import _http
+
+    matcher = _http.excluded_path_matcher(settings)
+    variables = {
+        "SIGNALFIRE_HEALTH_LIVE_PATH": settings.health_live_path,
+        "SIGNALFIRE_HEALTH_READY_PATH": settings.health_ready_path,
+        "SIGNALFIRE_HEALTH_DEEP_PATH": settings.health_deep_path,
+    }
+    for variable, path in variables.items():
+        if matcher is None or not matcher.search(path):
+            _log.warning(
+                "signalfire: %s=%s is not in SIGNALFIRE_EXCLUDED_PATHS, so every probe is traced, counted and logged; "
+                "add it there (e.g. SIGNALFIRE_EXCLUDED_PATHS=%s,/metrics)",
+                variable,
+                path,
+                path,
+            )
 
 
 # --- built-in checks ------------------------------------------------------------------------------------------------
@@ -601,7 +625,8 @@ def database(
     # which sync-only installations do not have.
     asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")
     async_engine_type = getattr(asyncio_ext, "AsyncEngine", None)
-    statement: Any = sqlalchemy.select(sqlalchemy.literal_column("1"))  # "SELECT 1 FROM DUAL" where the dialect needs it
+    # Compiled per dialect: "SELECT 1", or "SELECT 1 FROM DUAL" where the dialect needs it.
+    statement: Any = sqlalchemy.select(sqlalchemy.literal_column("1"))
     password = engine.url.password
     secrets = [str(password)] if password else []
     details = {"dialect": engine.dialect.name}

@@ -469,3 +469,27 @@ async def test_checks_record_no_spans(telemetry):
     names = {s.name for s in telemetry.spans}
     assert "outside" in names
     assert not names & {"inside-check", "inside-async-check"}
+
+
+async def test_probes_produce_no_server_span_by_default(telemetry):
+    """With signalfire's middleware in place, probes are not traced while the app's own routes are."""
+    from signalfire import _runtime
+
+    app = FastAPI()
+
+    @app.get("/orders")
+    def orders():
+        return []
+
+    _runtime.instrument_app(telemetry.obs, app, [HealthCheck("db", Counter())])
+    async with client(app) as c:
+        for path in ("/health/live", "/health/ready", "/health/deep", "/orders"):
+            assert (await c.get(path)).status_code == 200
+    assert [s.name for s in telemetry.spans] == ["GET /orders"]
+
+
+def test_a_health_path_outside_the_excluded_paths_is_warned_about(caplog):
+    """Moving a probe outside SIGNALFIRE_EXCLUDED_PATHS logs a warning naming both variables."""
+    signalfire.init_observability(FastAPI(), traces_exporter="none", health_ready_path="/readyz")
+    assert "SIGNALFIRE_HEALTH_READY_PATH=/readyz" in caplog.text
+    assert "SIGNALFIRE_EXCLUDED_PATHS" in caplog.text
