@@ -26,7 +26,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _tracing
+from signalfire import _metrics, _tracing
 from signalfire._settings import Settings
 
 __all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
@@ -143,14 +143,22 @@ class ObservabilityMiddleware:
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
+        self.red = _metrics.http_server
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
         """Take new settings (a re-initialisation); everything derived from them is computed here, once."""
         self.settings = settings
         self.excluded = excluded_path_matcher(settings)
+        # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
+        exposition = _metrics.exposition(settings)
+        self.metrics_path: str | None = exposition[0] if exposition else None
+        self.metrics_endpoint: Any = exposition[1] if exposition else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.metrics_path:
+            await self.metrics_endpoint(scope, receive, send)
+            return
         if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
             await self.app(scope, receive, send)
             return
@@ -226,6 +234,7 @@ class ObservabilityMiddleware:
         response_complete = False
         disconnected = False
         end_ns: int | None = None
+        red_state = self.red.start(scope)
         request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
 
         async def send_wrapper(message: Message) -> None:
@@ -265,6 +274,11 @@ class ObservabilityMiddleware:
             elif error is not None and not response_started:
                 status_code = 500
             template = route_template(scope)
+            if red_state is not None:
+                error_type = type(error).__qualname__ if isinstance(error, Exception) else None
+                self.red.finish(
+                    red_state, template or UNMATCHED_ROUTE, status_code, error_type, server_span or trace.INVALID_SPAN
+                )
             if server_span is not None:
                 self._finish_span(server_span, method, template, status_code, error, end_ns)
             if token is not None:
