@@ -10,6 +10,7 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
+from signalfire import health
 from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
 from signalfire._settings import ConfigurationError, Settings
@@ -22,6 +23,7 @@ __all__ = [
     "Observability",
     "Settings",
     "__version__",
+    "health",
     "init_observability",
     "instrument_fastapi",
     "metrics",

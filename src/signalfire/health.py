@@ -47,6 +47,7 @@ import shutil
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -164,6 +165,7 @@ class HealthCheck:
     """
 
     __slots__ = (
+        "__weakref__",
         "_async",
         "_last",
         "_last_at",
@@ -296,7 +298,7 @@ class HealthCheck:
         with self._lock:
             self._last = result
             self._last_at = time.monotonic()
-        _publish(result)
+        _reporting.add(self)
 
     def _from_exception(self, exc: BaseException, elapsed: float) -> CheckResult:
         if isinstance(exc, CheckFailed):
@@ -417,8 +419,36 @@ def _describe_exception(exc: BaseException) -> str:
 
 
 # --- gauge ----------------------------------------------------------------------------------------------------------
-def _publish(result: CheckResult) -> None:
-    """Hand a fresh result to the status gauge (wired in once the metric registry exists)."""
+# Every check that has a result, for the gauge's callback. Weak: a check dropped by the app drops its series.
+_reporting: weakref.WeakSet[HealthCheck] = weakref.WeakSet()
+
+
+def _observe_statuses() -> list[tuple[float, dict[str, str]]]:
+    latest: dict[str, tuple[float, CheckResult]] = {}
+    for check in list(_reporting):
+        result = check._last
+        if result is not None and (check.name not in latest or latest[check.name][0] < check._last_at):
+            latest[check.name] = (check._last_at, result)
+    return [(1.0 if result.ok else 0.0, {"check": name}) for name, (_, result) in sorted(latest.items())]
+
+
+def _declare_gauge() -> None:
+    from signalfire._metrics import metrics
+
+    metrics.declare(
+        "health.check.status",
+        "gauge",
+        description="1 while the health check named by the check label passes, 0 while it fails (its latest run).",
+        labels=("check",),
+        category="health",
+        business=False,
+        # Under PROMETHEUS_MULTIPROC_DIR each worker runs its own checks; one worker failing shows as 0.
+        multiprocess_mode="livemin",
+        callback=_observe_statuses,
+    )
+
+
+_declare_gauge()
 
 
 # --- reports and endpoints ------------------------------------------------------------------------------------------

@@ -131,12 +131,17 @@ def test_ready_follows_a_critical_redis_through_an_outage(clients, redis_server)
             assert down.json()["checks"]["postgres"]["status"] == "pass"
             assert client.get("/health/live").status_code == 200
             assert client.get("/health/deep").json()["status"] == "unhealthy"
+            assert 'health_check_status{check="redis"} 0.0' in client.get("/metrics").text
         finally:
             redis_server.start()
 
         recovered = wait_for(client, "/health/ready", 200)
         assert recovered.status_code == 200, recovered.text
         assert client.get("/health/live").status_code == 200
+        scraped = client.get("/metrics").text
+        assert 'health_check_status{check="redis"} 1.0' in scraped
+        assert 'health_check_status{check="postgres"} 1.0' in scraped
+        assert "/health" not in scraped  # probes are not counted as HTTP requests
 
 
 def test_deep_is_degraded_while_an_optional_redis_is_down(clients, redis_server):
@@ -275,3 +280,31 @@ def _pings(redis_server) -> int:
     with redis_lib.Redis.from_url(redis_server.url) as admin:
         stats = admin.info("commandstats")
     return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+
+def test_probes_leave_no_span_even_with_an_instrumented_redis_client(telemetry, redis_server):
+    """Under uvicorn, probes whose checks PING an instrumented redis record no span; an app's own PING does."""
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    from signalfire import _runtime
+
+    cache = redis.Redis.from_url(redis_server.url)
+    app = FastAPI()
+
+    @app.get("/work")
+    def work():
+        cache.ping()
+        return {}
+
+    RedisInstrumentor().instrument(tracer_provider=telemetry.obs.tracer_provider)
+    try:
+        _runtime.instrument_app(telemetry.obs, app, [health.redis(cache)])
+        with UvicornServer(app, free_port()) as server, httpx.Client(base_url=server.url) as client:
+            for path in ("/health/live", "/health/ready", "/health/deep"):
+                assert client.get(path).status_code == 200
+            assert telemetry.spans == []
+            assert client.get("/work").status_code == 200
+        assert sorted(s.name for s in telemetry.spans) == ["GET /work", "PING"]
+    finally:
+        RedisInstrumentor().uninstrument()
+        cache.close()

@@ -493,3 +493,23 @@ def test_a_health_path_outside_the_excluded_paths_is_warned_about(caplog):
     signalfire.init_observability(FastAPI(), traces_exporter="none", health_ready_path="/readyz")
     assert "SIGNALFIRE_HEALTH_READY_PATH=/readyz" in caplog.text
     assert "SIGNALFIRE_EXCLUDED_PATHS" in caplog.text
+
+
+async def test_each_check_status_is_exported_as_a_gauge(telemetry):
+    """health.check.status is 1 for a passing check and 0 for a failing one, labelled by check name."""
+    app = make_app([HealthCheck("db", Counter()), HealthCheck("search", lambda: False, critical=False)])
+    async with client(app) as c:
+        await c.get("/health/deep")
+    assert telemetry.metric_value("health.check.status", check="db") == 1
+    assert telemetry.metric_value("health.check.status", check="search") == 0
+
+
+async def test_the_gauge_follows_the_latest_run(telemetry):
+    """When a check starts failing, its gauge turns from 1 to 0 at the next probe."""
+    state = {"up": True}
+    async with client(make_app([HealthCheck("db", lambda: state["up"])])) as c:
+        await c.get("/health/ready")
+        assert telemetry.metric_value("health.check.status", check="db") == 1
+        state["up"] = False
+        await c.get("/health/ready")
+    assert telemetry.metric_value("health.check.status", check="db") == 0
