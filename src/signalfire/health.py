@@ -324,7 +324,7 @@ class HealthCheck:
             status="fail",
             critical=self.critical,
             latency_ms=elapsed * 1000,
-            details=_scrub_details(dict(details), self.secrets),
+            details=_scrub_details(details, self.secrets),
             error=_scrub_text(message, self.secrets)[:_MAX_ERROR_CHARS],
             checked_at=time.time(),
         )
@@ -398,18 +398,21 @@ def _shared_scrubber(text: str) -> str:
     return text
 
 
-def _scrub_details(details: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for key, value in details.items():
-        if isinstance(value, str):
-            clean[str(key)] = _scrub_text(value, secrets)
-        elif isinstance(value, Mapping):
-            clean[str(key)] = _scrub_details(dict(value), secrets)
-        elif value is None or isinstance(value, bool | int | float):
-            clean[str(key)] = value
-        else:
-            clean[str(key)] = _scrub_text(repr(value), secrets)
-    return clean
+def _scrub_details(details: Mapping[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
+    return {str(key): _scrub_value(value, secrets) for key, value in details.items()}
+
+
+def _scrub_value(value: Any, secrets: Sequence[str]) -> Any:
+    """A JSON-ready, scrubbed copy: strings scrubbed, containers walked, anything else shown by its repr."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _scrub_text(value, secrets)
+    if isinstance(value, Mapping):
+        return _scrub_details(value, secrets)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub_value(item, secrets) for item in value]
+    return _scrub_text(repr(value), secrets)
 
 
 def _describe_exception(exc: BaseException) -> str:

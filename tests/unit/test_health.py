@@ -513,3 +513,29 @@ async def test_the_gauge_follows_the_latest_run(telemetry):
         state["up"] = False
         await c.get("/health/ready")
     assert telemetry.metric_value("health.check.status", check="db") == 0
+
+
+async def test_details_of_any_shape_are_returned_as_json():
+    """Nested mappings and lists stay JSON; other objects are shown by their repr, all scrubbed."""
+
+    class Replica:
+        def __repr__(self):
+            return "Replica(url='postgresql://ro:hunter2-repr@replica/app')"
+
+    def replicas():
+        return {"replicas": [{"lag_s": 0.5}, Replica()], "zones": ("a", "b")}
+
+    async with client(make_app([HealthCheck("db", replicas)])) as c:
+        response = await c.get("/health/deep")
+    details = response.json()["checks"]["db"]["details"]
+    assert details["replicas"][0] == {"lag_s": 0.5}
+    assert details["replicas"][1] == "Replica(url='postgresql://ro:[REDACTED]@replica/app')"
+    assert details["zones"] == ["a", "b"]
+
+
+async def test_head_requests_answer_like_get():
+    """Load balancers that probe with HEAD get the same status codes."""
+    app = make_app([HealthCheck("db", lambda: False)])
+    async with client(app) as c:
+        assert (await c.head("/health/live")).status_code == 200
+        assert (await c.head("/health/ready")).status_code == 503
