@@ -83,13 +83,16 @@ def uninstall(app: Any) -> None:
 
 
 def _disable_native_telemetry(app: Any) -> None:
-    # FastAPI >= 0.160 traces requests itself as soon as a global tracer provider exists, which signalfire installs:
-    # two server spans per request. signalfire owns HTTP tracing, so the app's own spans and metrics are turned off
-    # (mounted FastAPI sub-applications see the scope key the middleware sets and skip theirs as well).
+    """Turn off FastAPI's own OpenTelemetry telemetry (FastAPI >= 0.165) on an app signalfire instruments.
+
+    FastAPI enables it as soon as a global tracer provider is configured, which init_observability() does; left on, it
+    would open a second server span (in a second trace), per-operation spans and its own HTTP metrics for every
+    request. One owner per signal: signalfire's middleware. ``FastAPI(telemetry=...)`` keeps its config dict by
+    reference, so setting the documented keys here takes effect for the running app.
+    """
     config = getattr(app, "_telemetry", None)
     if isinstance(config, dict):
-        config["tracing"] = False
-        config["metrics"] = False
+        config.update(tracing=False, metrics=False, logs=False)
 
 
 def instrument_fastapi(app: Any) -> None:
