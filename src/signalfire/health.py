@@ -247,11 +247,14 @@ class HealthCheck:
                     daemon=True,  # a check blocked forever must not keep the process from exiting
                 ).start()
         waiter = asyncio.wrap_future(future)
-        done, _ = await asyncio.wait({waiter}, timeout=limit)
+        try:
+            done, _ = await asyncio.wait({waiter}, timeout=limit)
+        finally:
+            if not waiter.done():
+                # Cancelling the wrapper (not the thread, which cannot be) stops it from delivering a late result to
+                # a loop that may be closed by then.
+                waiter.cancel()
         if not done:
-            # Cancelling the wrapper (not the thread, which cannot be) stops it from delivering a late result to a
-            # loop that may be closed by then.
-            waiter.cancel()
             raise _TimedOut
         return waiter.result()
 
