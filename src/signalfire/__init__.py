@@ -17,6 +17,9 @@ from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__
 from signalfire.integrations.fastapi import instrument_fastapi
+from signalfire.integrations.httpx import instrument_httpx, uninstrument_httpx
+from signalfire.integrations.redis import instrument_redis, uninstrument_redis
+from signalfire.integrations.sqlalchemy import instrument_sqlalchemy, uninstrument_sqlalchemy
 
 __all__ = [
     "ConfigurationError",
@@ -26,8 +29,14 @@ __all__ = [
     "health",
     "init_observability",
     "instrument_fastapi",
+    "instrument_httpx",
+    "instrument_redis",
+    "instrument_sqlalchemy",
     "metrics",
     "shutdown",
     "span",
     "traced",
+    "uninstrument_httpx",
+    "uninstrument_redis",
+    "uninstrument_sqlalchemy",
 ]

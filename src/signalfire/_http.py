@@ -143,7 +143,6 @@ class ObservabilityMiddleware:
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
-        self.red = _metrics.http_server
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
@@ -154,8 +153,10 @@ class ObservabilityMiddleware:
         exposition = _metrics.exposition(settings)
         self.metrics_path: str | None = exposition[0] if exposition else None
         self.metrics_endpoint: Any = exposition[1] if exposition else None
+        self.red = _metrics.http_server
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # One function on purpose: on the per-request path every extra call costs (benchmarks/).
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         if scope["type"] == "http" and scope["path"] == self.metrics_path:
             await self.metrics_endpoint(scope, receive, send)
             return
@@ -227,6 +228,7 @@ class ObservabilityMiddleware:
             token = otel_context.attach(trace.set_span_in_context(server_span, parent))
         scope[SCOPE_MARK] = server_span
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
+        red_state = self.red.start(scope)
 
         # --- response: status, last byte, client disconnect -----------------------------------------------------
         status_code = 500
@@ -234,7 +236,6 @@ class ObservabilityMiddleware:
         response_complete = False
         disconnected = False
         end_ns: int | None = None
-        red_state = self.red.start(scope)
         request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
 
         async def send_wrapper(message: Message) -> None:
@@ -276,17 +277,19 @@ class ObservabilityMiddleware:
             template = route_template(scope)
             if red_state is not None:
                 error_type = type(error).__qualname__ if isinstance(error, Exception) else None
-                self.red.finish(
-                    red_state, template or UNMATCHED_ROUTE, status_code, error_type, server_span or trace.INVALID_SPAN
-                )
+                span_for_exemplar = server_span if server_span is not None else trace.get_current_span()
+                self.red.finish(red_state, template or UNMATCHED_ROUTE, status_code, error_type, span_for_exemplar)
             if server_span is not None:
-                self._finish_span(server_span, method, template, status_code, error, end_ns)
+                self._finish_span(
+                    server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns
+                )
             if token is not None:
                 otel_context.detach(token)
 
     @staticmethod
     def _finish_span(
         span: trace.Span,
+        *,
         method: str,
         template: str | None,
         status_code: int,

@@ -41,6 +41,8 @@ EXPORTERS: dict[Signal, tuple[str, ...]] = {
     "metrics": ("otlp", "prometheus", "console", "none"),
     "logs": ("otlp", "console", "none"),
 }
+# Libraries init_observability() instruments by itself when they are installed (SIGNALFIRE_AUTO_INSTRUMENT).
+AUTO_INSTRUMENTABLE = ("sqlalchemy", "redis", "httpx")
 # Environments that take the development preset; every other name (staging, production, qa, ...) takes production's,
 # because a shared environment should behave like production unless told otherwise.
 DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "testing"})
@@ -335,13 +337,18 @@ class Settings(BaseSettings):
         "expressions, as OpenTelemetry's instrumentations read them; a request whose path matches one (re.search) is "
         "excluded too.",
     )
+    auto_instrument: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("sqlalchemy", "redis", "httpx"),
+        validation_alias=_env("SIGNALFIRE_AUTO_INSTRUMENT"),
+        description="SIGNALFIRE_AUTO_INSTRUMENT: comma-separated libraries init_observability() instruments when "
+        "they are installed: sqlalchemy, redis, httpx (default all three; 'none' for none).",
+    )
     redis_capture_args: bool = Field(
         False,
         validation_alias=_env("SIGNALFIRE_REDIS_CAPTURE_ARGS"),
         description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's arguments (keys and values, "
         "scrubbed) in db.statement; by default only the command and '?' placeholders are recorded.",
     )
-
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
     health_enabled: bool = Field(
@@ -646,6 +653,18 @@ class Settings(BaseSettings):
             if not item.startswith("/") or "*" in item[:-1]:
                 raise ValueError("expected comma-separated paths starting with /, a trailing * for a prefix, or none")
         return tuple(items)
+
+    @field_validator("auto_instrument", mode="before")
+    @classmethod
+    def _parse_auto_instrument(cls, value: Any) -> Any:
+        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        if items == ["none"]:
+            return ()
+        for item in items:
+            if item not in AUTO_INSTRUMENTABLE:
+                raise ValueError("expected a comma-separated list of " + ", ".join(AUTO_INSTRUMENTABLE) + ", or none")
+        return tuple(dict.fromkeys(items))
 
     @field_validator("excluded_urls", mode="before")
     @classmethod

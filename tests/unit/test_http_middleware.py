@@ -261,7 +261,10 @@ async def test_request_id_is_kept_or_generated(telemetry: Telemetry) -> None:
     generated = await _get(app, "/items/2")
     assert given.headers["x-request-id"] == "req-123"
     assert len(generated.headers["x-request-id"]) == 32
-    assert [s.attributes["request.id"] for s in _server_spans(telemetry)] == ["req-123", generated.headers["x-request-id"]]
+    assert [s.attributes["request.id"] for s in _server_spans(telemetry)] == [
+        "req-123",
+        generated.headers["x-request-id"],
+    ]
 
 
 async def _call(
