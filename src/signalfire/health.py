@@ -398,11 +398,30 @@ def _scrub_text(text: str, secrets: Sequence[str] = ()) -> str:
 
 
 def _shared_scrubber(text: str) -> str:
-    return text
+    """``text`` through signalfire's one scrubber (emails, tokens, card numbers, ...) when it is there."""
+    try:
+        from signalfire import _scrub  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return text
+    try:
+        scrubbed = _scrub.active().scrub_text(text)
+    except Exception:  # a scrubber failure must not fail the probe; the redactions above still apply
+        return text
+    return scrubbed if isinstance(scrubbed, str) else text
 
 
 def _scrub_details(details: Mapping[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
-    return {str(key): _scrub_value(value, secrets) for key, value in details.items()}
+    clean = {str(key): _scrub_value(value, secrets) for key, value in details.items()}
+    try:
+        from signalfire import _scrub  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return clean
+    try:
+        # The shared scrubber also knows sensitive keys: {"password": ...} is redacted whatever its value looks like.
+        scrubbed = _scrub.scrub(clean)
+    except Exception:
+        return clean
+    return scrubbed if isinstance(scrubbed, dict) else clean
 
 
 def _scrub_value(value: Any, secrets: Sequence[str]) -> Any:

@@ -337,7 +337,8 @@ async def test_disk_space_fails_below_the_threshold_and_reports_free_space(tmp_p
     assert body["checks"]["ok"]["status"] == "pass"
     assert body["checks"]["ok"]["details"]["total_bytes"] > 0
     assert body["checks"]["full"]["status"] == "fail"
-    assert body["checks"]["full"]["details"]["free_bytes"] == body["checks"]["ok"]["details"]["free_bytes"]
+    assert body["checks"]["full"]["error"].endswith(f"bytes free, below {2**62}")
+    assert body["checks"]["full"]["details"]["path"] == str(tmp_path)
 
 
 async def test_memory_fails_above_the_threshold_and_reports_resident_size():
