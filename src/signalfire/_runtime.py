@@ -199,17 +199,20 @@ def start(
 
 
 def instrument_app(obs: Observability, app: Any, health_checks: Iterable[Any] | None = None) -> None:
-    """Instrument an ASGI app and add its health endpoints, once per handle (a second call does nothing)."""
-    if any(existing is app for existing in obs._instrumented_apps):
+    """Instrument an ASGI app and add its health endpoints, once per handle; health_checks given again replace the
+    app's checks."""
+    seen = any(existing is app for existing in obs._instrumented_apps)
+    if seen and health_checks is None:
         return
-    obs._instrumented_apps.append(app)
+    if not seen:
+        obs._instrumented_apps.append(app)
     if obs.settings.health_enabled:
         from signalfire import health
 
-        health.install(obs, app, health_checks or ())
+        health.install(obs, app, health_checks)
     elif health_checks:
         _log.warning("signalfire: SIGNALFIRE_HEALTH_ENABLED=false, so the health_checks given are not served")
-    if not obs.active:
+    if seen or not obs.active:
         return
     from signalfire.integrations import fastapi as fastapi_integration
 

@@ -514,10 +514,15 @@ class _Health:
     """The checks of one app and the settings its endpoints answer with."""
 
     def __init__(self, checks: Sequence[HealthCheck], settings: Settings) -> None:
-        self.checks = tuple(checks)
-        self.critical = tuple(c for c in self.checks if c.critical)
-        self.settings = settings
         self.started = _process_started()
+        self.configure(settings, checks)
+
+    def configure(self, settings: Settings, checks: Sequence[HealthCheck] | None) -> None:
+        """Take new settings (paths excepted: the routes exist) and, unless None, a new list of checks."""
+        self.settings = settings
+        if checks is not None:
+            self.checks = tuple(checks)
+            self.critical = tuple(c for c in self.checks if c.critical)
 
     async def run(self, checks: Sequence[HealthCheck]) -> list[CheckResult]:
         timeout, cache = self.settings.health_timeout_s, self.settings.health_cache_s
@@ -616,17 +621,23 @@ def router(checks: Iterable[HealthCheck | CheckFunction] = (), *, settings: Sett
     return APIRouter(routes=state.routes())
 
 
-def install(obs: Any, app: Any, checks: Iterable[HealthCheck | CheckFunction]) -> None:
-    """Add the endpoints to ``app`` (FastAPI or Starlette), once; called by init_observability."""
+def install(obs: Any, app: Any, checks: Iterable[HealthCheck | CheckFunction] | None) -> None:
+    """Add the endpoints to ``app`` (FastAPI or Starlette); called by init_observability.
+
+    The endpoints are added once per app, at the paths in force then. Called again (a second init_observability with
+    this app, or a new one after shutdown), it takes the new settings and, when ``checks`` is not None, the new checks.
+    """
     routes = getattr(getattr(app, "router", None), "routes", None)
     if not isinstance(routes, list):
         _log.warning("signalfire: %s has no Starlette router; health endpoints were not added", type(app).__name__)
         return
-    if getattr(app, "_signalfire_health", None) is not None:
-        return
     settings: Settings = obs.settings
+    existing: _Health | None = getattr(app, "_signalfire_health", None)
+    if existing is not None:
+        existing.configure(settings, None if checks is None else _as_checks(checks))
+        return
     _warn_if_traced(settings)
-    state = _Health(_as_checks(checks), settings)
+    state = _Health(_as_checks(checks or ()), settings)
     # In front of the app's own routes so a catch-all route (a single-page app's /{path:path}) cannot shadow the probes.
     routes[0:0] = state.routes()
     app._signalfire_health = state

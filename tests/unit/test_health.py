@@ -540,3 +540,15 @@ async def test_head_requests_answer_like_get():
     async with client(app) as c:
         assert (await c.head("/health/live")).status_code == 200
         assert (await c.head("/health/ready")).status_code == 503
+
+
+async def test_a_second_init_with_new_checks_replaces_the_checks():
+    """init_observability(app) then init_observability(app, health_checks=[...]) serves the new checks, not none."""
+    app = FastAPI()
+    signalfire.init_observability(app, traces_exporter="none")
+    signalfire.init_observability(app, traces_exporter="none", health_checks=[HealthCheck("db", lambda: False)])
+    async with client(app) as c:
+        response = await c.get("/health/ready")
+    assert response.status_code == 503
+    assert list(response.json()["checks"]) == ["db"]
+    assert [getattr(r, "path", None) for r in app.router.routes].count("/health/ready") == 1
