@@ -13,6 +13,7 @@ The public names are listed in ``__all__``; everything in a module whose name st
 from signalfire import health
 from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
+from signalfire._scrub import scrub
 from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__
@@ -33,6 +34,7 @@ __all__ = [
     "instrument_redis",
     "instrument_sqlalchemy",
     "metrics",
+    "scrub",
     "shutdown",
     "span",
     "traced",

@@ -386,14 +386,16 @@ def _quiet_context() -> contextvars.Context:
 # user:password@ in any URL, and password=... in key=value connection strings (libpq, ODBC).
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
 _KV_PASSWORD = re.compile(r"(?i)\b(?P<key>password|passwd|pwd)\s*=\s*(?P<q>['\"]?)[^\s'\";]+(?P=q)")
-_REDACTED = "[REDACTED]"
+# The shared scrubber's markers, so a redaction reads the same in a probe response as in a log line or a span.
+_SECRET = "[REDACTED:secret]"
+_PASSWORD = "[REDACTED:password]"
 
 
 def _scrub_text(text: str, secrets: Sequence[str] = ()) -> str:
     for secret in secrets:
-        text = text.replace(secret, _REDACTED)
-    text = _URL_PASSWORD.sub(rf"\g<head>:{_REDACTED}@", text)
-    text = _KV_PASSWORD.sub(rf"\g<key>={_REDACTED}", text)
+        text = text.replace(secret, _SECRET)
+    text = _URL_PASSWORD.sub(rf"\g<head>:{_PASSWORD}@", text)
+    text = _KV_PASSWORD.sub(rf"\g<key>={_PASSWORD}", text)
     return _shared_scrubber(text)
 
 

@@ -283,7 +283,7 @@ async def test_a_password_in_an_error_never_reaches_the_response():
         texts = [(await c.get(path)).text for path in ("/health/ready", "/health/deep")]
     for text in texts:
         assert "hunter2" not in text
-    assert "postgresql://app:[REDACTED]@db:5432/app" in texts[1]
+    assert "postgresql://app:[REDACTED:password]@db:5432/app" in texts[1]
 
 
 async def test_a_check_secrets_are_redacted_wherever_they_appear():
@@ -295,7 +295,7 @@ async def test_a_check_secrets_are_redacted_wherever_they_appear():
     async with client(make_app([HealthCheck("api", broken, secrets=["tok-abc123"])])) as c:
         response = await c.get("/health/ready")
     assert "tok-abc123" not in response.text
-    assert "[REDACTED]" in response.text
+    assert "[REDACTED:secret]" in response.text
 
 
 async def test_database_check_runs_select_1_on_sync_and_async_engines(tmp_path):
@@ -530,7 +530,7 @@ async def test_details_of_any_shape_are_returned_as_json():
         response = await c.get("/health/deep")
     details = response.json()["checks"]["db"]["details"]
     assert details["replicas"][0] == {"lag_s": 0.5}
-    assert details["replicas"][1] == "Replica(url='postgresql://ro:[REDACTED]@replica/app')"
+    assert details["replicas"][1] == "Replica(url='postgresql://ro:[REDACTED:password]@replica/app')"
     assert details["zones"] == ["a", "b"]
 
 
@@ -552,3 +552,19 @@ async def test_a_second_init_with_new_checks_replaces_the_checks():
     assert response.status_code == 503
     assert list(response.json()["checks"]) == ["db"]
     assert [getattr(r, "path", None) for r in app.router.routes].count("/health/ready") == 1
+
+
+async def test_errors_and_details_go_through_the_shared_scrubber():
+    """Tokens in errors and values under sensitive keys in details are redacted as in logs and spans."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+    def upstream():
+        raise CheckFailed(f"401 with Authorization: Bearer {jwt}", details={"api_key": "sk-live-abc", "region": "eu"})
+
+    async with client(make_app([HealthCheck("upstream", upstream)])) as c:
+        response = await c.get("/health/deep")
+    check = response.json()["checks"]["upstream"]
+    assert jwt not in response.text
+    assert "sk-live-abc" not in response.text
+    assert check["details"]["region"] == "eu"
+    assert check["details"]["api_key"].startswith("[REDACTED")
