@@ -467,6 +467,40 @@ class Settings(BaseSettings):
     )
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
+    health_enabled: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_HEALTH_ENABLED"),
+        description="SIGNALFIRE_HEALTH_ENABLED. false: init_observability(app) adds no health endpoints.",
+    )
+    health_live_path: str = Field(
+        "/health/live",
+        validation_alias=_env("SIGNALFIRE_HEALTH_LIVE_PATH"),
+        description="SIGNALFIRE_HEALTH_LIVE_PATH. The liveness endpoint: 200 while the process answers.",
+    )
+    health_ready_path: str = Field(
+        "/health/ready",
+        validation_alias=_env("SIGNALFIRE_HEALTH_READY_PATH"),
+        description="SIGNALFIRE_HEALTH_READY_PATH. The readiness endpoint: 200 when every critical check passes, "
+        "else 503.",
+    )
+    health_deep_path: str = Field(
+        "/health/deep",
+        validation_alias=_env("SIGNALFIRE_HEALTH_DEEP_PATH"),
+        description="SIGNALFIRE_HEALTH_DEEP_PATH. Every check with status, latency and details; 503 only when a "
+        "critical check fails.",
+    )
+    health_timeout_s: float = Field(
+        2.0,
+        validation_alias=_env("SIGNALFIRE_HEALTH_TIMEOUT_SECONDS"),
+        description="SIGNALFIRE_HEALTH_TIMEOUT_SECONDS. Seconds a check may take before it fails, unless the check "
+        "sets its own timeout. Keep it below the probe's timeoutSeconds.",
+    )
+    health_cache_s: float = Field(
+        1.0,
+        validation_alias=_env("SIGNALFIRE_HEALTH_CACHE_SECONDS"),
+        description="SIGNALFIRE_HEALTH_CACHE_SECONDS. Seconds a check's result is reused, so probe storms call each "
+        "dependency at most once per period; 0 runs the checks on every probe.",
+    )
 
     # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
@@ -655,7 +689,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a whole number greater than 0")
         return number
 
-    @field_validator("shutdown_timeout_s", mode="before")
+    @field_validator("shutdown_timeout_s", "health_timeout_s", mode="before")
     @classmethod
     def _check_positive_float(cls, value: Any) -> Any:
         try:
@@ -664,6 +698,25 @@ class Settings(BaseSettings):
             number = math.nan
         if not number > 0 or math.isinf(number):
             raise ValueError("expected a number of seconds greater than 0")
+        return number
+
+    @field_validator("health_live_path", "health_ready_path", "health_deep_path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or len(value) < 2 or not value.isprintable() or any(c in value for c in " ?#{}"):
+            raise ValueError("expected a URL path starting with '/', without spaces, query or braces: /health/ready")
+        return value.rstrip("/") or value
+
+    @field_validator("health_cache_s", mode="before")
+    @classmethod
+    def _check_non_negative_float(cls, value: Any) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number >= 0 or math.isinf(number):
+            raise ValueError("expected a number of seconds, 0 or more")
         return number
 
     @field_validator("service_name", "service_version", "environment")
@@ -753,6 +806,12 @@ class Settings(BaseSettings):
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        health_paths = [self.health_live_path, self.health_ready_path, self.health_deep_path]
+        if len(set(health_paths)) < len(health_paths):
+            raise ValueError(
+                "SIGNALFIRE_HEALTH_LIVE_PATH, SIGNALFIRE_HEALTH_READY_PATH and SIGNALFIRE_HEALTH_DEEP_PATH must differ "
+                f"(got {', '.join(health_paths)})"
+            )
         if self.bsp_max_export_batch_size > self.bsp_max_queue_size:
             raise ValueError(
                 f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE ({self.bsp_max_export_batch_size}) must not exceed "
