@@ -163,8 +163,7 @@ def _http_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
     )
     yield r.alert(
         "HighLatencyP95",
-        f"{q.quantile(0.95, duration.prometheus_name, o.latency_window, by=by)}\n"
-        f"  > {_num(o.latency_p95_threshold_s)}",
+        f"{q.quantile(0.95, duration.prometheus_name, o.latency_window, by=by)}\n  > {_num(o.latency_p95_threshold_s)}",
         o.latency_for,
         "warning",
         f"{r.job()}: p95 latency is {{{{ $value | humanizeDuration }}}}",

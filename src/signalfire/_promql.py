@@ -96,12 +96,14 @@ class Query:
 
     def quantile(self, q: float, histogram: str, window: str, *extra: str, by: Sequence[str] = ()) -> str:
         """``histogram_quantile(q, sum by (le, by) (rate(histogram_bucket{...}[window])))``."""
-        return f"histogram_quantile({q}, {_sum(['le', *by])}(rate({self.sel(histogram + '_bucket', *extra)}[{window}])))"
+        return (
+            f"histogram_quantile({q}, {_sum(['le', *by])}(rate({self.sel(histogram + '_bucket', *extra)}[{window}])))"
+        )
 
 
 def _sum(by: Iterable[str]) -> str:
     labels = list(by)
-    return f"sum by ({', '.join(labels)}) " if labels else "sum "
+    return f"sum by ({', '.join(labels)}) " if labels else "sum"
 
 
 def _label(spec: InstrumentSpec | None, *words: str) -> str | None:
