@@ -82,11 +82,16 @@ class AlertOptions:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name.endswith(("_for", "_window")):
-                duration_seconds(value)
+                try:
+                    duration_seconds(value)
+                except ValueError:
+                    raise ValueError(
+                        f"{f.name}={value!r} is not accepted: expected a Prometheus duration such as 30s, 5m or 1h"
+                    ) from None
             elif f.name.endswith("_objective") and not 0 < value < 1:
-                raise ValueError(f"{f.name}={value!r}: expected a fraction between 0 and 1, e.g. 0.999")
+                raise ValueError(f"{f.name}={value!r} is not accepted: expected a fraction between 0 and 1, e.g. 0.999")
             elif f.name.endswith(("_threshold", "_threshold_s", "_target_s")) and value < 0:
-                raise ValueError(f"{f.name}={value!r}: expected a number >= 0")
+                raise ValueError(f"{f.name}={value!r} is not accepted: expected a number >= 0")
         for window in self.burn_windows:
             duration_seconds(window.long)
             duration_seconds(window.short)
@@ -256,7 +261,7 @@ def _check_bucket(duration: InstrumentSpec, target: float) -> None:
     if duration.buckets is not None and not any(abs(b - target) < 1e-9 for b in duration.buckets):
         bounds = ", ".join(_num(b) for b in duration.buckets)
         raise ValueError(
-            f"latency_target_s={_num(target)} is not a bucket bound of {duration.prometheus_name}: "
+            f"latency_target_s={_num(target)} is not accepted: it is not a bucket bound of {duration.prometheus_name}; "
             f"expected one of {bounds}"
         )
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from signalfire._promql import Catalog, InstrumentSpec, Query, state_label
+from signalfire._promql import Catalog, InstrumentSpec, Query, prom_labels, state_label
 
 __all__ = ["DashboardOptions", "Panel", "Target", "dashboard_queries", "dashboards", "render_dashboards"]
 
@@ -71,11 +71,12 @@ def _unit(spec: InstrumentSpec, rate: bool) -> str:
 
 
 def _first(spec: InstrumentSpec, *words: str) -> list[str]:
+    labels = prom_labels(spec)
     for word in words:
-        for label in spec.labels:
+        for label in labels:
             if word in label:
                 return [label]
-    return list(spec.labels[:1])
+    return labels[:1]
 
 
 def _api_overview(c: Catalog, q: Query) -> list[Panel]:
@@ -171,7 +172,7 @@ def _api_overview(c: Catalog, q: Query) -> list[Panel]:
 def _business(c: Catalog, q: Query) -> list[Panel]:
     panels = []
     for spec in c.business():
-        by = list(spec.labels[:1])
+        by = prom_labels(spec)[:1]
         name = spec.prometheus_name
         if spec.kind == "counter":
             target = Target(q.rate(name, RATE, by=by), _legend(by) or spec.name)
@@ -193,7 +194,7 @@ def _workers(c: Catalog, q: Query) -> list[Panel]:
     panels = []
     depth = c.queue_depth
     if depth is not None:
-        by = list(depth.labels)
+        by = prom_labels(depth)
         panels.append(
             Panel(
                 "Queue depth",
@@ -265,7 +266,7 @@ def _data(c: Catalog, q: Query) -> list[Panel]:
     connections = c.db_connections
     state = state_label(connections)
     if connections is not None and state is not None:
-        used = q.level(connections.prometheus_name, f'{state}=~"used|active"')
+        used = q.level(connections.prometheus_name, f'{state}="used"')
         panels.append(
             Panel(
                 "Pool utilisation",

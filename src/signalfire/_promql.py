@@ -19,6 +19,8 @@ __all__ = [
     "Query",
     "duration_seconds",
     "le_matcher",
+    "prom_labels",
+    "state_label",
 ]
 
 
@@ -106,12 +108,20 @@ def _sum(by: Iterable[str]) -> str:
     return f"sum by ({', '.join(labels)}) " if labels else "sum"
 
 
+_INVALID_LABEL = re.compile(r"[^A-Za-z0-9_]")
+
+
+def prom_labels(spec: InstrumentSpec) -> list[str]:
+    """The instrument's label names as exposed to Prometheus (``http.route`` is ``http_route``)."""
+    return [_INVALID_LABEL.sub("_", label) for label in spec.labels]
+
+
 def _label(spec: InstrumentSpec | None, *words: str) -> str | None:
-    """The first declared label whose name contains one of ``words`` (in the order given)."""
+    """The first declared label whose name contains one of ``words`` (in the order given), as exposed."""
     if spec is None:
         return None
     for word in words:
-        for label in spec.labels:
+        for label in prom_labels(spec):
             if word in label:
                 return label
     return None

@@ -382,14 +382,14 @@ def test_every_alert_has_summary_description_and_runbook(catalog: Catalog) -> No
 
 def test_latency_target_must_be_a_bucket_bound(catalog: Catalog) -> None:
     """A latency target between bucket bounds is rejected with the bounds that would work."""
-    with pytest.raises(ValueError, match=r"latency_target_s=0.3 is not a bucket bound .*expected one of"):
+    with pytest.raises(ValueError, match=r"latency_target_s=0.3 is not accepted: it is not a bucket bound .*expected one of"):
         alert_rules(catalog.instruments, AlertOptions(latency_target_s=0.3))
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("error_rate_for", "5 minutes", "is not a duration"),
+        ("error_rate_for", "5 minutes", "expected a Prometheus duration"),
         ("availability_objective", 99.9, "expected a fraction between 0 and 1"),
         ("error_rate_threshold", -1, "expected a number >= 0"),
     ],
