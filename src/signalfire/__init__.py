@@ -10,6 +10,7 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
+from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
 from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "init_observability",
     "instrument_fastapi",
+    "metrics",
     "shutdown",
     "span",
     "traced",

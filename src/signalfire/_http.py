@@ -16,7 +16,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _tracing
+from signalfire import _metrics, _tracing
 from signalfire._settings import Settings
 
 __all__ = ["ObservabilityMiddleware", "route_template"]
@@ -66,8 +66,16 @@ class ObservabilityMiddleware:
         self.app = app
         self.settings = settings
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
+        # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
+        exposition = _metrics.exposition(settings)
+        self.metrics_path: str | None = exposition[0] if exposition else None
+        self.metrics_endpoint: Any = exposition[1] if exposition else None
+        self.red = _metrics.http_server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.metrics_path:
+            await self.metrics_endpoint(scope, receive, send)
+            return
         if scope["type"] != "http" or not _tracing._active.recording:
             await self.app(scope, receive, send)
             return
@@ -94,6 +102,8 @@ class ObservabilityMiddleware:
         )
         token = otel_context.attach(trace.set_span_in_context(server_span, parent))
         status_code = 500
+        error_type = None
+        red_state = self.red.start(scope)
         request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
 
         async def send_wrapper(message: dict[str, Any]) -> None:
@@ -108,6 +118,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
             status_code = 500
+            error_type = type(exc).__qualname__
             _tracing._record_error(server_span, exc)
             raise
         finally:
@@ -117,5 +128,7 @@ class ObservabilityMiddleware:
             server_span.set_attribute("http.response.status_code", status_code)
             if status_code >= 500:
                 server_span.set_status(Status(StatusCode.ERROR))
+            if red_state is not None:
+                self.red.finish(red_state, template, status_code, error_type, server_span)
             otel_context.detach(token)
             server_span.end()

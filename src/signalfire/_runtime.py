@@ -202,6 +202,10 @@ def _build(
     # logs (_logging.install)
     # errors (_errors.install)
     # metrics registry and Prometheus (_metrics.install)
+    from signalfire import _metrics
+
+    push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
+    _metrics.install(settings, obs, push=push)
     return obs
 
 
