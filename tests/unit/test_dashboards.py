@@ -87,6 +87,8 @@ def test_business_dashboard_has_one_panel_per_business_instrument(
     assert _titles(board) == [s.name for s in business]
     for spec, panel in zip(business, board["panels"], strict=True):
         assert spec.prometheus_name in panel["targets"][0]["expr"]
+    own = next(p for p in board["panels"] if p["title"] == "bookings.cancelled")
+    assert "tvl_bookings_cancelled_total" in own["targets"][0]["expr"]
 
 
 def test_workers_and_data_dashboards(boards: dict[str, dict[str, Any]]) -> None:
