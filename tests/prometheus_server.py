@@ -78,10 +78,9 @@ class PrometheusServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"prometheus exited with {self._process.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/-/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"prometheus was not ready on port {self.port} within {_START_TIMEOUT_S}s")
@@ -125,14 +124,3 @@ class PrometheusServer:
         """The loaded rule groups, with each rule's health and last error."""
         groups: list[dict[str, Any]] = self._get("/api/v1/rules")["groups"]
         return groups
-
-    def wait_for(self, predicate: Any, timeout_s: float, what: str) -> Any:
-        """Poll ``predicate()`` every 0.25 s until it returns something truthy; fail naming ``what`` after the timeout."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-            time.sleep(0.25)

@@ -119,6 +119,7 @@ class _Rules:
         expr: str,
         duration: str,
         severity: str,
+        *,
         summary: str,
         description: str,
     ) -> dict[str, Any]:
@@ -134,7 +135,7 @@ class _Rules:
         return rule
 
     def job(self) -> str:
-        return " ".join("{{ $labels.%s }}" % label for label in self.options.group_by) or "the service"
+        return " ".join(f"{{{{ $labels.{label} }}}}" for label in self.options.group_by) or "the service"
 
 
 def _server_error(status_label: str) -> str:
@@ -148,8 +149,8 @@ def _http_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
         f"{q.sel('up')} == 0",
         o.service_down_for,
         "critical",
-        f"{{{{ $labels.job }}}} target {{{{ $labels.instance }}}} is down",
-        f"Prometheus has failed to scrape {{{{ $labels.instance }}}} for {o.service_down_for}.",
+        summary="{{ $labels.job }} target {{ $labels.instance }} is down",
+        description=f"Prometheus has failed to scrape {{{{ $labels.instance }}}} for {o.service_down_for}.",
     )
     duration, status = catalog.http_duration, catalog.http_status_label
     if duration is None or status is None:
@@ -162,8 +163,8 @@ def _http_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
         f"  > {_num(o.error_rate_threshold)}",
         o.error_rate_for,
         "critical",
-        f"{r.job()}: {{{{ $value | humanizePercentage }}}} of requests fail",
-        f"More than {_num(o.error_rate_threshold * 100)}% of HTTP requests answered 5xx over {w} "
+        summary=f"{r.job()}: {{{{ $value | humanizePercentage }}}} of requests fail",
+        description=f"More than {_num(o.error_rate_threshold * 100)}% of HTTP requests answered 5xx over {w} "
         f"for {o.error_rate_for}.",
     )
     yield r.alert(
@@ -171,8 +172,8 @@ def _http_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
         f"{q.quantile(0.95, duration.prometheus_name, o.latency_window, by=by)}\n  > {_num(o.latency_p95_threshold_s)}",
         o.latency_for,
         "warning",
-        f"{r.job()}: p95 latency is {{{{ $value | humanizeDuration }}}}",
-        f"The 95th percentile of HTTP request duration has been above {_num(o.latency_p95_threshold_s)}s "
+        summary=f"{r.job()}: p95 latency is {{{{ $value | humanizeDuration }}}}",
+        description=f"The 95th percentile of HTTP request duration has been above {_num(o.latency_p95_threshold_s)}s "
         f"for {o.latency_for}.",
     )
 
@@ -188,8 +189,9 @@ def _worker_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
             f"{q.level(depth.prometheus_name, *waiting, by=by)} > {_num(o.queue_backlog_threshold)}",
             o.queue_backlog_for,
             "warning",
-            f"{r.job()}: {{{{ $value }}}} jobs waiting",
-            f"More than {_num(o.queue_backlog_threshold)} jobs have been waiting for {o.queue_backlog_for}.",
+            summary=f"{r.job()}: {{{{ $value }}}} jobs waiting",
+            description=f"More than {_num(o.queue_backlog_threshold)} jobs have been waiting "
+            f"for {o.queue_backlog_for}.",
         )
     failures = catalog.job_failures
     if failures is not None:
@@ -198,8 +200,9 @@ def _worker_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
             f"{q.increase(failures.prometheus_name, o.failed_jobs_window, by=by)} > {_num(o.failed_jobs_threshold)}",
             o.failed_jobs_for,
             "warning",
-            f"{r.job()}: {{{{ $value | humanize }}}} jobs failed in {o.failed_jobs_window}",
-            f"More than {_num(o.failed_jobs_threshold)} background jobs failed within {o.failed_jobs_window}.",
+            summary=f"{r.job()}: {{{{ $value | humanize }}}} jobs failed in {o.failed_jobs_window}",
+            description=f"More than {_num(o.failed_jobs_threshold)} background jobs failed "
+            f"within {o.failed_jobs_window}.",
         )
     hits, misses = catalog.cache_hits, catalog.cache_misses
     if hits is not None and misses is not None:
@@ -211,8 +214,9 @@ def _worker_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
             f"  > {_num(o.cache_miss_ratio_threshold)}",
             o.cache_miss_for,
             "warning",
-            f"{r.job()}: cache miss ratio is {{{{ $value | humanizePercentage }}}}",
-            f"More than {_num(o.cache_miss_ratio_threshold * 100)}% of cache lookups missed for {o.cache_miss_for}.",
+            summary=f"{r.job()}: cache miss ratio is {{{{ $value | humanizePercentage }}}}",
+            description=f"More than {_num(o.cache_miss_ratio_threshold * 100)}% of cache lookups missed "
+            f"for {o.cache_miss_for}.",
         )
     payments = catalog.payment_failures
     if payments is not None:
@@ -222,8 +226,9 @@ def _worker_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
             f" > {_num(o.payment_failures_threshold)}",
             o.payment_failures_for,
             "critical",
-            f"{r.job()}: {{{{ $value | humanize }}}} payments failed in {o.payment_failures_window}",
-            f"More than {_num(o.payment_failures_threshold)} payments failed within {o.payment_failures_window}.",
+            summary=f"{r.job()}: {{{{ $value | humanize }}}} payments failed in {o.payment_failures_window}",
+            description=f"More than {_num(o.payment_failures_threshold)} payments failed "
+            f"within {o.payment_failures_window}.",
         )
 
 
@@ -291,8 +296,9 @@ def _slo_alerts(r: _Rules, catalog: Catalog) -> Iterable[dict[str, Any]]:
                 "\nor\n".join(conditions),
                 "0s",
                 severity,
-                f"{r.job()}: {title.lower()} SLO error budget burning too fast",
-                f"{_num(objective * 100)}% {title.lower()} objective: {{{{ $value | humanizePercentage }}}} {what} "
+                summary=f"{r.job()}: {title.lower()} SLO error budget burning too fast",
+                description=f"{_num(objective * 100)}% {title.lower()} objective: "
+                f"{{{{ $value | humanizePercentage }}}} {what} "
                 f"(burn-rate windows {pairs}).",
             )
 

@@ -5,8 +5,8 @@ Grafana version the SDK targets: API overview, business metrics, workers and job
 built by :mod:`signalfire._promql` from ``signalfire.metrics.instruments()``, so a panel cannot ask for a metric the
 service does not expose. Panel ids, grid positions and key order are fixed, so the files diff cleanly in git.
 
-Each dashboard has a ``datasource`` variable (any Prometheus-compatible data source) and a ``job`` variable (multi-value,
-All by default), and uses ``$__rate_interval`` so it works with any scrape interval.
+Each dashboard has a ``datasource`` variable (any Prometheus-compatible data source) and a ``job`` variable
+(multi-value, All by default), and uses ``$__rate_interval`` so it works with any scrape interval.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Panel:
 
 
 def _legend(labels: Sequence[str]) -> str:
-    return " ".join("{{%s}}" % label for label in labels)
+    return " ".join(f"{{{{{label}}}}}" for label in labels)
 
 
 def _unit(spec: InstrumentSpec, rate: bool) -> str:

@@ -560,8 +560,12 @@ def registry_instruments(args: argparse.Namespace) -> list[Any]:
 
 def _dashboards_arguments(parser: argparse.ArgumentParser) -> None:
     _registry_arguments(parser)
-    parser.add_argument("--out", metavar="DIR", default="dashboards", help="directory to write to (default: dashboards)")
-    parser.add_argument("--uid-prefix", default="signalfire", help="dashboard uids start with this (default: signalfire)")
+    parser.add_argument(
+        "--out", metavar="DIR", default="dashboards", help="directory to write to (default: dashboards)"
+    )
+    parser.add_argument(
+        "--uid-prefix", default="signalfire", help="dashboard uids start with this (default: signalfire)"
+    )
     parser.add_argument("--title-prefix", default="signalfire", help="dashboard titles start with this")
     parser.add_argument(
         "--matchers",
@@ -595,8 +599,12 @@ def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + option.name.replace("_", "-")
         default = option.default
         if isinstance(default, tuple):
-            parser.add_argument(flag, default=",".join(default), metavar="A,B", help=f"{option.metadata['help']} "
-                                f"(default: {','.join(default)})")
+            parser.add_argument(
+                flag,
+                default=",".join(default),
+                metavar="A,B",
+                help=f"{option.metadata['help']} (default: {','.join(default)})",
+            )
         else:
             parser.add_argument(
                 flag, type=type(default), default=default, metavar=type(default).__name__.upper(),
@@ -639,10 +647,18 @@ def run_alerts(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("doctor", "check the configuration and that every backend answers", _doctor_arguments, run_doctor),
     Command("config", "print the effective settings and where each came from", _config_arguments, run_config),
-    Command("dashboards", "write Grafana dashboards generated from the metric registry", _dashboards_arguments,
-            run_dashboards),  # fmt: skip
-    Command("alerts", "write Prometheus alert and SLO rules generated from the metric registry", _alerts_arguments,
-            run_alerts),  # fmt: skip
+    Command(
+        "dashboards",
+        "write Grafana dashboards generated from the metric registry",
+        _dashboards_arguments,
+        run_dashboards,
+    ),
+    Command(
+        "alerts",
+        "write Prometheus alert and SLO rules generated from the metric registry",
+        _alerts_arguments,
+        run_alerts,
+    ),
 ]
 
 

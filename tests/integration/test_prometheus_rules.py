@@ -91,7 +91,7 @@ class _Uvicorn:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
         sockets = self.server.servers[0].sockets
-        self.address = "127.0.0.1:%d" % sockets[0].getsockname()[1]
+        self.address = f"127.0.0.1:{sockets[0].getsockname()[1]}"
 
     def close(self) -> None:
         self.server.should_exit = True
@@ -151,9 +151,7 @@ def _error_alerts(prometheus: PrometheusServer, state: str) -> list[dict[str, An
     return [a for a in prometheus.alerts() if a["labels"]["alertname"] == "HighErrorRate" and a["state"] == state]
 
 
-def test_every_dashboard_query_returns_data(
-    service: tuple[str, dict[str, bool]], prometheus: PrometheusServer
-) -> None:
+def test_every_dashboard_query_returns_data(service: tuple[str, dict[str, bool]], prometheus: PrometheusServer) -> None:
     """After a few seconds of traffic, each panel query of each generated dashboard returns at least one series."""
     boards = dashboards(metrics.instruments())
     queries = [(name, expr) for name, board in boards.items() for expr in dashboard_queries(board)]

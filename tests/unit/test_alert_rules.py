@@ -322,7 +322,9 @@ def test_alert_fires_on_bad_series_and_not_on_good(alert: str, catalog: Catalog,
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("alert", "before"), [("ServiceDown", "30s"), ("HighErrorRate", "4m"), ("QueueBacklog", "10m")])
+@pytest.mark.parametrize(
+    ("alert", "before"), [("ServiceDown", "30s"), ("HighErrorRate", "4m"), ("QueueBacklog", "10m")]
+)
 def test_alert_waits_for_its_duration(alert: str, before: str, catalog: Catalog, tmp_path: Path) -> None:
     """An alert with a `for:` duration is not firing yet before that duration has passed."""
     series, _, _ = _all_cases(catalog)[alert]
@@ -349,7 +351,9 @@ def test_thresholds_and_durations_come_from_the_options(catalog: Catalog) -> Non
     """A changed threshold, window and for: appear in the generated rule."""
     options = AlertOptions(error_rate_threshold=0.2, error_rate_window="2m", error_rate_for="30s")
     rule = next(
-        r for g in alert_rules(catalog.instruments, options)["groups"] for r in g["rules"]
+        r
+        for g in alert_rules(catalog.instruments, options)["groups"]
+        for r in g["rules"]
         if r.get("alert") == "HighErrorRate"
     )
     assert rule["expr"].endswith("> 0.2")
@@ -361,7 +365,9 @@ def test_matchers_scope_every_selector(catalog: Catalog) -> None:
     """`matchers` is added to every vector selector of every rule."""
     text = render_alert_rules(catalog.instruments, AlertOptions(matchers='job="checkout"'))
     document = yaml.safe_load(text)
-    exprs = [r["expr"] for g in document["groups"] for r in g["rules"] if "record" in r or "signalfire:" not in r["expr"]]
+    exprs = [
+        r["expr"] for g in document["groups"] for r in g["rules"] if "record" in r or "signalfire:" not in r["expr"]
+    ]
     assert exprs
     for expr in exprs:
         assert expr.count("{") == expr.count('job="checkout"'), expr
@@ -382,7 +388,9 @@ def test_every_alert_has_summary_description_and_runbook(catalog: Catalog) -> No
 
 def test_latency_target_must_be_a_bucket_bound(catalog: Catalog) -> None:
     """A latency target between bucket bounds is rejected with the bounds that would work."""
-    with pytest.raises(ValueError, match=r"latency_target_s=0.3 is not accepted: it is not a bucket bound .*expected one of"):
+    with pytest.raises(
+        ValueError, match=r"latency_target_s=0.3 is not accepted: it is not a bucket bound .*expected one of"
+    ):
         alert_rules(catalog.instruments, AlertOptions(latency_target_s=0.3))
 
 

@@ -108,7 +108,9 @@ def test_every_dashboard_query_parses(boards: dict[str, dict[str, Any]], tmp_pat
     """Prometheus's own parser (promtool check rules on a recording-rule wrapper) accepts every panel query."""
     promtool = require_binary("promtool", "prometheus")
     exprs = [grafana_to_promql(e) for board in boards.values() for e in dashboard_queries(board)]
-    wrapper = {"groups": [{"name": "dashboards", "rules": [{"record": f"q{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    wrapper = {
+        "groups": [{"name": "dashboards", "rules": [{"record": f"q{i}", "expr": e} for i, e in enumerate(exprs)]}]
+    }
     path = tmp_path / "queries.yml"
     path.write_text(dump_yaml(wrapper))
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
