@@ -100,6 +100,8 @@ class _Uvicorn:
 
 @pytest.fixture
 def service() -> Iterator[tuple[str, dict[str, bool]]]:
+    """The service on loopback; the instrument it declares is removed from the global registry afterwards."""
+    before = dict(metrics._instruments)
     state = {"failing": False}
     app = _app(state)
     signalfire.init_observability(app, service_name="shop", metrics_prefix=PREFIX, traces_exporter="none")
@@ -110,6 +112,8 @@ def service() -> Iterator[tuple[str, dict[str, bool]]]:
     finally:
         server.close()
         stop_observing()
+        metrics._instruments.clear()
+        metrics._instruments.update(before)
 
 
 @pytest.fixture
