@@ -1,4 +1,4 @@
-"""`signalfire dashboards` and `signalfire alerts`: files written from the registry, options honoured, errors in one line."""
+"""`signalfire dashboards` and `signalfire alerts`: files from the registry, options honoured, errors in one line."""
 
 from __future__ import annotations
 
@@ -24,15 +24,10 @@ def restore_registry() -> Iterator[None]:
 def test_dashboards_writes_four_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`signalfire dashboards --out DIR` writes one JSON file per dashboard and prints each path."""
     assert cli.main(["dashboards", "--out", str(tmp_path / "grafana")]) == 0
-    written = sorted(p.name for p in (tmp_path / "grafana").iterdir())
-    assert written == sorted(
-        ["signalfire-api-overview.json", "signalfire-business.json", "signalfire-workers.json", "signalfire-data.json"]
-    )
-    assert capsys.readouterr().out.splitlines() == [
-        str(tmp_path / "grafana" / n)
-        for n in ("signalfire-api-overview.json", "signalfire-business.json", "signalfire-workers.json")
-        + ("signalfire-data.json",)
-    ]
+    names = ["signalfire-api-overview.json", "signalfire-business.json", "signalfire-workers.json"]
+    names.append("signalfire-data.json")
+    assert sorted(p.name for p in (tmp_path / "grafana").iterdir()) == sorted(names)
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "grafana" / n) for n in names]
     board = json.loads((tmp_path / "grafana" / "signalfire-api-overview.json").read_text())
     assert board["uid"] == "signalfire-api-overview"
 
