@@ -108,7 +108,7 @@ def _sum(by: Iterable[str]) -> str:
     return f"sum by ({', '.join(labels)}) " if labels else "sum"
 
 
-_INVALID_LABEL = re.compile(r"[^A-Za-z0-9_]")
+_INVALID_LABEL = re.compile(r"[^A-Za-z0-9_]+")
 
 
 def prom_labels(spec: InstrumentSpec) -> list[str]:
