@@ -181,8 +181,9 @@ def _business(c: Catalog, q: Query) -> list[Panel]:
             target = Target(q.quantile(0.95, name, RATE, by=by), ("p95 " + _legend(by)).strip())
             unit = _unit(spec, rate=False)
         elif spec.kind == "histogram":
+            # amounts and sizes: the total per second (revenue per second), in the instrument's own unit
             target = Target(q.rate(name + "_sum", RATE, by=by), _legend(by) or spec.name)
-            unit = _unit(spec, rate=True)
+            unit = "Bps" if spec.unit == "By" else _unit(spec, rate=False)
         else:
             target = Target(q.level(name, by=by), _legend(by) or spec.name)
             unit = _unit(spec, rate=False)
