@@ -598,18 +598,17 @@ def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
     for option in option_fields():
         flag = "--" + option.name.replace("_", "-")
         default = option.default
+        help_text = str(option.metadata["help"]).replace("%", "%%")  # argparse formats help with %
         if isinstance(default, tuple):
-            parser.add_argument(
-                flag,
-                default=",".join(default),
-                metavar="A,B",
-                help=f"{option.metadata['help']} (default: {','.join(default)})",
-            )
+            shown = ",".join(default)
+            parser.add_argument(flag, default=shown, metavar="LABEL,...", help=f"{help_text} (default: {shown})")
+        elif isinstance(default, int | float):
+            parser.add_argument(flag, type=float, default=float(default), metavar="NUMBER",
+                                help=f"{help_text} (default: {default:g})")  # fmt: skip
         else:
-            parser.add_argument(
-                flag, type=type(default), default=default, metavar=type(default).__name__.upper(),
-                help=f"{option.metadata['help']} (default: {default})",
-            )  # fmt: skip
+            metavar = "DURATION" if option.name.endswith(("_for", "_window")) else "TEXT"
+            parser.add_argument(flag, default=default, metavar=metavar,
+                                help=f"{help_text} (default: {default or 'none'})")  # fmt: skip
 
 
 def run_alerts(args: argparse.Namespace) -> int:

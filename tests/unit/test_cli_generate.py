@@ -97,3 +97,16 @@ def test_import_failure_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         "signalfire: error: --import 'no_such_module_here' failed: ModuleNotFoundError: "
         "No module named 'no_such_module_here'"
     )
+
+
+@pytest.mark.parametrize("command", ["dashboards", "alerts"])
+def test_help_lists_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` prints the options with their defaults and exits 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--out" in out
+    if command == "alerts":
+        assert "--error-rate-threshold NUMBER" in out
+        assert "(0.05 = 5%) (default: 0.05)" in out
