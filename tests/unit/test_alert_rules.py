@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from signalfire import metrics
 from signalfire._alerts import AlertOptions, alert_rules, dump_yaml, render_alert_rules
 from signalfire._promql import Catalog
 from tests.conftest import require_binary
@@ -406,3 +407,17 @@ def test_bad_options_are_rejected(field: str, value: object, message: str) -> No
     """A malformed duration, objective or threshold is rejected with what is expected."""
     with pytest.raises(ValueError, match=message):
         AlertOptions(**{field: value})  # type: ignore[arg-type]
+
+
+def test_the_documented_promtool_example_passes(tmp_path: Path) -> None:
+    """The `promtool test rules` example in docs/dashboards.md passes against the generated file."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "dashboards.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in docs.split("```yaml\n")[1:]]
+    example = next(b for b in blocks if b.startswith("rule_files: [signalfire-rules.yml]"))
+    (tmp_path / "signalfire-rules.yml").write_text(render_alert_rules(metrics.instruments(prefix="")))
+    (tmp_path / "signalfire-rules.test.yml").write_text(example)
+    result = subprocess.run(
+        [require_binary("promtool", "prometheus"), "test", "rules", "signalfire-rules.test.yml"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
