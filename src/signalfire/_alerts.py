@@ -111,7 +111,6 @@ class _Rules:
         self.options = options
         self.q = Query(options.matchers)
         self.by = list(options.group_by)
-        self.on = ", ".join(options.group_by)
 
     def alert(
         self,
