@@ -12,7 +12,7 @@ from typing import Any
 
 from signalfire._metrics import _prometheus
 from signalfire._metrics._catalog import HTTP_METHODS, Metrics
-from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec
+from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec, span_exemplar
 from signalfire._settings import Settings
 
 __all__ = [
@@ -75,14 +75,8 @@ class HttpServerMetrics:
             active.add(-1)
             if error_type is None and status_code >= 500:
                 error_type = str(status_code)
-            exemplar: dict[str, str] | None = {}
-            if self._duration._exemplars:
-                context = span.get_span_context()
-                if context.trace_flags & 1:
-                    exemplar = {
-                        "trace_id": format(context.trace_id, "032x"),
-                        "span_id": format(context.span_id, "016x"),
-                    }
+            # {} (not None) tells the child not to look the span up again
+            exemplar = (span_exemplar(span) or {}) if self._duration._exemplars else {}
             self._duration._child((method, route, status_code, error_type or "")).record(elapsed, exemplar)
         except Exception as exc:
             self._duration._failed(exc)

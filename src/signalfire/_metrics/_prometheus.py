@@ -38,7 +38,6 @@ _UNIT_SUFFIX = re.compile(r"_(seconds|bytes|ratio|percent|milliseconds)$")
 MULTIPROCESS_REFRESH_S = 10.0
 
 _current: PrometheusBackend | None = None
-_multiproc_dir: str | None = None  # remembered for the gunicorn hooks, which run in the master
 _value_class_pid: int | None = None
 _multiprocess_value_class: Any = None
 
@@ -219,11 +218,10 @@ def _use_value_class(multiprocess_dir: str | None) -> None:
     prometheus-client chooses it from PROMETHEUS_MULTIPROC_DIR when it is first imported; signalfire decides from
     its Settings instead, so a value passed to init_observability() and the environment cannot disagree.
     """
-    global _multiproc_dir, _multiprocess_value_class, _value_class_pid  # noqa: PLW0603
+    global _multiprocess_value_class, _value_class_pid  # noqa: PLW0603
     if multiprocess_dir is None:
         prometheus_values.ValueClass = prometheus_values.MutexValue
         return
-    _multiproc_dir = multiprocess_dir
     # prometheus-client reads the directory from this variable when it opens a worker's file.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") != multiprocess_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiprocess_dir
@@ -259,8 +257,7 @@ def _resolve_dir(directory: str | None) -> str | None:
         return directory
     if _current is not None and _current.multiprocess_dir is not None:
         return _current.multiprocess_dir
-    if _multiproc_dir is not None:
-        return _multiproc_dir
+    # gunicorn's master usually never initialises signalfire: read the variable through Settings like everyone else
     return Settings.resolve().prometheus_multiproc_dir
 
 
