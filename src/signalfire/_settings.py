@@ -322,13 +322,6 @@ class Settings(BaseSettings):
         validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SLOW_MS"),
         description="SIGNALFIRE_ACCESS_LOG_SLOW_MS: requests slower than this many milliseconds are always logged.",
     )
-    access_log_exclude: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("/health*", "/metrics"),
-        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_EXCLUDE"),
-        description="SIGNALFIRE_ACCESS_LOG_EXCLUDE: paths without an access-log line (comma-separated; a trailing * "
-        "matches a prefix). Default: /health*,/metrics.",
-    )
-
     # --- errors: Sentry (_errors.py) -------------------------------------------------------------------------------
     sentry_dsn: str | None = Field(
         None,
@@ -418,12 +411,6 @@ class Settings(BaseSettings):
         "0.0.0.0",  # Prometheus scrapes from another host; prometheus-client binds the same by default
         validation_alias=_env("SIGNALFIRE_METRICS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
         description="SIGNALFIRE_METRICS_HOST / OTEL_EXPORTER_PROMETHEUS_HOST. Address the standalone server binds.",
-    )
-    metrics_excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
-        (),
-        validation_alias=_env("SIGNALFIRE_METRICS_EXCLUDED_PATHS"),
-        description="SIGNALFIRE_METRICS_EXCLUDED_PATHS. Comma-separated request paths not counted in the HTTP "
-        "metrics (e.g. '/healthz,/readyz'); the exposition path is never counted.",
     )
     metrics_runtime: bool = Field(
         True,
@@ -772,16 +759,6 @@ class Settings(BaseSettings):
             raise ValueError("expected a TCP port from 0 to 65535 (0 picks a free one)")
         return number
 
-    @field_validator("metrics_excluded_paths", mode="before")
-    @classmethod
-    def _check_excluded_paths(cls, value: Any) -> Any:
-        items = value.split(",") if isinstance(value, str) else list(value)
-        paths = tuple(str(item).strip() for item in items if str(item).strip())
-        for path in paths:
-            if not path.startswith("/"):
-                raise ValueError("expected comma-separated URL paths starting with '/', e.g. '/healthz,/readyz'")
-        return paths
-
     @field_validator("prometheus_multiproc_dir", mode="before")
     @classmethod
     def _check_multiproc_dir(cls, value: Any) -> Any:
@@ -881,7 +858,7 @@ class Settings(BaseSettings):
             levels[name] = normalized
         return levels
 
-    @field_validator("scrub_keys", "scrub_allow_keys", "access_log_exclude", mode="before")
+    @field_validator("scrub_keys", "scrub_allow_keys", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         names = value.split(",") if isinstance(value, str) else list(value)
