@@ -183,7 +183,8 @@ class Settings(BaseSettings):
     logs_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         None,
         validation_alias=_env("OTEL_LOGS_EXPORTER"),
-        description="OTEL_LOGS_EXPORTER: otlp, console, none (comma-separated). Default: none (logs go to stdout).",
+        description="OTEL_LOGS_EXPORTER: otlp, console, none (comma-separated). Default: none (logs go to stdout); "
+        "otlp when OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is set.",
     )
 
     # --- OTLP: generic, then per signal ----------------------------------------------------------------------------
@@ -937,10 +938,17 @@ class Settings(BaseSettings):
         )
 
     def exporters(self, signal: Signal) -> tuple[str, ...]:
-        """The exporters in effect for a signal after defaults: explicit list, else otlp if an endpoint is set."""
+        """The exporters in effect for a signal after defaults: the explicit list, else otlp when an endpoint is set.
+
+        Logs are the exception: every line already goes to stdout, so they are exported over OTLP only when asked for
+        (OTEL_LOGS_EXPORTER=otlp, or an endpoint of their own in OTEL_EXPORTER_OTLP_LOGS_ENDPOINT), not merely because
+        traces have an endpoint — an OTLP record per access line would cost more than the rest of the request path.
+        """
         explicit: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
         if explicit is not None:
             return tuple(n for n in explicit if n != "none")
+        if signal == "logs":
+            return ("otlp",) if self.otlp_logs_endpoint is not None else ()
         if self.otlp_target(signal) is not None:
             return ("otlp",)
         if signal == "traces" and self.preset == "development":
