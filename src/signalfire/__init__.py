@@ -10,7 +10,9 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
+from signalfire._logging import get_logger
 from signalfire._runtime import Observability, init_observability, shutdown
+from signalfire._scrub import scrub
 from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__
@@ -21,8 +23,10 @@ __all__ = [
     "Observability",
     "Settings",
     "__version__",
+    "get_logger",
     "init_observability",
     "instrument_fastapi",
+    "scrub",
     "shutdown",
     "span",
     "traced",

@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _tracing
+from signalfire import _logging, _scrub, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -194,12 +194,16 @@ def _build(
     if not settings.active:
         _tracing.activate(None)
         return Observability(settings, None, None)
+    # The scrubber first: the span exporters and the log pipeline built below use the policy of these settings.
+    scrubber = _scrub.install(settings)
     resource = _tracing.build_resource(settings)
     meter_provider = metrics_provider.install(settings, resource, readers=metric_readers)
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
     obs = Observability(settings, tracer_provider, meter_provider)
+    obs.on_shutdown("scrub", lambda _t: _scrub.reset(scrubber))
     # Each component installs itself here, in this order, and registers what it must flush with obs.on_shutdown().
     # logs (_logging.install)
+    _logging.install(settings, obs, resource)
     # errors (_errors.install)
     # metrics registry and Prometheus (_metrics.install)
     return obs
