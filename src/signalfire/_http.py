@@ -17,7 +17,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _logging, _tracing
+from signalfire import _logging, _metrics, _tracing
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
@@ -71,8 +71,16 @@ class ObservabilityMiddleware:
         # request correlation and the access log (SIGNALFIRE_REQUEST_ID_HEADER, SIGNALFIRE_ACCESS_LOG_*)
         self.request_id_header = settings.request_id_header.lower().encode("latin-1")
         self.access_log = AccessLog(settings) if settings.access_log else None
+        # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
+        exposition = _metrics.exposition(settings)
+        self.metrics_path: str | None = exposition[0] if exposition else None
+        self.metrics_endpoint: Any = exposition[1] if exposition else None
+        self.red = _metrics.http_server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.metrics_path:
+            await self.metrics_endpoint(scope, receive, send)
+            return
         if scope["type"] != "http" or not _tracing._active.recording:
             if scope["type"] == "lifespan":
                 _logging.claim_server_loggers()  # the server has configured its logging by now
@@ -106,6 +114,8 @@ class ObservabilityMiddleware:
         status_code = 500
         response_started = False
         response_header = (request_id_header, request_id.encode("ascii"))
+        error_type = None
+        red_state = self.red.start(scope)
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             nonlocal status_code, response_started
@@ -120,6 +130,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
             status_code = 500
+            error_type = type(exc).__qualname__
             _tracing._record_error(server_span, exc)
             if not response_started and isinstance(exc, Exception):
                 # Starlette's ServerErrorMiddleware sits outside us and would answer without the request id.
@@ -132,6 +143,8 @@ class ObservabilityMiddleware:
             server_span.set_attribute("http.response.status_code", status_code)
             if status_code >= 500:
                 server_span.set_status(Status(StatusCode.ERROR))
+            if red_state is not None:
+                self.red.finish(red_state, template, status_code, error_type, server_span)
             if self.access_log is not None:
                 self.access_log.write(scope, method, template, status_code, time.perf_counter() - started)
             _logging.reset_request_id(log_token)

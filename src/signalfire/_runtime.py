@@ -206,6 +206,10 @@ def _build(
     _logging.install(settings, obs, resource)
     # errors (_errors.install)
     # metrics registry and Prometheus (_metrics.install)
+    from signalfire import _metrics
+
+    push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
+    _metrics.install(settings, obs, push=push)
     return obs
 
 

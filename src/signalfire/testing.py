@@ -92,11 +92,39 @@ class Telemetry:
         return points
 
     def metric_value(self, name: str, **labels: Any) -> float:
-        """The value of instrument ``name`` for exactly these labels: a sum, a gauge, or a histogram's count."""
+        """The value of instrument ``name`` for exactly these labels: a sum, a gauge, or a histogram's count.
+
+        For an instrument of ``signalfire.metrics`` ``name`` may also be its Prometheus name and ``labels`` may use
+        Prometheus label names and be a subset: the matching series are added up, and 0.0 means none was recorded::
+
+            signalfire.metrics.record_payment(amount=49.0, currency="USD", status="succeeded")
+            assert telemetry.metric_value("payments_processed_total", currency="USD") == 1
+        """
+        from signalfire._metrics import metrics as registry
+
+        instrument = registry.lookup(name)
+        if instrument is not None:
+            return self._registry_value(instrument, labels)
         for point in self.metric_points(name):
             if dict(point.attributes or {}) == labels:
                 return float(point.count if hasattr(point, "count") else point.value)
         pytest.fail(f"no data point of {name!r} with labels {labels}")
+
+    def _registry_value(self, instrument: Any, labels: Mapping[str, Any]) -> float:
+        spec = instrument.spec.prefixed(self.settings.metrics_prefix or "")
+        by_any_name = dict(zip(spec.labels, spec.labels, strict=True))
+        by_any_name.update(zip(spec.prometheus_labels, spec.labels, strict=True))
+        wanted: dict[str, str] = {}
+        for key, value in labels.items():
+            if key not in by_any_name:
+                pytest.fail(f"{spec.name!r} has no label {key!r}; its labels are {spec.labels}")
+            wanted[by_any_name[key]] = _text(value)
+        total = 0.0
+        for point in self.metric_points(spec.otel_name or spec.name):
+            attributes = {k: _text(v) for k, v in (point.attributes or {}).items()}
+            if all(attributes.get(k, "") == v for k, v in wanted.items()):
+                total += float(point.count if hasattr(point, "count") else point.value)
+        return total
 
     def texts(self) -> Iterator[str]:
         """Every captured signal rendered as text, for leak checks."""
@@ -113,6 +141,14 @@ class Telemetry:
             for text in texts:
                 if secret in text:
                     pytest.fail(f"secret {secret[:3]}... found in captured telemetry")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 @pytest.fixture
