@@ -210,6 +210,10 @@ def _build(
 
     push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
     _metrics.install(settings, obs, push=push)
+    # integrations: SQLAlchemy, Redis, httpx created from now on (integrations.install; FastAPI apps: instrument_app)
+    from signalfire import integrations
+
+    integrations.install(settings, obs)
     return obs
 
 
