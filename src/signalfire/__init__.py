@@ -10,6 +10,7 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
+from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
 from signalfire._logging import get_logger
 from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
@@ -27,6 +28,9 @@ __all__ = [
     "Observability",
     "Settings",
     "__version__",
+    "add_breadcrumb",
+    "capture_exception",
+    "capture_message",
     "get_logger",
     "init_observability",
     "instrument_fastapi",
@@ -35,6 +39,8 @@ __all__ = [
     "instrument_sqlalchemy",
     "metrics",
     "scrub",
+    "set_context",
+    "set_user",
     "shutdown",
     "span",
     "traced",

@@ -18,6 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -26,11 +27,11 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _logging, _metrics, _scrub, _tracing
+from signalfire import _errors, _logging, _metrics, _scrub, _tracing
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
-__all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
+__all__ = ["ObservabilityMiddleware", "RequestInfo", "current_request", "excluded_path_matcher", "route_template"]
 
 _log = logging.getLogger("signalfire")
 
@@ -67,6 +68,25 @@ def excluded_path_matcher(settings: Settings) -> re.Pattern[str] | None:
     # OpenTelemetry searches its patterns anywhere in the URL; searching the path keeps that meaning for paths.
     parts.extend(f"(?:{pattern})" for pattern in settings.excluded_urls)
     return re.compile("|".join(parts)) if parts else None
+
+
+class RequestInfo:
+    """The request being served: its id, method and ASGI scope (whose ``route`` Starlette fills in when matched)."""
+
+    __slots__ = ("method", "request_id", "scope")
+
+    def __init__(self, request_id: str, method: str, scope: Scope) -> None:
+        self.request_id = request_id
+        self.method = method
+        self.scope = scope
+
+
+_current_request: ContextVar[RequestInfo | None] = ContextVar("signalfire_request", default=None)
+
+
+def current_request() -> RequestInfo | None:
+    """The request the calling code is serving, or None outside a request."""
+    return _current_request.get()
 
 
 def route_template(scope: Scope) -> str | None:
@@ -241,6 +261,7 @@ class ObservabilityMiddleware:
         red_state = self.red.start(scope)
         log_token = _logging.bind_request_id(request_id)
         started = time.perf_counter()
+        request_token = _current_request.set(RequestInfo(request_id, method, scope))
 
         # --- response: status, last byte, client disconnect -----------------------------------------------------
         status_code = 500
@@ -280,6 +301,8 @@ class ObservabilityMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as exc:
             error = exc
+            if _errors.enabled():
+                _errors.capture_unhandled(exc)
             if not response_started and isinstance(exc, Exception):
                 # Behind an app without Starlette's ServerErrorMiddleware nothing else would answer the client.
                 await send_error_response(scope, send, request_id_header)
@@ -303,6 +326,7 @@ class ObservabilityMiddleware:
                     scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
                 )
             _logging.reset_request_id(log_token)
+            _current_request.reset(request_token)
             if token is not None:
                 otel_context.detach(token)
 

@@ -17,6 +17,7 @@ State is reset after each test: signalfire is shut down and the next test starts
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -24,11 +25,13 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
 
 from signalfire import _runtime
 from signalfire._settings import Settings
 
-__all__ = ["Telemetry", "telemetry"]
+__all__ = ["MemorySentryTransport", "Telemetry", "telemetry"]
 
 # What the fixture overrides unless the test's marker says otherwise: everything recorded, nothing sent anywhere.
 TEST_DEFAULTS: dict[str, Any] = {
@@ -39,16 +42,43 @@ TEST_DEFAULTS: dict[str, Any] = {
     "metrics_exporter": "none",
     "logs_exporter": "none",
     "handle_sigterm": False,
+    # Sentry on, with events kept in memory by the fixture's transport (this DSN is never contacted).
+    "sentry_dsn": "http://signalfire-test@127.0.0.1:9/0",
 }
+
+
+class MemorySentryTransport(Transport):
+    """A sentry-sdk transport that keeps every envelope in memory instead of sending it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._envelopes: list[Envelope] = []
+        self._lock = threading.Lock()
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        with self._lock:
+            self._envelopes.append(envelope)
+
+    def snapshot(self) -> list[Envelope]:
+        """The envelopes received so far, oldest first."""
+        with self._lock:
+            return list(self._envelopes)
 
 
 class Telemetry:
     """Everything one test emitted: spans and metric points, with helpers to find them."""
 
-    def __init__(self, obs: _runtime.Observability, spans: InMemorySpanExporter, metrics: InMemoryMetricReader) -> None:
+    def __init__(
+        self,
+        obs: _runtime.Observability,
+        spans: InMemorySpanExporter,
+        metrics: InMemoryMetricReader,
+        sentry: MemorySentryTransport | None = None,
+    ) -> None:
         self.obs = obs
         self._span_exporter = spans
         self._metric_reader = metrics
+        self._sentry = sentry
 
     @property
     def settings(self) -> Settings:
@@ -126,10 +156,25 @@ class Telemetry:
                 total += float(point.count if hasattr(point, "count") else point.value)
         return total
 
+    @property
+    def sentry_events(self) -> list[dict[str, Any]]:
+        """Every Sentry event sent so far (error and message events, as sentry-sdk serialized them), oldest first.
+
+        Empty when the test's settings turn Sentry off (``signalfire_settings(sentry_dsn=None)``).
+        """
+        found: list[dict[str, Any]] = []
+        for envelope in self._sentry.snapshot() if self._sentry is not None else ():
+            for item in envelope.items:
+                if item.type in ("event", "transaction") and item.payload.json is not None:
+                    found.append(item.payload.json)
+        return found
+
     def texts(self) -> Iterator[str]:
-        """Every captured signal rendered as text, for leak checks."""
+        """Every captured signal rendered as text, for leak checks (Sentry envelopes as the bytes sent)."""
         for item in self.spans:
             yield item.to_json(indent=None)
+        for envelope in self._sentry.snapshot() if self._sentry is not None else ():
+            yield envelope.serialize().decode("utf-8", "replace")
         data = self._metric_reader.get_metrics_data()
         if data is not None:
             yield data.to_json(indent=None)
@@ -161,9 +206,12 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
     _runtime.shutdown()
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()
-    obs = _runtime.start(Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics])
+    sentry = MemorySentryTransport()
+    obs = _runtime.start(
+        Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics], sentry_transport=sentry
+    )
     try:
-        yield Telemetry(obs, spans, metrics)
+        yield Telemetry(obs, spans, metrics, sentry if obs.settings.sentry_dsn else None)
     finally:
         obs.shutdown()
 
