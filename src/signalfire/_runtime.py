@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _errors, _logging, _scrub, _tracing
+from signalfire import _drops, _errors, _logging, _scrub, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -93,7 +93,10 @@ class Observability:
         deadline = time.monotonic() + budget
         finished = _run_within(self._flushers, budget)
         remaining = max(0.05, deadline - time.monotonic())
-        return _run_within(list(reversed(self._closers)), remaining) and finished
+        closed = _run_within(list(reversed(self._closers)), remaining)
+        # What the batch processors still hold now will never be exported: counted, and warned about.
+        _drops.count_pending("shutdown_timeout")
+        return closed and finished
 
 
 def _run_within(steps: Sequence[tuple[str, Closer]], timeout: float) -> bool:
