@@ -302,13 +302,16 @@ def watch_batch_processor(processor: Any, signal: str, exporter: _Counting | Non
 def count_pending(reason: str = "shutdown_timeout") -> int:
     """Count as dropped whatever the watched processors still hold (queued or in flight); returns the total.
 
-    Called when shutdown's budget has run out: what is left will not be exported.
+    Called at the end of ``shutdown()``: after a clean shutdown nothing is left; after its budget ran out, what is left
+    is abandoned (a flush thread still blocked on a dead backend may yet deliver some of it, so this errs towards
+    counting a loss).
     """
     total = 0
     with _lock:
-        # Only processors that were shut down: after a re-initialisation the new ones keep being watched.
-        watched = [item for item in _watched if getattr(item[1](), "_shutdown", True)]
-        _watched[:] = [item for item in _watched if item not in watched]
+        # Every watched processor belongs to the instance being shut down: a re-initialisation builds the new one
+        # only after the old one's shutdown has returned.
+        watched = list(_watched)
+        _watched.clear()
     for signal, batch_ref, exporter_ref in watched:
         batch = batch_ref()
         exporter = exporter_ref() if exporter_ref is not None else None
