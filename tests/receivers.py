@@ -106,7 +106,7 @@ class OtlpReceiver:
         return found
 
     def raw(self) -> bytes:
-        """Every export's protobuf bytes, concatenated (string fields byte for byte as sent): what leak checks search."""
+        """Every export as protobuf bytes (string fields byte for byte as sent): what leak checks search."""
         with self.lock:
             return b"\n".join(e.message.SerializeToString() for e in self.exports)
 

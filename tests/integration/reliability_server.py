@@ -103,7 +103,7 @@ def serve(tmp_path: Path, **env: str) -> Iterator[Server]:
                 "--no-access-log",
                 "--log-level",
                 "warning",
-            ],  # fmt: skip
+            ],
             env=environment,
             cwd=ROOT,
             stdout=sink,
