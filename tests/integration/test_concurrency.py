@@ -49,13 +49,16 @@ def test_concurrent_requests_keep_their_own_context(tmp_path: Path) -> None:
             server.stop()
             lines = server.log_lines()
 
-    assert len(set(later_ids)) == 20 and not set(later_ids) & set(request_ids)
+    assert len(set(later_ids)) == 20
+    assert not set(later_ids) & set(request_ids)
     spans = _server_spans(receiver)
     by_request: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in lines:
         if line.get("event") == "mixed step":
             by_request[str(line.get("request_id"))].append(line)
 
+    missing = set(request_ids + later_ids) - set(spans)
+    assert not missing, f"{len(missing)} requests without their server span (or with a changed request.id)"
     for n, request_id in enumerate(request_ids + later_ids):
         span = spans[request_id]
         trace_id = span.trace_id.hex()

@@ -124,8 +124,6 @@ def test_sigterm_under_load_loses_nothing_that_completed(tmp_path: Path) -> None
 
         # Sentry: one event per completed failing request
         events = sentry.events()
-        messages = {
-            value["value"] for event in events for value in (event.get("exception") or {}).get("values", [])
-        }
+        messages = {value["value"] for event in events for value in (event.get("exception") or {}).get("values", [])}
         expected = {f"boom {n}" for _, kind, _, n in completed if kind == "boom"}
         assert expected <= messages, f"lost {len(expected - messages)} of {len(expected)} Sentry events"
