@@ -63,12 +63,14 @@ def main() -> None:
         otel_extra = {
             "counter": meter.create_counter("c"),
             "histogram": meter.create_histogram("h"),
+            "updown": meter.create_up_down_counter("u"),
         }
     else:
         signalfire.init_observability(traces_exporter="none", handle_sigterm=False)
 
     oc = otel_extra.get("counter")
     oh = otel_extra.get("histogram")
+    ou = otel_extra.get("updown")
     a_pay = {"status": "succeeded", "currency": "USD"}
     a_hit = {"key_type": "user"}
     a_db = {"db.system.name": "postgresql", "db.operation.name": "SELECT", "db.collection.name": "bookings"}
@@ -136,6 +138,32 @@ def main() -> None:
         ),
         ("declared.add(**labels)", None, raw_cache_hit),
     ]
+    # the per-request RED recording of the ASGI middleware: start() before the app, finish() after it
+    from opentelemetry.trace import INVALID_SPAN
+    from prometheus_client import Gauge
+
+    from signalfire._metrics import http_server
+
+    active = Gauge("http_server_active_requests", "a", ["m"], registry=reg)
+    scope = {"type": "http", "method": "GET", "path": "/items/42"}
+
+    def ours_request():
+        state = http_server.start(scope)
+        http_server.finish(state, "/items/{item_id}", 200, None, INVALID_SPAN)
+
+    def raw_request():
+        import time
+
+        started = time.perf_counter()
+        active.labels("GET").inc()
+        active.labels("GET").dec()
+        http.labels("GET", "/items/{item_id}", "200", "").observe(time.perf_counter() - started)
+        if oh is not None:
+            ou.add(1, a_hit)
+            ou.add(-1, a_hit)
+            oh.record(0.012, a_db)
+
+    cases.insert(-1, ("middleware RED per request", ours_request, raw_request))
     custom = metrics.declare("bench.custom", "counter", labels=("key_type",))
     cases[-1] = ("declared.add(**labels)", lambda: custom.add(1, key_type="user"), raw_cache_hit)
 

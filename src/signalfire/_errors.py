@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
-from signalfire import _drops, _http
+from signalfire import _drops, _logging
 from signalfire._settings import Settings
 
 if TYPE_CHECKING:
@@ -80,12 +81,20 @@ _VALIDATION_ERRORS = frozenset(
 class _State:
     """What install() resolved once; read by the hooks on every event."""
 
-    __slots__ = ("send_user_email", "user_before_breadcrumb", "user_before_send")
+    __slots__ = ("ignored", "send_user_email", "user_before_breadcrumb", "user_before_send")
 
     def __init__(self, settings: Settings) -> None:
         self.send_user_email = settings.sentry_send_user_email
         self.user_before_send = settings.sentry_before_send
         self.user_before_breadcrumb = settings.sentry_before_breadcrumb
+        self.ignored = frozenset(settings.sentry_ignore_errors)
+
+    def ignores(self, exc: BaseException) -> bool:
+        """SIGNALFIRE_SENTRY_IGNORE_ERRORS matched the way sentry-sdk matches ignore_errors: class name or full path."""
+        cls = type(exc)
+        return bool(self.ignored) and (
+            cls.__name__ in self.ignored or f"{cls.__module__}.{cls.__name__}" in self.ignored
+        )
 
 
 _state: _State | None = None
@@ -238,11 +247,13 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
     if state is None:
         return None
     exc_info = hint.get("exc_info")
-    if exc_info and is_noise(exc_info[1]):
+    exc = exc_info[1] if exc_info else None
+    if is_noise(exc):
         return None
     try:
+        linked = _apply_link(event, exc)
         scrubbed = scrub_event(event, send_user_email=state.send_user_email)
-        _enrich(scrubbed)
+        _enrich(scrubbed, linked=linked)
     except Exception:
         _dropped += 1
         _drops.dropped("errors", "scrub_failed", warn=False)
@@ -255,7 +266,7 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
         except Exception:
             _warn_once("user_before_send", "signalfire: your sentry_before_send raised; the event is sent as scrubbed")
             result = scrubbed
-    if result is not None:
+    if result is not None and not linked:
         _record_on_span(result)
     return result
 
@@ -291,20 +302,23 @@ def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | No
     return scrubbed
 
 
-def _enrich(event: Event) -> None:
+def _enrich(event: Event, *, linked: bool = False) -> None:
     tags = event.get("tags")
     if not isinstance(tags, dict):
         tags = {}
         event["tags"] = tags
-    request = _http.current_request()
-    if request is not None:
-        tags.setdefault("request_id", request.request_id)
-        tags.setdefault("http.request.method", request.method)
-        route = _http.route_template(request.scope)
-        if route is not None:
-            tags.setdefault("http.route", route)
-            event.setdefault("transaction", f"{request.method} {route}")
-    link = _otel_trace_context()
+    request_id = tags.get("request_id") if linked else _logging.current_request_id()
+    if request_id is not None:
+        tags.setdefault("request_id", request_id)
+        request = event.get("request")
+        method = request.get("method") if isinstance(request, dict) else None
+        if method:
+            tags.setdefault("http.request.method", method)
+        # Sentry's Starlette/FastAPI integration names the transaction by route template (transaction_style="url")
+        source = (event.get("transaction_info") or {}).get("source")
+        if source in ("route", "url") and event.get("transaction"):
+            tags.setdefault("http.route", event["transaction"])
+    link = None if linked else _otel_trace_context()
     if link is not None:
         contexts = event.get("contexts")
         if not isinstance(contexts, dict):
@@ -570,23 +584,57 @@ def add_breadcrumb(
         _warn_once("helper", "signalfire: an error helper failed")
 
 
-# --- capture from the ASGI middleware ---------------------------------------------------------------------------------
-def capture_unhandled(exc: BaseException) -> None:
-    """Report an exception escaping the app while its server span is still current (called by the middleware).
+# --- unhandled exceptions from the ASGI middleware -------------------------------------------------------------------
+class _Link:
+    """What an event about an exception that escaped a request must carry, noted while the request was current."""
 
-    Sentry's own ASGI middleware sits outside ours and captures the same exception once the span has ended; its
-    DedupeIntegration drops that second copy, so the event sent is the one carrying the trace link.
+    __slots__ = ("event_id", "request_id", "span_id", "trace_id")
+
+    def __init__(self, trace_id: str, span_id: str, request_id: str | None, event_id: str) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.request_id = request_id
+        self.event_id = event_id
+
+
+# The note travels on the exception itself (built-in exceptions take attributes but not weak references).
+_LINK_ATTRIBUTE = "_signalfire_sentry_link"
+
+
+def note_unhandled(exc: BaseException) -> None:
+    """Note the trace, span and request of an exception escaping the app, and the event id it will be reported as.
+
+    Called by the middleware while its server span is still current. Sentry's ASGI middleware, outside ours, reports
+    the exception after that span has ended; building the event here as well would cost a second serialization of
+    every frame's locals, so the event is built once, by Sentry, and before_send applies this note to it. The span
+    records the event id now, since it ends before the event is sent.
     """
-    if _state is None or not isinstance(exc, Exception):
+    if _state is None or not isinstance(exc, Exception) or is_noise(exc) or _state.ignores(exc):
         return
     try:
-        import sentry_sdk
-        from sentry_sdk.utils import event_from_exception
-
-        client = sentry_sdk.get_client()
-        event, hint = event_from_exception(
-            exc, client_options=client.options, mechanism={"type": "signalfire.asgi", "handled": False}
-        )
-        sentry_sdk.capture_event(event, hint=hint)
+        context = _otel_trace_context()
+        if context is None:
+            return
+        link = _Link(context[0], context[1], _logging.current_request_id(), uuid.uuid4().hex)
+        setattr(exc, _LINK_ATTRIBUTE, link)
+        _record_on_span({"event_id": link.event_id, "level": "error"})
     except Exception:
-        _warn_once("capture", "signalfire: reporting an unhandled exception to Sentry failed")
+        _warn_once("note", "signalfire: noting an unhandled exception for Sentry failed")
+
+
+def _apply_link(event: Event, exc: BaseException | None) -> bool:
+    """Give an event the trace, request and event id noted for its exception; True when there was a note."""
+    try:
+        link = getattr(exc, _LINK_ATTRIBUTE, None)
+        if not isinstance(link, _Link):
+            return False
+        delattr(exc, _LINK_ATTRIBUTE)  # one event per note: a later capture of the same exception gets a new id
+    except Exception:  # an exception class with unusual attribute handling: no link, but the event is still sent
+        return False
+    event["event_id"] = link.event_id
+    contexts = event.setdefault("contexts", {})
+    contexts["trace"] = {**(contexts.get("trace") or {}), "trace_id": link.trace_id, "span_id": link.span_id}
+    contexts["trace"].pop("parent_span_id", None)
+    if link.request_id is not None:
+        event.setdefault("tags", {})["request_id"] = link.request_id
+    return True

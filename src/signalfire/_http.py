@@ -18,7 +18,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -31,7 +30,7 @@ from signalfire import _errors, _logging, _metrics, _scrub, _tracing
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
-__all__ = ["ObservabilityMiddleware", "RequestInfo", "current_request", "excluded_path_matcher", "route_template"]
+__all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
 
 _log = logging.getLogger("signalfire")
 
@@ -68,25 +67,6 @@ def excluded_path_matcher(settings: Settings) -> re.Pattern[str] | None:
     # OpenTelemetry searches its patterns anywhere in the URL; searching the path keeps that meaning for paths.
     parts.extend(f"(?:{pattern})" for pattern in settings.excluded_urls)
     return re.compile("|".join(parts)) if parts else None
-
-
-class RequestInfo:
-    """The request being served: its id, method and ASGI scope (whose ``route`` Starlette fills in when matched)."""
-
-    __slots__ = ("method", "request_id", "scope")
-
-    def __init__(self, request_id: str, method: str, scope: Scope) -> None:
-        self.request_id = request_id
-        self.method = method
-        self.scope = scope
-
-
-_current_request: ContextVar[RequestInfo | None] = ContextVar("signalfire_request", default=None)
-
-
-def current_request() -> RequestInfo | None:
-    """The request the calling code is serving, or None outside a request."""
-    return _current_request.get()
 
 
 def route_template(scope: Scope) -> str | None:
@@ -261,7 +241,6 @@ class ObservabilityMiddleware:
         red_state = self.red.start(scope)
         log_token = _logging.bind_request_id(request_id)
         started = time.perf_counter()
-        request_token = _current_request.set(RequestInfo(request_id, method, scope))
 
         # --- response: status, last byte, client disconnect -----------------------------------------------------
         status_code = 500
@@ -301,8 +280,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as exc:
             error = exc
-            if _errors.enabled():
-                _errors.capture_unhandled(exc)
+            _errors.note_unhandled(exc)  # while the server span is current: Sentry's report will carry the trace link
             if not response_started and isinstance(exc, Exception):
                 # Behind an app without Starlette's ServerErrorMiddleware nothing else would answer the client.
                 await send_error_response(scope, send, request_id_header)
@@ -325,8 +303,10 @@ class ObservabilityMiddleware:
                 self.access_log.write(
                     scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
                 )
-            _logging.reset_request_id(log_token)
-            _current_request.reset(request_token)
+            if error is None:
+                # After an exception the id stays bound: the server logs the traceback next, in this same task, and
+                # that line should name the request. The task ends with the request, and so does the binding.
+                _logging.reset_request_id(log_token)
             if token is not None:
                 otel_context.detach(token)
 

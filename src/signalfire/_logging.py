@@ -23,7 +23,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 import structlog
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from signalfire import _scrub
 
@@ -87,18 +88,19 @@ SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gun
 class _Clock:
     """ISO-8601 UTC timestamps with milliseconds; the date-and-time part is formatted once per second."""
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_cached",)
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        # one tuple, replaced whole, so threads never see a second paired with another second's text
+        self._cached: tuple[int, str] = (-1, "")
 
     def iso(self, now: float) -> str:
         second = int(now)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+        cached = self._cached
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._cached = cached
+        return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
 class _TraceIds:
@@ -107,19 +109,26 @@ class _TraceIds:
     __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._last: tuple[int, int, str, str] = (0, 0, "", "")
+        self._last: tuple[Any, str, str, str] = (None, "", "", "")
 
     def add(self, out: dict[str, Any]) -> None:
-        context = trace.get_current_span().get_span_context()
-        if not context.is_valid:
+        # trace.get_current_span() without its ABC isinstance check, which costs more than the rest of this method
+        span: Any = otel_context.get_current().get(_SPAN_KEY)
+        if span is None:
+            return
+        try:
+            context = span.get_span_context()
+        except AttributeError:
             return
         last = self._last
-        if last[0] != context.trace_id or last[1] != context.span_id:
-            last = (context.trace_id, context.span_id, f"{context.trace_id:032x}", f"{context.span_id:016x}")
+        if last[0] is not context:
+            if not context.is_valid:
+                return
+            last = (context, f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{context.trace_flags:02x}")
             self._last = last
-        out["trace_id"] = last[2]
-        out["span_id"] = last[3]
-        out["trace_flags"] = f"{context.trace_flags:02x}"
+        out["trace_id"] = last[1]
+        out["span_id"] = last[2]
+        out["trace_flags"] = last[3]
 
 
 def _exception_fields(exc_info: Any) -> tuple[Any, BaseException | None]:
@@ -232,11 +241,16 @@ class _Pipeline:
         if self.otel_logger is not None:
             self._export(out, level, now, exc)
         if self._console is not None:
-            return str(self._console(None, _LEVEL_NAMES.get(level, "info"), out))
-        try:
-            return orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
-        except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
-            return json.dumps(out, default=self._default)
+            line = str(self._console(None, _LEVEL_NAMES.get(level, "info"), dict(out) if _taps else out))
+        else:
+            try:
+                line = orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
+            except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
+                line = json.dumps(out, default=self._default)
+        if _taps:
+            for tap in _taps:
+                tap(out, line)
+        return line
 
     def _export(self, out: dict[str, Any], level: int, now: float, exc: BaseException | None) -> None:
         from opentelemetry._logs import SeverityNumber
@@ -277,6 +291,22 @@ def _attribute_text(value: Any) -> str:
         return repr(value)
 
 
+# Observers of every rendered line (the testing plugin's capture); empty in production, so it costs one test.
+Tap = Callable[[dict[str, Any], str], None]
+_taps: list[Tap] = []
+
+
+def add_tap(tap: Tap) -> None:
+    """Call ``tap(fields, line)`` for every line rendered from now on."""
+    _taps.append(tap)
+
+
+def remove_tap(tap: Tap) -> None:
+    """Stop calling ``tap``."""
+    if tap in _taps:
+        _taps.remove(tap)
+
+
 def _default_pipeline() -> _Pipeline:
     # Before init_observability(): readable lines at INFO and above, secrets already scrubbed.
     return _Pipeline(json_format=False, static={}, scrubber=_scrub.active(), stdlib_levels=False)
@@ -304,19 +334,22 @@ class _Output:
         self.name = name or "root"
 
     def msg(self, line: str) -> None:
-        _current().write(line)
+        (_pipeline or _current()).write(line)
 
     log = debug = info = warning = warn = error = critical = fatal = exception = msg
 
 
+_STRUCTLOG_CONTEXT_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+
+
 def _process(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
     """structlog's only processor: level check, then the current pipeline renders the line."""
-    pipeline = _current()
+    pipeline = _pipeline or _current()
     level = _METHOD_LEVELS.get(method_name, logging.INFO)
     name = getattr(logger, "name", None) or "root"
     if not pipeline.enabled_for(name, level):
         raise structlog.DropEvent
-    if structlog.contextvars._CONTEXT_VARS:  # only when the app used bind_contextvars
+    if _STRUCTLOG_CONTEXT_VARS is None or _STRUCTLOG_CONTEXT_VARS:  # only when the app used bind_contextvars
         event_dict = structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
     return pipeline.render(event_dict, level, name, time.time())
 
@@ -393,6 +426,8 @@ class _Installed:
         self.levels: list[tuple[logging.Logger, int]] = []
         self.propagate: list[tuple[logging.Logger, bool]] = []
         self.provider: Any = None
+        # Levels for server loggers, applied again when the server has configured its own logging.
+        self.server_levels: dict[str, str] = {}
 
     def undo(self) -> None:
         root = logging.getLogger()
@@ -439,6 +474,8 @@ def claim_server_loggers() -> None:
         if not logger.propagate:
             installed.propagate.append((logger, False))
             logger.propagate = True
+        if name in installed.server_levels:
+            logger.setLevel(installed.server_levels[name])
 
 
 def install(
@@ -480,6 +517,7 @@ def install(
         logger = logging.getLogger(name)
         installed.levels.append((logger, logger.level))
         logger.setLevel(level)
+    installed.server_levels = {name: level for name, level in levels.items() if name in SERVER_LOGGERS}
     _installed = installed
     claim_server_loggers()
 

@@ -158,8 +158,11 @@ _TOKEN_KIND: dict[str, str] = {prefix: name for name, prefixes, _ in _TOKEN_FORM
 _TOKEN_PREFIX_LENGTHS = sorted({len(prefix) for prefix in _TOKEN_KIND}, reverse=True)
 _PEM = r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----(?:.*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----|.*\Z)"
 _URL_CREDENTIALS = r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}://[^\s:/?#@\[\]]*):(?P<url_password>[^\s/?#]+)@"
-_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)\s+[A-Za-z0-9\-._~+/]{8,}=*"
-_BASIC = r"(?<![A-Za-z0-9])(?P<basic_word>[Bb]asic|BASIC)\s+(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
+_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)(?:\s+|%20|\+)[A-Za-z0-9\-._~+/]{8,}=*"
+_BASIC = (
+    r"(?<![A-Za-z0-9])(?P<basic_word>[Bb]asic|BASIC)(?:\s+|%20|\+)"
+    r"(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
+)
 # 13 to 19 digits, optionally grouped by single spaces or dashes, starting 2-6 (Visa, Mastercard, Amex, Discover, JCB,
 # Diners, UnionPay); validated with Luhn. Millisecond and nanosecond timestamps start with 1 and never match. The run
 # must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are part of that identifier,
@@ -190,6 +193,7 @@ _MIN_SCAN_LENGTH = 8  # the shortest shape we redact ("pin=1234") is this long
 # the regex engine's prefix scan and costs tens of microseconds per string; gated passes cost well under one.
 _PEM_RE = re.compile(_PEM, re.DOTALL)
 _URL_RE = re.compile(_URL_CREDENTIALS)
+_QUERY_RE = re.compile(r"\?([^\s?#\"'<>]*=[^\s?#\"'<>]*)")
 _TOKENS_RE = re.compile(
     "|".join(re.escape(prefix) + rest for _, prefixes, rest in _TOKEN_FORMATS for prefix in prefixes)
 )
@@ -238,6 +242,9 @@ _KV_GATE_FRAGMENTS = (
     "credential",
 )
 
+_UNKNOWN: Any = object()
+_CLEAN_CACHE_SIZE = 4096
+_CLEAN_CACHE_MAX_LENGTH = 256
 _MARKER_PREFIX = "[REDACTED:"
 TRUNCATED = "[TRUNCATED]"
 UNSCRUBBABLE = "[REDACTED:unscrubbable]"
@@ -336,6 +343,7 @@ class Scrubber:
 
     __slots__ = (
         "_allow",
+        "_clean",
         "_extra_terms",
         "_key_cache",
         "_kv_gate",
@@ -370,6 +378,8 @@ class Scrubber:
                 self._extra_terms[normalized] = "_".join(_words(key))
         self._allow = frozenset(_normalize(k) for k in (*DEFAULT_ALLOW_KEYS, *allow_keys)) - set(self._extra_terms)
         self._key_cache: dict[Any, str | None] = {}
+        # Strings found clean under this policy; log events repeat their messages and enum-like values.
+        self._clean: dict[str, None] = {}
         self._lock = threading.Lock()
         extra_words = {word for name in self._extra_terms.values() for word in name.split("_")}
         self._kv_gate = re.compile("|".join([*_KV_GATE_FRAGMENTS, *map(re.escape, sorted(extra_words))]))
@@ -457,6 +467,9 @@ class Scrubber:
             text = _PEM_RE.sub(_PRIVATE_KEY_MARKER, text)
         if ("=" in text or ":" in text) and self._kv_gate.search(text.lower()) is not None:
             text = self._key_values(text)
+        if "%" in text and "?" in text:
+            # percent-encoded query values ("q=Bearer%20..."), as in URLs that clients and servers log
+            text = _QUERY_RE.sub(lambda m: "?" + self.scrub_query(m.group(1)), text)
         if "://" in text:
             text = _URL_RE.sub(_replace_url, text)
         if _LONG_RUN.search(text) is not None:
@@ -554,21 +567,36 @@ class Scrubber:
     def scrub_fields(self, fields: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
         """Scrub a mapping of fields (a log event, span attributes) in place and return it; never raises.
 
-        The hot-path form of :meth:`scrub`: only values that change are written back.
+        The hot-path form of :meth:`scrub`: only values that change are written back, and strings already seen
+        clean (event names, enum-like values) are recognised by one dictionary lookup.
         """
         emails, phones = self.emails, self.phones
+        key_cache = self._key_cache
+        clean = self._clean
         try:
             for key, value in fields.items():
-                category = self.key_category(key)
+                category = key_cache.get(key, _UNKNOWN) if type(key) is str else self.key_category(key)
+                if category is _UNKNOWN:
+                    category = self.key_category(key)
                 if category is not None:
                     if value is not None and not (isinstance(value, str | bytes) and not value):
                         fields[key] = marker(category)
-                elif isinstance(value, str):
-                    if len(value) >= _MIN_SCAN_LENGTH:
-                        scrubbed = self._text(value, emails, phones)
-                        if scrubbed is not value:
-                            fields[key] = scrubbed
-                elif not (value is None or isinstance(value, bool | float)):
+                    continue
+                kind = type(value)
+                if kind is str:
+                    if len(value) < _MIN_SCAN_LENGTH or value in clean:
+                        continue
+                    scrubbed = self._text(value, emails, phones)
+                    if scrubbed is not value:
+                        fields[key] = scrubbed
+                    elif len(value) <= _CLEAN_CACHE_MAX_LENGTH:
+                        if len(clean) >= _CLEAN_CACHE_SIZE:
+                            clean.clear()
+                        clean[value] = None
+                elif kind is int:
+                    if value >= 10**12 and _is_card_number(str(value)):
+                        fields[key] = marker("card")
+                elif not (value is None or kind is float or kind is bool):
                     fields[key] = self._value(value, 1, emails, phones)
         except Exception:
             _log.debug("signalfire: scrubbing fields failed", exc_info=True)

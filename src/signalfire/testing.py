@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from signalfire import _runtime
+from signalfire import _logging, _runtime
 from signalfire._settings import Settings
 
 __all__ = ["MemorySentryTransport", "Telemetry", "telemetry"]
@@ -66,18 +66,20 @@ class MemorySentryTransport(Transport):
 
 
 class Telemetry:
-    """Everything one test emitted: spans and metric points, with helpers to find them."""
+    """Everything one test emitted: spans, metric points and log lines, with helpers to find them."""
 
     def __init__(
         self,
         obs: _runtime.Observability,
         spans: InMemorySpanExporter,
         metrics: InMemoryMetricReader,
+        logs: _LogCapture | None = None,
         sentry: MemorySentryTransport | None = None,
     ) -> None:
         self.obs = obs
         self._span_exporter = spans
         self._metric_reader = metrics
+        self._logs = logs or _LogCapture()
         self._sentry = sentry
 
     @property
@@ -140,6 +142,37 @@ class Telemetry:
                 return float(point.count if hasattr(point, "count") else point.value)
         pytest.fail(f"no data point of {name!r} with labels {labels}")
 
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        """Every log line so far (structlog and standard library), as the fields that were rendered, in order."""
+        return [dict(fields) for fields, _ in self._logs.lines]
+
+    @property
+    def log_lines(self) -> list[str]:
+        """Every log line so far exactly as written to stdout."""
+        return [line for _, line in self._logs.lines]
+
+    def find_logs(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """The log lines with this event (any, if None) whose fields include ``fields``."""
+        return [
+            line
+            for line in self.logs
+            if (event is None or line.get("event") == event) and all(line.get(k) == v for k, v in fields.items())
+        ]
+
+    @property
+    def sentry_events(self) -> list[dict[str, Any]]:
+        """Every Sentry event sent so far (error and message events, as sentry-sdk serialized them), oldest first.
+
+        Empty when the test's settings turn Sentry off (``signalfire_settings(sentry_dsn=None)``).
+        """
+        found: list[dict[str, Any]] = []
+        for envelope in self._sentry.snapshot() if self._sentry is not None else ():
+            for item in envelope.items:
+                if item.type in ("event", "transaction") and item.payload.json is not None:
+                    found.append(item.payload.json)
+        return found
+
     def _registry_value(self, instrument: Any, labels: Mapping[str, Any]) -> float:
         spec = instrument.spec.prefixed(self.settings.metrics_prefix or "")
         by_any_name = dict(zip(spec.labels, spec.labels, strict=True))
@@ -156,21 +189,9 @@ class Telemetry:
                 total += float(point.count if hasattr(point, "count") else point.value)
         return total
 
-    @property
-    def sentry_events(self) -> list[dict[str, Any]]:
-        """Every Sentry event sent so far (error and message events, as sentry-sdk serialized them), oldest first.
-
-        Empty when the test's settings turn Sentry off (``signalfire_settings(sentry_dsn=None)``).
-        """
-        found: list[dict[str, Any]] = []
-        for envelope in self._sentry.snapshot() if self._sentry is not None else ():
-            for item in envelope.items:
-                if item.type in ("event", "transaction") and item.payload.json is not None:
-                    found.append(item.payload.json)
-        return found
-
     def texts(self) -> Iterator[str]:
         """Every captured signal rendered as text, for leak checks (Sentry envelopes as the bytes sent)."""
+        yield from self.log_lines
         for item in self.spans:
             yield item.to_json(indent=None)
         for envelope in self._sentry.snapshot() if self._sentry is not None else ():
@@ -186,6 +207,16 @@ class Telemetry:
             for text in texts:
                 if secret in text:
                     pytest.fail(f"secret {secret[:3]}... found in captured telemetry")
+
+
+class _LogCapture:
+    """Collects every rendered log line while a test runs."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[dict[str, Any], str]] = []
+
+    def __call__(self, fields: dict[str, Any], line: str) -> None:
+        self.lines.append((dict(fields), line))
 
 
 def _text(value: Any) -> str:
@@ -206,14 +237,19 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
     _runtime.shutdown()
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()
+    logs = _LogCapture()
+    _logging.add_tap(logs)
     sentry = MemorySentryTransport()
-    obs = _runtime.start(
-        Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics], sentry_transport=sentry
-    )
     try:
-        yield Telemetry(obs, spans, metrics, sentry if obs.settings.sentry_dsn else None)
+        obs = _runtime.start(
+            Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics], sentry_transport=sentry
+        )
+        try:
+            yield Telemetry(obs, spans, metrics, logs, sentry if obs.settings.sentry_dsn else None)
+        finally:
+            obs.shutdown()
     finally:
-        obs.shutdown()
+        _logging.remove_tap(logs)
 
 
 def pytest_configure(config: pytest.Config) -> None:

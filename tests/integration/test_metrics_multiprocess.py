@@ -159,10 +159,11 @@ def uvicorn_workers(tmp_path) -> Iterator[Workers]:
         workers.stop()
 
 
-@pytest.fixture
-def gunicorn_workers(tmp_path) -> Iterator[Workers]:
+@pytest.fixture(params=[False, True], ids=["gunicorn", "gunicorn-preload"])
+def gunicorn_workers(tmp_path, request) -> Iterator[Workers]:
+    preload = ["--preload"] if request.param else []  # init in the master, then fork: values must not be shared
     command = [
-        sys.executable, "-m", "gunicorn", "mpapp:app", "--workers", "2", "--bind", "127.0.0.1:{port}",
+        sys.executable, "-m", "gunicorn", *preload, "mpapp:app", "--workers", "2", "--bind", "127.0.0.1:{port}",
         "--worker-class", "uvicorn.workers.UvicornWorker", "--config", "python:gunicorn_conf",
         "--log-level", "warning",
     ]  # fmt: skip

@@ -13,6 +13,15 @@ from signalfire import metrics
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_instruments():
+    """Instruments a test declares leave the process-wide registry afterwards (other suites list it)."""
+    before = dict(metrics._instruments)
+    yield
+    metrics._instruments.clear()
+    metrics._instruments.update(before)
+
+
 def test_100k_distinct_values_stay_at_the_cap_with_bounded_memory():
     """Series stop at SIGNALFIRE_METRICS_MAX_SERIES (+1 overflow), overflow is counted, memory stops growing."""
     signalfire.init_observability(traces_exporter="none", handle_sigterm=False)  # the default cap: 2000

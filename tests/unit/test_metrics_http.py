@@ -135,3 +135,14 @@ async def test_scrapes_are_gzipped_when_asked(client):
     response = await client.get("/metrics", headers={"accept-encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"
     assert "process_resident_memory_bytes" in response.text
+
+
+async def test_no_metrics_backend_means_no_endpoint_and_no_recording():
+    """With OTEL_METRICS_EXPORTER=none nothing is served or recorded, and requests still work."""
+    app = make_app()
+    signalfire.init_observability(app, traces_exporter="none", handle_sigterm=False, metrics_exporter="none")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await http.get("/items/1")).status_code == 200
+        assert (await http.get("/metrics")).status_code == 404
+    assert signalfire.metrics.render()[0] == b""

@@ -18,6 +18,15 @@ from signalfire._settings import ConfigurationError
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_instruments():
+    """Instruments a test declares leave the process-wide registry afterwards (other suites list it)."""
+    before = dict(metrics._instruments)
+    yield
+    metrics._instruments.clear()
+    metrics._instruments.update(before)
+
+
 def start(**overrides):
     overrides.setdefault("traces_exporter", "none")
     overrides.setdefault("handle_sigterm", False)
@@ -276,3 +285,53 @@ def test_gunicorn_on_starting_empties_the_directory(monkeypatch, tmp_path):
     (tmp_path / "notes.txt").write_text("not ours")
     metrics.gunicorn_on_starting(None)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_other_libraries_otel_metrics_appear_on_the_exposition():
+    """Metrics that OpenTelemetry instrumentations record on the MeterProvider are scraped with Prometheus names."""
+    obs = start()
+    meter = obs.meter_provider.get_meter("opentelemetry.instrumentation.httpx")
+    duration = meter.create_histogram(
+        "http.client.request.duration", unit="s", explicit_bucket_boundaries_advisory=[0.1, 1]
+    )
+    duration.record(0.05, {"http.request.method": "GET", "server.address": "api.stripe.com"})
+    duration.record(0.5, {"http.request.method": "GET", "server.address": "api.stripe.com"})
+    meter.create_counter("redis.commands", unit="{command}").add(3, {"db.operation.name": "GET"})
+    meter.create_up_down_counter("db.client.connections.usage", unit="{connection}").add(4, {"state": "used"})
+    samples = scrape()
+    buckets = {s.labels["le"]: s.value for s in samples["http_client_request_duration_seconds_bucket"]}
+    assert buckets == {"0.1": 1.0, "1.0": 2.0, "+Inf": 2.0}
+    assert samples["http_client_request_duration_seconds_count"][0].labels == {
+        "http_request_method": "GET", "server_address": "api.stripe.com",
+    }  # fmt: skip
+    assert value("redis_commands_total", db_operation_name="GET") == 3
+    assert value("db_client_connections_usage", state="used") == 4
+
+
+def test_the_bridge_never_duplicates_a_registry_family():
+    """An instrumentation metric named like a registry instrument is left to the registry (one family per name)."""
+    obs = start()
+    meter = obs.meter_provider.get_meter("opentelemetry.instrumentation.sqlalchemy")
+    meter.create_histogram("db.client.operation.duration", unit="s").record(0.2, {"db.system.name": "sqlite"})
+    metrics.record_db_query("SELECT", "t", 0.001, system="sqlite")
+    body, _ = metrics.render()
+    assert body.decode().count("# TYPE db_client_operation_duration_seconds histogram") == 1
+    assert value("db_client_operation_duration_seconds_count", db_collection_name="t") == 1
+
+
+def test_an_instrument_clashing_with_a_runtime_metric_does_not_break_init(caplog):
+    """A declared name that the process collector already exposes is warned about; init and the scrape go on."""
+    metrics.declare("process.open_fds", "gauge", category="runtime", business=False)
+    with caplog.at_level(logging.WARNING, logger="signalfire"):
+        start()
+    assert any("process.open_fds cannot be exposed" in r.getMessage() for r in caplog.records)
+    assert len(scrape()["process_open_fds"]) == 1
+
+
+def test_specs_carry_the_names_each_backend_uses():
+    """otel_name is what OTLP carries and prometheus_labels what a PromQL query uses."""
+    spec = next(s for s in metrics.instruments(prefix="tvl") if s.name == "payments.processed")
+    assert (spec.otel_name, spec.prometheus_name) == ("tvl.payments.processed", "tvl_payments_processed_total")
+    http = next(s for s in metrics.instruments(prefix="tvl") if s.name == "http.server.request.duration")
+    assert http.otel_name == "http.server.request.duration"
+    assert http.prometheus_labels == ("http_request_method", "http_route", "http_response_status_code", "error_type")

@@ -331,3 +331,17 @@ def test_digits_inside_a_hex_identifier_are_not_a_card() -> None:
     request_id = "2923947932084d46b0f0cb10e45ed3e6"  # "2923947932084" passes Luhn
     assert signalfire.scrub(request_id) == request_id
     assert signalfire.scrub("card 2923947932084 declined") == "card [REDACTED:card] declined"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(CORPUS), _values, st.integers(min_value=0, max_value=3))
+def test_a_secret_anywhere_in_random_structure_never_leaks(entry, value, depth):
+    """A corpus secret placed in random nested data leaves no 6-character piece in the scrubbed result."""
+    placed: Any = entry["text"]
+    for _ in range(depth):
+        placed = {"k": [placed, value]}
+    scrubber = Scrubber()
+    rendered = repr(scrubber.scrub(placed))
+    # random text may by chance hold a piece of the secret on its own; only pieces beyond that count as leaks
+    background = repr(scrubber.scrub(value))
+    assert [piece for piece in leaked_fragments(entry["secret"], rendered) if piece not in background] == []

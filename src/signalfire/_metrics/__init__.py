@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from signalfire._metrics import _prometheus
+from signalfire._metrics._bridge import OtelBridge
 from signalfire._metrics._catalog import HTTP_METHODS, Metrics
 from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec, span_exemplar
 from signalfire._settings import Settings
@@ -24,6 +25,7 @@ __all__ = [
     "http_server",
     "install",
     "metrics",
+    "otel_bridge",
     "prometheus_enabled",
     "record_dropped",
 ]
@@ -101,10 +103,20 @@ def exposition(settings: Settings) -> tuple[str, Any] | None:
     return settings.metrics_path, _prometheus.asgi_endpoint
 
 
-def install(settings: Settings, obs: Any, *, push: bool) -> None:
+def otel_bridge(settings: Settings) -> OtelBridge | None:
+    """The reader that puts other libraries' OpenTelemetry metrics on /metrics (single process with Prometheus on);
+    it must be given to the MeterProvider when it is built, then to ``install``."""
+    if not settings.active or not prometheus_enabled(settings) or settings.prometheus_multiproc_dir is not None:
+        return None
+    return OtelBridge(metrics)
+
+
+def install(settings: Settings, obs: Any, *, push: bool, bridge: OtelBridge | None = None) -> None:
     """Bind the registry to this instance: Prometheus (unless disabled) and, when ``push``, OpenTelemetry
     instruments on ``obs.meter_provider`` for OTLP and the test readers."""
     prometheus = _prometheus.PrometheusBackend(settings, metrics) if prometheus_enabled(settings) else None
+    if prometheus is not None and bridge is not None:
+        prometheus.exposition.register(bridge)
     meter = None
     if push and obs.meter_provider is not None:
         from signalfire._version import __version__

@@ -71,6 +71,7 @@ class PrometheusBackend:
         self._process: _ProcessMetrics | None = None
         self.exposition = CollectorRegistry()
         self.exposition.register(_Refresh(self))
+        self._reserved: set[str] = set()
         _use_value_class(self.multiprocess_dir)
         if self.multiprocess_dir is None:
             # instruments are registered on the exposition registry itself
@@ -78,9 +79,13 @@ class PrometheusBackend:
             if self._runtime:
                 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
-                ProcessCollector(registry=self.exposition)
-                PlatformCollector(registry=self.exposition)
-                GCCollector(registry=self.exposition)
+                for collector in (
+                    ProcessCollector(registry=self.exposition),
+                    PlatformCollector(registry=self.exposition),
+                    GCCollector(registry=self.exposition),
+                ):
+                    # these collectors do not describe themselves, so the registry cannot catch a clash for us
+                    self._reserved.update(family.name for family in collector.collect())
         else:
             from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -92,6 +97,8 @@ class PrometheusBackend:
 
                 PlatformCollector(registry=self.exposition)  # the same in every worker
                 self._process = _ProcessMetrics()
+                self._reserved.update(("python_info", "process_resident_memory_bytes", "process_open_fds"))
+                self._reserved.add("process_cpu_seconds")
 
     @property
     def multiprocess(self) -> bool:
@@ -101,6 +108,8 @@ class PrometheusBackend:
     def create(self, spec: InstrumentSpec) -> Any:
         """The prometheus-client metric of one instrument (its name already carries the unit and any prefix)."""
         name = spec.prometheus_name
+        if name.removesuffix("_total") in self._reserved:
+            raise ValueError(f"{name} is already exposed by the process and runtime metrics")
         unit_match = _UNIT_SUFFIX.search(name.removesuffix("_total"))
         kwargs: dict[str, Any] = {
             "name": name.removesuffix("_total") if spec.kind == "counter" else name,

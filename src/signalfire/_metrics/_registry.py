@@ -121,9 +121,10 @@ def prometheus_label(name: str) -> str:
 class InstrumentSpec:
     """One declared instrument, as ``metrics.instruments()`` lists it for dashboards and alert rules.
 
-    ``name`` is the OpenTelemetry name (what OTLP carries), ``prometheus_name`` the exposed name with unit suffix,
-    ``_total`` for counters and SIGNALFIRE_METRICS_PREFIX for business instruments. For histograms the request count
-    is ``<prometheus_name>_count``.
+    ``name`` is the declared OpenTelemetry name, ``otel_name`` the name OTLP carries (with SIGNALFIRE_METRICS_PREFIX
+    for business instruments: ``tvl.payments.processed``), ``prometheus_name`` the exposed name with unit suffix,
+    ``_total`` for counters and the prefix. ``prometheus_labels`` are ``labels`` as exposed (``http.route`` ->
+    ``http_route``). For histograms the count is ``<prometheus_name>_count``.
     """
 
     name: str
@@ -545,14 +546,19 @@ class Instrument:
         with self._lock:
             self._unbind()
             spec = self.spec.prefixed(backend.prefix)
-            if backend.prometheus is not None:
-                self._prom = backend.prometheus.create(spec)
-            if backend.meter is not None:
-                self._otel = _create_otel(backend.meter, spec, self)
+            try:
+                if backend.prometheus is not None:
+                    self._prom = backend.prometheus.create(spec)
+                if backend.meter is not None:
+                    self._otel = _create_otel(backend.meter, spec, self)
+            except Exception as exc:  # e.g. a name prometheus-client's own collectors already use: never fail init
+                _log.warning("signalfire: metric %s cannot be exposed: %s", spec.name, exc)
+                self._registry.record_dropped("metrics", "instrument_rejected")
             self._exemplars = backend.exemplars and spec.kind in ("counter", "histogram")
             self._max = backend.max_series
             self._warned.discard("overflow")
-            self._bound = True
+            # with neither Prometheus nor OTLP there is nothing to record into: stay on the no-op path
+            self._bound = self._prom is not None or self._otel is not None
 
     # --- gauges --------------------------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -790,6 +796,7 @@ class MetricsRegistry:
             business=business,
             prometheus_name=prometheus_name(name, unit, kind),
             prometheus_labels=prom_labels,
+            otel_name=name,
             allowed_values=MappingProxyType(allowed),
             multiprocess_mode=mode,
         )
