@@ -74,7 +74,7 @@ def dropped(scrape: str, signal_name: str, reason: str) -> float:
 
 
 @contextmanager
-def serve(tmp_path: Path, **env: str) -> Iterator[Server]:
+def serve(tmp_path: Path, *, uvicorn_args: tuple[str, ...] = (), **env: str) -> Iterator[Server]:
     """Start the app with ``env`` (on top of a production preset with no backends) and stop it afterwards."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
@@ -103,6 +103,7 @@ def serve(tmp_path: Path, **env: str) -> Iterator[Server]:
                 "--no-access-log",
                 "--log-level",
                 "warning",
+                *uvicorn_args,
             ],
             env=environment,
             cwd=ROOT,
