@@ -14,9 +14,9 @@ instead of the ``Host`` header) this middleware follows the specification.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -191,7 +191,7 @@ class ObservabilityMiddleware:
             elif key == b"user-agent":
                 user_agent = value
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, without building a UUID
         raw_method: str = scope.get("method", "GET")
         method = raw_method if raw_method in _KNOWN_METHODS else raw_method.upper()
         if method not in _KNOWN_METHODS:
@@ -280,14 +280,18 @@ class ObservabilityMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as exc:
             error = exc
-            _errors.note_unhandled(exc)  # while the server span is current: Sentry's report will carry the trace link
-            if not response_started and isinstance(exc, Exception):
-                # Behind an app without Starlette's ServerErrorMiddleware nothing else would answer the client.
+            if isinstance(exc, Exception) and not disconnected:
+                _errors.note_unhandled(exc)  # while the server span is current: Sentry's report carries the trace
+            if not response_started and not disconnected and isinstance(exc, Exception):
+                # Normally ServerErrorMiddleware (inside us) has answered 500 already; if nothing did, we do, so the
+                # client still gets a response carrying the request id.
                 await send_error_response(scope, send, request_id_header)
             raise
         finally:
             if disconnected and not response_complete:
+                # The client's doing, not a server error: Starlette raises ClientDisconnect for it (ASGI >= 2.4).
                 status_code = CLIENT_CLOSED_REQUEST
+                error = None
             elif error is not None and not response_started:
                 status_code = 500
             template = route_template(scope)
@@ -295,10 +299,6 @@ class ObservabilityMiddleware:
                 error_type = type(error).__qualname__ if isinstance(error, Exception) else None
                 span_for_exemplar = server_span if server_span is not None else trace.get_current_span()
                 self.red.finish(red_state, template or UNMATCHED_ROUTE, status_code, error_type, span_for_exemplar)
-            if server_span is not None:
-                self._finish_span(
-                    server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns
-                )
             if self.access_log is not None:
                 self.access_log.write(
                     scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
@@ -307,6 +307,10 @@ class ObservabilityMiddleware:
                 # After an exception the id stays bound: the server logs the traceback next, in this same task, and
                 # that line should name the request. The task ends with the request, and so does the binding.
                 _logging.reset_request_id(log_token)
+            if server_span is not None:
+                self._finish_span(
+                    server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns
+                )
             if token is not None:
                 otel_context.detach(token)
 

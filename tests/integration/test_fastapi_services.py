@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import signal
 import subprocess
@@ -81,7 +80,8 @@ def _spans(receiver: HttpOtlpServer, service: str) -> list[Any]:
 
 
 def test_a_call_from_one_service_to_another_is_one_trace(receiver: HttpOtlpServer) -> None:
-    """frontend -> backend over httpx: one trace; backend's server span is a child of frontend's client span."""
+    """frontend -> backend over httpx: one trace, backend's server span a child of frontend's client span, and the
+    log lines of both services carry that trace id."""
     backend = Service("tests.integration.apps.services:app", receiver, "backend", SERVICE_ROLE="backend")
     try:
         frontend = Service(
@@ -106,14 +106,13 @@ def test_a_call_from_one_service_to_another_is_one_trace(receiver: HttpOtlpServe
     assert front_client.trace_id == front_server.trace_id == back_server.trace_id
     assert front_client.parent_span_id == front_server.span_id
     assert back_server.parent_span_id == front_client.span_id
-    if importlib.util.find_spec("signalfire._logging") is not None:
-        trace_id = front_server.trace_id.hex()
-        assert any(trace_id in line and "frontend handling" in line for line in frontend_output.splitlines())
-        assert any(trace_id in line and "backend looking up" in line for line in backend_output.splitlines())
+    trace_id = front_server.trace_id.hex()
+    assert any(trace_id in line and "frontend handling" in line for line in frontend_output.splitlines())
+    assert any(trace_id in line and "backend looking up" in line for line in backend_output.splitlines())
 
 
 def test_router_mount_stream_and_websocket_under_uvicorn(receiver: HttpOtlpServer) -> None:
-    """Router, mounted sub-app, streaming and WebSocket endpoints work and get correct route templates."""
+    """Router, mounted sub-app, streaming, WebSocket and lifespan work and get correct route templates."""
     import websockets.asyncio.client
 
     service = Service("tests.integration.apps.shapes:app", receiver, "shapes")
@@ -123,6 +122,7 @@ def test_router_mount_stream_and_websocket_under_uvicorn(receiver: HttpOtlpServe
             assert client.get("/admin/reports/9").json() == {"report": 9}
             assert client.get("/stream").text == "".join(f"line {i}\n" for i in range(5))
             assert client.get("/nowhere").status_code == 404
+            assert client.get("/lifespan").json() == {"started": True}
 
         async def talk() -> str:
             async with websockets.asyncio.client.connect(f"ws://127.0.0.1:{service.port}/ws") as ws:
@@ -134,4 +134,10 @@ def test_router_mount_stream_and_websocket_under_uvicorn(receiver: HttpOtlpServe
         output = service.stop()
     assert "Traceback" not in output, output
     names = sorted(s.name for s in _spans(receiver, "shapes") if s.kind == SERVER_KIND)
-    assert names == ["GET", "GET /admin/reports/{report_id}", "GET /api/users/{user_id}", "GET /stream"]
+    assert names == [
+        "GET",
+        "GET /admin/reports/{report_id}",
+        "GET /api/users/{user_id}",
+        "GET /lifespan",
+        "GET /stream",
+    ]

@@ -274,6 +274,8 @@ async def _call(
     disconnect_after: int | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
     query_string: bytes = b"",
+    spec_version: str = "2.3",
+    send_fails_after: int | None = None,
 ) -> None:
     """Drive one raw ASGI request; with ``disconnect_after`` the client goes away after that many body chunks."""
     received: list[dict[str, Any]] = []
@@ -287,6 +289,8 @@ async def _call(
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
+        if send_fails_after is not None and len(messages) > send_fails_after:
+            raise OSError("client went away")  # what uvicorn raises (ClientDisconnected) once the peer is gone
         messages.append(message)
         chunks = sum(1 for m in messages if m["type"] == "http.response.body")
         if disconnect_after is not None and chunks >= disconnect_after:
@@ -294,7 +298,7 @@ async def _call(
 
     scope = {
         "type": "http",
-        "asgi": {"version": "3.0"},
+        "asgi": {"version": "3.0", "spec_version": spec_version},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
@@ -402,3 +406,62 @@ async def test_request_id_header_name_is_configurable(telemetry: Telemetry) -> N
     response = await _get(app, "/items/1", headers={"x-correlation-id": "corr-9"})
     assert response.headers["x-correlation-id"] == "corr-9"
     assert _server_spans(telemetry)[0].attributes["request.id"] == "corr-9"
+
+
+async def test_send_failing_after_disconnect_is_499_not_an_error(telemetry: Telemetry) -> None:
+    """ASGI 2.4 servers raise on send to a gone client: the span says 499, UNSET status, no exception event."""
+    from starlette.requests import ClientDisconnect
+
+    app = _streaming_app(chunks=50, pause=0.001)
+    signalfire.instrument_fastapi(app)
+    with pytest.raises(ClientDisconnect):
+        await _call(app, "/stream", [], spec_version="2.4", send_fails_after=3)
+    (span,) = _server_spans(telemetry)
+    assert span.attributes["http.response.status_code"] == 499
+    assert span.status.status_code is StatusCode.UNSET
+    assert [e.name for e in span.events] == []
+
+
+def test_excluded_paths_write_no_access_line() -> None:
+    """The rendered log output has an access line for /items/1 and none for the excluded /health."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = """
+        import asyncio, httpx, signalfire
+        from fastapi import FastAPI
+        app = FastAPI()
+        app.add_api_route("/items/{item_id}", lambda item_id: {"id": item_id})
+        app.add_api_route("/health", lambda: {"ok": True})
+        signalfire.init_observability(app, traces_exporter="none", metrics_exporter="none", handle_sigterm=False)
+        async def main():
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                await client.get("/health")
+                await client.get("/items/1")
+        asyncio.run(main())
+        signalfire.shutdown()
+    """
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
+    env.update(PYTHONPATH=str(root / "src"), ENVIRONMENT="production")
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    access = [line for line in (result.stdout + result.stderr).splitlines() if '"logger":"signalfire.access"' in line]
+    assert len(access) == 1
+    assert '"path":"/items/1"' in access[0]
+
+
+async def test_excluded_paths_record_no_metric(telemetry: Telemetry) -> None:
+    """/health is not counted in http.server.request.duration; /items/{item_id} is."""
+    app = _app()
+    app.add_api_route("/health", lambda: "ok")
+    signalfire.instrument_fastapi(app)
+    await _get(app, "/health")
+    await _get(app, "/items/1")
+    routes = [dict(p.attributes).get("http.route") for p in telemetry.metric_points("http.server.request.duration")]
+    assert routes == ["/items/{item_id}"]

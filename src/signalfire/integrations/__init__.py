@@ -2,8 +2,9 @@
 
 SQLAlchemy, Redis and httpx are traced by the OpenTelemetry contrib instrumentations, configured with signalfire's
 providers and extended (statement sanitising and scrubbing, duration metrics); FastAPI/Starlette by signalfire's own
-ASGI middleware (``_http.py``). ``install()`` runs from ``init_observability()`` and instruments, for each library in
-SIGNALFIRE_AUTO_INSTRUMENT that is installed, everything created from then on; ``shutdown()`` undoes it.
+ASGI middleware (``_http.py``). ``install()`` runs from ``init_observability()`` and instruments each library of
+SIGNALFIRE_AUTO_INSTRUMENT that is installed (at once if imported, else when first imported); ``shutdown()`` undoes
+it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from signalfire._runtime import Observability
@@ -58,15 +60,41 @@ def running(function: str) -> Observability:
 
 
 def install(settings: Settings, obs: Observability) -> None:
-    """Instrument, globally, each library of SIGNALFIRE_AUTO_INSTRUMENT that is installed; undone at shutdown."""
+    """Instrument, globally, each library of SIGNALFIRE_AUTO_INSTRUMENT that is installed; undone at shutdown.
+
+    A library the application has imported already is instrumented now; one it has not is instrumented when it is
+    first imported (a post-import hook), so init does not pay for importing libraries the service never uses.
+    """
     for name in settings.auto_instrument:
         if not available(name):
             continue
-        try:
-            module = importlib.import_module(f"signalfire.integrations.{name}")
-            module.install(obs)
-        except Exception:  # a broken third-party instrumentation must not stop the service from starting
-            _log.warning("signalfire: instrumenting %s failed; it is not traced", name, exc_info=True)
+        if name in sys.modules:
+            _instrument(name, obs)
+        elif name not in _hooked:
+            _hooked.add(name)
+            from wrapt import register_post_import_hook
+
+            register_post_import_hook(_on_import, name)
+
+
+# Libraries with a post-import hook registered (hooks cannot be removed: they check the running instance instead).
+_hooked: set[str] = set()
+
+
+def _on_import(module: Any) -> None:
+    from signalfire import _runtime
+
+    name = module.__name__
+    obs = _runtime.current()
+    if obs is not None and obs.active and name in obs.settings.auto_instrument:
+        _instrument(name, obs)
+
+
+def _instrument(name: str, obs: Observability) -> None:
+    try:
+        importlib.import_module(f"signalfire.integrations.{name}").install(obs)
+    except Exception:  # a broken third-party instrumentation must not stop the service from starting
+        _log.warning("signalfire: instrumenting %s failed; it is not traced", name, exc_info=True)
 
 
 # --- statement hygiene ----------------------------------------------------------------------------------------------

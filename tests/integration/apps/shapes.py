@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import StreamingResponse
 
 import signalfire
 
-app = FastAPI()
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.started = True
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
 # Instrumented before the routes exist: the middleware must still see every route added below.
 signalfire.init_observability(app)
 
@@ -56,3 +64,8 @@ async def echo(websocket: WebSocket) -> None:
 @app.get("/health")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/lifespan")
+async def lifespan_ran() -> dict[str, bool]:
+    return {"started": getattr(app.state, "started", False)}
