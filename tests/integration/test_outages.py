@@ -102,7 +102,12 @@ def test_failing_backend_costs_requests_nothing_and_every_loss_is_counted(
 def test_slow_backend_delays_nothing_and_receives_everything(tmp_path: Path) -> None:
     """A collector that takes 0.3 s per export still receives every span, and nothing is counted as dropped."""
     receiver = OtlpReceiver(delay=0.3)
-    with HttpOtlpServer(receiver) as backend, serve(tmp_path, **_otlp_env(backend.endpoint, "http/protobuf")) as server:
+    # slow, yet within the exporter's timeout (a loaded test machine must not turn "slow" into "timing out")
+    env = _otlp_env("", "http/protobuf", OTEL_EXPORTER_OTLP_TIMEOUT="10000")
+    with (
+        HttpOtlpServer(receiver) as backend,
+        serve(tmp_path, **{**env, "OTEL_EXPORTER_OTLP_ENDPOINT": backend.endpoint}) as server,
+    ):
         ids = [uuid.uuid4().hex for _ in range(30)]
         responses = _get_all(server, [f"/work/{i}" for i in range(30)], [{"X-Request-ID": i} for i in ids])
         assert [r.status_code for r in responses] == [200] * 30
