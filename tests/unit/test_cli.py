@@ -1,0 +1,67 @@
+"""The command line's pieces: masking, the subcommand registry, the console-script declaration."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from signalfire import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("sentry_dsn", "https://abc123@o1.ingest.sentry.io/42", "https://****@o1.ingest.sentry.io/42"),
+        ("otlp_endpoint", "https://user:hunter2@collector:4318", "https://****@collector:4318"),
+        ("otlp_headers", {"api-key": "k", "x-team": "core"}, {"api-key": "****", "x-team": "****"}),
+        ("some_api_key", "plain-value", "****"),
+        ("service_name", "shop", "shop"),
+        ("otlp_timeout_ms", 10_000, 10_000),
+    ],
+)
+def test_mask_hides_credentials_and_keeps_plain_values(field, value, shown):
+    """DSN keys, URL passwords, header values and secret-named fields are masked; other values print as they are."""
+    assert cli.mask(field, value) == shown
+
+
+def test_a_registered_command_gets_its_arguments_and_runs(capsys):
+    """A Command added to the registry is parsed and run by main(), which returns its exit status."""
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--name")
+
+    def run(args: argparse.Namespace) -> int:
+        print(f"hello {args.name}")
+        return 3
+
+    extra = cli.Command("hello", "say hello", add_arguments, run)
+    cli.COMMANDS.append(extra)
+    try:
+        assert cli.main(["hello", "--name", "you"]) == 3
+    finally:
+        cli.COMMANDS.remove(extra)
+    assert capsys.readouterr().out == "hello you\n"
+
+
+def test_pyproject_declares_the_console_script():
+    """pip installs `signalfire` pointing at signalfire.cli:main."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["signalfire"] == "signalfire.cli:main"
+
+
+def test_doctor_check_that_raises_is_reported_as_a_problem(capsys, monkeypatch):
+    """A check that crashes becomes a FAIL line and exit 1; the other checks still run."""
+
+    def broken(settings, timeout):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "CHECKS", (broken, cli.check_instrumentations))
+    assert cli.main(["doctor", "--set", "traces_exporter=none"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  broken failed: RuntimeError('boom')" in out
+    assert "integration fastapi" in out
