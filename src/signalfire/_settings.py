@@ -248,6 +248,42 @@ class Settings(BaseSettings):
     bsp_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
     bsp_max_queue_size: int = Field(2_048, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
     bsp_max_export_batch_size: int = Field(512, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+    # span limits: standard meaning, every value passed explicitly (the SDK would otherwise read the environment)
+    attribute_value_length_limit: int = Field(
+        4096,
+        validation_alias=_env("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
+        description="OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, the longest attribute value kept, in characters (longer "
+        "strings are truncated). signalfire's default is 4096 rather than unlimited: a hostile header or query "
+        "string never makes an unbounded span.",
+    )
+    span_attribute_value_length_limit: int | None = Field(
+        None,
+        validation_alias=_env("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
+        description="OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, the same for span attributes only; default: "
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT.",
+    )
+    attribute_count_limit: int = Field(
+        128,
+        validation_alias=_env("OTEL_ATTRIBUTE_COUNT_LIMIT"),
+        description="OTEL_ATTRIBUTE_COUNT_LIMIT, the most attributes kept per span, event and link (further ones are "
+        "dropped).",
+    )
+    span_attribute_count_limit: int | None = Field(
+        None,
+        validation_alias=_env("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
+        description="OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, the same for span attributes only; default: "
+        "OTEL_ATTRIBUTE_COUNT_LIMIT.",
+    )
+    span_event_count_limit: int = Field(
+        128,
+        validation_alias=_env("OTEL_SPAN_EVENT_COUNT_LIMIT"),
+        description="OTEL_SPAN_EVENT_COUNT_LIMIT, the most events kept per span.",
+    )
+    span_link_count_limit: int = Field(
+        128,
+        validation_alias=_env("OTEL_SPAN_LINK_COUNT_LIMIT"),
+        description="OTEL_SPAN_LINK_COUNT_LIMIT, the most links kept per span.",
+    )
     metric_export_interval_ms: int = Field(
         60_000,
         validation_alias=_env("OTEL_METRIC_EXPORT_INTERVAL"),
@@ -663,6 +699,12 @@ class Settings(BaseSettings):
         "bsp_max_export_batch_size",
         "metric_export_interval_ms",
         "metric_export_timeout_ms",
+        "attribute_value_length_limit",
+        "span_attribute_value_length_limit",
+        "attribute_count_limit",
+        "span_attribute_count_limit",
+        "span_event_count_limit",
+        "span_link_count_limit",
         mode="before",
     )
     @classmethod

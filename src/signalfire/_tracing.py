@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource, ServiceInstanceIdResourceDetector
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -33,6 +33,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from signalfire import _scrub
+from signalfire._drops import CountingSpanExporter, watch_batch_processor
 from signalfire._otlp import otlp_exporter
 from signalfire._scrub import ScrubbingSpanExporter
 from signalfire._settings import Settings
@@ -170,6 +171,22 @@ def build_sampler(settings: Settings) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
+def build_span_limits(settings: Settings) -> SpanLimits:
+    """OTEL_*_LIMIT settings as SpanLimits, every value explicit (SpanLimits reads the environment for a None)."""
+    count = settings.attribute_count_limit
+    length = settings.attribute_value_length_limit
+    return SpanLimits(
+        max_attributes=count,
+        max_events=settings.span_event_count_limit,
+        max_links=settings.span_link_count_limit,
+        max_span_attributes=settings.span_attribute_count_limit or count,
+        max_event_attributes=count,
+        max_link_attributes=count,
+        max_attribute_length=length,
+        max_span_attribute_length=settings.span_attribute_value_length_limit or length,
+    )
+
+
 def build_span_exporters(settings: Settings) -> list[SpanExporter]:
     """The exporters OTEL_TRACES_EXPORTER and the endpoints select (an empty list: spans are not exported)."""
     exporters: list[SpanExporter] = []
@@ -197,21 +214,28 @@ def install(
     ``exporters`` replaces the exporters the settings select (tests pass an in-memory one). ``extra_processors`` are
     added before the batch processors (the scrubber adds itself here).
     """
-    provider = TracerProvider(resource=resource, sampler=build_sampler(settings), shutdown_on_exit=False)
+    provider = TracerProvider(
+        resource=resource,
+        sampler=build_sampler(settings),
+        span_limits=build_span_limits(settings),
+        shutdown_on_exit=False,
+    )
     for processor in extra_processors:
         provider.add_span_processor(processor)
     chosen = list(exporters) if exporters is not None else build_span_exporters(settings)
     for exporter in chosen:
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                # one scrubber policy for every signal: span attributes and events are scrubbed before export
-                ScrubbingSpanExporter(exporter, _scrub.active()),
-                max_queue_size=settings.bsp_max_queue_size,
-                schedule_delay_millis=settings.bsp_schedule_delay_ms,
-                max_export_batch_size=settings.bsp_max_export_batch_size,
-                export_timeout_millis=settings.bsp_export_timeout_ms,
-            )
+        # one scrubber policy for every signal: span attributes and events are scrubbed before export; the counting
+        # wrapper outside it sees every loss, the scrubber's included, and keeps any exception from the SDK's thread
+        counting = CountingSpanExporter(ScrubbingSpanExporter(exporter, _scrub.active()))
+        processor = BatchSpanProcessor(
+            counting,
+            max_queue_size=settings.bsp_max_queue_size,
+            schedule_delay_millis=settings.bsp_schedule_delay_ms,
+            max_export_batch_size=settings.bsp_max_export_batch_size,
+            export_timeout_millis=settings.bsp_export_timeout_ms,
         )
+        watch_batch_processor(processor, "traces", counting)
+        provider.add_span_processor(processor)
     if not chosen and settings.preset == "production" and settings.traces_exporter is None:
         _log.warning(
             "signalfire: traces are not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=none to "
