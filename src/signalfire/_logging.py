@@ -77,7 +77,12 @@ _LEVEL_NAMES = {
     logging.CRITICAL: "critical",
 }
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
-_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# uvicorn's ``color_message`` (its message again, with ANSI colours) is left out too: the line already has the message.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 # Fields the pipeline adds itself; the scrubber never needs to look at them.
 _OWN_FIELDS = ("timestamp", "level", "logger")
 # Servers whose loggers come with their own handlers (and propagate=False); they are routed to ours instead.
