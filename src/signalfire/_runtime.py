@@ -7,6 +7,13 @@ runtime owns the one :class:`Observability` handle of the process and the lock t
 from __future__ import annotations
 
 import atexit
+
+# The SDK's after-fork hooks (TracerProvider/MeterProvider._handle_fork) call get_aggregated_resources(), which submits
+# to a ThreadPoolExecutor. concurrent.futures.thread acquires its global shutdown lock before every fork and releases
+# it in the child from its own after-fork hook; hooks run in registration order, so when that module is first imported
+# after our providers exist, a forked child (a gunicorn --preload worker) submits while the lock is still held and
+# hangs for ever. Importing it here, before any provider is built, registers its hook first.
+import concurrent.futures.thread  # noqa: F401
 import logging
 import os
 import signal
