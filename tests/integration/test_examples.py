@@ -1,0 +1,140 @@
+"""The examples run: the worker script and the gunicorn configuration deliver their spans to a real OTLP receiver."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _CONFIG_NAMES, _CONFIG_PREFIXES
+from tests.receivers import HttpOtlpServer
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def example_env(server, **extra: str) -> dict[str, str]:
+    """A production-like environment exporting everything to ``server``; the worktree's src/ first on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_CONFIG_PREFIXES) and k not in _CONFIG_NAMES}
+    paths = [str(ROOT / "src")] + [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env.update(
+        PYTHONPATH=os.pathsep.join(paths),
+        ENVIRONMENT="production",
+        OTEL_TRACES_SAMPLER_ARG="1.0",
+        OTEL_EXPORTER_OTLP_ENDPOINT=server.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL=getattr(server, "protocol", "http/protobuf"),
+        OTEL_BSP_SCHEDULE_DELAY="60000",  # nothing leaves before exit: the example's shutdown path must flush
+        OTEL_METRICS_EXPORTER="none",
+        **extra,
+    )
+    return env
+
+
+def test_worker_traces_every_job_as_a_continuation_of_its_producer(otlp_server):
+    """examples/worker.py: each job's span is a child of its enqueue span; failures are ERROR; nothing is lost."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "worker.py"), "--jobs", "10", "--fail-every", "5"],
+        env=example_env(otlp_server, OTEL_SERVICE_NAME="thumbnailer"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    received = otlp_server.receiver.spans()
+    assert {resource["service.name"] for resource, _ in received} == {"thumbnailer"}
+    spans = [span for _, span in received]
+    enqueued = {span.span_id: span for span in spans if span.name == "enqueue"}
+    processed = [span for span in spans if span.name == "process thumbnail"]
+    assert len(enqueued) == len(processed) == 10
+    for span in processed:
+        assert enqueued[span.parent_span_id].trace_id == span.trace_id
+    failed = [span for span in processed if span.status.code == span.status.STATUS_CODE_ERROR]
+    assert len(failed) == 2
+    assert sum(span.name == "upload" for span in spans) == 8
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+APP = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/items/{item_id}")
+def item(item_id: int) -> dict[str, int]:
+    return {"id": item_id}
+"""
+
+
+def wait_until_serving(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/0", timeout=2) as response:
+                response.read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"gunicorn did not serve on port {port} within {timeout} s")
+
+
+def test_gunicorn_config_starts_signalfire_in_each_worker_and_flushes_on_stop(tmp_path):
+    """examples/gunicorn.conf.py under real gunicorn: each worker exports as its own instance, and flushes on stop."""
+    pytest.importorskip("gunicorn", reason="pip install -e '.[test]' installs gunicorn")
+    (tmp_path / "app.py").write_text(APP, encoding="utf-8")
+    port = free_port()
+    requests = 30
+    with HttpOtlpServer() as server:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(EXAMPLES / "gunicorn.conf.py"),
+                "--pythonpath",
+                str(tmp_path),
+                "--no-control-socket",
+                "app:app",
+            ],
+            cwd=tmp_path,
+            env=example_env(server, OTEL_SERVICE_NAME="web", GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until_serving(port, proc)
+            for number in range(1, requests + 1):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/{number}", timeout=5) as response:
+                    assert response.status == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, log = proc.communicate(timeout=30)
+        assert proc.returncode == 0, log
+        workers = re.findall(r"Booting worker with pid: (\d+)", log)
+        server_spans = [
+            (resource, span) for resource, span in server.receiver.spans() if span.name == "GET /items/{item_id}"
+        ]
+    # every request after the readiness probe, plus the probes that reached a worker
+    assert len(server_spans) >= requests + 1, log
+    instances = {resource["service.instance.id"] for resource, _ in server_spans}
+    assert 1 <= len(instances) <= len(workers) == 2
