@@ -138,3 +138,28 @@ def test_gunicorn_config_starts_signalfire_in_each_worker_and_flushes_on_stop(tm
     assert len(server_spans) >= requests + 1, log
     instances = {resource["service.instance.id"] for resource, _ in server_spans}
     assert 1 <= len(instances) <= len(workers) == 2
+
+
+def test_uvicorn_flushes_on_sigterm_when_the_app_initializes_at_import(tmp_path):
+    """A service that calls init_observability(app) at import under plain uvicorn loses no span on SIGTERM."""
+    (tmp_path / "service.py").write_text(APP + "\nimport signalfire\n\nsignalfire.init_observability(app)\n")
+    port = free_port()
+    with HttpOtlpServer() as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "service:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=example_env(server, OTEL_SERVICE_NAME="web"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until_serving(port, proc)
+            for number in range(1, 11):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/{number}", timeout=5) as response:
+                    assert response.status == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, log = proc.communicate(timeout=30)
+        server_spans = [span for _, span in server.receiver.spans() if span.name == "GET /items/{item_id}"]
+    assert len(server_spans) >= 11, log
