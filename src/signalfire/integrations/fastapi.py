@@ -21,8 +21,22 @@ def install(obs: Any, app: Any) -> None:
     _require_starlette()
     if getattr(app, "_signalfire_instrumented", False):
         return
+    _disable_native_telemetry(app)
     app.add_middleware(_http.ObservabilityMiddleware, settings=obs.settings)
     app._signalfire_instrumented = True
+
+
+def _disable_native_telemetry(app: Any) -> None:
+    """Turn off FastAPI's own OpenTelemetry telemetry (FastAPI >= 0.165) on an app signalfire instruments.
+
+    FastAPI enables it as soon as a global tracer provider is configured, which init_observability() does; left on, it
+    would open a second server span (in a second trace), per-operation spans and its own HTTP metrics for every
+    request. One owner per signal: signalfire's middleware. ``FastAPI(telemetry=...)`` keeps its config dict by
+    reference, so setting the documented keys here takes effect for the running app.
+    """
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict):
+        config.update(tracing=False, metrics=False, logs=False)
 
 
 def instrument_fastapi(app: Any) -> None:

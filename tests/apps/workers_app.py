@@ -1,0 +1,24 @@
+"""An app served by several worker processes in the integration tests (gunicorn, uvicorn --workers)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI
+
+import signalfire
+
+app = FastAPI()
+signalfire.init_observability(app, service_name="workers")
+
+
+@app.get("/block/{n}")
+async def block(n: int) -> dict[str, int]:
+    # Blocks this worker's event loop so that concurrent requests spread over every worker process.
+    time.sleep(0.05)
+    return {"n": n}
+
+
+@app.get("/ready")
+async def ready() -> dict[str, bool]:
+    return {"ready": True}

@@ -1,0 +1,105 @@
+"""Worker processes: gunicorn (with and without --preload) and uvicorn --workers each export their own spans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.receivers import HttpOtlpServer
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUESTS = 40
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(command: list[str], receiver: HttpOtlpServer) -> tuple[int, subprocess.Popen[str]]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+        ENVIRONMENT="production",
+        OTEL_TRACES_SAMPLER_ARG="1.0",
+        PYTHONPATH=str(ROOT),
+    )
+    proc = subprocess.Popen(
+        [arg.replace("PORT", str(port)) for arg in command],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
+            return port, proc
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    _, err = proc.communicate()
+    pytest.fail(f"server did not start: {err[-2000:]}")
+
+
+def _load_and_stop(port: int, proc: subprocess.Popen[str]) -> int:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(lambda i: httpx.get(f"http://127.0.0.1:{port}/block/{i}", timeout=10).status_code, range(REQUESTS))
+        )
+    assert statuses == [200] * REQUESTS
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the server did not stop on SIGTERM")
+    return len(statuses)
+
+
+def _server_spans(receiver: HttpOtlpServer) -> list[tuple[dict, object]]:
+    return [(resource, span) for resource, span in receiver.receiver.spans() if span.name == "GET /block/{n}"]
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "tests.apps.workers_app:app", "-k", "uvicorn_worker.UvicornWorker"]
+GUNICORN += ["-w", "2", "-b", "127.0.0.1:PORT", "--graceful-timeout", "10"]
+UVICORN = [sys.executable, "-m", "uvicorn", "tests.apps.workers_app:app", "--workers", "2", "--port", "PORT"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(GUNICORN, id="gunicorn"),
+        pytest.param([*GUNICORN, "--preload"], id="gunicorn-preload"),
+        pytest.param(UVICORN, id="uvicorn-workers"),
+    ],
+)
+def test_every_worker_exports_every_span_with_its_own_instance_id(command):
+    """Every request's server span arrives (zero lost after SIGTERM), from two workers with distinct instance ids."""
+    with HttpOtlpServer() as receiver:
+        port, proc = _serve(command, receiver)
+        served = _load_and_stop(port, proc)
+        spans = _server_spans(receiver)
+        assert len(spans) == served
+        instance_ids = {resource["service.instance.id"] for resource, _ in spans}
+        assert len(instance_ids) == 2
