@@ -82,13 +82,13 @@ def item(item_id: int) -> dict[str, int]:
 """
 
 
-def wait_until_serving(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def wait_until_serving(port: int, proc: subprocess.Popen, path: str = "/properties/1", timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"gunicorn exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/0", timeout=2) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
                 response.read()
             return
         except OSError:
@@ -96,46 +96,61 @@ def wait_until_serving(port: int, proc: subprocess.Popen, timeout: float = 30.0)
     pytest.fail(f"gunicorn did not serve on port {port} within {timeout} s")
 
 
-def test_gunicorn_config_starts_signalfire_in_each_worker_and_flushes_on_stop(tmp_path):
-    """examples/gunicorn.conf.py under real gunicorn: each worker exports as its own instance, and flushes on stop."""
+@pytest.mark.parametrize(
+    "preload",
+    [
+        pytest.param(False, id="as-configured"),
+        pytest.param(
+            True,
+            id="preload",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: an app that initializes at import in a preloading master loses the spans pending "
+                "at SIGTERM, because the uvicorn worker resets SIGTERM to the default and re-raises it after draining",
+            ),
+        ),
+    ],
+)
+def test_gunicorn_config_serves_the_example_service_and_every_worker_flushes_on_stop(tmp_path, preload):
+    """examples/gunicorn.conf.py serving examples/service under real gunicorn: with a 60 s batch delay, every
+    request's spans still arrive after SIGTERM, from each worker's own service.instance.id."""
     pytest.importorskip("gunicorn", reason="pip install -e '.[test]' installs gunicorn")
-    (tmp_path / "app.py").write_text(APP, encoding="utf-8")
     port = free_port()
-    requests = 30
+    requests = 20
     with HttpOtlpServer() as server:
+        env = example_env(
+            server,
+            GUNICORN_BIND=f"127.0.0.1:{port}",
+            WEB_CONCURRENCY="2",
+            DEMO_DATABASE_URL=f"sqlite:///{tmp_path / 'bookings.sqlite3'}",
+        )
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env["PYTHONPATH"]])
+        command = [sys.executable, "-m", "gunicorn", "-c", str(EXAMPLES / "gunicorn.conf.py"), "--no-control-socket"]
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(EXAMPLES / "gunicorn.conf.py"),
-                "--pythonpath",
-                str(tmp_path),
-                "--no-control-socket",
-                "app:app",
-            ],
+            [*command, *(["--preload"] if preload else []), "examples.service.app:app"],
             cwd=tmp_path,
-            env=example_env(server, OTEL_SERVICE_NAME="web", GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2"),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         try:
             wait_until_serving(port, proc)
-            for number in range(1, requests + 1):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/{number}", timeout=5) as response:
+            for _ in range(requests):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/properties/1", timeout=5) as response:
                     assert response.status == 200
         finally:
             proc.send_signal(signal.SIGTERM)
             _, log = proc.communicate(timeout=30)
-        assert proc.returncode == 0, log
         workers = re.findall(r"Booting worker with pid: (\d+)", log)
         server_spans = [
-            (resource, span) for resource, span in server.receiver.spans() if span.name == "GET /items/{item_id}"
+            (resource, span)
+            for resource, span in server.receiver.spans()
+            if span.name == "GET /properties/{property_id}"
         ]
-    # every request after the readiness probe, plus the probes that reached a worker
+    # every request, plus the readiness probes that reached a worker
     assert len(server_spans) >= requests + 1, log
+    assert {resource["service.name"] for resource, _ in server_spans} == {"bookings"}
     instances = {resource["service.instance.id"] for resource, _ in server_spans}
     assert 1 <= len(instances) <= len(workers) == 2
 
@@ -154,7 +169,7 @@ def test_uvicorn_flushes_on_sigterm_when_the_app_initializes_at_import(tmp_path)
             text=True,
         )
         try:
-            wait_until_serving(port, proc)
+            wait_until_serving(port, proc, "/items/0")
             for number in range(1, 11):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/{number}", timeout=5) as response:
                     assert response.status == 200
