@@ -11,6 +11,7 @@ The public names are listed in ``__all__``; everything in a module whose name st
 """
 
 from signalfire._runtime import Observability, init_observability, shutdown
+from signalfire._scrub import scrub
 from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "init_observability",
     "instrument_fastapi",
+    "scrub",
     "shutdown",
     "span",
     "traced",

@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _tracing
+from signalfire import _scrub, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -199,7 +199,9 @@ def _build(
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
     obs = Observability(settings, tracer_provider, meter_provider)
     # Each component installs itself here, in this order, and registers what it must flush with obs.on_shutdown().
-    # logs (_logging.install)
+    # logs (_logging.install); the scrubber first, so every component that exports data sees the configured policy
+    _scrub.install(settings)
+    obs.on_shutdown("scrub", lambda _t: _scrub.reset())
     # errors (_errors.install)
     # metrics registry and Prometheus (_metrics.install)
     return obs

@@ -36,6 +36,7 @@ SAMPLERS = (
 )
 PROTOCOLS = ("grpc", "http/protobuf")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+LOG_FORMATS = ("json", "console")
 EXPORTERS: dict[Signal, tuple[str, ...]] = {
     "traces": ("otlp", "console", "none"),
     "metrics": ("otlp", "prometheus", "console", "none"),
@@ -51,6 +52,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "development": {
         "traces_sampler_arg": 1.0,
         # logs
+        "log_format": "console",
         # errors
         # metrics
         # http
@@ -58,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "production": {
         "traces_sampler_arg": 0.1,
         # logs
+        "log_format": "json",
         # errors
         # metrics
         # http
@@ -263,6 +266,66 @@ class Settings(BaseSettings):
     )
 
     # --- logs, request correlation and the scrubber (_logging.py, _scrub.py) -------------------------------------
+    log_format: str | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_LOG_FORMAT"),
+        description="SIGNALFIRE_LOG_FORMAT: json (one JSON object per line) or console (coloured, readable). Preset: "
+        "console in development, json in production.",
+    )
+    log_levels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        validation_alias=_env("SIGNALFIRE_LOG_LEVELS"),
+        description="SIGNALFIRE_LOG_LEVELS: per-logger levels, e.g. 'sqlalchemy.engine=WARNING,uvicorn.access=ERROR'.",
+    )
+    scrub_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("SIGNALFIRE_SCRUB_KEYS"),
+        description="SIGNALFIRE_SCRUB_KEYS: extra sensitive keys (comma-separated), redacted in every signal, compared "
+        "case- and separator-insensitively.",
+    )
+    scrub_allow_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("SIGNALFIRE_SCRUB_ALLOW_KEYS"),
+        description="SIGNALFIRE_SCRUB_ALLOW_KEYS: keys kept readable although they contain a sensitive word "
+        "(comma-separated), added to the built-in list (token_count, session_count, ...).",
+    )
+    scrub_emails: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_SCRUB_EMAILS"),
+        description="SIGNALFIRE_SCRUB_EMAILS: redact email addresses in logs and spans (Sentry events always are).",
+    )
+    scrub_phones: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_SCRUB_PHONES"),
+        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers in logs and spans (Sentry events always are).",
+    )
+    request_id_header: str = Field(
+        "X-Request-ID",
+        validation_alias=_env("SIGNALFIRE_REQUEST_ID_HEADER"),
+        description="SIGNALFIRE_REQUEST_ID_HEADER: the header a request id is read from and returned in.",
+    )
+    access_log: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG"),
+        description="SIGNALFIRE_ACCESS_LOG: one log line per HTTP request (logger signalfire.access).",
+    )
+    access_log_sample_rate: float = Field(
+        1.0,
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE"),
+        description="SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE: the share of requests with an access-log line, 0 to 1; 5xx "
+        "responses and slow requests are always logged.",
+    )
+    access_log_slow_ms: float = Field(
+        1000.0,
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SLOW_MS"),
+        description="SIGNALFIRE_ACCESS_LOG_SLOW_MS: requests slower than this many milliseconds are always logged.",
+    )
+    access_log_exclude: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("/health*", "/metrics"),
+        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_EXCLUDE"),
+        description="SIGNALFIRE_ACCESS_LOG_EXCLUDE: paths without an access-log line (comma-separated; a trailing * "
+        "matches a prefix). Default: /health*,/metrics.",
+    )
 
     # --- errors: Sentry (_errors.py) -------------------------------------------------------------------------------
 
@@ -439,6 +502,68 @@ class Settings(BaseSettings):
                 f"OTEL_BSP_MAX_QUEUE_SIZE ({self.bsp_max_queue_size})"
             )
         return self
+
+    # --- validators: logs, request correlation and the scrubber ------------------------------------------------------
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _check_log_format(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        normalized = str(value).strip().lower()
+        if normalized not in LOG_FORMATS:
+            raise ValueError("expected " + " or ".join(LOG_FORMATS))
+        return normalized
+
+    @field_validator("log_levels", mode="before")
+    @classmethod
+    def _check_log_levels(cls, value: Any) -> Any:
+        pairs = parse_key_values(value, "logger=LEVEL") if isinstance(value, str) else dict(value)
+        levels: dict[str, str] = {}
+        for name, level in pairs.items():
+            normalized = str(level).strip().upper()
+            normalized = "WARNING" if normalized == "WARN" else normalized
+            if normalized not in LOG_LEVELS:
+                raise ValueError(
+                    f"expected logger=LEVEL pairs with LEVEL one of {', '.join(LOG_LEVELS)} (got {name}={level})"
+                )
+            levels[name] = normalized
+        return levels
+
+    @field_validator("scrub_keys", "scrub_allow_keys", "access_log_exclude", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        names = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(n).strip() for n in names if str(n).strip())
+
+    @field_validator("request_id_header", mode="before")
+    @classmethod
+    def _check_header_name(cls, value: Any) -> Any:
+        name = str(value).strip()
+        if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,64}", name):
+            raise ValueError("expected an HTTP header name such as X-Request-ID")
+        return name
+
+    @field_validator("access_log_sample_rate", mode="before")
+    @classmethod
+    def _check_access_ratio(cls, value: Any) -> Any:
+        try:
+            ratio = float(value)
+        except (TypeError, ValueError):
+            ratio = math.nan
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError("expected a number from 0 to 1 (the share of requests logged)")
+        return ratio
+
+    @field_validator("access_log_slow_ms", mode="before")
+    @classmethod
+    def _check_slow_ms(cls, value: Any) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number >= 0 or math.isinf(number):
+            raise ValueError("expected a number of milliseconds, 0 or more")
+        return number
 
     # --- derived values --------------------------------------------------------------------------------------------
     @property

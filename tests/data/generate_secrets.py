@@ -1,0 +1,132 @@
+"""Generate tests/data/secrets.json: realistic-looking but FAKE secrets (random, fixed seed).
+
+Run: python tests/data/generate_secrets.py
+"""
+
+import base64
+import json
+import random
+import string
+from pathlib import Path
+
+rng = random.Random(20261122)
+A = string.ascii_letters + string.digits
+U = string.ascii_uppercase + string.digits
+H = "0123456789abcdef"
+
+
+def r(n, alphabet=A):
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def b64url(obj):
+    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+
+def jwt(header, payload, siglen):
+    return f"{b64url(header)}.{b64url(payload)}.{r(siglen, A + '-_')}"
+
+
+def luhn_complete(prefix, length):
+    digits = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
+    for check in "0123456789":
+        cand = digits + check
+        total = 0
+        for i, c in enumerate(reversed(cand)):
+            n = int(c)
+            if i % 2 == 1:
+                n *= 2
+                n -= 9 if n > 9 else 0
+            total += n
+        if total % 10 == 0:
+            return cand
+
+
+def pem(kind, lines):
+    body = "\n".join(r(64, A + "+/") for _ in range(lines))
+    return body, f"-----BEGIN {kind}PRIVATE KEY-----\n{body}\n-----END {kind}PRIVATE KEY-----"
+
+
+E = []
+
+
+def add(kind, secret, text=None):
+    E.append({"kind": kind, "secret": secret, "text": text or secret})
+
+
+add("jwt_hs256", jwt({"alg": "HS256", "typ": "JWT"}, {"sub": r(12), "iat": 1732200000 + rng.randrange(10**6)}, 43))
+add("jwt_rs256", jwt({"alg": "RS256", "kid": r(16)}, {"sub": r(10), "scope": "read write", "exp": 1732300000}, 342))
+add(
+    "jwt_in_header",
+    t := jwt({"alg": "ES256"}, {"uid": rng.randrange(10**6), "role": "admin"}, 86),
+    f"Authorization: Bearer {t}",
+)
+add("jwt_unsigned", jwt({"alg": "none"}, {"sub": r(8), "tenant": r(6)}, 0).rstrip("."))
+add("aws_access_key_id", "AKIA" + r(16, U))
+add("aws_access_key_id", "AKIA" + r(16, U), None)
+add("aws_session_key_id", "ASIA" + r(16, U))
+add("aws_secret_access_key", s := r(40, A + "+/"), f"aws_secret_access_key = {s}")
+add("github_pat_classic", "ghp_" + r(36))
+add("github_oauth", "gho_" + r(36))
+add("github_app", "ghs_" + r(36))
+# the public format prefix github_pat_ is not secret (and shares "github" with the marker): only the random part
+add("github_fine_grained", t := r(22) + "_" + r(59), "github_pat_" + t)
+add("slack_bot", f"xoxb-{rng.randrange(10**11, 10**12)}-{rng.randrange(10**12, 10**13)}-{r(24)}")
+add(
+    "slack_user",
+    f"xoxp-{rng.randrange(10**11, 10**12)}-{rng.randrange(10**11, 10**12)}-{rng.randrange(10**12, 10**13)}-{r(32, H)}",
+)
+add("slack_webhook", w := f"https://hooks.slack.com/services/T{r(8, U)}/B{r(10, U)}/{r(24)}", f"posting to {w} failed")
+add("stripe_secret", "sk_live_" + r(99))
+add("stripe_restricted", "rk_live_" + r(99))
+add("stripe_test", "sk_test_" + r(24))
+add("stripe_webhook_secret", "whsec_" + r(32))
+add("google_api_key", "AIza" + r(35, A + "-_"))
+add("openai_key", "sk-proj-" + r(48, A + "-_"))
+add("anthropic_key", "sk-ant-api03-" + r(93, A + "-_"))
+add("gitlab_pat", "glpat-" + r(20, A + "-_"))
+add("npm_token", "npm_" + r(36))
+add("sendgrid_key", "SG." + r(22, A + "-_") + "." + r(43, A + "-_"))
+add("pypi_token", "pypi-AgEIcHlwaS5vcmc" + r(60, A + "-_"))
+body, key = pem("RSA ", 8)
+add("pem_rsa", body, key)
+body, key = pem("EC ", 3)
+add("pem_ec", body, key)
+body, key = pem("OPENSSH ", 6)
+add("pem_openssh", body, key)
+body, key = pem("", 10)
+add("pem_pkcs8", body, f"config loaded: key={key!r}")
+add("card_visa", c := luhn_complete("4", 16))
+add("card_visa_spaced", c := luhn_complete("4", 16), f"card {c[:4]} {c[4:8]} {c[8:12]} {c[12:]} declined")
+add("card_mastercard", luhn_complete("5" + rng.choice("12345"), 16))
+add("card_mastercard_2series", c := luhn_complete("2221", 16), "-".join([c[:4], c[4:8], c[8:12], c[12:]]))
+add("card_amex", luhn_complete("3" + rng.choice("47"), 15))
+add("card_discover", luhn_complete("6011", 16))
+add("card_jcb", luhn_complete("35", 16))
+add("postgres_password", p := r(20), f"postgresql://app:{p}@db.internal:5432/orders")
+add("redis_password", p := r(24), f"redis://:{p}@cache.internal:6379/0")
+add("amqp_password", p := r(18), f"amqp://svc_{r(4)}:{p}@rabbit.internal:5672/")
+add("mongodb_password", p := r(22), f"mongodb+srv://reporting:{p}@cluster0.abcde.mongodb.net/?retryWrites=true")
+add("https_basic_in_url", p := r(16), f"https://deploy:{p}@artifacts.example.com/simple/")
+add("bearer_opaque", t := r(40, A + "-._~"), f"Authorization: Bearer {t}")
+add("bearer_in_prose", t := r(32, H), f"retrying with bearer {t} after 401")
+add("basic_header", c := base64.b64encode(f"svc-{r(5)}:{r(18)}".encode()).decode(), f"Authorization: Basic {c}")
+add("basic_header_lower", c := base64.b64encode(f"{r(8)}:{r(12)}".encode()).decode(), f"proxy sent basic {c}")
+add("query_access_token", t := r(32), f"/oauth/callback?state=ok&access_token={t}&expires_in=3600")
+add("query_api_key", t := r(28), f"https://api.example.com/v1/rates?api_key={t}&base=EUR")
+add("query_client_secret", t := r(40), f"/token?client_id=web&client_secret={t}")
+add("query_password", t := r(14), f"/login?user=ann&password={t}")
+add("query_signature", t := r(64, H), f"/download?file=report.pdf&X-Amz-Signature={t}")
+add("env_password", t := r(20), f"DB_PASSWORD={t}")
+add("secret_key_colon", t := r(50, A + "!@#%^*"), f"SECRET_KEY: {t}")
+add("json_client_secret", t := r(36), json.dumps({"client_id": "web", "client_secret": t}))
+add("cookie_header", t := r(32, H), f"Cookie: theme=dark; sessionid={t}")
+add("set_cookie_header", t := r(40), f"Set-Cookie: session_id={t}; Path=/; HttpOnly")
+add("password_kv_quoted", t := r(16, A + " -_"), f"login failed password='{t}'")
+DESCRIPTION = (
+    "FAKE secrets generated with a fixed seed for tests (not real credentials). "
+    "'secret' is what must never appear; 'text' is the secret in its natural context."
+)
+with Path(__file__).with_name("secrets.json").open("w") as out:
+    json.dump({"description": DESCRIPTION, "secrets": E}, out, indent=1)
+print(len(E))
