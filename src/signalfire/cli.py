@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
+from signalfire._scrub import Scrubber
 from signalfire._settings import ConfigurationError, Settings, Signal, _env_name_set, env_names
 from signalfire._version import __version__
 
@@ -82,12 +83,15 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 
 # --- masking ----------------------------------------------------------------------------------------------------------
+# Field-name words that mark a whole value secret, beside what the shared scrubber treats as sensitive keys.
 _SECRET_WORDS = ("secret", "token", "password", "passwd", "dsn", "api_key", "apikey", "credential", "auth")
 MASK = "****"
 
 
-def mask(field: str, value: Any) -> Any:
-    """``value`` fit to print: header values, credentials in URLs, DSN keys and secret-named fields masked."""
+def mask(field: str, value: Any, scrubber: Scrubber | None = None) -> Any:
+    """``value`` fit to print: header values, credentials in URLs (a Sentry DSN's key), secret-named fields, and
+    whatever the shared scrubber (configured as the service would configure it) redacts in a log line."""
+    scrubber = scrubber or Scrubber()
     if value is None or isinstance(value, bool | int | float):
         return value
     if field.endswith("headers") and isinstance(value, Mapping):
@@ -95,15 +99,15 @@ def mask(field: str, value: Any) -> Any:
     if isinstance(value, str):
         masked = _mask_url(value)
         if masked is not None:
-            return _scrubbed(masked)
-        if any(word in field.lower() for word in _SECRET_WORDS):
+            return scrubber.scrub_text(masked)
+        if any(word in field.lower() for word in _SECRET_WORDS) or scrubber.is_sensitive_key(field):
             return MASK
-        return _scrubbed(value)
+        return scrubber.scrub_text(value)
     if isinstance(value, Mapping):
-        return {key: mask(str(key), item) for key, item in value.items()}
+        return {key: mask(str(key), item, scrubber) for key, item in value.items()}
     if isinstance(value, tuple | list):
-        return [mask(field, item) for item in value]
-    return _scrubbed(str(value))
+        return [mask(field, item, scrubber) for item in value]
+    return scrubber.scrub_text(str(value))
 
 
 def _mask_url(value: str) -> str | None:
@@ -118,17 +122,6 @@ def _mask_url(value: str) -> str | None:
         return None
     netloc = f"{MASK}@{host}" + (f":{port}" if port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _scrubbed(text: str) -> str:
-    # The shared scrubber redacts what it redacts in logs, spans and Sentry events; until it is present, the
-    # field-name rules above are the whole of the masking.
-    try:
-        from signalfire import _scrub  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return text
-    result = _scrub.scrub(text)
-    return result if isinstance(result, str) else text
 
 
 # --- configuration table ----------------------------------------------------------------------------------------------
@@ -146,11 +139,12 @@ def rows(settings: Settings) -> list[Row]:
     """Every field of ``settings`` with its masked value, its source and its environment variable."""
     dump = settings.model_dump(mode="json")
     sources = settings.sources
+    scrubber = Scrubber.from_settings(settings)
     result = []
     for name in Settings.model_fields:
         names = env_names(name)
         variable = _env_name_set(name) if sources.get(name) == "environment" else (names[0] if names else None)
-        result.append(Row(name, mask(name, dump[name]), sources.get(name, "default"), variable))
+        result.append(Row(name, mask(name, dump[name], scrubber), sources.get(name, "default"), variable))
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tomllib
 from pathlib import Path
 
@@ -65,3 +66,21 @@ def test_doctor_check_that_raises_is_reported_as_a_problem(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "FAIL  broken failed: RuntimeError('boom')" in out
     assert "integration fastapi" in out
+
+
+def test_mask_applies_the_shared_scrubber_to_values_of_ordinary_fields():
+    """A JWT inside a resource attribute is redacted the way the scrubber redacts it in a log line."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    assert cli.mask("resource_attributes", {"team": "core", "build": jwt}) == {
+        "team": "core",
+        "build": "[REDACTED:jwt]",
+    }
+
+
+def test_config_masks_keys_the_service_configured_as_sensitive(capsys, monkeypatch):
+    """SIGNALFIRE_SCRUB_KEYS makes `config` mask that key too, as the running service's scrubber would."""
+    monkeypatch.setenv("SIGNALFIRE_SCRUB_KEYS", "internal_ref")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=core,internal_ref=abc123")
+    assert cli.main(["config", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["settings"]["resource_attributes"]["value"] == {"team": "core", "internal_ref": "****"}
