@@ -124,6 +124,8 @@ def example(name: str, field: FieldInfo) -> str:
         value = EXAMPLES[name]
     else:
         value = default_of(field)
+        if value is None:  # a preset fills it: its production value is a realistic example
+            value = PRESETS["production"].get(name, PRESETS["development"].get(name))
         if value is None or value in ({}, ()):
             return ""
     shown = show(value).strip("`") if not isinstance(value, str) else value
