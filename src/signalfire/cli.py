@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import json
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -432,42 +432,56 @@ def check_prometheus_dir(settings: Settings, timeout: float) -> Iterable[Finding
     yield Finding("ok", f"Prometheus: multiprocess directory {path} is writable")
 
 
-# (integration, library module, instrumentation module, extra)
-INSTRUMENTATIONS: tuple[tuple[str, str, str | None, str], ...] = (
-    ("fastapi", "fastapi", "opentelemetry.instrumentation.asgi", "fastapi"),
-    ("sqlalchemy", "sqlalchemy", "opentelemetry.instrumentation.sqlalchemy", "sqlalchemy"),
-    ("redis", "redis", "opentelemetry.instrumentation.redis", "redis"),
-    ("httpx", "httpx", "opentelemetry.instrumentation.httpx", "httpx"),
+# Extras that are not integrations: the development tooling and the union of the others.
+_NOT_INTEGRATIONS = frozenset({"all", "test", "docs", "dev"})
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^;]*(?:;\s*extra\s*==\s*['\"](?P<extra>[^'\"]+)['\"])?"
 )
 
 
+def integration_requirements() -> dict[str, list[str]]:
+    """Each integration extra of the installed signalfire and the distributions it needs, from the package metadata
+    (so the check follows pyproject.toml's extras)."""
+    try:
+        requirements = importlib.metadata.requires("signalfire") or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    extras: dict[str, list[str]] = {}
+    for requirement in requirements:
+        match = _REQUIREMENT.match(requirement)
+        if match and match["extra"] and match["extra"] not in _NOT_INTEGRATIONS:
+            extras.setdefault(match["extra"], []).append(match["name"])
+    return extras
+
+
 def check_instrumentations(settings: Settings, timeout: float) -> Iterable[Finding]:
-    """Which integrations can be instrumented here: the library and its OpenTelemetry instrumentation are installed."""
-    for name, library, instrumentation, extra in INSTRUMENTATIONS:
-        if not _installed(library):
-            yield Finding("info", f"integration {name}: {library} is not installed")
-        elif instrumentation is not None and not _installed(instrumentation):
+    """Which integrations can work here: each extra's library and its OpenTelemetry instrumentation are installed."""
+    extras = integration_requirements()
+    if not extras:
+        yield Finding("info", "integrations: signalfire's package metadata is not available (not installed with pip?)")
+        return
+    for extra, names in sorted(extras.items()):
+        installed = {name: _version(name) for name in names}
+        present = {name: version for name, version in installed.items() if version is not None}
+        missing = sorted(set(names) - set(present))
+        libraries = ", ".join(f"{n} {v}" for n, v in sorted(present.items()) if not n.startswith("opentelemetry-"))
+        if not libraries:
+            yield Finding("info", f"integration {extra}: not installed")
+        elif missing:
             yield Finding(
                 "warning",
-                f"integration {name}: {library} {_version(library)} is installed but its instrumentation is not",
+                f"integration {extra}: {libraries} installed, but not {', '.join(missing)}: it is not instrumented",
                 f'pip install "signalfire[{extra}]"',
             )
         else:
-            yield Finding("ok", f"integration {name}: {library} {_version(library)} and its instrumentation")
+            yield Finding("ok", f"integration {extra}: {libraries}, instrumented")
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _version(distribution: str) -> str:
+def _version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
-        return "(version unknown)"
+        return None
 
 
 # The doctor's checks, in the order they print; a component adds its own check here.

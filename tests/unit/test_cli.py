@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import signalfire
 from signalfire import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +85,21 @@ def test_config_masks_keys_the_service_configured_as_sensitive(capsys, monkeypat
     assert cli.main(["config", "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["settings"]["resource_attributes"]["value"] == {"team": "core", "internal_ref": "****"}
+
+
+def test_installed_extras_are_read_from_the_package_metadata():
+    """The integrations the doctor checks are signalfire's extras, without the tooling ones."""
+    extras = cli.integration_requirements()
+    assert "fastapi" in extras["fastapi"]
+    assert not {"test", "all", "docs"} & set(extras)
+
+
+def test_a_library_without_its_instrumentation_is_a_warning_with_the_extra_to_install(monkeypatch):
+    """fastapi installed but an instrumentation of its extra missing: a warning naming pip install signalfire[extra]."""
+    monkeypatch.setattr(
+        cli, "integration_requirements", lambda: {"fastapi": ["fastapi", "opentelemetry-instrumentation-absent"]}
+    )
+    [finding] = cli.check_instrumentations(signalfire.Settings.resolve(), 1.0)
+    assert finding.status == "warning"
+    assert "but not opentelemetry-instrumentation-absent" in finding.title
+    assert finding.fix == 'pip install "signalfire[fastapi]"'
