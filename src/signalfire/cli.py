@@ -37,6 +37,7 @@ __all__ = ["COMMANDS", "Command", "Finding", "main"]
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
+EXIT_FAILURE = 70  # EX_SOFTWARE: signalfire itself failed
 EXIT_USAGE = 2  # argparse's own status for a bad command line; a rejected setting is the same kind of mistake
 
 
@@ -541,6 +542,7 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     """The argument parser with one subparser per command."""
     parser = argparse.ArgumentParser(prog="signalfire", description="signalfire: observability for Python services.")
     parser.add_argument("--version", action="version", version=f"signalfire {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an unexpected error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands or COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
@@ -550,7 +552,7 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 fine, 1 a check found a problem, 2 bad input)."""
+    """Run the command line; returns the exit status (0 fine, 1 a check found a problem, 2 bad input, 70 a bug)."""
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)
@@ -563,6 +565,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `signalfire config | head`
         return EXIT_OK
+    except Exception as exc:
+        if args.traceback:
+            raise
+        print(f"signalfire: error: unexpected {type(exc).__name__}: {exc} (--traceback shows where)", file=sys.stderr)
+        return EXIT_FAILURE
     return status
 
 

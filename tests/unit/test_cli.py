@@ -103,3 +103,16 @@ def test_a_library_without_its_instrumentation_is_a_warning_with_the_extra_to_in
     assert finding.status == "warning"
     assert "but not opentelemetry-instrumentation-absent" in finding.title
     assert finding.fix == 'pip install "signalfire[fastapi]"'
+
+
+def test_an_unexpected_error_is_one_line_unless_traceback_is_asked_for(capsys, monkeypatch):
+    """A bug in a command prints one line naming the exception and exits 70; --traceback re-raises it."""
+
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "COMMANDS", [cli.Command("broken", "fails", lambda parser: None, broken)])
+    assert cli.main(["broken"]) == 70
+    assert capsys.readouterr().err == "signalfire: error: unexpected RuntimeError: boom (--traceback shows where)\n"
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["--traceback", "broken"])
