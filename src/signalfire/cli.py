@@ -225,6 +225,16 @@ def check_exporters(settings: Settings, timeout: float) -> Iterable[Finding]:
     for signal in signals:
         exporters = settings.exporters(signal)
         yield Finding("info", f"{signal}: exported to {', '.join(exporters) if exporters else 'nothing'}")
+    never = settings.traces_sampler in ("always_off", "parentbased_always_off") or (
+        settings.traces_sampler.endswith("traceidratio") and settings.traces_sampler_arg == 0
+    )
+    if never:
+        yield Finding(
+            "warning",
+            f"OTEL_TRACES_SAMPLER={settings.traces_sampler} (ratio {settings.traces_sampler_arg}) samples no trace "
+            "this service starts",
+            "unset OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG for the preset's ratio, or set a ratio above 0",
+        )
     if settings.preset == "production" and not settings.exporters("traces"):
         yield Finding(
             "warning",

@@ -116,3 +116,11 @@ def test_an_unexpected_error_is_one_line_unless_traceback_is_asked_for(capsys, m
     assert capsys.readouterr().err == "signalfire: error: unexpected RuntimeError: boom (--traceback shows where)\n"
     with pytest.raises(RuntimeError, match="boom"):
         cli.main(["--traceback", "broken"])
+
+
+def test_a_sampler_that_samples_nothing_is_a_warning():
+    """A ratio of 0 is legal but almost always a mistake: the doctor warns, with the fix."""
+    findings = list(cli.check_exporters(signalfire.Settings.resolve(traces_sampler_arg=0.0), 1.0))
+    [warning] = [f for f in findings if f.status == "warning"]
+    assert "samples no trace" in warning.title
+    assert warning.fix is not None
