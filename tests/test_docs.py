@@ -181,8 +181,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_program(program: Program, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Execute a program as a script in a fresh interpreter, under the convention's environment and timeout."""
+def run_program(program: Program, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Execute a program as a script in a fresh interpreter, under the convention's environment (plus ``env``) and
+    timeout."""
     script = cwd / ("test_docs_block.py" if program.pytest else "docs_block.py")
     script.write_text(program.code, encoding="utf-8")
     command = [sys.executable, str(script)]
@@ -191,7 +192,7 @@ def run_program(program: Program, cwd: Path) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         command,
         cwd=cwd,
-        env=clean_env(program.env),
+        env=clean_env({**program.env, **env}),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -204,9 +205,12 @@ def test_python_block_runs(program: Program, tmp_path: Path):
     """A ```python block of the documentation runs to completion in a fresh interpreter."""
     if program.otlp:
         with HttpOtlpServer() as server:
-            program.env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", server.endpoint)
-            program.env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-            result = run_program(program, tmp_path)
+            result = run_program(
+                program,
+                tmp_path,
+                OTEL_EXPORTER_OTLP_ENDPOINT=server.endpoint,
+                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            )
     else:
         result = run_program(program, tmp_path)
     if result.returncode != 0:
