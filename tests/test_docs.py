@@ -320,3 +320,14 @@ def test_pytest_directive_runs_the_block_as_a_test_file(tmp_path: Path):
     assert run_program(failing, tmp_path).returncode == 1
     passing = Program([Block(tmp_path / "x.md", 1, "python", (), "def test_passes():\n    pass\n")], pytest=True)
     assert run_program(passing, tmp_path).returncode == 0
+
+
+def test_readme_links_point_at_files_that_exist():
+    """Every relative link in README.md (into docs/, CHANGELOG.md, ...) names a file of the repository."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = [
+        t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t and not t.startswith("#")
+    ]
+    assert targets, "README.md links into the documentation"
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert missing == []
