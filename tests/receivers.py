@@ -4,6 +4,8 @@ opentelemetry-proto messages, with the request headers of every export."""
 from __future__ import annotations
 
 import gzip
+import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -195,3 +197,162 @@ class HttpOtlpServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- Sentry ingest ----------------------------------------------------------------------------------------------------
+@dataclass
+class SentryEnvelope:
+    """One envelope as received: its header, its (item header, payload bytes) pairs and the raw decompressed bytes."""
+
+    path: str
+    headers: dict[str, str]
+    header: dict[str, Any]
+    items: list[tuple[dict[str, Any], bytes]]
+    raw: bytes
+
+    def payloads(self, item_type: str) -> list[dict[str, Any]]:
+        """The JSON payloads of the items of one type (event, transaction, session, client_report, ...)."""
+        return [json.loads(payload) for header, payload in self.items if header.get("type") == item_type]
+
+
+def parse_envelope(data: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
+    """Parse Sentry's envelope format: a JSON header line, then item header lines each followed by its payload
+    (``length`` bytes when the item header says so, else up to the next newline)."""
+    header_line, _, rest = data.partition(b"\n")
+    header = json.loads(header_line) if header_line.strip() else {}
+    items: list[tuple[dict[str, Any], bytes]] = []
+    while rest.strip():
+        item_line, _, rest = rest.partition(b"\n")
+        if not item_line.strip():
+            continue
+        item_header = json.loads(item_line)
+        length = item_header.get("length")
+        if length is None:
+            payload, _, rest = rest.partition(b"\n")
+        else:
+            payload, rest = rest[:length], rest[length:]
+            if rest.startswith(b"\n"):
+                rest = rest[1:]
+        items.append((item_header, payload))
+    return header, items
+
+
+class SentryIngestServer:
+    """A Sentry ingest endpoint on 127.0.0.1: POST /api/<project>/envelope/ (and legacy /store/), gunzipped and parsed.
+
+    ``dsn`` is the DSN that makes the real sentry-sdk transport send here.
+    """
+
+    def __init__(self) -> None:
+        self.envelopes: list[SentryEnvelope] = []
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                encoding = (self.headers.get("Content-Encoding") or "").lower()
+                if encoding == "gzip":
+                    body = gzip.decompress(body)
+                elif encoding in ("br", "deflate"):
+                    self.send_response(415)
+                    self.end_headers()
+                    return
+                parts = self.path.split("?", 1)[0].strip("/").split("/")
+                if len(parts) != 3 or parts[0] != "api" or parts[2] not in ("envelope", "store"):
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                if parts[2] == "store":  # the legacy endpoint takes one bare event
+                    header, items = {}, [({"type": "event"}, body)]
+                else:
+                    header, items = parse_envelope(body)
+                envelope = SentryEnvelope(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, header, items, body
+                )
+                with owner.lock:
+                    owner.envelopes.append(envelope)
+                reply = json.dumps({"id": header.get("event_id")}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.dsn = f"http://public@127.0.0.1:{self.port}/1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def received(self) -> list[SentryEnvelope]:
+        with self.lock:
+            return list(self.envelopes)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every error/message event received, oldest first."""
+        return [event for envelope in self.received() for event in envelope.payloads("event")]
+
+    def raw(self) -> bytes:
+        """Everything received, decompressed, concatenated: what a leak check searches."""
+        return b"\n".join(envelope.raw for envelope in self.received())
+
+    def wait_for_events(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = self.events()
+            if len(events) >= count:
+                return events
+            time.sleep(0.02)
+        return self.events()
+
+    def __enter__(self) -> SentryIngestServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class BlackHoleServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: a backend that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections.append(conn)  # held open, never read from or written to
+
+    def __enter__(self) -> BlackHoleServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.thread.join(2)
+        for conn in self.connections:
+            conn.close()
+        self.sock.close()
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

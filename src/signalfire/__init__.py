@@ -10,6 +10,8 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
+from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
+from signalfire._logging import get_logger
 from signalfire._runtime import Observability, init_observability, shutdown
 from signalfire._scrub import scrub
 from signalfire._settings import ConfigurationError, Settings
@@ -22,9 +24,15 @@ __all__ = [
     "Observability",
     "Settings",
     "__version__",
+    "add_breadcrumb",
+    "capture_exception",
+    "capture_message",
+    "get_logger",
     "init_observability",
     "instrument_fastapi",
     "scrub",
+    "set_context",
+    "set_user",
     "shutdown",
     "span",
     "traced",

@@ -7,6 +7,7 @@ the scope Starlette fills in (``scope["route"]``), so the route template is neve
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -16,7 +17,8 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _tracing
+from signalfire import _errors, _logging, _tracing
+from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
 __all__ = ["ObservabilityMiddleware", "route_template"]
@@ -66,19 +68,27 @@ class ObservabilityMiddleware:
         self.app = app
         self.settings = settings
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
+        # request correlation and the access log (SIGNALFIRE_REQUEST_ID_HEADER, SIGNALFIRE_ACCESS_LOG_*)
+        self.request_id_header = settings.request_id_header.lower().encode("latin-1")
+        self.access_log = AccessLog(settings) if settings.access_log else None
+
+    def _request_id(self, headers: list[tuple[bytes, bytes]]) -> str:
+        """The request's own id when it sent a sane one in the request-id header, else a fresh one."""
+        wanted = self.request_id_header
+        for key, value in headers:
+            if key == wanted and _SANE_REQUEST_ID.match(value):
+                return value.decode("ascii")
+        return uuid.uuid4().hex
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _tracing._active.recording:
+            if scope["type"] == "lifespan":
+                _logging.claim_server_loggers()  # the server has configured its logging by now
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
-        request_id = None
-        for key, value in headers:
-            if key == REQUEST_ID_HEADER and _SANE_REQUEST_ID.match(value):
-                request_id = value.decode("ascii")
-                break
-        if request_id is None:
-            request_id = uuid.uuid4().hex
+        request_id_header = self.request_id_header
+        request_id = self._request_id(headers)
         method = scope.get("method", "GET")
         parent = extract(headers, getter=_GETTER)
         server_span = self.tracer.start_span(
@@ -93,22 +103,31 @@ class ObservabilityMiddleware:
             },
         )
         token = otel_context.attach(trace.set_span_in_context(server_span, parent))
+        log_token = _logging.bind_request_id(request_id)
+        started = time.perf_counter()
         status_code = 500
-        request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        response_started = False
+        response_header = (request_id_header, request_id.encode("ascii"))
 
         async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal status_code
+            nonlocal status_code, response_started
             if message["type"] == "http.response.start":
                 status_code = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], request_id_header]
+                response_started = True
+                message["headers"] = [*message.get("headers", ()), response_header]
             await send(message)
 
+        failed = False
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
             status_code = 500
+            failed = True
             _tracing._record_error(server_span, exc)
+            _errors.note_unhandled(exc)  # while the server span is current: Sentry's report will carry the trace link
+            if not response_started and isinstance(exc, Exception):
+                # Starlette's ServerErrorMiddleware sits outside us and would answer without the request id.
+                await send_error_response(scope, send, response_header)
             raise
         finally:
             template = route_template(scope) or UNMATCHED_ROUTE
@@ -117,5 +136,11 @@ class ObservabilityMiddleware:
             server_span.set_attribute("http.response.status_code", status_code)
             if status_code >= 500:
                 server_span.set_status(Status(StatusCode.ERROR))
+            if self.access_log is not None:
+                self.access_log.write(scope, method, template, status_code, time.perf_counter() - started)
+            if not failed:
+                # After an exception the id stays bound: the server logs the traceback next, in this same task, and
+                # that line should name the request. The task ends with the request, and so does the binding.
+                _logging.reset_request_id(log_token)
             otel_context.detach(token)
             server_span.end()

@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _scrub, _tracing
+from signalfire import _errors, _logging, _scrub, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -157,8 +157,10 @@ def start(
     replace: bool = False,
     span_exporters: Sequence[SpanExporter] | None = None,
     metric_readers: Sequence[MetricReader] = (),
+    sentry_transport: Any = None,
 ) -> Observability:
-    """init_observability() for already-resolved settings; tests pass in-memory exporters and readers here."""
+    """init_observability() for already-resolved settings; tests pass in-memory exporters, readers and a Sentry
+    transport here."""
     global _current  # noqa: PLW0603 - the one handle of the process
     with _lock:
         running = _current
@@ -168,7 +170,7 @@ def start(
             running.shutdown()
             running = None
         if running is None:
-            running = _build(settings, span_exporters, metric_readers)
+            running = _build(settings, span_exporters, metric_readers, sentry_transport)
             _current = running
             _install_process_hooks(settings)
     if app is not None:
@@ -190,19 +192,23 @@ def _build(
     settings: Settings,
     span_exporters: Sequence[SpanExporter] | None,
     metric_readers: Sequence[MetricReader],
+    sentry_transport: Any = None,
 ) -> Observability:
     if not settings.active:
         _tracing.activate(None)
         return Observability(settings, None, None)
+    # The scrubber first: the span exporters and the log pipeline built below use the policy of these settings.
+    scrubber = _scrub.install(settings)
     resource = _tracing.build_resource(settings)
     meter_provider = metrics_provider.install(settings, resource, readers=metric_readers)
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
     obs = Observability(settings, tracer_provider, meter_provider)
+    obs.on_shutdown("scrub", lambda _t: _scrub.reset(scrubber))
     # Each component installs itself here, in this order, and registers what it must flush with obs.on_shutdown().
-    # logs (_logging.install); the scrubber first, so every component that exports data sees the configured policy
-    _scrub.install(settings)
-    obs.on_shutdown("scrub", lambda _t: _scrub.reset())
+    # logs (_logging.install)
+    _logging.install(settings, obs, resource)
     # errors (_errors.install)
+    _errors.install(settings, obs, transport=sentry_transport)
     # metrics registry and Prometheus (_metrics.install)
     return obs
 

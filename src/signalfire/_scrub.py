@@ -18,15 +18,20 @@ character-class scan.
 from __future__ import annotations
 
 import binascii
+import copy
 import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
 import orjson
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
 
 if TYPE_CHECKING:
     from signalfire._settings import Settings
@@ -35,6 +40,7 @@ __all__ = [
     "DEFAULT_ALLOW_KEYS",
     "SENSITIVE_KEY_TERMS",
     "Scrubber",
+    "ScrubbingSpanExporter",
     "active",
     "install",
     "scrub",
@@ -152,8 +158,11 @@ _TOKEN_KIND: dict[str, str] = {prefix: name for name, prefixes, _ in _TOKEN_FORM
 _TOKEN_PREFIX_LENGTHS = sorted({len(prefix) for prefix in _TOKEN_KIND}, reverse=True)
 _PEM = r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----(?:.*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----|.*\Z)"
 _URL_CREDENTIALS = r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}://[^\s:/?#@\[\]]*):(?P<url_password>[^\s/?#]+)@"
-_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)\s+[A-Za-z0-9\-._~+/]{8,}=*"
-_BASIC = r"(?<![A-Za-z0-9])(?P<basic_word>[Bb]asic|BASIC)\s+(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
+_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)(?:\s+|%20|\+)[A-Za-z0-9\-._~+/]{8,}=*"
+_BASIC = (
+    r"(?<![A-Za-z0-9])(?P<basic_word>[Bb]asic|BASIC)(?:\s+|%20|\+)"
+    r"(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
+)
 # 13 to 19 digits, optionally grouped by single spaces or dashes, starting 2-6 (Visa, Mastercard, Amex, Discover, JCB,
 # Diners, UnionPay); validated with Luhn. Millisecond and nanosecond timestamps start with 1 and never match.
 _CARD = r"[2-6](?:[ \-]?\d){12,18}(?!\d)"
@@ -182,6 +191,7 @@ _MIN_SCAN_LENGTH = 8  # the shortest shape we redact ("pin=1234") is this long
 # the regex engine's prefix scan and costs tens of microseconds per string; gated passes cost well under one.
 _PEM_RE = re.compile(_PEM, re.DOTALL)
 _URL_RE = re.compile(_URL_CREDENTIALS)
+_QUERY_RE = re.compile(r"\?([^\s?#\"'<>]*=[^\s?#\"'<>]*)")
 _TOKENS_RE = re.compile(
     "|".join(re.escape(prefix) + rest for _, prefixes, rest in _TOKEN_FORMATS for prefix in prefixes)
 )
@@ -230,6 +240,9 @@ _KV_GATE_FRAGMENTS = (
     "credential",
 )
 
+_UNKNOWN: Any = object()
+_CLEAN_CACHE_SIZE = 4096
+_CLEAN_CACHE_MAX_LENGTH = 256
 _MARKER_PREFIX = "[REDACTED:"
 TRUNCATED = "[TRUNCATED]"
 UNSCRUBBABLE = "[REDACTED:unscrubbable]"
@@ -328,6 +341,7 @@ class Scrubber:
 
     __slots__ = (
         "_allow",
+        "_clean",
         "_extra_terms",
         "_key_cache",
         "_kv_gate",
@@ -362,6 +376,8 @@ class Scrubber:
                 self._extra_terms[normalized] = "_".join(_words(key))
         self._allow = frozenset(_normalize(k) for k in (*DEFAULT_ALLOW_KEYS, *allow_keys)) - set(self._extra_terms)
         self._key_cache: dict[Any, str | None] = {}
+        # Strings found clean under this policy; log events repeat their messages and enum-like values.
+        self._clean: dict[str, None] = {}
         self._lock = threading.Lock()
         extra_words = {word for name in self._extra_terms.values() for word in name.split("_")}
         self._kv_gate = re.compile("|".join([*_KV_GATE_FRAGMENTS, *map(re.escape, sorted(extra_words))]))
@@ -449,6 +465,9 @@ class Scrubber:
             text = _PEM_RE.sub(_PRIVATE_KEY_MARKER, text)
         if ("=" in text or ":" in text) and self._kv_gate.search(text.lower()) is not None:
             text = self._key_values(text)
+        if "%" in text and "?" in text:
+            # percent-encoded query values ("q=Bearer%20..."), as in URLs that clients and servers log
+            text = _QUERY_RE.sub(lambda m: "?" + self.scrub_query(m.group(1)), text)
         if "://" in text:
             text = _URL_RE.sub(_replace_url, text)
         if _LONG_RUN.search(text) is not None:
@@ -543,6 +562,46 @@ class Scrubber:
         result = self.scrub(dict(mapping), emails=emails, phones=phones)
         return result if isinstance(result, dict) else {"value": result}
 
+    def scrub_fields(self, fields: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
+        """Scrub a mapping of fields (a log event, span attributes) in place and return it; never raises.
+
+        The hot-path form of :meth:`scrub`: only values that change are written back, and strings already seen
+        clean (event names, enum-like values) are recognised by one dictionary lookup.
+        """
+        emails, phones = self.emails, self.phones
+        key_cache = self._key_cache
+        clean = self._clean
+        try:
+            for key, value in fields.items():
+                category = key_cache.get(key, _UNKNOWN) if type(key) is str else self.key_category(key)
+                if category is _UNKNOWN:
+                    category = self.key_category(key)
+                if category is not None:
+                    if value is not None and not (isinstance(value, str | bytes) and not value):
+                        fields[key] = marker(category)
+                    continue
+                kind = type(value)
+                if kind is str:
+                    if len(value) < _MIN_SCAN_LENGTH or value in clean:
+                        continue
+                    scrubbed = self._text(value, emails, phones)
+                    if scrubbed is not value:
+                        fields[key] = scrubbed
+                    elif len(value) <= _CLEAN_CACHE_MAX_LENGTH:
+                        if len(clean) >= _CLEAN_CACHE_SIZE:
+                            clean.clear()
+                        clean[value] = None
+                elif kind is int:
+                    if value >= 10**12 and _is_card_number(str(value)):
+                        fields[key] = marker("card")
+                elif not (value is None or kind is float or kind is bool):
+                    fields[key] = self._value(value, 1, emails, phones)
+        except Exception:
+            _log.debug("signalfire: scrubbing fields failed", exc_info=True)
+            for key in list(fields):
+                fields[key] = UNSCRUBBABLE
+        return fields
+
     def _value(self, value: Any, depth: int, emails: bool, phones: bool) -> Any:
         if value is None or isinstance(value, bool | float):
             return value
@@ -622,10 +681,11 @@ def install(settings: Settings) -> Scrubber:
     return _active
 
 
-def reset() -> None:
-    """Back to the default policy (at shutdown)."""
+def reset(installed: Scrubber | None = None) -> None:
+    """Back to the default policy (at shutdown), unless a newer init installed another one than ``installed``."""
     global _active  # noqa: PLW0603
-    _active = Scrubber()
+    if installed is None or _active is installed:
+        _active = Scrubber()
 
 
 def scrub(value: Any) -> Any:
@@ -645,3 +705,83 @@ def scrub(value: Any) -> Any:
         {'user': 'ann', 'password': '[REDACTED:password]', 'url': 'https://ann:[REDACTED:password]@db.internal/x'}
     """
     return _active.scrub(value)
+
+
+# --- spans --------------------------------------------------------------------------------------------------------
+class ScrubbingSpanExporter(SpanExporter):
+    """Wraps a span exporter: span names, attributes, event attributes and status descriptions are scrubbed first.
+
+    Finished spans are immutable, so scrubbing happens on the way out, on the batch processor's thread (never on the
+    request path); a span with nothing to redact is passed on as it is.
+    """
+
+    def __init__(self, exporter: SpanExporter, scrubber: Scrubber) -> None:
+        self.exporter = exporter
+        self.scrubber = scrubber
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        scrubbed = []
+        for item in spans:
+            try:
+                scrubbed.append(self._span(item))
+            except Exception:  # never export what could not be checked
+                _log.debug("signalfire: scrubbing a span failed; dropped", exc_info=True)
+        return self.exporter.export(scrubbed)
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+    def _attributes(self, attributes: Any) -> Any:
+        """Scrubbed attributes, or the same object when nothing changed."""
+        if not attributes:
+            return attributes
+        changed: dict[str, Any] = {}
+        scrubber = self.scrubber
+        for key, value in attributes.items():
+            category = scrubber.key_category(key)
+            if category is not None:
+                if value not in (None, "", ()):
+                    changed[key] = marker(category)
+                continue
+            if isinstance(value, str):
+                new = scrubber.scrub_text(value)
+                if new != value:
+                    changed[key] = new
+            elif isinstance(value, tuple | list) and value and isinstance(value[0], str):
+                items = tuple(scrubber.scrub_text(v) if isinstance(v, str) else v for v in value)
+                if items != tuple(value):
+                    changed[key] = items
+        if not changed:
+            return attributes
+        merged = BoundedAttributes(maxlen=None, attributes={**attributes, **changed}, immutable=True)
+        merged.dropped = getattr(attributes, "dropped", 0)
+        return merged
+
+    def _span(self, item: ReadableSpan) -> ReadableSpan:
+        attributes = self._attributes(item.attributes)
+        events = item.events
+        new_events = [
+            Event(event.name, new, event.timestamp)
+            if (new := self._attributes(event.attributes)) is not event.attributes
+            else event
+            for event in events
+        ]
+        name = self.scrubber.scrub_text(item.name)
+        status = item.status
+        if status.description:
+            description = self.scrubber.scrub_text(status.description)
+            if description != status.description:
+                status = Status(status.status_code, description)
+        events_changed = any(a is not b for a, b in zip(new_events, events, strict=True))
+        if attributes is item.attributes and not events_changed and name == item.name and status is item.status:
+            return item
+        copied = copy.copy(item)
+        copied._attributes = attributes
+        copied._name = name
+        copied._status = status
+        if events_changed:
+            copied._events = new_events
+        return copied

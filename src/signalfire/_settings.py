@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -328,6 +328,59 @@ class Settings(BaseSettings):
     )
 
     # --- errors: Sentry (_errors.py) -------------------------------------------------------------------------------
+    sentry_dsn: str | None = Field(
+        None,
+        validation_alias=_env("SENTRY_DSN"),
+        description="SENTRY_DSN. Where Sentry events go (https://<public key>@<host>/<project id>); unset: Sentry "
+        "stays off and the error helpers do nothing.",
+    )
+    sentry_environment: str | None = Field(
+        None,
+        validation_alias=_env("SENTRY_ENVIRONMENT"),
+        description="SENTRY_ENVIRONMENT. Default: the service's environment (SIGNALFIRE_ENVIRONMENT / ENVIRONMENT).",
+    )
+    sentry_release: str | None = Field(
+        None,
+        validation_alias=_env("SENTRY_RELEASE"),
+        description="SENTRY_RELEASE. Default: the service version (SIGNALFIRE_SERVICE_VERSION / APP_VERSION / "
+        "GIT_SHA).",
+    )
+    sentry_traces_sample_rate: float = Field(
+        0.0,
+        validation_alias=_env("SENTRY_TRACES_SAMPLE_RATE"),
+        description="SENTRY_TRACES_SAMPLE_RATE, 0 to 1. Default 0: OpenTelemetry owns tracing and Sentry starts no "
+        "transactions, spans or sentry-trace headers. Above 0 Sentry traces too (a second set of traces).",
+    )
+    sentry_profiles_sample_rate: float = Field(
+        0.0,
+        validation_alias=_env("SENTRY_PROFILES_SAMPLE_RATE"),
+        description="SENTRY_PROFILES_SAMPLE_RATE, 0 to 1, relative to SENTRY_TRACES_SAMPLE_RATE (profiles need Sentry "
+        "transactions).",
+    )
+    sentry_ignore_errors: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("SIGNALFIRE_SENTRY_IGNORE_ERRORS"),
+        description="SIGNALFIRE_SENTRY_IGNORE_ERRORS. Comma-separated exception class names (KeyError) or dotted "
+        "paths (myapp.errors.Retry) never reported. HTTP 4xx and request-validation errors are never reported anyway.",
+    )
+    sentry_send_user_email: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_SENTRY_SEND_USER_EMAIL"),
+        description="SIGNALFIRE_SENTRY_SEND_USER_EMAIL. true keeps the email address given to set_user(); by default "
+        "it is redacted like every other email address.",
+    )
+    sentry_before_send: Callable[[Any, Any], Any] | None = Field(
+        None,
+        validation_alias=_env("sentry_before_send"),
+        description="Keyword argument only: your own Sentry before_send(event, hint), run after signalfire's "
+        "scrubbing and noise filter; return None to drop the event.",
+    )
+    sentry_before_breadcrumb: Callable[[Any, Any], Any] | None = Field(
+        None,
+        validation_alias=_env("sentry_before_breadcrumb"),
+        description="Keyword argument only: your own Sentry before_breadcrumb(crumb, hint), run after signalfire's "
+        "scrubbing.",
+    )
 
     # --- metrics: registry, Prometheus, RED (_metrics/) ------------------------------------------------------------
 
@@ -425,6 +478,67 @@ class Settings(BaseSettings):
         if not 0.0 <= ratio <= 1.0:  # also rejects NaN
             raise ValueError("expected a number from 0 to 1 (the sampling ratio)")
         return ratio
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _check_dsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            parts, port_ok = urlsplit(""), False
+        project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.username
+            or not parts.hostname
+            or not port_ok
+            or not project.isdigit()
+            or parts.query
+            or " " in value
+        ):
+            raise ValueError(
+                "expected a Sentry DSN such as https://<public key>@o0.ingest.sentry.io/<project id> "
+                "(Sentry > Project Settings > Client Keys)"
+            )
+        return value
+
+    @field_validator("sentry_traces_sample_rate", "sentry_profiles_sample_rate", mode="before")
+    @classmethod
+    def _check_sentry_rate(cls, value: Any) -> Any:
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = math.nan
+        if isinstance(value, bool) or not 0.0 <= rate <= 1.0:
+            raise ValueError("expected a number from 0 to 1 (the share of transactions sampled)")
+        return rate
+
+    @field_validator("sentry_ignore_errors", mode="before")
+    @classmethod
+    def _parse_error_names(cls, value: Any) -> Any:
+        names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in value]
+        names = [n for n in names if n]
+        for name in names:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(
+                    "expected comma-separated exception class names or dotted paths, e.g. 'KeyError,myapp.errors.Retry'"
+                )
+        return tuple(names)
+
+    @field_validator("sentry_environment", "sentry_release")
+    @classmethod
+    def _strip_sentry(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        # Sentry rejects releases and environments with newlines, slashes-only or over 200 characters.
+        if not value or not value.isprintable() or len(value) > 200 or value in (".", ".."):
+            raise ValueError("expected a printable, non-empty name of at most 200 characters")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -32,7 +32,9 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from signalfire import _scrub
 from signalfire._otlp import otlp_exporter
+from signalfire._scrub import ScrubbingSpanExporter
 from signalfire._settings import Settings
 
 __all__ = ["build_resource", "install", "span", "traced"]
@@ -202,7 +204,8 @@ def install(
     for exporter in chosen:
         provider.add_span_processor(
             BatchSpanProcessor(
-                exporter,
+                # one scrubber policy for every signal: span attributes and events are scrubbed before export
+                ScrubbingSpanExporter(exporter, _scrub.active()),
                 max_queue_size=settings.bsp_max_queue_size,
                 schedule_delay_millis=settings.bsp_schedule_delay_ms,
                 max_export_batch_size=settings.bsp_max_export_batch_size,

@@ -27,6 +27,7 @@ State is reset after each test: signalfire is shut down and the next test starts
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -34,11 +35,13 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
 
-from signalfire import _runtime
+from signalfire import _logging, _runtime
 from signalfire._settings import Settings
 
-__all__ = ["Telemetry", "telemetry"]
+__all__ = ["MemorySentryTransport", "Telemetry", "telemetry"]
 
 # What the fixture overrides unless the test's marker says otherwise: everything recorded, nothing sent anywhere.
 TEST_DEFAULTS: dict[str, Any] = {
@@ -49,16 +52,45 @@ TEST_DEFAULTS: dict[str, Any] = {
     "metrics_exporter": "none",
     "logs_exporter": "none",
     "handle_sigterm": False,
+    # Sentry on, with events kept in memory by the fixture's transport (this DSN is never contacted).
+    "sentry_dsn": "http://signalfire-test@127.0.0.1:9/0",
 }
 
 
-class Telemetry:
-    """Everything one test emitted: spans and metric points, with helpers to find them."""
+class MemorySentryTransport(Transport):
+    """A sentry-sdk transport that keeps every envelope in memory instead of sending it."""
 
-    def __init__(self, obs: _runtime.Observability, spans: InMemorySpanExporter, metrics: InMemoryMetricReader) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self._envelopes: list[Envelope] = []
+        self._lock = threading.Lock()
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        with self._lock:
+            self._envelopes.append(envelope)
+
+    def snapshot(self) -> list[Envelope]:
+        """The envelopes received so far, oldest first."""
+        with self._lock:
+            return list(self._envelopes)
+
+
+class Telemetry:
+    """Everything one test emitted: spans, metric points and log lines, with helpers to find them."""
+
+    def __init__(
+        self,
+        obs: _runtime.Observability,
+        spans: InMemorySpanExporter,
+        metrics: InMemoryMetricReader,
+        logs: _LogCapture | None = None,
+        sentry: MemorySentryTransport | None = None,
+    ) -> None:
         self.obs = obs
         self._span_exporter = spans
         self._metric_reader = metrics
+        self._logs = logs or _LogCapture()
+        self._sentry = sentry
 
     @property
     def settings(self) -> Settings:
@@ -139,10 +171,44 @@ class Telemetry:
         point = self.metric_point(name, **labels)
         return float(point.count if hasattr(point, "count") else point.value)
 
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        """Every log line so far (structlog and standard library), as the fields that were rendered, in order."""
+        return [dict(fields) for fields, _ in self._logs.lines]
+
+    @property
+    def log_lines(self) -> list[str]:
+        """Every log line so far exactly as written to stdout."""
+        return [line for _, line in self._logs.lines]
+
+    def find_logs(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """The log lines with this event (any, if None) whose fields include ``fields``."""
+        return [
+            line
+            for line in self.logs
+            if (event is None or line.get("event") == event) and all(line.get(k) == v for k, v in fields.items())
+        ]
+
+    @property
+    def sentry_events(self) -> list[dict[str, Any]]:
+        """Every Sentry event sent so far (error and message events, as sentry-sdk serialized them), oldest first.
+
+        Empty when the test's settings turn Sentry off (``signalfire_settings(sentry_dsn=None)``).
+        """
+        found: list[dict[str, Any]] = []
+        for envelope in self._sentry.snapshot() if self._sentry is not None else ():
+            for item in envelope.items:
+                if item.type in ("event", "transaction") and item.payload.json is not None:
+                    found.append(item.payload.json)
+        return found
+
     def texts(self) -> Iterator[str]:
-        """Every captured signal rendered as text, for leak checks."""
+        """Every captured signal rendered as text, for leak checks (Sentry envelopes as the bytes sent)."""
+        yield from self.log_lines
         for item in self.spans:
             yield item.to_json(indent=None)
+        for envelope in self._sentry.snapshot() if self._sentry is not None else ():
+            yield envelope.serialize().decode("utf-8", "replace")
         data = self._metric_reader.get_metrics_data()
         if data is not None:
             yield data.to_json(indent=None)
@@ -163,6 +229,16 @@ class Telemetry:
                     )
 
 
+class _LogCapture:
+    """Collects every rendered log line while a test runs."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[dict[str, Any], str]] = []
+
+    def __call__(self, fields: dict[str, Any], line: str) -> None:
+        self.lines.append((dict(fields), line))
+
+
 @pytest.fixture
 def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
     """signalfire started in memory for one test; shut down and reset afterwards."""
@@ -173,11 +249,19 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
     _runtime.shutdown()
     spans = InMemorySpanExporter()
     metrics = InMemoryMetricReader()
-    obs = _runtime.start(Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics])
+    logs = _LogCapture()
+    _logging.add_tap(logs)
+    sentry = MemorySentryTransport()
     try:
-        yield Telemetry(obs, spans, metrics)
+        obs = _runtime.start(
+            Settings.resolve(**overrides), span_exporters=[spans], metric_readers=[metrics], sentry_transport=sentry
+        )
+        try:
+            yield Telemetry(obs, spans, metrics, logs, sentry if obs.settings.sentry_dsn else None)
+        finally:
+            obs.shutdown()
     finally:
-        obs.shutdown()
+        _logging.remove_tap(logs)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -76,7 +76,8 @@ add(
     "slack_user",
     f"xoxp-{rng.randrange(10**11, 10**12)}-{rng.randrange(10**11, 10**12)}-{rng.randrange(10**12, 10**13)}-{r(32, H)}",
 )
-add("slack_webhook", w := f"https://hooks.slack.com/services/T{r(8, U)}/B{r(10, U)}/{r(24)}", f"posting to {w} failed")
+w = f"T{r(8, U)}/B{r(10, U)}/{r(24)}"
+add("slack_webhook", w, f"posting to https://hooks.slack.com/services/{w} failed")
 add("stripe_secret", "sk_live_" + r(99))
 add("stripe_restricted", "rk_live_" + r(99))
 add("stripe_test", "sk_test_" + r(24))

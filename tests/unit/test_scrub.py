@@ -324,3 +324,17 @@ def test_every_sensitive_term_is_found_in_key_value_text(scrubber, term):
     """key=value text is redacted for every built-in sensitive term, also written snake_case or camelCase."""
     for key in (term, f"my_{term}", f"my{term.capitalize()}"):
         assert scrubber.scrub_text(f"got {key}=zq8Xv4Tw0 ok") == f"got {key}=[REDACTED:{scrubber.key_category(key)}] ok"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(CORPUS), _values, st.integers(min_value=0, max_value=3))
+def test_a_secret_anywhere_in_random_structure_never_leaks(entry, value, depth):
+    """A corpus secret placed in random nested data leaves no 6-character piece in the scrubbed result."""
+    placed: Any = entry["text"]
+    for _ in range(depth):
+        placed = {"k": [placed, value]}
+    scrubber = Scrubber()
+    rendered = repr(scrubber.scrub(placed))
+    # random text may by chance hold a piece of the secret on its own; only pieces beyond that count as leaks
+    background = repr(scrubber.scrub(value))
+    assert [piece for piece in leaked_fragments(entry["secret"], rendered) if piece not in background] == []

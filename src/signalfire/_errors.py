@@ -1,0 +1,636 @@
+"""Errors: sentry-sdk started from Settings, every event scrubbed, noise dropped, and linked to the OpenTelemetry trace.
+
+One tracing owner: OpenTelemetry. Unless SENTRY_TRACES_SAMPLE_RATE is above 0, Sentry runs with tracing off
+(``traces_sample_rate=None``, so incoming ``sentry-trace`` headers are not continued either), with the ``otel``
+instrumenter (its integrations' ``start_span``/``start_transaction`` return no-op spans), with no
+``trace_propagation_targets`` (no ``sentry-trace``/``baggage`` headers on outgoing requests) and with OpenTelemetry
+registered as its external propagation context, so every event's ``contexts.trace`` carries the active OpenTelemetry
+trace id and span id. The span, in turn, records the Sentry event id.
+
+Every event and breadcrumb passes through the shared scrubber before anything else sees it; a scrubber failure drops
+the event (fail closed) and is counted, it never sends the unscrubbed event and never raises into the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from opentelemetry import trace
+
+from signalfire import _logging
+from signalfire._settings import Settings
+
+if TYPE_CHECKING:
+    from sentry_sdk.transport import Transport
+
+    from signalfire._runtime import Observability
+    from signalfire._scrub import Scrubber
+
+__all__ = [
+    "add_breadcrumb",
+    "capture_exception",
+    "capture_message",
+    "enabled",
+    "install",
+    "set_context",
+    "set_user",
+]
+
+_log = logging.getLogger("signalfire")
+
+Level = Literal["fatal", "error", "warning", "info", "debug"]
+Event = dict[str, Any]
+Hint = dict[str, Any]
+
+# Headers whose value is a credential whatever the scrubber's patterns say.
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token", "x-csrf-token"}
+)
+# Top-level event fields that are Sentry's own structure, not user data: not scrubbed (a trace id must stay a trace
+# id; the module list is long and public) and put back as they were.
+_STRUCTURAL = (
+    "event_id",
+    "timestamp",
+    "start_timestamp",
+    "platform",
+    "level",
+    "logger",
+    "release",
+    "environment",
+    "dist",
+    "server_name",
+    "sdk",
+    "type",
+    "modules",
+    "transaction_info",
+    "debug_meta",
+)
+# Exceptions that are answers, not failures: FastAPI/Starlette HTTP errors below 500 and request validation.
+_VALIDATION_ERRORS = frozenset(
+    {
+        "fastapi.exceptions.RequestValidationError",
+        "fastapi.exceptions.WebSocketRequestValidationError",
+    }
+)
+
+
+class _State:
+    """What install() resolved once; read by the hooks on every event."""
+
+    __slots__ = ("ignored", "send_user_email", "user_before_breadcrumb", "user_before_send")
+
+    def __init__(self, settings: Settings) -> None:
+        self.send_user_email = settings.sentry_send_user_email
+        self.user_before_send = settings.sentry_before_send
+        self.user_before_breadcrumb = settings.sentry_before_breadcrumb
+        self.ignored = frozenset(settings.sentry_ignore_errors)
+
+    def ignores(self, exc: BaseException) -> bool:
+        """SIGNALFIRE_SENTRY_IGNORE_ERRORS matched the way sentry-sdk matches ignore_errors: class name or full path."""
+        cls = type(exc)
+        return bool(self.ignored) and (
+            cls.__name__ in self.ignored or f"{cls.__module__}.{cls.__name__}" in self.ignored
+        )
+
+
+_state: _State | None = None
+_lock = threading.Lock()
+# Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
+_dropped = 0
+_warned: set[str] = set()
+
+
+def enabled() -> bool:
+    """True while Sentry is initialized by signalfire (SENTRY_DSN set and not shut down)."""
+    return _state is not None
+
+
+def dropped_events() -> int:
+    """How many events were dropped because signalfire could not scrub them (never sent unscrubbed)."""
+    return _dropped
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        _log.warning(message, exc_info=True)
+
+
+# --- install / shutdown -----------------------------------------------------------------------------------------------
+def sentry_options(settings: Settings, transport: Transport | None = None) -> dict[str, Any]:
+    """The keyword arguments signalfire passes to ``sentry_sdk.init`` for these settings."""
+    sentry_tracing = settings.sentry_traces_sample_rate > 0
+    options: dict[str, Any] = {
+        "dsn": settings.sentry_dsn,
+        "environment": settings.sentry_environment or settings.environment,
+        "release": settings.sentry_release or settings.service_version,
+        "before_send": _before_send,
+        "before_send_transaction": _before_send_transaction,
+        "before_breadcrumb": _before_breadcrumb,
+        "ignore_errors": list(settings.sentry_ignore_errors),
+        # Locals are sent (they are what makes an error debuggable) and scrubbed in before_send.
+        "include_local_variables": True,
+        # flush at exit is ours (shutdown() runs first and closes the client); this bounds sentry's own atexit hook
+        "shutdown_timeout": min(2.0, settings.shutdown_timeout_s),
+        "integrations": _integrations(),
+    }
+    if sentry_tracing:
+        options["traces_sample_rate"] = settings.sentry_traces_sample_rate
+        options["profiles_sample_rate"] = settings.sentry_profiles_sample_rate or None
+    else:
+        # None, not 0: with 0 Sentry still continues incoming sentry-trace headers and sends those transactions.
+        options["traces_sample_rate"] = None
+        options["instrumenter"] = "otel"
+        options["trace_propagation_targets"] = []
+    if transport is not None:
+        options["transport"] = transport
+    return options
+
+
+def _integrations() -> list[Any]:
+    integrations: list[Any] = []
+    try:
+        from sentry_sdk.integrations.fastapi import FastApiIntegration
+        from sentry_sdk.integrations.starlette import StarletteIntegration
+    except Exception:  # starlette/fastapi not installed: sentry's auto-enabling skips them too
+        return integrations
+    # Pinned rather than left to the defaults: 5xx reported, transactions named by route template.
+    codes = set(range(500, 600))
+    integrations.append(StarletteIntegration(transaction_style="url", failed_request_status_codes=codes))
+    integrations.append(FastApiIntegration(transaction_style="url", failed_request_status_codes=codes))
+    return integrations
+
+
+def install(settings: Settings, obs: Observability, *, transport: Transport | None = None) -> None:
+    """Start sentry-sdk when SENTRY_DSN is set and register its flush and close with ``obs``."""
+    global _state  # noqa: PLW0603 - the one Sentry client of the process
+    if not settings.sentry_dsn:
+        return
+    import sentry_sdk
+    from sentry_sdk.scope import register_external_propagation_context
+
+    with _lock:
+        if _state is None and sentry_sdk.get_client().is_active():
+            _log.warning(
+                "signalfire: sentry_sdk.init() was already called; init_observability() replaces that client with one "
+                "configured from SENTRY_* settings (scrubbing, trace link). Remove your own sentry_sdk.init() call."
+            )
+        sentry_sdk.init(**sentry_options(settings, transport))
+        register_external_propagation_context(_otel_trace_context)
+        _state = _State(settings)
+    obs.on_shutdown("errors", _close, _flush)
+
+
+def _flush(timeout: float) -> None:
+    import sentry_sdk
+
+    sentry_sdk.get_client().flush(timeout=timeout)
+
+
+def _close(timeout: float) -> None:
+    global _state  # noqa: PLW0603
+    import sentry_sdk
+    from sentry_sdk.scope import remove_external_propagation_context
+
+    with _lock:
+        _state = None
+        remove_external_propagation_context()
+        client = sentry_sdk.get_client()
+        # Back to a non-recording client: helpers are no-ops again and a later init starts clean.
+        sentry_sdk.get_global_scope().set_client(None)
+        for scope in (sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()):
+            scope.clear()
+    client.close(timeout=timeout)
+
+
+# --- the trace link ---------------------------------------------------------------------------------------------------
+def _otel_trace_context() -> tuple[str, str] | None:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
+
+
+def _record_on_span(event: Event) -> None:
+    span = trace.get_current_span()
+    event_id = event.get("event_id")
+    if not event_id or not span.is_recording():
+        return
+    span.set_attribute("sentry.event_id", event_id)
+    span.add_event("sentry.event", {"sentry.event_id": event_id, "sentry.level": str(event.get("level", "error"))})
+
+
+# --- the hooks --------------------------------------------------------------------------------------------------------
+def is_noise(exc: BaseException | None) -> bool:
+    """True for exceptions that are answers to the client, not failures: HTTP 4xx and request validation."""
+    if exc is None:
+        return False
+    for cls in type(exc).__mro__:
+        module = cls.__module__
+        if f"{module}.{cls.__qualname__}" in _VALIDATION_ERRORS:
+            return True
+        if cls.__name__ == "HTTPException" and module.split(".", 1)[0] in ("starlette", "fastapi"):
+            status = getattr(exc, "status_code", 500)
+            return isinstance(status, int) and status < 500
+    return False
+
+
+def _before_send(event: Event, hint: Hint) -> Event | None:
+    global _dropped  # noqa: PLW0603
+    state = _state
+    if state is None:
+        return None
+    exc_info = hint.get("exc_info")
+    exc = exc_info[1] if exc_info else None
+    if is_noise(exc):
+        return None
+    try:
+        linked = _apply_link(event, exc)
+        scrubbed = scrub_event(event, send_user_email=state.send_user_email)
+        _enrich(scrubbed, linked=linked)
+    except Exception:
+        _dropped += 1
+        _warn_once("scrub", "signalfire: scrubbing a Sentry event failed; the event was dropped, not sent unscrubbed")
+        return None
+    result: Event | None = scrubbed
+    if state.user_before_send is not None:
+        try:
+            result = state.user_before_send(scrubbed, hint)
+        except Exception:
+            _warn_once("user_before_send", "signalfire: your sentry_before_send raised; the event is sent as scrubbed")
+            result = scrubbed
+    if result is not None and not linked:
+        _record_on_span(result)
+    return result
+
+
+def _before_send_transaction(event: Event, hint: Hint) -> Event | None:
+    # Only reached when SENTRY_TRACES_SAMPLE_RATE > 0; transactions carry request data too.
+    global _dropped  # noqa: PLW0603
+    try:
+        return scrub_event(event, send_user_email=_state.send_user_email if _state else False)
+    except Exception:
+        _dropped += 1
+        _warn_once("scrub", "signalfire: scrubbing a Sentry event failed; the event was dropped, not sent unscrubbed")
+        return None
+
+
+def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | None:
+    global _dropped  # noqa: PLW0603
+    state = _state
+    try:
+        scrubbed = _scrub_breadcrumb(crumb)
+    except Exception:
+        _dropped += 1
+        _warn_once("crumb", "signalfire: scrubbing a Sentry breadcrumb failed; it was dropped")
+        return None
+    if state is not None and state.user_before_breadcrumb is not None:
+        try:
+            result: dict[str, Any] | None = state.user_before_breadcrumb(scrubbed, hint)
+        except Exception:
+            _warn_once("user_crumb", "signalfire: your sentry_before_breadcrumb raised; the breadcrumb is kept")
+            return scrubbed
+        return result
+    return scrubbed
+
+
+def _enrich(event: Event, *, linked: bool = False) -> None:
+    tags = event.get("tags")
+    if not isinstance(tags, dict):
+        tags = {}
+        event["tags"] = tags
+    request_id = tags.get("request_id") if linked else _logging.current_request_id()
+    if request_id is not None:
+        tags.setdefault("request_id", request_id)
+        request = event.get("request")
+        method = request.get("method") if isinstance(request, dict) else None
+        if method:
+            tags.setdefault("http.request.method", method)
+        # Sentry's Starlette/FastAPI integration names the transaction by route template (transaction_style="url")
+        source = (event.get("transaction_info") or {}).get("source")
+        if source in ("route", "url") and event.get("transaction"):
+            tags.setdefault("http.route", event["transaction"])
+    link = None if linked else _otel_trace_context()
+    if link is not None:
+        contexts = event.get("contexts")
+        if not isinstance(contexts, dict):
+            contexts = {}
+            event["contexts"] = contexts
+        trace_context = contexts.get("trace")
+        if not isinstance(trace_context, dict):
+            trace_context = {}
+            contexts["trace"] = trace_context
+        trace_context["trace_id"], trace_context["span_id"] = link
+
+
+# --- scrubbing --------------------------------------------------------------------------------------------------------
+def _scrubbed(value: Any, scrubber: Scrubber) -> Any:
+    # Sentry events are personal data by nature: emails are redacted whatever the log policy (SIGNALFIRE_SCRUB_EMAILS)
+    return scrubber.scrub(value, emails=True)
+
+
+def _require_dict(value: Any) -> dict[str, Any]:
+    # The scrubber answers a marker string for a value it could not handle; an event part must stay a dict.
+    if not isinstance(value, dict):
+        raise TypeError("the scrubber could not handle an event part")
+    return value
+
+
+def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
+    """A scrubbed copy of a Sentry event: request, user, tags, extra, contexts, breadcrumbs, messages, frame locals.
+
+    Raises when a part cannot be scrubbed; the caller then drops the event.
+    """
+    from signalfire import _scrub
+
+    scrubber = _scrub.active()
+    kept = {key: event[key] for key in _STRUCTURAL if key in event}
+    rest = {key: value for key, value in event.items() if key not in kept}
+    request = rest.pop("request", None)
+    user = rest.pop("user", None)
+    contexts = rest.pop("contexts", None)
+    result = _require_dict(_scrubbed(_redact_pairs(rest, scrubber), scrubber))
+    if isinstance(contexts, dict):
+        trace_context = contexts.get("trace")
+        scrubbed_contexts = _require_dict(_scrubbed({k: v for k, v in contexts.items() if k != "trace"}, scrubber))
+        if isinstance(trace_context, dict):
+            scrubbed_contexts["trace"] = _scrub_trace_context(trace_context, scrubber)
+        result["contexts"] = scrubbed_contexts
+    if isinstance(request, dict):
+        result["request"] = _scrub_request(request, scrubber)
+    if isinstance(user, dict):
+        result["user"] = _scrub_user(user, scrubber, send_user_email)
+    result.update(kept)
+    return result
+
+
+def _redact_pairs(value: Any, scrubber: Scrubber) -> Any:
+    """Redact the value of ``[name, value]`` pairs with a sensitive name, as in ASGI/WSGI header lists.
+
+    Frame locals often hold headers as such lists (``scope["headers"]``). Sentry renders their bytes as
+    ``"b'cookie'"``, a name the scrubber's own pair rule does not recognise, so the quoting is removed first.
+    """
+    from signalfire._scrub import marker
+
+    if isinstance(value, dict):
+        return {k: _redact_pairs(v, scrubber) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) == 2 and isinstance(value[0], str):
+            name = value[0].removeprefix("b").strip("'\"").lower()
+            category = "authorization" if name in _CREDENTIAL_HEADERS else scrubber.key_category(name)
+            if category is not None:
+                return [value[0], marker(category)]
+        return [_redact_pairs(item, scrubber) for item in value]
+    return value
+
+
+def _scrub_trace_context(context: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    ids = ("trace_id", "span_id", "parent_span_id")
+    scrubbed = _require_dict(_scrubbed({k: v for k, v in context.items() if k not in ids}, scrubber))
+    scrubbed.update({k: context[k] for k in ids if k in context})
+    return scrubbed
+
+
+def _scrub_request(request: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    from signalfire._scrub import marker
+
+    result: dict[str, Any] = {}
+    for key, value in request.items():
+        if key == "headers" and isinstance(value, Mapping):
+            headers: dict[str, Any] = {}
+            for name, header in value.items():
+                category = scrubber.key_category(name)
+                if category is None and str(name).lower() in _CREDENTIAL_HEADERS:
+                    category = "authorization"
+                headers[name] = marker(category) if category is not None else _scrubbed(header, scrubber)
+            result[key] = headers
+        elif key == "cookies":
+            # A cookie's value is a session or a credential more often than not; its name is enough to debug.
+            result[key] = dict.fromkeys(value, marker("cookie")) if isinstance(value, Mapping) else marker("cookie")
+        elif key == "query_string" and isinstance(value, str):
+            result[key] = scrubber.scrub_query(value)
+        elif key == "env" and isinstance(value, Mapping):
+            result[key] = _scrubbed({k: v for k, v in value.items() if k != "REMOTE_ADDR"}, scrubber)
+        elif key == "url" and isinstance(value, str):
+            result[key] = _scrubbed(value.split("?", 1)[0], scrubber)
+        else:
+            result[key] = _scrubbed(value, scrubber)
+    return result
+
+
+def _scrub_user(user: dict[str, Any], scrubber: Scrubber, send_user_email: bool) -> dict[str, Any]:
+    from signalfire._scrub import marker
+
+    email = user.get("email")
+    rest = {k: v for k, v in user.items() if k not in ("ip_address", "email")}
+    result = _require_dict(_scrubbed(rest, scrubber))
+    if email is not None:
+        result["email"] = email if send_user_email else marker("email")
+    return result
+
+
+def _scrub_breadcrumb(crumb: dict[str, Any]) -> dict[str, Any]:
+    from signalfire import _scrub
+
+    kept: dict[str, Any] = {k: crumb[k] for k in ("timestamp", "type", "level") if k in crumb}
+    scrubber = _scrub.active()
+    result = _require_dict(
+        _scrubbed(_redact_pairs({k: v for k, v in crumb.items() if k not in kept}, scrubber), scrubber)
+    )
+    result.update(kept)
+    return result
+
+
+# --- public helpers ---------------------------------------------------------------------------------------------------
+def capture_exception(
+    exc: BaseException | None = None,
+    *,
+    tags: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    level: Level | None = None,
+) -> str | None:
+    """Report an exception to Sentry (SENTRY_DSN), scrubbed and linked to the active trace; returns the event id.
+
+    ``exc`` defaults to the exception being handled. ``tags`` are searchable key/values, ``context`` a mapping shown
+    as the event's "details" section. Without SENTRY_DSN this does nothing and returns None. Never raises.
+
+    Example::
+
+        try:
+            charge(order)
+        except PaymentDeclined as exc:
+            signalfire.capture_exception(exc, tags={"provider": "stripe"}, context={"order_id": order.id})
+    """
+    if _state is None:
+        return None
+    try:
+        import sentry_sdk
+
+        with sentry_sdk.new_scope() as scope:
+            _apply(scope, tags, context, level)
+            return sentry_sdk.capture_exception(exc)
+    except Exception:
+        _warn_once("capture", "signalfire: capture_exception failed")
+        return None
+
+
+def capture_message(
+    message: str,
+    *,
+    level: Level = "info",
+    tags: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Send a message event to Sentry (SENTRY_DSN), scrubbed and linked to the active trace; returns the event id.
+
+    Without SENTRY_DSN this does nothing and returns None. Never raises.
+
+    Example::
+
+        signalfire.capture_message("refund queue above 1000", level="warning", tags={"queue": "refunds"})
+    """
+    if _state is None:
+        return None
+    try:
+        import sentry_sdk
+
+        with sentry_sdk.new_scope() as scope:
+            _apply(scope, tags, context, None)
+            return sentry_sdk.capture_message(message, level=level)
+    except Exception:
+        _warn_once("capture", "signalfire: capture_message failed")
+        return None
+
+
+def _apply(scope: Any, tags: Mapping[str, Any] | None, context: Mapping[str, Any] | None, level: Level | None) -> None:
+    for key, value in (tags or {}).items():
+        scope.set_tag(key, value)
+    if context:
+        scope.set_context("details", dict(context))
+    if level is not None:
+        scope.set_level(level)
+
+
+def set_user(id: str | int | None, *, email: str | None = None, **extra: Any) -> None:
+    """Attach the user to later Sentry events of this request (or of the process, outside a request).
+
+    The IP address is never sent; the email is redacted unless SIGNALFIRE_SENTRY_SEND_USER_EMAIL=true; ``extra``
+    values are scrubbed. ``set_user(None)`` forgets the user. Without SENTRY_DSN this does nothing.
+
+    Example::
+
+        signalfire.set_user(user.id, email=user.email, plan="pro")
+    """
+    if _state is None:
+        return
+    try:
+        import sentry_sdk
+
+        if id is None:
+            sentry_sdk.set_user(None)
+            return
+        user: dict[str, Any] = {"id": str(id), **extra}
+        if email is not None:
+            user["email"] = email
+        sentry_sdk.set_user(user)
+    except Exception:
+        _warn_once("helper", "signalfire: an error helper failed")
+
+
+def set_context(name: str, value: Mapping[str, Any]) -> None:
+    """Attach a named section of details to later Sentry events (scrubbed when sent). No-op without SENTRY_DSN.
+
+    Example::
+
+        signalfire.set_context("order", {"id": "o-1", "items": 3})
+    """
+    if _state is None:
+        return
+    try:
+        import sentry_sdk
+
+        sentry_sdk.set_context(name, dict(value))
+    except Exception:
+        _warn_once("helper", "signalfire: an error helper failed")
+
+
+def add_breadcrumb(
+    message: str,
+    category: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    level: Level = "info",
+) -> None:
+    """Record a breadcrumb that later Sentry events of this request carry (scrubbed). No-op without SENTRY_DSN.
+
+    Example::
+
+        signalfire.add_breadcrumb("cart loaded", category="cart", data={"items": 3})
+    """
+    if _state is None:
+        return
+    try:
+        import sentry_sdk
+
+        sentry_sdk.add_breadcrumb(message=message, category=category, data=dict(data or {}), level=level)
+    except Exception:
+        _warn_once("helper", "signalfire: an error helper failed")
+
+
+# --- unhandled exceptions from the ASGI middleware -------------------------------------------------------------------
+class _Link:
+    """What an event about an exception that escaped a request must carry, noted while the request was current."""
+
+    __slots__ = ("event_id", "request_id", "span_id", "trace_id")
+
+    def __init__(self, trace_id: str, span_id: str, request_id: str | None, event_id: str) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.request_id = request_id
+        self.event_id = event_id
+
+
+# The note travels on the exception itself (built-in exceptions take attributes but not weak references).
+_LINK_ATTRIBUTE = "_signalfire_sentry_link"
+
+
+def note_unhandled(exc: BaseException) -> None:
+    """Note the trace, span and request of an exception escaping the app, and the event id it will be reported as.
+
+    Called by the middleware while its server span is still current. Sentry's ASGI middleware, outside ours, reports
+    the exception after that span has ended; building the event here as well would cost a second serialization of
+    every frame's locals, so the event is built once, by Sentry, and before_send applies this note to it. The span
+    records the event id now, since it ends before the event is sent.
+    """
+    if _state is None or not isinstance(exc, Exception) or is_noise(exc) or _state.ignores(exc):
+        return
+    try:
+        context = _otel_trace_context()
+        if context is None:
+            return
+        link = _Link(context[0], context[1], _logging.current_request_id(), uuid.uuid4().hex)
+        setattr(exc, _LINK_ATTRIBUTE, link)
+        _record_on_span({"event_id": link.event_id, "level": "error"})
+    except Exception:
+        _warn_once("note", "signalfire: noting an unhandled exception for Sentry failed")
+
+
+def _apply_link(event: Event, exc: BaseException | None) -> bool:
+    """Give an event the trace, request and event id noted for its exception; True when there was a note."""
+    try:
+        link = getattr(exc, _LINK_ATTRIBUTE, None)
+        if not isinstance(link, _Link):
+            return False
+        delattr(exc, _LINK_ATTRIBUTE)  # one event per note: a later capture of the same exception gets a new id
+    except Exception:  # an exception class with unusual attribute handling: no link, but the event is still sent
+        return False
+    event["event_id"] = link.event_id
+    contexts = event.setdefault("contexts", {})
+    contexts["trace"] = {**(contexts.get("trace") or {}), "trace_id": link.trace_id, "span_id": link.span_id}
+    contexts["trace"].pop("parent_span_id", None)
+    if link.request_id is not None:
+        event.setdefault("tags", {})["request_id"] = link.request_id
+    return True

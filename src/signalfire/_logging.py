@@ -1,0 +1,566 @@
+"""Logs: one structlog pipeline for structlog loggers and standard-library records, scrubbed, with trace context.
+
+structlog is configured once with a single processor and an output object that both look up the *current* pipeline
+when called. A logger obtained or bound at any time (before ``init_observability()``, across re-initialisation)
+therefore always logs with the configuration in force; nothing is frozen on defaults.
+
+Standard-library records (uvicorn, sqlalchemy, httpx, any library) reach the same pipeline through one handler on the
+root logger; uvicorn's own handlers are removed so every record is written exactly once. Levels come from the
+standard library for both kinds of logger: LOG_LEVEL sets the root, SIGNALFIRE_LOG_LEVELS the named loggers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, MutableMapping
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+from signalfire import _scrub
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
+
+    from signalfire._runtime import Observability
+    from signalfire._settings import Settings
+
+__all__ = ["bind_request_id", "current_request_id", "get_logger", "install", "reset_request_id"]
+
+_log = logging.getLogger("signalfire")
+
+# --- request id -------------------------------------------------------------------------------------------------------
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("signalfire.request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the HTTP request being served in this context, or None."""
+    return _REQUEST_ID.get()
+
+
+def bind_request_id(request_id: str | None) -> contextvars.Token[str | None]:
+    """Bind ``request_id`` to every log line of the current context; pass the token to :func:`reset_request_id`."""
+    return _REQUEST_ID.set(request_id)
+
+
+def reset_request_id(token: contextvars.Token[str | None]) -> None:
+    """Undo :func:`bind_request_id`."""
+    _REQUEST_ID.reset(token)
+
+
+# --- levels -----------------------------------------------------------------------------------------------------------
+_METHOD_LEVELS: dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+_LEVEL_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Fields the pipeline adds itself; the scrubber never needs to look at them.
+_OWN_FIELDS = ("timestamp", "level", "logger")
+# Servers whose loggers come with their own handlers (and propagate=False); they are routed to ours instead.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gunicorn.error", "gunicorn.access")
+
+
+# --- timestamps and ids, cached -------------------------------------------------------------------------------------
+class _Clock:
+    """ISO-8601 UTC timestamps with milliseconds; the date-and-time part is formatted once per second."""
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        # one tuple, replaced whole, so threads never see a second paired with another second's text
+        self._cached: tuple[int, str] = (-1, "")
+
+    def iso(self, now: float) -> str:
+        second = int(now)
+        cached = self._cached
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._cached = cached
+        return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
+
+
+class _TraceIds:
+    """Hex trace and span ids of the current span; formatted once per span, not once per line."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[Any, str, str, str] = (None, "", "", "")
+
+    def add(self, out: dict[str, Any]) -> None:
+        # trace.get_current_span() without its ABC isinstance check, which costs more than the rest of this method
+        span: Any = otel_context.get_current().get(_SPAN_KEY)
+        if span is None:
+            return
+        try:
+            context = span.get_span_context()
+        except AttributeError:
+            return
+        last = self._last
+        if last[0] is not context:
+            if not context.is_valid:
+                return
+            last = (context, f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{context.trace_flags:02x}")
+            self._last = last
+        out["trace_id"] = last[1]
+        out["span_id"] = last[2]
+        out["trace_flags"] = last[3]
+
+
+def _exception_fields(exc_info: Any) -> tuple[Any, BaseException | None]:
+    """The structured ``exception`` field (type, message, stack) of an exc_info value, and the exception."""
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if not isinstance(exc_info, tuple) or len(exc_info) != 3 or exc_info[1] is None:
+        return None, None
+    exc = exc_info[1]
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "stack": "".join(traceback.format_exception(*exc_info)),
+    }, exc
+
+
+# --- the pipeline -----------------------------------------------------------------------------------------------------
+class _Pipeline:
+    """Everything the settings decide about a log line: format, static fields, scrubber, destinations, levels."""
+
+    __slots__ = (
+        "_clock",
+        "_console",
+        "_default",
+        "_ids",
+        "_loggers",
+        "_stdlib_levels",
+        "json",
+        "min_level",
+        "otel_logger",
+        "scrubber",
+        "static",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        *,
+        json_format: bool,
+        static: dict[str, str],
+        scrubber: _scrub.Scrubber,
+        stream: IO[str] | None = None,
+        stdlib_levels: bool = True,
+        otel_logger: Any = None,
+    ) -> None:
+        self.json = json_format
+        self.static = static
+        self.scrubber = scrubber
+        self.stream = stream
+        self.otel_logger = otel_logger
+        self._stdlib_levels = stdlib_levels
+        self.min_level = logging.INFO
+        self._loggers: dict[str, logging.Logger] = {}
+        self._clock = _Clock()
+        self._ids = _TraceIds()
+        self._console: Callable[..., Any] | None = None
+        if not json_format:
+            colors = bool(getattr(stream or sys.stdout, "isatty", lambda: False)())
+            self._console = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False)
+        scrub_text = scrubber.scrub_text
+
+        def default(value: Any) -> str:
+            # orjson calls this for types it cannot serialize; their repr is scrubbed like any other text.
+            try:
+                return scrub_text(repr(value))
+            except Exception:
+                return f"<{type(value).__name__}>"
+
+        self._default = default
+
+    def enabled_for(self, name: str, level: int) -> bool:
+        if not self._stdlib_levels:
+            return level >= self.min_level
+        logger = self._loggers.get(name)
+        if logger is None:
+            logger = logging.getLogger(None if name == "root" else name)
+            if len(self._loggers) < 10_000:
+                self._loggers[name] = logger
+        return logger.isEnabledFor(level)
+
+    def detach_levels(self) -> None:
+        """Judge levels by ``min_level`` from now on (the root logger's level is given back at shutdown)."""
+        self._stdlib_levels = False
+        self._loggers.clear()
+
+    def render(self, fields: MutableMapping[str, Any], level: int, name: str, now: float) -> str:
+        """The line for one event: fields scrubbed, identity, trace context and request id added."""
+        exc: BaseException | None = None
+        exc_info = fields.pop("exc_info", None)
+        if exc_info:
+            structured, exc = _exception_fields(exc_info)
+            if structured is not None:
+                fields["exception"] = structured if self.json else structured["stack"]
+        fields = self.scrubber.scrub_fields(fields)
+        event = fields.pop("event", "")
+        out: dict[str, Any] = {
+            "timestamp": self._clock.iso(now),
+            "level": _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower(),
+            "event": event,
+            "logger": name,
+        }
+        out.update(fields)
+        out.update(self.static)
+        self._ids.add(out)
+        request_id = _REQUEST_ID.get()
+        if request_id is not None:
+            out["request_id"] = request_id
+        if self.otel_logger is not None:
+            self._export(out, level, now, exc)
+        if self._console is not None:
+            line = str(self._console(None, _LEVEL_NAMES.get(level, "info"), dict(out) if _taps else out))
+        else:
+            try:
+                line = orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
+            except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
+                line = json.dumps(out, default=self._default)
+        if _taps:
+            for tap in _taps:
+                tap(out, line)
+        return line
+
+    def _export(self, out: dict[str, Any], level: int, now: float, exc: BaseException | None) -> None:
+        from opentelemetry._logs import SeverityNumber
+
+        attributes = {
+            key: value if isinstance(value, str | bool | int | float) else _attribute_text(value)
+            for key, value in out.items()
+            if key not in ("event", "timestamp", "trace_id", "span_id", "trace_flags", "level")
+        }
+        try:
+            self.otel_logger.emit(
+                timestamp=int(now * 1e9),
+                context=None,  # the current context, which carries the span
+                severity_number=SeverityNumber(_SEVERITY.get(level, 9)),
+                severity_text=out["level"].upper(),
+                body=out["event"] if isinstance(out["event"], str) else _attribute_text(out["event"]),
+                attributes=attributes,
+            )
+        except Exception:  # an exporter problem must never reach the caller
+            _log.debug("signalfire: exporting a log record failed", exc_info=True)
+
+    def write(self, line: str) -> None:
+        stream = self.stream or sys.stdout
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except Exception:  # a closed stdout must not break the caller (e.g. after a test's capture ended)
+            pass
+
+
+_SEVERITY = {logging.DEBUG: 5, logging.INFO: 9, logging.WARNING: 13, logging.ERROR: 17, logging.CRITICAL: 21}
+
+
+def _attribute_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=repr).decode()
+    except Exception:
+        return repr(value)
+
+
+# Observers of every rendered line (the testing plugin's capture); empty in production, so it costs one test.
+Tap = Callable[[dict[str, Any], str], None]
+_taps: list[Tap] = []
+
+
+def add_tap(tap: Tap) -> None:
+    """Call ``tap(fields, line)`` for every line rendered from now on."""
+    _taps.append(tap)
+
+
+def remove_tap(tap: Tap) -> None:
+    """Stop calling ``tap``."""
+    if tap in _taps:
+        _taps.remove(tap)
+
+
+def _default_pipeline() -> _Pipeline:
+    # Before init_observability(): readable lines at INFO and above, secrets already scrubbed.
+    return _Pipeline(json_format=False, static={}, scrubber=_scrub.active(), stdlib_levels=False)
+
+
+_pipeline: _Pipeline | None = None
+_configure_lock = threading.Lock()
+_configured = False
+
+
+def _current() -> _Pipeline:
+    global _pipeline  # noqa: PLW0603 - built lazily the first time something logs before init
+    if _pipeline is None:
+        _pipeline = _default_pipeline()
+    return _pipeline
+
+
+# --- structlog side -------------------------------------------------------------------------------------------------
+class _Output:
+    """structlog's "wrapped logger": it knows its name and writes rendered lines to the current pipeline."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None = None, *_args: Any) -> None:
+        self.name = name or "root"
+
+    def msg(self, line: str) -> None:
+        (_pipeline or _current()).write(line)
+
+    log = debug = info = warning = warn = error = critical = fatal = exception = msg
+
+
+_STRUCTLOG_CONTEXT_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+
+
+def _process(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
+    """structlog's only processor: level check, then the current pipeline renders the line."""
+    pipeline = _pipeline or _current()
+    level = _METHOD_LEVELS.get(method_name, logging.INFO)
+    name = getattr(logger, "name", None) or "root"
+    if not pipeline.enabled_for(name, level):
+        raise structlog.DropEvent
+    if _STRUCTLOG_CONTEXT_VARS is None or _STRUCTLOG_CONTEXT_VARS:  # only when the app used bind_contextvars
+        event_dict = structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
+    return pipeline.render(event_dict, level, name, time.time())
+
+
+# Every level passes the wrapper; the level decision is made per call in _process, so it follows re-configuration.
+_BoundLogger = structlog.make_filtering_bound_logger(logging.NOTSET)
+
+
+def _ensure_structlog() -> None:
+    global _configured  # noqa: PLW0603
+    if _configured and structlog.get_config()["processors"] == [_process]:
+        return
+    with _configure_lock:
+        structlog.configure(
+            processors=[_process],
+            wrapper_class=_BoundLogger,
+            logger_factory=_Output,
+            cache_logger_on_first_use=True,
+        )
+        _configured = True
+
+
+def get_logger(name: str | None = None, **initial_values: Any) -> Any:
+    """A structlog logger named ``name`` that logs with the configuration of the running ``init_observability()``.
+
+    It can be obtained (and bound) at import time, before init: every call uses the pipeline in force when it logs.
+    Lines carry timestamp, level, event, logger, service, environment, version and, inside a span or request,
+    trace_id, span_id, trace_flags and request_id. Format: SIGNALFIRE_LOG_FORMAT (json or console); levels: LOG_LEVEL
+    and SIGNALFIRE_LOG_LEVELS.
+
+    Example::
+
+        log = signalfire.get_logger(__name__)
+        log.info("order placed", order_id="o-1", amount=49.5)
+    """
+    _ensure_structlog()
+    logger = structlog.get_logger(name, **initial_values)
+    return logger
+
+
+# --- standard-library side ------------------------------------------------------------------------------------------
+class _StdlibBridge(logging.Handler):
+    """The one root handler: renders every standard-library record with the current pipeline."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self._busy = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._busy, "active", False):
+            return  # a record logged while rendering one (e.g. by a failing exporter) would recurse
+        self._busy.active = True
+        try:
+            fields: dict[str, Any] = {"event": record.getMessage()}
+            for key, value in record.__dict__.items():
+                if key not in _RECORD_ATTRIBUTES:
+                    fields[key] = value
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            pipeline = _current()
+            pipeline.write(pipeline.render(fields, record.levelno, record.name, record.created))
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._busy.active = False
+
+
+class _Installed:
+    """What install() changed in the logging module, to undo at shutdown."""
+
+    def __init__(self) -> None:
+        self.bridge = _StdlibBridge()
+        self.removed_handlers: list[tuple[logging.Logger, logging.Handler]] = []
+        self.levels: list[tuple[logging.Logger, int]] = []
+        self.propagate: list[tuple[logging.Logger, bool]] = []
+        self.provider: Any = None
+        # Levels for server loggers, applied again when the server has configured its own logging.
+        self.server_levels: dict[str, str] = {}
+
+    def undo(self) -> None:
+        root = logging.getLogger()
+        if self.bridge in root.handlers:
+            root.removeHandler(self.bridge)
+        for logger, handler in self.removed_handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        for logger, level in reversed(self.levels):
+            logger.setLevel(level)
+        for logger, propagate in self.propagate:
+            logger.propagate = propagate
+
+
+_installed: _Installed | None = None
+
+
+def _is_console_handler(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    return isinstance(handler, logging.StreamHandler) and stream in (
+        sys.stdout,
+        sys.stderr,
+        sys.__stdout__,
+        sys.__stderr__,
+    )
+
+
+def claim_server_loggers() -> None:
+    """Route uvicorn's and gunicorn's loggers to the root handler (once their own logging config has run).
+
+    Servers configure logging when they start, which may be after init_observability(); the middleware calls this
+    again at the app's lifespan startup so their records are never written twice or in another format.
+    """
+    installed = _installed
+    if installed is None:
+        return
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if isinstance(handler, _StdlibBridge):
+                continue
+            logger.removeHandler(handler)
+            installed.removed_handlers.append((logger, handler))
+        if not logger.propagate:
+            installed.propagate.append((logger, False))
+            logger.propagate = True
+        if name in installed.server_levels:
+            logger.setLevel(installed.server_levels[name])
+
+
+def install(
+    settings: Settings, obs: Observability, resource: Resource | None = None, *, stream: IO[str] | None = None
+) -> None:
+    """Configure structlog and the standard library for ``settings`` and register the flush/close with ``obs``."""
+    global _installed, _pipeline  # noqa: PLW0603 - the one logging configuration of the process
+    if _installed is not None:
+        _installed.undo()
+    installed = _Installed()
+    otel_logger = None
+    if "otlp" in settings.exporters("logs"):
+        otel_logger, installed.provider = _otlp_logger(settings, resource)
+    static = {"service": settings.service_name or "unknown_service:python", "environment": settings.environment or ""}
+    if settings.service_version:
+        static["version"] = settings.service_version
+    _pipeline = _Pipeline(
+        json_format=(settings.log_format or "json") == "json",
+        static=static,
+        scrubber=_scrub.active(),
+        stream=stream,
+        otel_logger=otel_logger,
+    )
+    _ensure_structlog()
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if _is_console_handler(handler) or isinstance(handler, _StdlibBridge):
+            root.removeHandler(handler)
+            installed.removed_handlers.append((root, handler))
+    root.addHandler(installed.bridge)
+    installed.levels.append((root, root.level))
+    root.setLevel(settings.log_level)
+    levels = dict(settings.log_levels)
+    if settings.access_log:
+        # Our access log replaces uvicorn's; its lines would say the same thing without the trace id.
+        levels.setdefault("uvicorn.access", "WARNING")
+    for name, level in levels.items():
+        logger = logging.getLogger(name)
+        installed.levels.append((logger, logger.level))
+        logger.setLevel(level)
+    installed.server_levels = {name: level for name, level in levels.items() if name in SERVER_LOGGERS}
+    _installed = installed
+    claim_server_loggers()
+
+    provider = installed.provider
+
+    def close(timeout: float) -> None:
+        global _installed  # noqa: PLW0603
+        if _installed is installed:
+            installed.undo()
+            _installed = None
+        pipeline = _pipeline
+        if pipeline is not None and pipeline.otel_logger is otel_logger:
+            # Lines logged after shutdown still reach stdout, at the level in force, without the exporter.
+            pipeline.otel_logger = None
+            pipeline.min_level = logging.getLevelName(settings.log_level)
+            pipeline.detach_levels()
+        if provider is not None:
+            provider.shutdown()
+
+    def flush(timeout: float) -> None:
+        if provider is not None:
+            provider.force_flush(int(timeout * 1000))
+
+    obs.on_shutdown("logs", close, flush)
+
+
+def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, Any]:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    from signalfire._otlp import otlp_exporter
+
+    target = settings.otlp_target("logs")
+    if target is None:
+        return None, None
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(
+        BatchLogRecordProcessor(
+            otlp_exporter("logs", target),
+            schedule_delay_millis=settings.bsp_schedule_delay_ms,
+            max_export_batch_size=settings.bsp_max_export_batch_size,
+            max_queue_size=settings.bsp_max_queue_size,
+            export_timeout_millis=settings.bsp_export_timeout_ms,
+        )
+    )
+    return provider.get_logger("signalfire"), provider
