@@ -69,6 +69,11 @@ class MemorySentryTransport(Transport):
         with self._lock:
             self._envelopes.append(envelope)
 
+    def clear(self) -> None:
+        """Forget the envelopes received so far."""
+        with self._lock:
+            self._envelopes.clear()
+
     def snapshot(self) -> list[Envelope]:
         """The envelopes received so far, oldest first."""
         with self._lock:
@@ -141,9 +146,13 @@ class Telemetry:
         return "".join(render_tree(group) for group in traces.values()) or "(no spans)\n"
 
     def clear(self) -> None:
-        """Forget the spans captured so far (metric values are cumulative and stay), e.g. after a test's setup."""
+        """Forget the spans, log lines and Sentry events captured so far (metric values are cumulative and stay),
+        e.g. after a test's own setup."""
         self.obs.force_flush()
         self._span_exporter.clear()
+        self._logs.lines.clear()
+        if self._sentry is not None:
+            self._sentry.clear()
 
     def metric_points(self, name: str) -> list[NumberDataPoint | Any]:
         """Every OpenTelemetry data point of the instrument ``name`` collected now."""

@@ -69,24 +69,41 @@ def test_metric_value_failure_lists_the_label_sets_seen(telemetry):
 
 
 def test_assert_no_secrets_finds_a_secret_in_a_span_attribute(telemetry):
-    """A secret recorded on a span fails the check, without printing the secret itself."""
-    with signalfire.span("login", **{"user.token": "tok_live_8f3a9c"}):
+    """A secret the scrubber cannot recognise (an innocent key, an innocent shape) fails the check, without
+    printing the secret itself."""
+    with signalfire.span("login", **{"note": "opensesame-8f3a9c"}):
         pass
     telemetry.assert_no_secrets(["another-secret"])
     with pytest.raises(pytest.fail.Exception) as failure:
-        telemetry.assert_no_secrets("tok_live_8f3a9c")
-    assert "tok_live_8f3a9c" not in str(failure.value)
-    assert "tok..." in str(failure.value)
+        telemetry.assert_no_secrets("opensesame-8f3a9c")
+    assert "opensesame-8f3a9c" not in str(failure.value)
+    assert "ope..." in str(failure.value)
 
 
-def test_clear_forgets_spans_captured_so_far(telemetry):
-    """clear() drops the spans of a test's setup so assertions see only what follows."""
+def test_assert_no_secrets_passes_for_what_the_scrubber_redacted_in_every_signal(telemetry):
+    """A token under a sensitive key, in a span, a log line and a Sentry event, is nowhere in what was captured."""
+    token = "tok_live_8f3a9c77"
+    with signalfire.span("login", **{"user.token": token}):
+        signalfire.get_logger("auth").info("login", token=token)
+        signalfire.capture_message("login", level="warning")
+    assert telemetry.logs
+    assert telemetry.spans
+    assert telemetry.sentry_events
+    telemetry.assert_no_secrets(token)
+
+
+def test_clear_forgets_spans_logs_and_sentry_events_captured_so_far(telemetry):
+    """clear() drops what a test's setup emitted so assertions see only what follows."""
+    log = signalfire.get_logger("setup")
     with signalfire.span("setup"):
-        pass
+        log.info("seeded")
+    signalfire.capture_exception(ValueError("during setup"))
     telemetry.clear()
     with signalfire.span("act"):
-        pass
+        log.info("acted")
     assert [s.name for s in telemetry.spans] == ["act"]
+    assert [line["event"] for line in telemetry.logs] == ["acted"]
+    assert telemetry.sentry_events == []
 
 
 @pytest.mark.signalfire_settings(service_name="billing")
