@@ -12,6 +12,7 @@ The public names are listed in ``__all__``; everything in a module whose name st
 
 from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
 from signalfire._logging import get_logger
+from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
 from signalfire._scrub import scrub
 from signalfire._settings import ConfigurationError, Settings
@@ -30,6 +31,7 @@ __all__ = [
     "get_logger",
     "init_observability",
     "instrument_fastapi",
+    "metrics",
     "scrub",
     "set_context",
     "set_user",

@@ -17,7 +17,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _errors, _logging, _tracing
+from signalfire import _errors, _logging, _metrics, _tracing
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
@@ -72,6 +72,12 @@ class ObservabilityMiddleware:
         self.request_id_header = settings.request_id_header.lower().encode("latin-1")
         self.access_log = AccessLog(settings) if settings.access_log else None
 
+        # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
+        exposition = _metrics.exposition(settings)
+        self.metrics_path: str | None = exposition[0] if exposition else None
+        self.metrics_endpoint: Any = exposition[1] if exposition else None
+        self.red = _metrics.http_server
+
     def _request_id(self, headers: list[tuple[bytes, bytes]]) -> str:
         """The request's own id when it sent a sane one in the request-id header, else a fresh one."""
         wanted = self.request_id_header
@@ -80,7 +86,10 @@ class ObservabilityMiddleware:
                 return value.decode("ascii")
         return uuid.uuid4().hex
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
+        if scope["type"] == "http" and scope["path"] == self.metrics_path:
+            await self.metrics_endpoint(scope, receive, send)
+            return
         if scope["type"] != "http" or not _tracing._active.recording:
             if scope["type"] == "lifespan":
                 _logging.claim_server_loggers()  # the server has configured its logging by now
@@ -108,6 +117,8 @@ class ObservabilityMiddleware:
         status_code = 500
         response_started = False
         response_header = (request_id_header, request_id.encode("ascii"))
+        error_type = None
+        red_state = self.red.start(scope)
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             nonlocal status_code, response_started
@@ -123,6 +134,7 @@ class ObservabilityMiddleware:
         except BaseException as exc:
             status_code = 500
             failed = True
+            error_type = type(exc).__qualname__
             _tracing._record_error(server_span, exc)
             _errors.note_unhandled(exc)  # while the server span is current: Sentry's report will carry the trace link
             if not response_started and isinstance(exc, Exception):
@@ -136,6 +148,8 @@ class ObservabilityMiddleware:
             server_span.set_attribute("http.response.status_code", status_code)
             if status_code >= 500:
                 server_span.set_status(Status(StatusCode.ERROR))
+            if red_state is not None:
+                self.red.finish(red_state, template, status_code, error_type, server_span)
             if self.access_log is not None:
                 self.access_log.write(scope, method, template, status_code, time.perf_counter() - started)
             if not failed:

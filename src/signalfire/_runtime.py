@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _errors, _logging, _scrub, _tracing
+from signalfire import _errors, _logging, _metrics, _scrub, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -200,7 +200,10 @@ def _build(
     # The scrubber first: the span exporters and the log pipeline built below use the policy of these settings.
     scrubber = _scrub.install(settings)
     resource = _tracing.build_resource(settings)
-    meter_provider = metrics_provider.install(settings, resource, readers=metric_readers)
+    # other libraries' OpenTelemetry metrics reach /metrics through a reader that must exist before the provider
+    bridge = _metrics.otel_bridge(settings)
+    bridge_readers = [bridge.reader] if bridge is not None else []
+    meter_provider = metrics_provider.install(settings, resource, readers=[*metric_readers, *bridge_readers])
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
     obs = Observability(settings, tracer_provider, meter_provider)
     obs.on_shutdown("scrub", lambda _t: _scrub.reset(scrubber))
@@ -210,6 +213,8 @@ def _build(
     # errors (_errors.install)
     _errors.install(settings, obs, transport=sentry_transport)
     # metrics registry and Prometheus (_metrics.install)
+    push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
+    _metrics.install(settings, obs, push=push, bridge=bridge)
     return obs
 
 

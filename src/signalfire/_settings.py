@@ -383,6 +383,59 @@ class Settings(BaseSettings):
     )
 
     # --- metrics: registry, Prometheus, RED (_metrics/) ------------------------------------------------------------
+    metrics_prefix: str | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_METRICS_PREFIX"),
+        description="SIGNALFIRE_METRICS_PREFIX. Namespace put before business instruments' names (payments, orders, "
+        "jobs, users, storage, external, your own): 'tvl' exposes tvl_payments_processed_total. Default: none.",
+    )
+    metrics_max_series: int = Field(
+        2000,
+        validation_alias=_env("SIGNALFIRE_METRICS_MAX_SERIES"),
+        description="SIGNALFIRE_METRICS_MAX_SERIES. Distinct label sets one instrument may have; beyond it values go "
+        "to one overflow series and signalfire_metrics_series_overflow_total counts them.",
+    )
+    metrics_prometheus: bool | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_METRICS_PROMETHEUS"),
+        description="SIGNALFIRE_METRICS_PROMETHEUS. Serve the Prometheus exposition. Default: on, unless "
+        "OTEL_METRICS_EXPORTER is set without 'prometheus'.",
+    )
+    metrics_path: str = Field(
+        "/metrics",
+        validation_alias=_env("SIGNALFIRE_METRICS_PATH"),
+        description="SIGNALFIRE_METRICS_PATH. Path of the Prometheus exposition on the instrumented ASGI app.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_METRICS_PORT", "OTEL_EXPORTER_PROMETHEUS_PORT"),
+        description="SIGNALFIRE_METRICS_PORT / OTEL_EXPORTER_PROMETHEUS_PORT. Also serve the exposition on this port "
+        "from a standalone HTTP server (for services without an ASGI app); 0 picks a free port. Default: unset.",
+    )
+    metrics_host: str = Field(
+        "0.0.0.0",  # Prometheus scrapes from another host; prometheus-client binds the same by default
+        validation_alias=_env("SIGNALFIRE_METRICS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
+        description="SIGNALFIRE_METRICS_HOST / OTEL_EXPORTER_PROMETHEUS_HOST. Address the standalone server binds.",
+    )
+    metrics_excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("SIGNALFIRE_METRICS_EXCLUDED_PATHS"),
+        description="SIGNALFIRE_METRICS_EXCLUDED_PATHS. Comma-separated request paths not counted in the HTTP "
+        "metrics (e.g. '/healthz,/readyz'); the exposition path is never counted.",
+    )
+    metrics_runtime: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_METRICS_RUNTIME"),
+        description="SIGNALFIRE_METRICS_RUNTIME. Expose process (CPU, memory, file descriptors) and Python runtime "
+        "(GC, version) metrics.",
+    )
+    prometheus_multiproc_dir: str | None = Field(
+        None,
+        validation_alias=_env("PROMETHEUS_MULTIPROC_DIR"),
+        description="PROMETHEUS_MULTIPROC_DIR. prometheus-client's multiprocess directory (gunicorn, uvicorn "
+        "--workers): every worker writes there and a scrape of any worker sums them all. Must exist and be "
+        "writable; empty it when the server starts.",
+    )
 
     # --- HTTP middleware and integrations (_http.py, integrations/) ------------------------------------------------
 
@@ -595,6 +648,69 @@ class Settings(BaseSettings):
         if not value or not value.isprintable() or len(value) > 255:
             raise ValueError("expected a printable, non-empty name of at most 255 characters")
         return value
+
+    # --- metrics validators ----------------------------------------------------------------------------------------
+    @field_validator("metrics_prefix", mode="before")
+    @classmethod
+    def _check_metrics_prefix(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value).strip().rstrip("_")
+        if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_]{0,63}", text):
+            raise ValueError("expected a name of letters, digits and underscores starting with a letter, e.g. 'tvl'")
+        return text
+
+    @field_validator("metrics_max_series", mode="before")
+    @classmethod
+    def _check_max_series(cls, value: Any) -> Any:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            number = 0
+        if isinstance(value, bool) or not 1 <= number <= 1_000_000:
+            raise ValueError("expected a whole number from 1 to 1000000 (label sets per instrument)")
+        return number
+
+    @field_validator("metrics_path", mode="before")
+    @classmethod
+    def _check_metrics_path(cls, value: Any) -> Any:
+        text = str(value).strip()
+        if not text.startswith("/") or not text.isprintable() or " " in text or "?" in text:
+            raise ValueError("expected a URL path starting with '/', e.g. /metrics")
+        return text
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _check_metrics_port(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            number = -1
+        if isinstance(value, bool) or not 0 <= number <= 65535:
+            raise ValueError("expected a TCP port from 0 to 65535 (0 picks a free one)")
+        return number
+
+    @field_validator("metrics_excluded_paths", mode="before")
+    @classmethod
+    def _check_excluded_paths(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        paths = tuple(str(item).strip() for item in items if str(item).strip())
+        for path in paths:
+            if not path.startswith("/"):
+                raise ValueError("expected comma-separated URL paths starting with '/', e.g. '/healthz,/readyz'")
+        return paths
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _check_multiproc_dir(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not os.path.isdir(text) or not os.access(text, os.W_OK):
+            raise ValueError("expected an existing, writable directory (create it before the server starts)")
+        return text
 
     @model_validator(mode="after")
     def _fill_from_resource_and_preset(self) -> Settings:

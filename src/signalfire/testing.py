@@ -176,7 +176,19 @@ class Telemetry:
         pytest.fail(f"no data point of {name!r} with labels {labels}; label sets seen: {seen}", pytrace=False)
 
     def metric_value(self, name: str, **labels: Any) -> float:
-        """The value of instrument ``name`` for exactly these labels: a sum, a gauge, or a histogram's count."""
+        """The value of instrument ``name`` for exactly these labels: a sum, a gauge, or a histogram's count.
+
+        For an instrument of ``signalfire.metrics`` ``name`` may also be its Prometheus name and ``labels`` may use
+        Prometheus label names and be a subset: the matching series are added up, and 0.0 means none was recorded::
+
+            signalfire.metrics.record_payment(amount=49.0, currency="USD", status="succeeded")
+            assert telemetry.metric_value("payments_processed_total", currency="USD") == 1
+        """
+        from signalfire._metrics import metrics as registry
+
+        instrument = registry.lookup(name)
+        if instrument is not None:
+            return self._registry_value(instrument, labels)
         point = self.metric_point(name, **labels)
         return float(point.count if hasattr(point, "count") else point.value)
 
@@ -210,6 +222,22 @@ class Telemetry:
                 if item.type in ("event", "transaction") and item.payload.json is not None:
                     found.append(item.payload.json)
         return found
+
+    def _registry_value(self, instrument: Any, labels: Mapping[str, Any]) -> float:
+        spec = instrument.spec.prefixed(self.settings.metrics_prefix or "")
+        by_any_name = dict(zip(spec.labels, spec.labels, strict=True))
+        by_any_name.update(zip(spec.prometheus_labels, spec.labels, strict=True))
+        wanted: dict[str, str] = {}
+        for key, value in labels.items():
+            if key not in by_any_name:
+                pytest.fail(f"{spec.name!r} has no label {key!r}; its labels are {spec.labels}")
+            wanted[by_any_name[key]] = _text(value)
+        total = 0.0
+        for point in self.metric_points(spec.otel_name or spec.name):
+            attributes = {k: _text(v) for k, v in (point.attributes or {}).items()}
+            if all(attributes.get(k, "") == v for k, v in wanted.items()):
+                total += float(point.count if hasattr(point, "count") else point.value)
+        return total
 
     def texts(self) -> Iterator[str]:
         """Every captured signal rendered as text, for leak checks (Sentry envelopes as the bytes sent)."""
@@ -246,6 +274,13 @@ class _LogCapture:
 
     def __call__(self, fields: dict[str, Any], line: str) -> None:
         self.lines.append((dict(fields), line))
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 @pytest.fixture

@@ -1,1 +1,146 @@
-"""Metrics: the OpenTelemetry meter provider (``_provider``); the registry and backends plug into it."""
+"""Metrics: the registry and its catalog (``metrics``), the Prometheus and OpenTelemetry backends, HTTP RED.
+
+``install(settings, obs, push=...)`` binds every declared instrument to this instance's backends; other components
+use only the small functions below: ``metrics`` (the registry), ``record_dropped``, ``http_server`` (the
+middleware's recorder) and ``exposition`` (the ASGI endpoint and its path).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from signalfire._metrics import _prometheus
+from signalfire._metrics._bridge import OtelBridge
+from signalfire._metrics._catalog import HTTP_METHODS, Metrics
+from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec, span_exemplar
+from signalfire._settings import Settings
+
+__all__ = [
+    "HttpServerMetrics",
+    "Instrument",
+    "InstrumentSpec",
+    "Metrics",
+    "exposition",
+    "http_server",
+    "install",
+    "metrics",
+    "otel_bridge",
+    "prometheus_enabled",
+    "record_dropped",
+]
+
+metrics = Metrics()
+
+
+def record_dropped(signal: str, reason: str, count: int = 1) -> None:
+    """Count lost telemetry in ``signalfire_telemetry_dropped_total{signal, reason}``; never raises."""
+    metrics.record_dropped(signal, reason, count)
+
+
+class HttpServerMetrics:
+    """What the ASGI middleware calls per request: ``start`` before the app, ``finish`` after it.
+
+    Everything per-request is a dict lookup on pre-bound children; ``start`` returns None for excluded paths (the
+    exposition path and SIGNALFIRE_METRICS_EXCLUDED_PATHS), and then ``finish`` is not called.
+    """
+
+    __slots__ = ("_active", "_duration", "_excluded")
+
+    def __init__(self, registry: Metrics) -> None:
+        self._duration: Instrument = registry.http_server_duration
+        self._active: Instrument = registry.http_server_active
+        self._excluded: frozenset[str] = frozenset()
+
+    def configure(self, settings: Settings | None) -> None:
+        if settings is None:
+            self._excluded = frozenset()
+            return
+        self._excluded = frozenset({settings.metrics_path, *settings.metrics_excluded_paths})
+
+    def start(self, scope: dict[str, Any]) -> tuple[str, Any, float] | None:
+        if scope.get("path") in self._excluded or not self._duration._bound:
+            return None
+        method = scope.get("method", "GET")
+        if method not in HTTP_METHODS:
+            method = "_OTHER"
+        active = self._active._child((method,))
+        active.add(1)
+        return method, active, time.perf_counter()
+
+    def finish(
+        self, state: tuple[str, Any, float], route: str, status_code: int, error_type: str | None, span: Any
+    ) -> None:
+        method, active, started = state
+        elapsed = time.perf_counter() - started
+        try:
+            active.add(-1)
+            if error_type is None and status_code >= 500:
+                error_type = str(status_code)
+            # {} (not None) tells the child not to look the span up again
+            exemplar = (span_exemplar(span) or {}) if self._duration._exemplars else {}
+            self._duration._child((method, route, status_code, error_type or "")).record(elapsed, exemplar)
+        except Exception as exc:
+            self._duration._failed(exc)
+
+
+http_server = HttpServerMetrics(metrics)
+
+
+def prometheus_enabled(settings: Settings) -> bool:
+    """Prometheus is served unless SIGNALFIRE_METRICS_PROMETHEUS=false, or OTEL_METRICS_EXPORTER lists exporters
+    without ``prometheus``."""
+    if settings.metrics_prometheus is not None:
+        return settings.metrics_prometheus
+    explicit = settings.metrics_exporter
+    return explicit is None or "prometheus" in explicit
+
+
+def exposition(settings: Settings) -> tuple[str, Any] | None:
+    """(path, ASGI endpoint) of the Prometheus exposition on an instrumented app, or None when it is off."""
+    if not settings.active or not prometheus_enabled(settings):
+        return None
+    return settings.metrics_path, _prometheus.asgi_endpoint
+
+
+def otel_bridge(settings: Settings) -> OtelBridge | None:
+    """The reader that puts other libraries' OpenTelemetry metrics on /metrics (single process with Prometheus on);
+    it must be given to the MeterProvider when it is built, then to ``install``."""
+    if not settings.active or not prometheus_enabled(settings) or settings.prometheus_multiproc_dir is not None:
+        return None
+    return OtelBridge(metrics)
+
+
+def install(settings: Settings, obs: Any, *, push: bool, bridge: OtelBridge | None = None) -> None:
+    """Bind the registry to this instance: Prometheus (unless disabled) and, when ``push``, OpenTelemetry
+    instruments on ``obs.meter_provider`` for OTLP and the test readers."""
+    prometheus = _prometheus.PrometheusBackend(settings, metrics) if prometheus_enabled(settings) else None
+    if prometheus is not None and bridge is not None:
+        prometheus.exposition.register(bridge)
+    meter = None
+    if push and obs.meter_provider is not None:
+        from signalfire._version import __version__
+
+        meter = obs.meter_provider.get_meter("signalfire", __version__)
+    backend = Backend(
+        max_series=settings.metrics_max_series,
+        prefix=settings.metrics_prefix or "",
+        prometheus=prometheus,
+        meter=meter,
+        # prometheus-client keeps no exemplars in multiprocess mode; skip the work
+        exemplars=prometheus is not None and not prometheus.multiprocess,
+    )
+    metrics._bind(backend)
+    http_server.configure(settings)
+    _prometheus.activate(prometheus)
+    if prometheus is not None:
+        prometheus.start(settings.metrics_host, settings.metrics_port)
+
+    def close(timeout: float) -> None:
+        if prometheus is not None:
+            prometheus.close(timeout)
+            if _prometheus.current() is prometheus:
+                _prometheus.activate(None)
+        metrics._unbind(backend)
+
+    obs.on_shutdown("metrics registry", close)
