@@ -231,3 +231,14 @@ def test_doctor_fails_when_the_sentry_host_does_not_resolve(script):
     assert result.returncode == 1
     assert "FAIL  Sentry: the DSN's host sentry.example.invalid does not resolve" in result.stdout
     assert "fix: check the DSN's host name" in result.stdout
+
+
+def test_doctor_checks_the_prometheus_multiprocess_directory(script, tmp_path):
+    """A writable PROMETHEUS_MULTIPROC_DIR is reported ok; a missing one is rejected in one line with exit 2."""
+    ok = run(script, "doctor", "--set", "traces_exporter=none", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"ok    Prometheus: multiprocess directory {tmp_path} is writable" in ok.stdout
+    missing = run(script, "doctor", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "absent"))
+    assert missing.returncode == 2
+    assert missing.stderr.startswith(f"signalfire: error: PROMETHEUS_MULTIPROC_DIR='{tmp_path / 'absent'}'")
+    assert len(missing.stderr.strip().splitlines()) == 1
