@@ -19,6 +19,9 @@ from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__
 from signalfire.integrations.fastapi import instrument_fastapi
+from signalfire.integrations.httpx import instrument_httpx, uninstrument_httpx
+from signalfire.integrations.redis import instrument_redis, uninstrument_redis
+from signalfire.integrations.sqlalchemy import instrument_sqlalchemy, uninstrument_sqlalchemy
 
 __all__ = [
     "ConfigurationError",
@@ -31,6 +34,9 @@ __all__ = [
     "get_logger",
     "init_observability",
     "instrument_fastapi",
+    "instrument_httpx",
+    "instrument_redis",
+    "instrument_sqlalchemy",
     "metrics",
     "scrub",
     "set_context",
@@ -38,4 +44,7 @@ __all__ = [
     "shutdown",
     "span",
     "traced",
+    "uninstrument_httpx",
+    "uninstrument_redis",
+    "uninstrument_sqlalchemy",
 ]

@@ -215,6 +215,10 @@ def _build(
     # metrics registry and Prometheus (_metrics.install)
     push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
     _metrics.install(settings, obs, push=push, bridge=bridge)
+    # integrations: SQLAlchemy, Redis, httpx, now or at their first import (FastAPI apps: instrument_app)
+    from signalfire import integrations
+
+    integrations.install(settings, obs)
     return obs
 
 

@@ -42,6 +42,8 @@ EXPORTERS: dict[Signal, tuple[str, ...]] = {
     "metrics": ("otlp", "prometheus", "console", "none"),
     "logs": ("otlp", "console", "none"),
 }
+# Libraries init_observability() instruments by itself when they are installed (SIGNALFIRE_AUTO_INSTRUMENT).
+AUTO_INSTRUMENTABLE = ("sqlalchemy", "redis", "httpx")
 # Environments that take the development preset; every other name (staging, production, qa, ...) takes production's,
 # because a shared environment should behave like production unless told otherwise.
 DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "testing"})
@@ -438,6 +440,31 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP middleware and integrations (_http.py, integrations/) ------------------------------------------------
+    excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("/health*", "/metrics"),
+        validation_alias=_env("SIGNALFIRE_EXCLUDED_PATHS"),
+        description="SIGNALFIRE_EXCLUDED_PATHS: comma-separated request paths that get no span, no metric and no "
+        "access-log line; a trailing * matches a prefix (default /health*,/metrics; 'none' excludes nothing).",
+    )
+    excluded_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"),
+        description="OTEL_PYTHON_FASTAPI_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS: comma-separated regular "
+        "expressions, as OpenTelemetry's instrumentations read them; a request whose path matches one (re.search) is "
+        "excluded too.",
+    )
+    auto_instrument: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("sqlalchemy", "redis", "httpx"),
+        validation_alias=_env("SIGNALFIRE_AUTO_INSTRUMENT"),
+        description="SIGNALFIRE_AUTO_INSTRUMENT: comma-separated libraries init_observability() instruments when "
+        "they are installed: sqlalchemy, redis, httpx (default all three; 'none' for none).",
+    )
+    redis_capture_args: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_REDIS_CAPTURE_ARGS"),
+        description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's arguments (keys and values, "
+        "scrubbed) in db.statement; by default only the command and '?' placeholders are recorded.",
+    )
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
 
@@ -732,6 +759,42 @@ class Settings(BaseSettings):
                 f"OTEL_BSP_MAX_QUEUE_SIZE ({self.bsp_max_queue_size})"
             )
         return self
+
+    @field_validator("excluded_paths", mode="before")
+    @classmethod
+    def _parse_paths(cls, value: Any) -> Any:
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        if [p.lower() for p in items] == ["none"]:
+            return ()
+        for item in items:
+            if not item.startswith("/") or "*" in item[:-1]:
+                raise ValueError("expected comma-separated paths starting with /, a trailing * for a prefix, or none")
+        return tuple(items)
+
+    @field_validator("auto_instrument", mode="before")
+    @classmethod
+    def _parse_auto_instrument(cls, value: Any) -> Any:
+        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        if items == ["none"]:
+            return ()
+        for item in items:
+            if item not in AUTO_INSTRUMENTABLE:
+                raise ValueError("expected a comma-separated list of " + ", ".join(AUTO_INSTRUMENTABLE) + ", or none")
+        return tuple(dict.fromkeys(items))
+
+    @field_validator("excluded_urls", mode="before")
+    @classmethod
+    def _parse_url_patterns(cls, value: Any) -> Any:
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        for item in items:
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
+        return tuple(items)
 
     # --- validators: logs, request correlation and the scrubber ------------------------------------------------------
     @field_validator("log_format", mode="before")
