@@ -10,6 +10,7 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
+from signalfire import health
 from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
 from signalfire._logging import get_logger
 from signalfire._metrics import metrics
@@ -32,6 +33,7 @@ __all__ = [
     "capture_exception",
     "capture_message",
     "get_logger",
+    "health",
     "init_observability",
     "instrument_fastapi",
     "instrument_httpx",

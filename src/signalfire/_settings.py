@@ -322,13 +322,6 @@ class Settings(BaseSettings):
         validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SLOW_MS"),
         description="SIGNALFIRE_ACCESS_LOG_SLOW_MS: requests slower than this many milliseconds are always logged.",
     )
-    access_log_exclude: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("/health*", "/metrics"),
-        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_EXCLUDE"),
-        description="SIGNALFIRE_ACCESS_LOG_EXCLUDE: paths without an access-log line (comma-separated; a trailing * "
-        "matches a prefix). Default: /health*,/metrics.",
-    )
-
     # --- errors: Sentry (_errors.py) -------------------------------------------------------------------------------
     sentry_dsn: str | None = Field(
         None,
@@ -419,12 +412,6 @@ class Settings(BaseSettings):
         validation_alias=_env("SIGNALFIRE_METRICS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
         description="SIGNALFIRE_METRICS_HOST / OTEL_EXPORTER_PROMETHEUS_HOST. Address the standalone server binds.",
     )
-    metrics_excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
-        (),
-        validation_alias=_env("SIGNALFIRE_METRICS_EXCLUDED_PATHS"),
-        description="SIGNALFIRE_METRICS_EXCLUDED_PATHS. Comma-separated request paths not counted in the HTTP "
-        "metrics (e.g. '/healthz,/readyz'); the exposition path is never counted.",
-    )
     metrics_runtime: bool = Field(
         True,
         validation_alias=_env("SIGNALFIRE_METRICS_RUNTIME"),
@@ -467,6 +454,40 @@ class Settings(BaseSettings):
     )
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
+    health_enabled: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_HEALTH_ENABLED"),
+        description="SIGNALFIRE_HEALTH_ENABLED. false: init_observability(app) adds no health endpoints.",
+    )
+    health_live_path: str = Field(
+        "/health/live",
+        validation_alias=_env("SIGNALFIRE_HEALTH_LIVE_PATH"),
+        description="SIGNALFIRE_HEALTH_LIVE_PATH. The liveness endpoint: 200 while the process answers.",
+    )
+    health_ready_path: str = Field(
+        "/health/ready",
+        validation_alias=_env("SIGNALFIRE_HEALTH_READY_PATH"),
+        description="SIGNALFIRE_HEALTH_READY_PATH. The readiness endpoint: 200 when every critical check passes, "
+        "else 503.",
+    )
+    health_deep_path: str = Field(
+        "/health/deep",
+        validation_alias=_env("SIGNALFIRE_HEALTH_DEEP_PATH"),
+        description="SIGNALFIRE_HEALTH_DEEP_PATH. Every check with status, latency and details; 503 only when a "
+        "critical check fails.",
+    )
+    health_timeout_s: float = Field(
+        2.0,
+        validation_alias=_env("SIGNALFIRE_HEALTH_TIMEOUT_SECONDS"),
+        description="SIGNALFIRE_HEALTH_TIMEOUT_SECONDS. Seconds a check may take before it fails, unless the check "
+        "sets its own timeout. Keep it below the probe's timeoutSeconds.",
+    )
+    health_cache_s: float = Field(
+        1.0,
+        validation_alias=_env("SIGNALFIRE_HEALTH_CACHE_SECONDS"),
+        description="SIGNALFIRE_HEALTH_CACHE_SECONDS. Seconds a check's result is reused, so probe storms call each "
+        "dependency at most once per period; 0 runs the checks on every probe.",
+    )
 
     # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
@@ -655,7 +676,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a whole number greater than 0")
         return number
 
-    @field_validator("shutdown_timeout_s", mode="before")
+    @field_validator("shutdown_timeout_s", "health_timeout_s", mode="before")
     @classmethod
     def _check_positive_float(cls, value: Any) -> Any:
         try:
@@ -664,6 +685,25 @@ class Settings(BaseSettings):
             number = math.nan
         if not number > 0 or math.isinf(number):
             raise ValueError("expected a number of seconds greater than 0")
+        return number
+
+    @field_validator("health_live_path", "health_ready_path", "health_deep_path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or len(value) < 2 or not value.isprintable() or any(c in value for c in " ?#{}"):
+            raise ValueError("expected a URL path starting with '/', without spaces, query or braces: /health/ready")
+        return value.rstrip("/") or value
+
+    @field_validator("health_cache_s", mode="before")
+    @classmethod
+    def _check_non_negative_float(cls, value: Any) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number >= 0 or math.isinf(number):
+            raise ValueError("expected a number of seconds, 0 or more")
         return number
 
     @field_validator("service_name", "service_version", "environment")
@@ -719,16 +759,6 @@ class Settings(BaseSettings):
             raise ValueError("expected a TCP port from 0 to 65535 (0 picks a free one)")
         return number
 
-    @field_validator("metrics_excluded_paths", mode="before")
-    @classmethod
-    def _check_excluded_paths(cls, value: Any) -> Any:
-        items = value.split(",") if isinstance(value, str) else list(value)
-        paths = tuple(str(item).strip() for item in items if str(item).strip())
-        for path in paths:
-            if not path.startswith("/"):
-                raise ValueError("expected comma-separated URL paths starting with '/', e.g. '/healthz,/readyz'")
-        return paths
-
     @field_validator("prometheus_multiproc_dir", mode="before")
     @classmethod
     def _check_multiproc_dir(cls, value: Any) -> Any:
@@ -753,6 +783,12 @@ class Settings(BaseSettings):
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        health_paths = [self.health_live_path, self.health_ready_path, self.health_deep_path]
+        if len(set(health_paths)) < len(health_paths):
+            raise ValueError(
+                "SIGNALFIRE_HEALTH_LIVE_PATH, SIGNALFIRE_HEALTH_READY_PATH and SIGNALFIRE_HEALTH_DEEP_PATH must differ "
+                f"(got {', '.join(health_paths)})"
+            )
         if self.bsp_max_export_batch_size > self.bsp_max_queue_size:
             raise ValueError(
                 f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE ({self.bsp_max_export_batch_size}) must not exceed "
@@ -822,7 +858,7 @@ class Settings(BaseSettings):
             levels[name] = normalized
         return levels
 
-    @field_validator("scrub_keys", "scrub_allow_keys", "access_log_exclude", mode="before")
+    @field_validator("scrub_keys", "scrub_allow_keys", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         names = value.split(",") if isinstance(value, str) else list(value)

@@ -251,7 +251,7 @@ class _SpanSpec:
         self.name = name or f"{func.__module__}.{func.__qualname__}"
         self.attributes: dict[str, AttributeValue] = {"code.function.name": f"{func.__module__}.{func.__qualname__}"}
         self.attributes.update({k: _attribute_value(v) for k, v in (attributes or {}).items()})
-        self.tracer = GLOBAL_PROVIDER.get_tracer(func.__module__ or _SDK_NAME)
+        self.tracer = _DelegatingTracer((func.__module__ or _SDK_NAME, None, None, None))
         self.signature = inspect.signature(func) if capture else None
         self.capture: frozenset[str] | None
         if capture is True:
@@ -265,17 +265,25 @@ class _SpanSpec:
             self.capture = None
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
-        attributes = self.attributes
+        delegate = self.tracer
+        tracer = delegate._tracer if delegate._generation == _active.generation else delegate.current()
+        # Attributes are set on the started span rather than passed to start_span: the SDK runs a mapping given at
+        # start through the sampler, a read-only proxy and two ABC isinstance checks, which costs more than the span
+        # itself saves (benchmarks/bench_tracing.py). Only the built-in samplers run here and none reads attributes.
+        current = tracer.start_span(self.name)
+        if not current.is_recording():
+            return current
+        for key, value in self.attributes.items():
+            current.set_attribute(key, value)
         if self.capture is not None and self.signature is not None:
-            attributes = dict(attributes)
             try:
                 bound = self.signature.bind_partial(*args, **kwargs)
                 for key, value in bound.arguments.items():
                     if key in self.capture:
-                        attributes[f"code.function.parameter.{key}"] = _attribute_value(value)
+                        current.set_attribute(f"code.function.parameter.{key}", _attribute_value(value))
             except TypeError:
                 pass  # the call itself will raise the TypeError the user expects
-        return self.tracer.start_span(self.name, attributes=attributes)
+        return current
 
 
 @overload
@@ -483,8 +491,12 @@ class span:
     def __enter__(self) -> Span:
         if not _active.recording:
             return trace.INVALID_SPAN
-        attributes = {k: _attribute_value(v) for k, v in self._attributes.items()}
-        self._span = _span_tracer.start_span(self._name, attributes=attributes)
+        delegate = _span_tracer
+        tracer = delegate._tracer if delegate._generation == _active.generation else delegate.current()
+        self._span = current = tracer.start_span(self._name)
+        if self._attributes and current.is_recording():  # set after start: see _SpanSpec.start
+            for key, value in self._attributes.items():
+                current.set_attribute(key, _attribute_value(value))
         self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
@@ -504,4 +516,4 @@ class span:
         self.__exit__(exc_type, exc, tb)
 
 
-_span_tracer = GLOBAL_PROVIDER.get_tracer(_SDK_NAME)
+_span_tracer = _DelegatingTracer((_SDK_NAME, None, None, None))

@@ -13,6 +13,7 @@ there. Errors are one line on stderr, never a traceback: a rejected setting exit
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import json
 import os
@@ -444,7 +445,7 @@ def check_prometheus_dir(settings: Settings, timeout: float) -> Iterable[Finding
 
 
 # Extras that are not integrations: the development tooling and the union of the others.
-_NOT_INTEGRATIONS = frozenset({"all", "test", "docs", "dev"})
+_NOT_INTEGRATIONS = frozenset({"all", "test", "docs", "dev", "bench", "dashboards"})
 _REQUIREMENT = re.compile(
     r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^;]*(?:;\s*extra\s*==\s*['\"](?P<extra>[^'\"]+)['\"])?"
 )
@@ -541,10 +542,141 @@ def run_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- dashboards and alerts: generated from the metric registry -----------------------------------------------------
+def _registry_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_settings_arguments(parser)
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        help="import this module first, so the instruments it declares with metrics.declare() are included "
+        "(repeatable; the current directory is on the import path)",
+    )
+    parser.add_argument(
+        "--prefix",
+        metavar="NAME",
+        help="namespace of business instruments (default: SIGNALFIRE_METRICS_PREFIX)",
+    )
+
+
+def registry_instruments(args: argparse.Namespace) -> list[Any]:
+    """The registry's instruments as the service would expose them: its modules imported, its prefix applied."""
+    settings = resolve_settings(args)
+    if args.imports and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in args.imports:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # the user's module: any failure is theirs to see, in one line
+            raise ConfigurationError(f"--import {module!r} failed: {type(exc).__name__}: {exc}") from None
+    from signalfire import metrics
+
+    prefix = args.prefix if args.prefix is not None else (settings.metrics_prefix or "")
+    return list(metrics.instruments(prefix=prefix))
+
+
+def _dashboards_arguments(parser: argparse.ArgumentParser) -> None:
+    _registry_arguments(parser)
+    parser.add_argument(
+        "--out", metavar="DIR", default="dashboards", help="directory to write to (default: dashboards)"
+    )
+    parser.add_argument(
+        "--uid-prefix", default="signalfire", help="dashboard uids start with this (default: signalfire)"
+    )
+    parser.add_argument("--title-prefix", default="signalfire", help="dashboard titles start with this")
+    parser.add_argument(
+        "--matchers",
+        default='job=~"$job"',
+        help='label matchers of every query (default: job=~"$job", the dashboards\' job picker)',
+    )
+
+
+def run_dashboards(args: argparse.Namespace) -> int:
+    """Write one Grafana dashboard JSON file per dashboard into --out and list the files written."""
+    from signalfire._dashboards import DashboardOptions, render_dashboards
+
+    options = DashboardOptions(uid_prefix=args.uid_prefix, title_prefix=args.title_prefix, matchers=args.matchers)
+    rendered = render_dashboards(registry_instruments(args), options)
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    for name, text in rendered.items():
+        path = os.path.join(out, name)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+        print(path)
+    return EXIT_OK
+
+
+def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
+    from signalfire._alerts import option_fields
+
+    _registry_arguments(parser)
+    parser.add_argument("--out", metavar="FILE", default="-", help="rule file to write (default: standard output)")
+    for option in option_fields():
+        flag = "--" + option.name.replace("_", "-")
+        default = option.default
+        help_text = str(option.metadata["help"]).replace("%", "%%")  # argparse formats help with %
+        if isinstance(default, tuple):
+            shown = ",".join(default)
+            parser.add_argument(flag, default=shown, metavar="LABEL,...", help=f"{help_text} (default: {shown})")
+        elif isinstance(default, int | float):
+            parser.add_argument(flag, type=float, default=float(default), metavar="NUMBER",
+                                help=f"{help_text} (default: {default:g})")  # fmt: skip
+        else:
+            metavar = "DURATION" if option.name.endswith(("_for", "_window")) else "TEXT"
+            parser.add_argument(flag, default=default, metavar=metavar,
+                                help=f"{help_text} (default: {default or 'none'})")  # fmt: skip
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    """Write the Prometheus rule file (alerts and SLO recording rules) to --out or standard output."""
+    from signalfire._alerts import AlertOptions, option_fields, render_alert_rules
+
+    values: dict[str, Any] = {}
+    for option in option_fields():
+        value = getattr(args, option.name)
+        if isinstance(option.default, tuple):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        values[option.name] = value
+    try:
+        options = AlertOptions(**values)
+        text = render_alert_rules(registry_instruments(args), options)
+    except ValueError as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        # "error_rate_for='5 minutes' is not accepted: ..." names the field; say it as the option the user typed
+        message = str(exc)
+        name = message.split("=", 1)[0]
+        if name in values:
+            message = "--" + name.replace("_", "-") + message[len(name) :]
+        raise ConfigurationError(message) from None
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.out, "w", encoding="utf-8") as file:
+            file.write(text)
+        print(os.path.abspath(args.out))
+    return EXIT_OK
+
+
 # Subcommands, in the order `signalfire --help` lists them. dashboards and alerts add their Command here.
 COMMANDS: list[Command] = [
     Command("doctor", "check the configuration and that every backend answers", _doctor_arguments, run_doctor),
     Command("config", "print the effective settings and where each came from", _config_arguments, run_config),
+    Command(
+        "dashboards",
+        "write Grafana dashboards generated from the metric registry",
+        _dashboards_arguments,
+        run_dashboards,
+    ),
+    Command(
+        "alerts",
+        "write Prometheus alert and SLO rules generated from the metric registry",
+        _alerts_arguments,
+        run_alerts,
+    ),
 ]
 
 
