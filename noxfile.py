@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck, demo, bench (and, as they land, docs).
+"""Developer sessions: tests, lint, typecheck, docs, demo, bench.
 
 `python3 -m nox -s tests` is the one command that sets up and runs the whole test suite (README.md); CI runs exactly it.
 """
@@ -29,8 +29,10 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "docs/gen_config.py", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "docs/gen_config.py", "noxfile.py"
+    )
 
 
 @nox.session(python=PYTHON)
@@ -38,6 +40,14 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on src/."""
     session.install("-e", ".[all,test]", "mypy")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with mkdocs --strict; fail if the configuration reference is stale."""
+    session.install("-e", ".[all,docs]")
+    session.run("python", "docs/gen_config.py", "--check")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python=PYTHON)

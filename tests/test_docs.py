@@ -11,14 +11,20 @@ Conventions (also in docs/contributing.md):
   ``otlp``       starts a real OTLP/HTTP receiver on loopback for the block and sets OTEL_EXPORTER_OTLP_ENDPOINT and
                  OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, so examples that export have somewhere to send.
   ``env:NAME=VALUE`` sets an environment variable for the block (repeatable), for examples that configure by env.
+  ``pytest``     runs the block as a test file under pytest (in the temporary directory: no conftest), for examples of
+                 tests written with the ``telemetry`` fixture. It passes when every test in it passes.
   The comment renders as nothing, so readers see plain code.
 - ```python skip marks a block that cannot run (it needs a real cloud backend, say). Skips are counted and the suite
   fails when there are more than MAX_SKIPS across all documents: a skipped example is an untested example.
+- A line ``--8<-- "path"`` (pymdownx.snippets, as mkdocs renders it) is replaced by the file at that path, relative to
+  the repository root, so a page can show an example file and the test runs what the reader sees.
 - ```bash, ```console, ```yaml and every other language are shown, not run.
+- docs/configuration.md is generated from Settings by docs/gen_config.py; a test fails while it is stale.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -38,6 +44,8 @@ TIMEOUT_S = 60
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*docs-test:(?P<body>.*?)-->\s*$")
+_SNIPPET = re.compile(r"^(?P<indent>\s*)--8<--\s+\"(?P<path>[^\"]+)\"\s*$", re.MULTILINE)
+DIRECTIVES = ("continue", "otlp", "pytest")
 
 
 @dataclass
@@ -64,10 +72,11 @@ class Program:
     blocks: list[Block]
     env: dict[str, str] = field(default_factory=dict)
     otlp: bool = False
+    pytest: bool = False
 
     @property
     def code(self) -> str:
-        return "\n".join(f"# --- {b.where}\n{b.code}" for b in self.blocks)
+        return "\n".join(f"# --- {b.where}\n{expand_snippets(b.code)}" for b in self.blocks)
 
     @property
     def where(self) -> str:
@@ -108,6 +117,15 @@ def parse_blocks(path: Path, text: str | None = None) -> list[Block]:
     return blocks
 
 
+def expand_snippets(code: str) -> str:
+    """Replace each ``--8<-- "path"`` line with the file it names, as pymdownx.snippets does when mkdocs renders."""
+
+    def include(match: re.Match[str]) -> str:
+        return textwrap.indent((ROOT / match["path"]).read_text(encoding="utf-8"), match["indent"])
+
+    return _SNIPPET.sub(include, code)
+
+
 def documents() -> list[Path]:
     """README.md and every Markdown file under docs/."""
     docs = sorted((ROOT / "docs").rglob("*.md")) if (ROOT / "docs").is_dir() else []
@@ -140,10 +158,12 @@ def collect(paths: list[Path]) -> tuple[list[Program], list[Block]]:
             for directive in block.directives:
                 if directive == "otlp":
                     last.otlp = True
+                elif directive == "pytest":
+                    last.pytest = True
                 elif directive.startswith("env:") and "=" in directive:
                     name, _, value = directive[4:].partition("=")
                     last.env[name] = value
-                elif directive != "continue":
+                elif directive not in DIRECTIVES:
                     raise AssertionError(f"{block.where}: unknown docs-test directive {directive!r}")
     return programs, skipped
 
@@ -161,14 +181,18 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_program(program: Program, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Execute a program as a script in a fresh interpreter, under the convention's environment and timeout."""
-    script = cwd / "docs_block.py"
+def run_program(program: Program, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Execute a program as a script in a fresh interpreter, under the convention's environment (plus ``env``) and
+    timeout."""
+    script = cwd / ("test_docs_block.py" if program.pytest else "docs_block.py")
     script.write_text(program.code, encoding="utf-8")
+    command = [sys.executable, str(script)]
+    if program.pytest:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
     return subprocess.run(
-        [sys.executable, str(script)],
+        command,
         cwd=cwd,
-        env=clean_env(program.env),
+        env=clean_env({**program.env, **env}),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -181,9 +205,12 @@ def test_python_block_runs(program: Program, tmp_path: Path):
     """A ```python block of the documentation runs to completion in a fresh interpreter."""
     if program.otlp:
         with HttpOtlpServer() as server:
-            program.env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", server.endpoint)
-            program.env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-            result = run_program(program, tmp_path)
+            result = run_program(
+                program,
+                tmp_path,
+                OTEL_EXPORTER_OTLP_ENDPOINT=server.endpoint,
+                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            )
     else:
         result = run_program(program, tmp_path)
     if result.returncode != 0:
@@ -198,6 +225,17 @@ def test_few_blocks_are_skipped():
     """At most MAX_SKIPS ```python skip blocks exist in all the documentation: examples are meant to run."""
     where = [b.where for b in SKIPPED]
     assert len(SKIPPED) <= MAX_SKIPS, f"{len(SKIPPED)} skipped python blocks (at most {MAX_SKIPS}): {where}"
+
+
+def test_configuration_reference_is_current():
+    """docs/configuration.md is what docs/gen_config.py generates from Settings now (run it after changing a field)."""
+    spec = importlib.util.spec_from_file_location("gen_config", ROOT / "docs" / "gen_config.py")
+    assert spec is not None
+    assert spec.loader is not None
+    gen_config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_config)
+    committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert committed == gen_config.render(), "docs/configuration.md is stale: run python docs/gen_config.py"
 
 
 def test_documentation_has_python_blocks():
@@ -268,3 +306,28 @@ def test_block_runs_without_the_developers_signalfire_variables(tmp_path: Path, 
     result = run_program(program, tmp_path)
     assert "OTEL_SERVICE_NAME" not in result.stdout
     assert "SIGNALFIRE_ENVIRONMENT" not in result.stdout
+
+
+def test_snippet_lines_are_replaced_by_the_file_they_name(tmp_path: Path):
+    """A --8<-- "path" line runs the file it includes, as the rendered page shows it."""
+    program = Program([Block(tmp_path / "x.md", 1, "python", (), '--8<-- "examples/worker.py"\n')])
+    assert program.code.count("def handle(job: Job)") == 1
+
+
+def test_pytest_directive_runs_the_block_as_a_test_file(tmp_path: Path):
+    """A block marked pytest passes only when its tests pass."""
+    failing = Program([Block(tmp_path / "x.md", 1, "python", (), "def test_fails():\n    assert False\n")], pytest=True)
+    assert run_program(failing, tmp_path).returncode == 1
+    passing = Program([Block(tmp_path / "x.md", 1, "python", (), "def test_passes():\n    pass\n")], pytest=True)
+    assert run_program(passing, tmp_path).returncode == 0
+
+
+def test_readme_links_point_at_files_that_exist():
+    """Every relative link in README.md (into docs/, CHANGELOG.md, ...) names a file of the repository."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = [
+        t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t and not t.startswith("#")
+    ]
+    assert targets, "README.md links into the documentation"
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert missing == []

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
-import importlib.util
 import json
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
+from signalfire._scrub import Scrubber
 from signalfire._settings import ConfigurationError, Settings, Signal, _env_name_set, env_names
 from signalfire._version import __version__
 
@@ -37,6 +38,7 @@ __all__ = ["COMMANDS", "Command", "Finding", "main"]
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
+EXIT_FAILURE = 70  # EX_SOFTWARE: signalfire itself failed
 EXIT_USAGE = 2  # argparse's own status for a bad command line; a rejected setting is the same kind of mistake
 
 
@@ -83,12 +85,15 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 
 # --- masking ----------------------------------------------------------------------------------------------------------
+# Field-name words that mark a whole value secret, beside what the shared scrubber treats as sensitive keys.
 _SECRET_WORDS = ("secret", "token", "password", "passwd", "dsn", "api_key", "apikey", "credential", "auth")
 MASK = "****"
 
 
-def mask(field: str, value: Any) -> Any:
-    """``value`` fit to print: header values, credentials in URLs, DSN keys and secret-named fields masked."""
+def mask(field: str, value: Any, scrubber: Scrubber | None = None) -> Any:
+    """``value`` fit to print: header values, credentials in URLs (a Sentry DSN's key), secret-named fields, and
+    whatever the shared scrubber (configured as the service would configure it) redacts in a log line."""
+    scrubber = scrubber or Scrubber()
     if value is None or isinstance(value, bool | int | float):
         return value
     if field.endswith("headers") and isinstance(value, Mapping):
@@ -96,15 +101,15 @@ def mask(field: str, value: Any) -> Any:
     if isinstance(value, str):
         masked = _mask_url(value)
         if masked is not None:
-            return _scrubbed(masked)
-        if any(word in field.lower() for word in _SECRET_WORDS):
+            return scrubber.scrub_text(masked)
+        if any(word in field.lower() for word in _SECRET_WORDS) or scrubber.is_sensitive_key(field):
             return MASK
-        return _scrubbed(value)
+        return scrubber.scrub_text(value)
     if isinstance(value, Mapping):
-        return {key: mask(str(key), item) for key, item in value.items()}
+        return {key: mask(str(key), item, scrubber) for key, item in value.items()}
     if isinstance(value, tuple | list):
-        return [mask(field, item) for item in value]
-    return _scrubbed(str(value))
+        return [mask(field, item, scrubber) for item in value]
+    return scrubber.scrub_text(str(value))
 
 
 def _mask_url(value: str) -> str | None:
@@ -119,17 +124,6 @@ def _mask_url(value: str) -> str | None:
         return None
     netloc = f"{MASK}@{host}" + (f":{port}" if port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _scrubbed(text: str) -> str:
-    # The shared scrubber redacts what it redacts in logs, spans and Sentry events; until it is present, the
-    # field-name rules above are the whole of the masking.
-    try:
-        from signalfire import _scrub  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return text
-    result = _scrub.scrub(text)
-    return result if isinstance(result, str) else text
 
 
 # --- configuration table ----------------------------------------------------------------------------------------------
@@ -147,11 +141,12 @@ def rows(settings: Settings) -> list[Row]:
     """Every field of ``settings`` with its masked value, its source and its environment variable."""
     dump = settings.model_dump(mode="json")
     sources = settings.sources
+    scrubber = Scrubber.from_settings(settings)
     result = []
     for name in Settings.model_fields:
         names = env_names(name)
         variable = _env_name_set(name) if sources.get(name) == "environment" else (names[0] if names else None)
-        result.append(Row(name, mask(name, dump[name]), sources.get(name, "default"), variable))
+        result.append(Row(name, mask(name, dump[name], scrubber), sources.get(name, "default"), variable))
     return result
 
 
@@ -231,6 +226,16 @@ def check_exporters(settings: Settings, timeout: float) -> Iterable[Finding]:
     for signal in signals:
         exporters = settings.exporters(signal)
         yield Finding("info", f"{signal}: exported to {', '.join(exporters) if exporters else 'nothing'}")
+    never = settings.traces_sampler in ("always_off", "parentbased_always_off") or (
+        settings.traces_sampler.endswith("traceidratio") and settings.traces_sampler_arg == 0
+    )
+    if never:
+        yield Finding(
+            "warning",
+            f"OTEL_TRACES_SAMPLER={settings.traces_sampler} (ratio {settings.traces_sampler_arg}) samples no trace "
+            "this service starts",
+            "unset OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG for the preset's ratio, or set a ratio above 0",
+        )
     if settings.preset == "production" and not settings.exporters("traces"):
         yield Finding(
             "warning",
@@ -439,42 +444,56 @@ def check_prometheus_dir(settings: Settings, timeout: float) -> Iterable[Finding
     yield Finding("ok", f"Prometheus: multiprocess directory {path} is writable")
 
 
-# (integration, library module, instrumentation module, extra)
-INSTRUMENTATIONS: tuple[tuple[str, str, str | None, str], ...] = (
-    ("fastapi", "fastapi", "opentelemetry.instrumentation.asgi", "fastapi"),
-    ("sqlalchemy", "sqlalchemy", "opentelemetry.instrumentation.sqlalchemy", "sqlalchemy"),
-    ("redis", "redis", "opentelemetry.instrumentation.redis", "redis"),
-    ("httpx", "httpx", "opentelemetry.instrumentation.httpx", "httpx"),
+# Extras that are not integrations: the development tooling and the union of the others.
+_NOT_INTEGRATIONS = frozenset({"all", "test", "docs", "dev", "bench", "dashboards"})
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^;]*(?:;\s*extra\s*==\s*['\"](?P<extra>[^'\"]+)['\"])?"
 )
 
 
+def integration_requirements() -> dict[str, list[str]]:
+    """Each integration extra of the installed signalfire and the distributions it needs, from the package metadata
+    (so the check follows pyproject.toml's extras)."""
+    try:
+        requirements = importlib.metadata.requires("signalfire") or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    extras: dict[str, list[str]] = {}
+    for requirement in requirements:
+        match = _REQUIREMENT.match(requirement)
+        if match and match["extra"] and match["extra"] not in _NOT_INTEGRATIONS:
+            extras.setdefault(match["extra"], []).append(match["name"])
+    return extras
+
+
 def check_instrumentations(settings: Settings, timeout: float) -> Iterable[Finding]:
-    """Which integrations can be instrumented here: the library and its OpenTelemetry instrumentation are installed."""
-    for name, library, instrumentation, extra in INSTRUMENTATIONS:
-        if not _installed(library):
-            yield Finding("info", f"integration {name}: {library} is not installed")
-        elif instrumentation is not None and not _installed(instrumentation):
+    """Which integrations can work here: each extra's library and its OpenTelemetry instrumentation are installed."""
+    extras = integration_requirements()
+    if not extras:
+        yield Finding("info", "integrations: signalfire's package metadata is not available (not installed with pip?)")
+        return
+    for extra, names in sorted(extras.items()):
+        installed = {name: _version(name) for name in names}
+        present = {name: version for name, version in installed.items() if version is not None}
+        missing = sorted(set(names) - set(present))
+        libraries = ", ".join(f"{n} {v}" for n, v in sorted(present.items()) if not n.startswith("opentelemetry-"))
+        if not libraries:
+            yield Finding("info", f"integration {extra}: not installed")
+        elif missing:
             yield Finding(
                 "warning",
-                f"integration {name}: {library} {_version(library)} is installed but its instrumentation is not",
+                f"integration {extra}: {libraries} installed, but not {', '.join(missing)}: it is not instrumented",
                 f'pip install "signalfire[{extra}]"',
             )
         else:
-            yield Finding("ok", f"integration {name}: {library} {_version(library)} and its instrumentation")
+            yield Finding("ok", f"integration {extra}: {libraries}, instrumented")
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _version(distribution: str) -> str:
+def _version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
-        return "(version unknown)"
+        return None
 
 
 # The doctor's checks, in the order they print; a component adds its own check here.
@@ -665,6 +684,7 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     """The argument parser with one subparser per command."""
     parser = argparse.ArgumentParser(prog="signalfire", description="signalfire: observability for Python services.")
     parser.add_argument("--version", action="version", version=f"signalfire {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an unexpected error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands or COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
@@ -674,7 +694,7 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 fine, 1 a check found a problem, 2 bad input)."""
+    """Run the command line; returns the exit status (0 fine, 1 a check found a problem, 2 bad input, 70 a bug)."""
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)
@@ -687,6 +707,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `signalfire config | head`
         return EXIT_OK
+    except Exception as exc:
+        if args.traceback:
+            raise
+        print(f"signalfire: error: unexpected {type(exc).__name__}: {exc} (--traceback shows where)", file=sys.stderr)
+        return EXIT_FAILURE
     return status
 
 

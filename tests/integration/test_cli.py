@@ -215,3 +215,30 @@ def test_python_dash_m_signalfire_is_the_console_script():
     )
     assert result.returncode == 0
     assert result.stdout.startswith("signalfire ")
+
+
+def test_doctor_passes_a_sentry_dsn_whose_host_resolves(script):
+    """A DSN that parses and whose host resolves is reported ok; its key is masked in the table."""
+    result = run(script, "doctor", "--set", "traces_exporter=none", SENTRY_DSN="http://publickey123@localhost:9/42")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok    Sentry: DSN parses and localhost resolves (project 42)" in result.stdout
+    assert "publickey123" not in result.stdout
+
+
+def test_doctor_fails_when_the_sentry_host_does_not_resolve(script):
+    """A DSN whose host does not resolve (.invalid never does) is a problem with the fix."""
+    result = run(script, "doctor", "--set", "traces_exporter=none", SENTRY_DSN="https://key@sentry.example.invalid/1")
+    assert result.returncode == 1
+    assert "FAIL  Sentry: the DSN's host sentry.example.invalid does not resolve" in result.stdout
+    assert "fix: check the DSN's host name" in result.stdout
+
+
+def test_doctor_checks_the_prometheus_multiprocess_directory(script, tmp_path):
+    """A writable PROMETHEUS_MULTIPROC_DIR is reported ok; a missing one is rejected in one line with exit 2."""
+    ok = run(script, "doctor", "--set", "traces_exporter=none", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"ok    Prometheus: multiprocess directory {tmp_path} is writable" in ok.stdout
+    missing = run(script, "doctor", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "absent"))
+    assert missing.returncode == 2
+    assert missing.stderr.startswith(f"signalfire: error: PROMETHEUS_MULTIPROC_DIR='{tmp_path / 'absent'}'")
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
+import signalfire
 from signalfire import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,3 +67,60 @@ def test_doctor_check_that_raises_is_reported_as_a_problem(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "FAIL  broken failed: RuntimeError('boom')" in out
     assert "integration fastapi" in out
+
+
+def test_mask_applies_the_shared_scrubber_to_values_of_ordinary_fields():
+    """A JWT inside a resource attribute is redacted the way the scrubber redacts it in a log line."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    assert cli.mask("resource_attributes", {"team": "core", "build": jwt}) == {
+        "team": "core",
+        "build": "[REDACTED:jwt]",
+    }
+
+
+def test_config_masks_keys_the_service_configured_as_sensitive(capsys, monkeypatch):
+    """SIGNALFIRE_SCRUB_KEYS makes `config` mask that key too, as the running service's scrubber would."""
+    monkeypatch.setenv("SIGNALFIRE_SCRUB_KEYS", "internal_ref")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=core,internal_ref=abc123")
+    assert cli.main(["config", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["settings"]["resource_attributes"]["value"] == {"team": "core", "internal_ref": "****"}
+
+
+def test_installed_extras_are_read_from_the_package_metadata():
+    """The integrations the doctor checks are signalfire's extras, without the tooling ones."""
+    extras = cli.integration_requirements()
+    assert "fastapi" in extras["fastapi"]
+    assert not {"test", "all", "docs"} & set(extras)
+
+
+def test_a_library_without_its_instrumentation_is_a_warning_with_the_extra_to_install(monkeypatch):
+    """fastapi installed but an instrumentation of its extra missing: a warning naming pip install signalfire[extra]."""
+    monkeypatch.setattr(
+        cli, "integration_requirements", lambda: {"fastapi": ["fastapi", "opentelemetry-instrumentation-absent"]}
+    )
+    [finding] = cli.check_instrumentations(signalfire.Settings.resolve(), 1.0)
+    assert finding.status == "warning"
+    assert "but not opentelemetry-instrumentation-absent" in finding.title
+    assert finding.fix == 'pip install "signalfire[fastapi]"'
+
+
+def test_an_unexpected_error_is_one_line_unless_traceback_is_asked_for(capsys, monkeypatch):
+    """A bug in a command prints one line naming the exception and exits 70; --traceback re-raises it."""
+
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "COMMANDS", [cli.Command("broken", "fails", lambda parser: None, broken)])
+    assert cli.main(["broken"]) == 70
+    assert capsys.readouterr().err == "signalfire: error: unexpected RuntimeError: boom (--traceback shows where)\n"
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["--traceback", "broken"])
+
+
+def test_a_sampler_that_samples_nothing_is_a_warning():
+    """A ratio of 0 is legal but almost always a mistake: the doctor warns, with the fix."""
+    findings = list(cli.check_exporters(signalfire.Settings.resolve(traces_sampler_arg=0.0), 1.0))
+    [warning] = [f for f in findings if f.status == "warning"]
+    assert "samples no trace" in warning.title
+    assert warning.fix is not None
