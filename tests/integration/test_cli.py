@@ -60,7 +60,7 @@ def test_doctor_passes_against_a_live_http_receiver_and_sends_the_configured_hea
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert (
-            f"ok    OTLP endpoint {server.endpoint} (http/protobuf) for traces, metrics, logs answers" in result.stdout
+            f"ok    OTLP endpoint {server.endpoint} (http/protobuf) for traces, metrics answers" in result.stdout
         )
         assert {e.headers.get("api-key") for e in server.receiver.exports} == {"k-123"}
         assert all(not e.message.ListFields() for e in server.receiver.exports), "the probe must carry no data"
@@ -71,8 +71,8 @@ def test_doctor_passes_against_a_live_grpc_receiver(script):
     with GrpcOtlpServer() as server:
         result = run(script, "doctor", OTEL_EXPORTER_OTLP_ENDPOINT=server.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert f"OTLP endpoint {server.endpoint} (grpc) for traces, metrics, logs answers" in result.stdout
-        assert sorted(e.signal for e in server.receiver.exports) == ["logs", "metrics", "traces"]
+        assert f"OTLP endpoint {server.endpoint} (grpc) for traces, metrics answers" in result.stdout
+        assert sorted(e.signal for e in server.receiver.exports) == ["metrics", "traces"]
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
@@ -88,7 +88,7 @@ def test_doctor_fails_on_a_closed_port_with_the_fix(script, protocol):
         OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"FAIL  OTLP endpoint {endpoint} ({protocol}) for traces, metrics, logs: does not answer" in result.stdout
+    assert f"FAIL  OTLP endpoint {endpoint} ({protocol}) for traces, metrics: does not answer" in result.stdout
     assert "fix: start the collector, or set OTEL_EXPORTER_OTLP_ENDPOINT" in result.stdout
     assert "1 problem found." in result.stdout
     assert "Traceback" not in result.stderr
