@@ -59,9 +59,7 @@ def test_doctor_passes_against_a_live_http_receiver_and_sends_the_configured_hea
             OTEL_EXPORTER_OTLP_HEADERS="api-key=k-123",
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        assert (
-            f"ok    OTLP endpoint {server.endpoint} (http/protobuf) for traces, metrics answers" in result.stdout
-        )
+        assert f"ok    OTLP endpoint {server.endpoint} (http/protobuf) for traces, metrics answers" in result.stdout
         assert {e.headers.get("api-key") for e in server.receiver.exports} == {"k-123"}
         assert all(not e.message.ListFields() for e in server.receiver.exports), "the probe must carry no data"
 

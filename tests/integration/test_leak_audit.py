@@ -45,6 +45,7 @@ def exits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, bytes]
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_LOGS_EXPORTER": "otlp",  # logs leave over OTLP only when asked
             "SENTRY_DSN": sentry.dsn,
         }
         with serve(tmp_path_factory.mktemp("leaks"), **env) as server:

@@ -27,6 +27,7 @@ def _otlp_env(endpoint: str, protocol: str, **extra: str) -> dict[str, str]:
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_LOGS_EXPORTER": "otlp",  # logs leave over OTLP only when asked
         "OTEL_EXPORTER_OTLP_TIMEOUT": "1000",
         **extra,
     }

@@ -82,6 +82,7 @@ def test_sigterm_under_load_loses_nothing_that_completed(tmp_path: Path) -> None
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_LOGS_EXPORTER": "otlp",  # logs leave over OTLP only when asked
             # Long intervals: what arrives was flushed by the shutdown, not exported along the way.
             "OTEL_BSP_SCHEDULE_DELAY": "30000",
             "OTEL_METRIC_EXPORT_INTERVAL": "60000",
