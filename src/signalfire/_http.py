@@ -113,6 +113,7 @@ class ObservabilityMiddleware:
         )
         token = otel_context.attach(trace.set_span_in_context(server_span, parent))
         log_token = _logging.bind_request_id(request_id)
+        _errors.request_started()  # this request's own Sentry user/contexts/breadcrumbs (a no-op without Sentry)
         started = time.perf_counter()
         status_code = 500
         response_started = False
@@ -136,7 +137,7 @@ class ObservabilityMiddleware:
             failed = True
             error_type = type(exc).__qualname__
             _tracing._record_error(server_span, exc)
-            _errors.note_unhandled(exc)  # while the server span is current: Sentry's report will carry the trace link
+            _errors.capture_unhandled(exc, scope, route_template(scope))  # while the server span is current
             if not response_started and isinstance(exc, Exception):
                 # Starlette's ServerErrorMiddleware sits outside us and would answer without the request id.
                 await send_error_response(scope, send, response_header)
