@@ -368,3 +368,44 @@ def test_unreachable_sentry_never_slows_requests_and_shutdown_keeps_its_timeout(
     # Loose on purpose (a shared CI machine): an order of magnitude, where a blocking transport costs seconds.
     assert degraded < baseline * 10
     assert shutdown_took < 1.0 + 0.5
+
+
+def test_concurrent_requests_each_report_their_own_user(ingest: SentryIngestServer) -> None:
+    """Two requests in flight at once in a real uvicorn, each with its own user, context and breadcrumb: each error
+    event carries its own and nothing of the other's."""
+    import asyncio
+
+    both_in = asyncio.Event()
+    arrived: list[str] = []
+    obs = _runtime.start(_settings(ingest.dsn))
+    app = FastAPI()
+    _runtime.instrument_app(obs, app)
+
+    @app.get("/users/{user_id}")
+    async def user(user_id: str) -> None:
+        signalfire.set_user(user_id)
+        signalfire.set_context("account", {"owner": user_id})
+        signalfire.add_breadcrumb(f"step of {user_id}", category="steps")
+        arrived.append(user_id)
+        if len(arrived) == 2:
+            both_in.set()
+        await asyncio.wait_for(both_in.wait(), 10)  # both requests hold their values before either fails
+        raise RuntimeError(f"failure of {user_id}")
+
+    async def both(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url) as client:
+            responses = await asyncio.gather(client.get("/users/alice"), client.get("/users/bob"))
+        return [r.status_code for r in responses]
+
+    with serve(app) as url:
+        assert asyncio.run(both(url)) == [500, 500]
+    assert obs.shutdown(timeout=5)
+    events = ingest.wait_for_events(2)
+    by_message = {e["exception"]["values"][-1]["value"]: e for e in events}
+    assert set(by_message) == {"failure of alice", "failure of bob"}
+    for name in ("alice", "bob"):
+        event = by_message[f"failure of {name}"]
+        assert event["user"]["id"] == name
+        assert event["contexts"]["account"] == {"owner": name}
+        steps = [c["message"] for c in event["breadcrumbs"]["values"] if c.get("category") == "steps"]
+        assert steps == [f"step of {name}"]
