@@ -13,6 +13,7 @@ the event (fail closed) and is counted, it never sends the unscrubbed event and 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
@@ -156,7 +157,7 @@ def sentry_options(settings: Settings, transport: Transport | None = None) -> di
 
 
 def _integrations(settings: Settings) -> dict[str, Any]:
-    """The integration options: lean by default, sentry-sdk's own web integrations with SIGNALFIRE_SENTRY_ASGI_...=true."""
+    """Lean by default; sentry-sdk's own web integrations with SIGNALFIRE_SENTRY_ASGI_INTEGRATION=true."""
     if not settings.sentry_asgi_integration:
         # Only the default integrations, which cost nothing per request (argv, atexit, dedupe, excepthook, logging,
         # modules, stdlib, threading). The auto-enabled ones (Starlette/FastAPI/ASGI: an isolation scope, a session
@@ -223,7 +224,7 @@ def _close(timeout: float) -> None:
     client.close(timeout=timeout)
 
 
-# --- per-request user, contexts and breadcrumbs (lean mode) ------------------------------------------------------------
+# --- per-request user, contexts and breadcrumbs (lean mode) -----------------------------------------------------------
 _UNSET: Any = object()
 _MAX_REQUEST_BREADCRUMBS = 100  # sentry-sdk's default max_breadcrumbs
 
@@ -302,7 +303,7 @@ def _add_request_processor() -> None:
     if not _processor_added:
         from sentry_sdk.scope import add_global_event_processor
 
-        add_global_event_processor(_merge_request)
+        add_global_event_processor(_merge_request)  # type: ignore[arg-type]  # sentry's Event is a TypedDict
         _processor_added = True
 
 
@@ -395,7 +396,7 @@ def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | No
             _warn_once("user_crumb", "signalfire: your sentry_before_breadcrumb raised; the breadcrumb is kept")
             result = scrubbed
     request = _request_scope() if result is not None else None
-    if request is not None:
+    if request is not None and result is not None:
         # Inside a request (lean mode) the crumb belongs to that request's events, not to the process scope.
         crumbs = request.breadcrumbs
         if crumbs is None:
@@ -794,10 +795,9 @@ def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str |
         sentry_sdk.capture_event(event, hint=hint)
     except Exception:
         _warn_once("unhandled", "signalfire: reporting an unhandled exception to Sentry failed")
-    try:
+    # An exception class refusing attributes: DedupeIntegration still drops the repeats in this context.
+    with contextlib.suppress(Exception):
         setattr(exc, _REPORTED_ATTRIBUTE, True)
-    except Exception:  # noqa: S110 - an exception class refusing attributes: DedupeIntegration still drops repeats
-        pass
 
 
 def _request_info(scope: Mapping[str, Any]) -> dict[str, Any]:

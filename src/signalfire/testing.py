@@ -218,6 +218,7 @@ class _LogCapture:
     def __call__(self, fields: dict[str, Any], line: str) -> None:
         self.lines.append((dict(fields), line))
 
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
