@@ -261,9 +261,12 @@ def test_secret_corpus_never_reaches_sentry(ingest: SentryIngestServer, asgi_int
     assert event["contexts"]["corpus"]
 
 
-def test_4xx_and_validation_errors_send_nothing_unhandled_error_sends_one(ingest: SentryIngestServer) -> None:
+@pytest.mark.parametrize("asgi_integration", [False, True], ids=["lean", "sentry-asgi-integration"])
+def test_4xx_and_validation_errors_send_nothing_unhandled_error_sends_one(
+    ingest: SentryIngestServer, asgi_integration: bool
+) -> None:
     """HTTPException(404) and a validation error are not reported; an unhandled error is reported exactly once."""
-    obs, app = _app(ingest.dsn)
+    obs, app = _app(ingest.dsn, sentry_asgi_integration=asgi_integration)
     # uvicorn logs the unhandled exception at ERROR ("Exception in ASGI application"): a third sighting, still one event
     with serve(app, log_level="error") as url, httpx.Client(base_url=url) as client:
         assert client.get("/items/404").status_code == 404
@@ -276,9 +279,10 @@ def test_4xx_and_validation_errors_send_nothing_unhandled_error_sends_one(ingest
     assert all(e.payloads("transaction") == [] for e in ingest.received())  # Sentry started no transactions
 
 
-def test_5xx_http_exception_is_reported(ingest: SentryIngestServer) -> None:
+@pytest.mark.parametrize("asgi_integration", [False, True], ids=["lean", "sentry-asgi-integration"])
+def test_5xx_http_exception_is_reported(ingest: SentryIngestServer, asgi_integration: bool) -> None:
     """HTTPException(503) is a server error and is reported, with its route."""
-    obs, app = _app(ingest.dsn)
+    obs, app = _app(ingest.dsn, sentry_asgi_integration=asgi_integration)
     with serve(app) as url:
         assert httpx.get(f"{url}/unavailable").status_code == 503
     assert obs.shutdown(timeout=5)

@@ -3,6 +3,7 @@ set_user/set_context/add_breadcrumb inside a request belong to that request's ev
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -45,6 +46,11 @@ def make_app(seen_scopes: list[Any]) -> FastAPI:
         signalfire.set_context("order", {"id": order_id})
         signalfire.add_breadcrumb("sync step", category="orders")
         raise ValueError("sync failure")
+
+    @app.get("/logged/{order_id}")
+    async def logged(order_id: str) -> None:
+        logging.getLogger("shop.orders").warning("stock low for %s", order_id)
+        raise RuntimeError("out of stock")
 
     @app.get("/status/{code}")
     async def status(code: int) -> None:
@@ -171,3 +177,16 @@ async def test_error_reported_by_the_middleware_is_not_sent_again(app: FastAPI, 
             await client.get("/anonymous")
     sentry_sdk.capture_exception(raised.value)  # what a server's error log handler would do
     assert len(telemetry.sentry_events) == 1
+
+
+async def test_log_breadcrumbs_of_a_request_stay_with_that_request(app: FastAPI, telemetry: Telemetry) -> None:
+    """A log record written during a request is a breadcrumb of that request's event, not of the next request's."""
+    await call(app, "GET", "/logged/o-5")
+    await call(app, "GET", "/anonymous")
+    first, second = telemetry.sentry_events
+
+    def messages(event: dict[str, Any]) -> list[str]:
+        return [c.get("message", "") for c in (event.get("breadcrumbs") or {}).get("values", [])]
+
+    assert "stock low for o-5" in messages(first)
+    assert "stock low for o-5" not in messages(second)
