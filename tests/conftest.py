@@ -10,6 +10,7 @@ import pytest
 
 import signalfire
 from tests.receivers import GrpcOtlpServer, HttpOtlpServer
+from tests.servers import PostgresServer, RedisServer, find_postgres_bin
 
 # Variables that configure signalfire; a developer's shell must not change what the tests see.
 _CONFIG_PREFIXES = ("OTEL_", "SENTRY_", "SIGNALFIRE_", "PROMETHEUS_MULTIPROC_DIR")
@@ -46,3 +47,41 @@ def otlp_server(request: pytest.FixtureRequest) -> Iterator[GrpcOtlpServer | Htt
     server.protocol = request.param  # type: ignore[union-attr]
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def _redis_session() -> Iterator[RedisServer]:
+    with RedisServer(require_binary("redis-server", "redis-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server(_redis_session: RedisServer) -> RedisServer:
+    """A real redis-server on 127.0.0.1 (one per test session), running and empty at the start of each test.
+
+    ``.url``, ``.host``, ``.port``; ``.stop()``, ``.start()`` and ``.restart()`` simulate an outage on the same port.
+    """
+    _redis_session.start()
+    _redis_session.flushall()
+    return _redis_session
+
+
+@pytest.fixture(scope="session")
+def _postgres_session() -> Iterator[PostgresServer]:
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        require_binary("initdb", "postgresql")
+        raise AssertionError("unreachable: require_binary skips or fails")  # pragma: no cover
+    with PostgresServer(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_server(_postgres_session: PostgresServer) -> PostgresServer:
+    """A real PostgreSQL on 127.0.0.1 (one per test session), running at the start of each test.
+
+    ``.dsn`` (psycopg/asyncpg), ``.sqlalchemy_url("psycopg" | "asyncpg")``, ``.psql(sql)`` as superuser; ``.stop()``,
+    ``.start()`` and ``.restart()`` simulate an outage on the same port. Tests create their own tables.
+    """
+    _postgres_session.start()
+    return _postgres_session

@@ -103,6 +103,7 @@ class _State:
 _state: _State | None = None
 # True while Sentry is on without sentry-sdk's ASGI integrations: requests then keep their own user/context/breadcrumbs.
 _lean = False
+_installed_scopes: list[Any] = []
 _lock = threading.Lock()
 # Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
 _dropped = 0
@@ -194,6 +195,8 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
         sentry_sdk.init(**sentry_options(settings, transport))
         register_external_propagation_context(_otel_trace_context)
         _state = _State(settings)
+        # shutdown() closes from a worker thread, whose context has scopes of its own: remember the app's scopes
+        _installed_scopes[:] = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
         _lean = not settings.sentry_asgi_integration
         if _lean:
             _add_request_processor()
@@ -219,7 +222,9 @@ def _close(timeout: float) -> None:
         client = sentry_sdk.get_client()
         # Back to a non-recording client: helpers are no-ops again and a later init starts clean.
         sentry_sdk.get_global_scope().set_client(None)
-        for scope in (sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()):
+        scopes = [*_installed_scopes, sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
+        _installed_scopes.clear()
+        for scope in scopes:
             scope.clear()
     client.close(timeout=timeout)
 

@@ -1,14 +1,23 @@
 """The ASGI middleware: request id, the server span named by route template, and the per-request signals.
 
-It is a plain ASGI callable: per request it wraps ``send`` once, starts one span, and reads the matched route from
-the scope Starlette fills in (``scope["route"]``), so the route template is never computed by re-matching.
+It is a plain ASGI callable (never Starlette's BaseHTTPMiddleware). Per request it scans the headers once, wraps
+``send`` and ``receive`` once, starts one span, and reads the matched route from what the router already stored in the
+scope, so the route template is never computed by re-matching. Everything that can be decided once (excluded paths,
+the tracer) is decided in ``__init__``.
+
+The span carries the stable HTTP server semantic-convention attributes with the values
+opentelemetry-instrumentation-asgi/-fastapi give them (a test compares the two on the same request); where that
+package departs from the specification (``server.address`` taken from the listening socket, with the port appended,
+instead of the ``Host`` header) this middleware follows the specification.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import time
-import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -17,30 +26,73 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _errors, _logging, _metrics, _tracing
+from signalfire import _errors, _logging, _metrics, _scrub, _tracing
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
-__all__ = ["ObservabilityMiddleware", "route_template"]
+__all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
+
+_log = logging.getLogger("signalfire")
 
 Scope = dict[str, Any]
+Message = dict[str, Any]
 Receive = Any
 Send = Any
 
+# The default of SIGNALFIRE_REQUEST_ID_HEADER, as ASGI spells header names.
 REQUEST_ID_HEADER = b"x-request-id"
 # Printable ASCII without spaces, at most 128 characters: UUIDs, nginx's 32-hex $request_id, ULIDs, ...
 _SANE_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
+# The label RED metrics and access lines use for requests no route matched (one series, whatever the path).
 UNMATCHED_ROUTE = "unmatched"
+# nginx's code for "the client closed the connection before the response was complete".
+CLIENT_CLOSED_REQUEST = 499
+# The scope key that marks a request as already traced by an outer signalfire middleware (nested or mounted apps).
+SCOPE_MARK = "signalfire.span"
+# FastAPI's own telemetry (FastAPI >= 0.160) skips a request whose scope holds this key: signalfire owns the span.
+_FASTAPI_TELEMETRY_KEY = "fastapi.telemetry"
+# The methods the HTTP semantic conventions know; any other is reported as _OTHER (as OpenTelemetry does).
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def excluded_path_matcher(settings: Settings) -> re.Pattern[str] | None:
+    """One compiled pattern for SIGNALFIRE_EXCLUDED_PATHS and OTEL_PYTHON_FASTAPI_EXCLUDED_URLS (None: nothing)."""
+    parts: list[str] = []
+    for path in settings.excluded_paths:
+        if path.endswith("*"):
+            parts.append("^" + re.escape(path[:-1]))
+        else:
+            parts.append("^" + re.escape(path) + "$")
+    # OpenTelemetry searches its patterns anywhere in the URL; searching the path keeps that meaning for paths.
+    parts.extend(f"(?:{pattern})" for pattern in settings.excluded_urls)
+    return re.compile("|".join(parts)) if parts else None
 
 
 def route_template(scope: Scope) -> str | None:
-    """The matched route's template, with the prefixes of the mounts it sits under (``/api/items/{item_id}``)."""
+    """The matched route's template, with the prefixes of the mounts it sits under (``/api/items/{item_id}``).
+
+    FastAPI (>= 0.140) keeps routes of included routers relative to their router and records the full template in its
+    effective route context; Starlette and older FastAPI store the route itself in ``scope["route"]``. A route that is
+    a Mount (a sub-application without a router, such as StaticFiles) is labelled by its prefix and ``/{path}``.
+    """
+    path: str | None = None
+    fastapi_scope = scope.get("fastapi")
+    if fastapi_scope is not None:
+        context = fastapi_scope.get("effective_route_context")
+        if context is not None:
+            path = getattr(context.starlette_route, "path_format", None) or getattr(context, "path_format", None)
     route = scope.get("route")
-    path = getattr(route, "path", None)
     if path is None:
-        return None
-    app_root = scope.get("app_root_path", "")
-    mount_prefix = scope.get("root_path", "")[len(app_root) :]
+        if route is None:
+            return None
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
+        if path is None:
+            return None
+    mount_prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    if type(route).__name__ == "Mount" and path is not None and mount_prefix.endswith(path.rstrip("/")):
+        # The Mount's own path is already part of root_path.
+        return f"{mount_prefix}/{{path}}"
     return f"{mount_prefix}{path}" if mount_prefix else path
 
 
@@ -61,101 +113,236 @@ class _Getter(Getter[list[tuple[bytes, bytes]]]):
 _GETTER = _Getter()
 
 
+def _split_host(host: str, scheme: str) -> tuple[str, int | None]:
+    """``example.com:8080`` -> (``example.com``, 8080); ``[::1]:80`` -> (``::1``, 80); no port: the scheme's."""
+    default = _DEFAULT_PORTS.get(scheme)
+    if host.startswith("["):
+        end = host.find("]")
+        if end != -1:
+            rest = host[end + 1 :]
+            port = rest[1:] if rest.startswith(":") else ""
+            return host[1:end], int(port) if port.isdigit() else default
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, int(port)
+    return host, default
+
+
+def _is_foreign_server_span(span: trace.Span) -> bool:
+    # Another instrumentation (OpenTelemetry's FastAPIInstrumentor outside us) already made this request's span.
+    return span.is_recording() and getattr(span, "kind", None) is SpanKind.SERVER
+
+
 class ObservabilityMiddleware:
-    """One server span and the request id for every HTTP request of an ASGI app."""
+    """One server span and the request id for every HTTP request of an ASGI app.
 
-    def __init__(self, app: Any, settings: Settings) -> None:
+    It sits outside Starlette's ServerErrorMiddleware (see ``integrations.fastapi``), so it sees the 500 response an
+    unhandled exception turns into and the exception itself. WebSocket connections and lifespan events pass through.
+    """
+
+    def __init__(self, app: Any, settings: Settings, *, spans: bool = True) -> None:
         self.app = app
-        self.settings = settings
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
-        # request correlation and the access log (SIGNALFIRE_REQUEST_ID_HEADER, SIGNALFIRE_ACCESS_LOG_*)
-        self.request_id_header = settings.request_id_header.lower().encode("latin-1")
-        self.access_log = AccessLog(settings) if settings.access_log else None
+        # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
+        self.spans = spans
+        self.configure(settings)
 
+    def configure(self, settings: Settings) -> None:
+        """Take new settings (a re-initialisation); everything derived from them is computed here, once."""
+        self.settings = settings
+        self.excluded = excluded_path_matcher(settings)
+        self.request_id_header = settings.request_id_header.lower().encode("latin-1")
+        # the access log (SIGNALFIRE_ACCESS_LOG_*)
+        self.access_log = AccessLog(settings) if settings.access_log else None
         # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
         exposition = _metrics.exposition(settings)
         self.metrics_path: str | None = exposition[0] if exposition else None
         self.metrics_endpoint: Any = exposition[1] if exposition else None
         self.red = _metrics.http_server
 
-    def _request_id(self, headers: list[tuple[bytes, bytes]]) -> str:
-        """The request's own id when it sent a sane one in the request-id header, else a fresh one."""
-        wanted = self.request_id_header
-        for key, value in headers:
-            if key == wanted and _SANE_REQUEST_ID.match(value):
-                return value.decode("ascii")
-        return uuid.uuid4().hex
-
+    # One function on purpose: on the per-request path every extra call costs (benchmarks/).
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         if scope["type"] == "http" and scope["path"] == self.metrics_path:
             await self.metrics_endpoint(scope, receive, send)
             return
-        if scope["type"] != "http" or not _tracing._active.recording:
+        if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
             if scope["type"] == "lifespan":
                 _logging.claim_server_loggers()  # the server has configured its logging by now
             await self.app(scope, receive, send)
             return
+        path: str = scope.get("path", "")
+        if self.excluded is not None and self.excluded.search(path):
+            scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)  # mounted FastAPI apps must not trace it either
+            await self.app(scope, receive, send)
+            return
+
+        # --- request: one pass over the headers ---------------------------------------------------------------
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
-        request_id_header = self.request_id_header
-        request_id = self._request_id(headers)
-        method = scope.get("method", "GET")
+        request_id: str | None = None
+        host: bytes | None = None
+        user_agent: bytes | None = None
+        request_id_key = self.request_id_header
+        for key, value in headers:
+            if key == request_id_key:
+                if request_id is None and _SANE_REQUEST_ID.match(value):
+                    request_id = value.decode("ascii")
+            elif key == b"host":
+                host = value
+            elif key == b"user-agent":
+                user_agent = value
+        if request_id is None:
+            request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, without building a UUID
+        raw_method: str = scope.get("method", "GET")
+        method = raw_method if raw_method in _KNOWN_METHODS else raw_method.upper()
+        if method not in _KNOWN_METHODS:
+            method = "_OTHER"
+        scheme: str = scope.get("scheme", "http")
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.scheme": scheme,
+            "url.path": path,
+            "request.id": request_id,
+        }
+        if method != raw_method:
+            attributes["http.request.method_original"] = raw_method
+        query: bytes = scope.get("query_string", b"")
+        if query:
+            # Tokens and signatures travel in query strings; only their values are replaced, the rest kept as sent.
+            attributes["url.query"] = _scrub.active().scrub_query(query.decode("utf-8", "replace"))
+        http_version = scope.get("http_version")
+        if http_version:
+            attributes["network.protocol.version"] = http_version
+        if host is not None:
+            address, port = _split_host(host.decode("latin-1"), scheme)
+        else:
+            server = scope.get("server") or ("0.0.0.0", _DEFAULT_PORTS.get(scheme))
+            address, port = server[0], server[1]
+        attributes["server.address"] = address
+        if port is not None:
+            attributes["server.port"] = port
+        if user_agent is not None:
+            attributes["user_agent.original"] = user_agent.decode("latin-1")
+        client = scope.get("client")
+        if client:
+            attributes["client.address"] = client[0]
+            attributes["client.port"] = client[1]
+
+        # --- span -----------------------------------------------------------------------------------------------
         parent = extract(headers, getter=_GETTER)
-        server_span = self.tracer.start_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={
-                "http.request.method": method,
-                "url.path": scope.get("path", ""),
-                "url.scheme": scope.get("scheme", "http"),
-                "request.id": request_id,
-            },
-        )
-        token = otel_context.attach(trace.set_span_in_context(server_span, parent))
+        server_span: trace.Span | None = None
+        token = None
+        if self.spans and not _is_foreign_server_span(trace.get_current_span()):
+            server_span = self.tracer.start_span(
+                "HTTP" if method == "_OTHER" else method, context=parent, kind=SpanKind.SERVER, attributes=attributes
+            )
+            token = otel_context.attach(trace.set_span_in_context(server_span, parent))
+        scope[SCOPE_MARK] = server_span
+        scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
+        red_state = self.red.start(scope)
         log_token = _logging.bind_request_id(request_id)
         _errors.request_started()  # this request's own Sentry user/contexts/breadcrumbs (a no-op without Sentry)
         started = time.perf_counter()
+
+        # --- response: status, last byte, client disconnect -----------------------------------------------------
         status_code = 500
         response_started = False
-        response_header = (request_id_header, request_id.encode("ascii"))
-        error_type = None
-        red_state = self.red.start(scope)
+        response_complete = False
+        disconnected = False
+        end_ns: int | None = None
+        request_id_header = (request_id_key, request_id.encode("ascii"))
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal status_code, response_started
-            if message["type"] == "http.response.start":
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code, response_started, response_complete, end_ns, disconnected
+            message_type = message["type"]
+            if message_type == "http.response.start":
                 status_code = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", ()), response_header]
-            await send(message)
+                message["headers"] = [*message.get("headers", ()), request_id_header]
+            elif message_type == "http.response.body" and not message.get("more_body", False):
+                response_complete = True
+            try:
+                await send(message)
+            except OSError:
+                # uvicorn raises ClientDisconnected (an OSError) when the peer has gone away mid-response.
+                disconnected = True
+                raise
+            if response_complete and end_ns is None:
+                end_ns = time.time_ns()
 
-        failed = False
+        async def receive_wrapper() -> Message:
+            nonlocal disconnected
+            message: Message = await receive()
+            if message["type"] == "http.disconnect" and not response_complete:
+                disconnected = True
+            return message
+
+        error: BaseException | None = None
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as exc:
-            status_code = 500
-            failed = True
-            error_type = type(exc).__qualname__
-            _tracing._record_error(server_span, exc)
-            _errors.capture_unhandled(exc, scope, route_template(scope))  # while the server span is current
-            if not response_started and isinstance(exc, Exception):
-                # Starlette's ServerErrorMiddleware sits outside us and would answer without the request id.
-                await send_error_response(scope, send, response_header)
+            error = exc
+            if isinstance(exc, Exception) and not disconnected:
+                _errors.capture_unhandled(exc, scope, route_template(scope))  # while the server span is current
+            if not response_started and not disconnected and isinstance(exc, Exception):
+                # Normally ServerErrorMiddleware (inside us) has answered 500 already; if nothing did, we do, so the
+                # client still gets a response carrying the request id.
+                await send_error_response(scope, send, request_id_header)
             raise
         finally:
-            template = route_template(scope) or UNMATCHED_ROUTE
-            server_span.update_name(f"{method} {template}")
-            server_span.set_attribute("http.route", template)
-            server_span.set_attribute("http.response.status_code", status_code)
-            if status_code >= 500:
-                server_span.set_status(Status(StatusCode.ERROR))
+            if disconnected and not response_complete:
+                # The client's doing, not a server error: Starlette raises ClientDisconnect for it (ASGI >= 2.4).
+                status_code = CLIENT_CLOSED_REQUEST
+                error = None
+            elif error is not None and not response_started:
+                status_code = 500
+            template = route_template(scope)
             if red_state is not None:
-                self.red.finish(red_state, template, status_code, error_type, server_span)
+                error_type = type(error).__qualname__ if isinstance(error, Exception) else None
+                span_for_exemplar = server_span if server_span is not None else trace.get_current_span()
+                self.red.finish(red_state, template or UNMATCHED_ROUTE, status_code, error_type, span_for_exemplar)
             if self.access_log is not None:
-                self.access_log.write(scope, method, template, status_code, time.perf_counter() - started)
-            if not failed:
+                self.access_log.write(
+                    scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
+                )
+            if error is None:
                 # After an exception the id stays bound: the server logs the traceback next, in this same task, and
                 # that line should name the request. The task ends with the request, and so does the binding.
                 _logging.reset_request_id(log_token)
-            otel_context.detach(token)
-            server_span.end()
+            if server_span is not None:
+                self._finish_span(
+                    server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns
+                )
+            if token is not None:
+                otel_context.detach(token)
+
+    @staticmethod
+    def _finish_span(
+        span: trace.Span,
+        *,
+        method: str,
+        template: str | None,
+        status_code: int,
+        error: BaseException | None,
+        end_ns: int | None,
+    ) -> None:
+        if template is not None:
+            span.update_name(f"{'HTTP' if method == '_OTHER' else method} {template}")
+            span.set_attribute("http.route", template)
+        span.set_attribute("http.response.status_code", status_code)
+        if isinstance(error, Exception):
+            span.record_exception(error)
+            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        elif status_code >= 500:
+            span.set_attribute("error.type", str(status_code))
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=end_ns)
+
+
+def iter_middlewares(app: Any) -> Iterable[Any]:
+    """The chain of ASGI apps reachable through ``.app`` from ``app`` (a built Starlette middleware stack)."""
+    seen: set[int] = set()
+    while app is not None and id(app) not in seen:
+        seen.add(id(app))
+        yield app
+        app = getattr(app, "app", None)

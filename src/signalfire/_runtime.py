@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -133,7 +133,13 @@ def current() -> Observability | None:
     return _current
 
 
-def init_observability(app: Any = None, *, replace: bool = False, **overrides: Any) -> Observability:
+def init_observability(
+    app: Any = None,
+    *,
+    replace: bool = False,
+    health_checks: Iterable[Any] | None = None,
+    **overrides: Any,
+) -> Observability:
     """Start every signal with settings from keyword arguments, the environment, the environment's preset, defaults.
 
     Call it once at start-up. A second call with the same settings returns the running instance (and instruments
@@ -141,13 +147,18 @@ def init_observability(app: Any = None, *, replace: bool = False, **overrides: A
     which shuts the running instance down first. A bad environment variable raises ``ConfigurationError`` naming the
     variable, its value and what is accepted. With OTEL_SDK_DISABLED=true or OTEL_ENABLED=false nothing is started.
 
+    ``app`` also gets the health endpoints (``/health/live``, ``/health/ready``, ``/health/deep``; see
+    :mod:`signalfire.health`) running ``health_checks``, a list of :class:`signalfire.health.HealthCheck` objects or
+    plain functions, unless SIGNALFIRE_HEALTH_ENABLED=false. The endpoints are served even when telemetry is disabled,
+    because a probe that starts answering 404 takes the service down.
+
     Example::
 
         app = FastAPI()
         signalfire.init_observability(app, service_name="checkout")
     """
     settings = Settings.resolve(**overrides)
-    return start(settings, app=app, replace=replace)
+    return start(settings, app=app, replace=replace, health_checks=health_checks)
 
 
 def start(
@@ -158,9 +169,20 @@ def start(
     span_exporters: Sequence[SpanExporter] | None = None,
     metric_readers: Sequence[MetricReader] = (),
     sentry_transport: Any = None,
+    health_checks: Iterable[Any] | None = None,
 ) -> Observability:
     """init_observability() for already-resolved settings; tests pass in-memory exporters, readers and a Sentry
     transport here."""
+    if health_checks is not None and app is None:
+        raise ConfigurationError(
+            "init_observability(health_checks=...) needs app=...: the checks are served by the app's health "
+            "endpoints. Without an app, include signalfire.health.router(checks) in your app yourself."
+        )
+    if health_checks is not None:
+        from signalfire import health
+
+        # Validated before anything starts, so a bad check list fails init rather than leaving it half done.
+        health_checks = health._as_checks(health_checks)
     global _current  # noqa: PLW0603 - the one handle of the process
     with _lock:
         running = _current
@@ -174,15 +196,26 @@ def start(
             _current = running
             _install_process_hooks(settings)
     if app is not None:
-        instrument_app(running, app)
+        instrument_app(running, app, health_checks)
     return running
 
 
-def instrument_app(obs: Observability, app: Any) -> None:
-    """Instrument an ASGI app once per handle (a second call for the same app does nothing)."""
-    if any(existing is app for existing in obs._instrumented_apps) or not obs.active:
+def instrument_app(obs: Observability, app: Any, health_checks: Iterable[Any] | None = None) -> None:
+    """Instrument an ASGI app and add its health endpoints, once per handle; health_checks given again replace the
+    app's checks."""
+    seen = any(existing is app for existing in obs._instrumented_apps)
+    if seen and health_checks is None:
         return
-    obs._instrumented_apps.append(app)
+    if not seen:
+        obs._instrumented_apps.append(app)
+    if obs.settings.health_enabled:
+        from signalfire import health
+
+        health.install(obs, app, health_checks)
+    elif health_checks:
+        _log.warning("signalfire: SIGNALFIRE_HEALTH_ENABLED=false, so the health_checks given are not served")
+    if seen or not obs.active:
+        return
     from signalfire.integrations import fastapi as fastapi_integration
 
     fastapi_integration.install(obs, app)
@@ -215,6 +248,10 @@ def _build(
     # metrics registry and Prometheus (_metrics.install)
     push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
     _metrics.install(settings, obs, push=push, bridge=bridge)
+    # integrations: SQLAlchemy, Redis, httpx, now or at their first import (FastAPI apps: instrument_app)
+    from signalfire import integrations
+
+    integrations.install(settings, obs)
     return obs
 
 

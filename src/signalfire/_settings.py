@@ -42,6 +42,8 @@ EXPORTERS: dict[Signal, tuple[str, ...]] = {
     "metrics": ("otlp", "prometheus", "console", "none"),
     "logs": ("otlp", "console", "none"),
 }
+# Libraries init_observability() instruments by itself when they are installed (SIGNALFIRE_AUTO_INSTRUMENT).
+AUTO_INSTRUMENTABLE = ("sqlalchemy", "redis", "httpx")
 # Environments that take the development preset; every other name (staging, production, qa, ...) takes production's,
 # because a shared environment should behave like production unless told otherwise.
 DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "testing"})
@@ -445,8 +447,67 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP middleware and integrations (_http.py, integrations/) ------------------------------------------------
+    excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("/health*", "/metrics"),
+        validation_alias=_env("SIGNALFIRE_EXCLUDED_PATHS"),
+        description="SIGNALFIRE_EXCLUDED_PATHS: comma-separated request paths that get no span, no metric and no "
+        "access-log line; a trailing * matches a prefix (default /health*,/metrics; 'none' excludes nothing).",
+    )
+    excluded_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"),
+        description="OTEL_PYTHON_FASTAPI_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS: comma-separated regular "
+        "expressions, as OpenTelemetry's instrumentations read them; a request whose path matches one (re.search) is "
+        "excluded too.",
+    )
+    auto_instrument: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("sqlalchemy", "redis", "httpx"),
+        validation_alias=_env("SIGNALFIRE_AUTO_INSTRUMENT"),
+        description="SIGNALFIRE_AUTO_INSTRUMENT: comma-separated libraries init_observability() instruments when "
+        "they are installed: sqlalchemy, redis, httpx (default all three; 'none' for none).",
+    )
+    redis_capture_args: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_REDIS_CAPTURE_ARGS"),
+        description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's arguments (keys and values, "
+        "scrubbed) in db.statement; by default only the command and '?' placeholders are recorded.",
+    )
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
+    health_enabled: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_HEALTH_ENABLED"),
+        description="SIGNALFIRE_HEALTH_ENABLED. false: init_observability(app) adds no health endpoints.",
+    )
+    health_live_path: str = Field(
+        "/health/live",
+        validation_alias=_env("SIGNALFIRE_HEALTH_LIVE_PATH"),
+        description="SIGNALFIRE_HEALTH_LIVE_PATH. The liveness endpoint: 200 while the process answers.",
+    )
+    health_ready_path: str = Field(
+        "/health/ready",
+        validation_alias=_env("SIGNALFIRE_HEALTH_READY_PATH"),
+        description="SIGNALFIRE_HEALTH_READY_PATH. The readiness endpoint: 200 when every critical check passes, "
+        "else 503.",
+    )
+    health_deep_path: str = Field(
+        "/health/deep",
+        validation_alias=_env("SIGNALFIRE_HEALTH_DEEP_PATH"),
+        description="SIGNALFIRE_HEALTH_DEEP_PATH. Every check with status, latency and details; 503 only when a "
+        "critical check fails.",
+    )
+    health_timeout_s: float = Field(
+        2.0,
+        validation_alias=_env("SIGNALFIRE_HEALTH_TIMEOUT_SECONDS"),
+        description="SIGNALFIRE_HEALTH_TIMEOUT_SECONDS. Seconds a check may take before it fails, unless the check "
+        "sets its own timeout. Keep it below the probe's timeoutSeconds.",
+    )
+    health_cache_s: float = Field(
+        1.0,
+        validation_alias=_env("SIGNALFIRE_HEALTH_CACHE_SECONDS"),
+        description="SIGNALFIRE_HEALTH_CACHE_SECONDS. Seconds a check's result is reused, so probe storms call each "
+        "dependency at most once per period; 0 runs the checks on every probe.",
+    )
 
     # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
@@ -635,7 +696,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a whole number greater than 0")
         return number
 
-    @field_validator("shutdown_timeout_s", mode="before")
+    @field_validator("shutdown_timeout_s", "health_timeout_s", mode="before")
     @classmethod
     def _check_positive_float(cls, value: Any) -> Any:
         try:
@@ -644,6 +705,25 @@ class Settings(BaseSettings):
             number = math.nan
         if not number > 0 or math.isinf(number):
             raise ValueError("expected a number of seconds greater than 0")
+        return number
+
+    @field_validator("health_live_path", "health_ready_path", "health_deep_path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or len(value) < 2 or not value.isprintable() or any(c in value for c in " ?#{}"):
+            raise ValueError("expected a URL path starting with '/', without spaces, query or braces: /health/ready")
+        return value.rstrip("/") or value
+
+    @field_validator("health_cache_s", mode="before")
+    @classmethod
+    def _check_non_negative_float(cls, value: Any) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not number >= 0 or math.isinf(number):
+            raise ValueError("expected a number of seconds, 0 or more")
         return number
 
     @field_validator("service_name", "service_version", "environment")
@@ -733,12 +813,54 @@ class Settings(BaseSettings):
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        health_paths = [self.health_live_path, self.health_ready_path, self.health_deep_path]
+        if len(set(health_paths)) < len(health_paths):
+            raise ValueError(
+                "SIGNALFIRE_HEALTH_LIVE_PATH, SIGNALFIRE_HEALTH_READY_PATH and SIGNALFIRE_HEALTH_DEEP_PATH must differ "
+                f"(got {', '.join(health_paths)})"
+            )
         if self.bsp_max_export_batch_size > self.bsp_max_queue_size:
             raise ValueError(
                 f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE ({self.bsp_max_export_batch_size}) must not exceed "
                 f"OTEL_BSP_MAX_QUEUE_SIZE ({self.bsp_max_queue_size})"
             )
         return self
+
+    @field_validator("excluded_paths", mode="before")
+    @classmethod
+    def _parse_paths(cls, value: Any) -> Any:
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        if [p.lower() for p in items] == ["none"]:
+            return ()
+        for item in items:
+            if not item.startswith("/") or "*" in item[:-1]:
+                raise ValueError("expected comma-separated paths starting with /, a trailing * for a prefix, or none")
+        return tuple(items)
+
+    @field_validator("auto_instrument", mode="before")
+    @classmethod
+    def _parse_auto_instrument(cls, value: Any) -> Any:
+        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        if items == ["none"]:
+            return ()
+        for item in items:
+            if item not in AUTO_INSTRUMENTABLE:
+                raise ValueError("expected a comma-separated list of " + ", ".join(AUTO_INSTRUMENTABLE) + ", or none")
+        return tuple(dict.fromkeys(items))
+
+    @field_validator("excluded_urls", mode="before")
+    @classmethod
+    def _parse_url_patterns(cls, value: Any) -> Any:
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        for item in items:
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
+        return tuple(items)
 
     # --- validators: logs, request correlation and the scrubber ------------------------------------------------------
     @field_validator("log_format", mode="before")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ signalfire.init_observability(app, service_name="workers")
 async def block(n: int) -> dict[str, int]:
     # Blocks this worker's event loop so that concurrent requests spread over every worker process.
     time.sleep(0.05)
-    return {"n": n}
+    return {"n": n, "pid": os.getpid()}
 
 
 @app.get("/ready")

@@ -323,7 +323,11 @@ def test_sentry_integrations_add_no_spans_of_their_own(telemetry: Telemetry) -> 
     (event,) = telemetry.sentry_events
     assert event.get("type", "event") == "event"
     assert "spans" not in event
-    assert [s.name for s in telemetry.spans] == ["report"]
+    # "select" is signalfire's SQLAlchemy instrumentation: an OpenTelemetry span, not a Sentry one.
+    assert [(s.name, s.instrumentation_scope.name) for s in telemetry.spans] == [
+        ("select", "opentelemetry.instrumentation.sqlalchemy"),
+        ("report", "signalfire"),
+    ]
 
 
 def test_replacing_a_sentry_client_the_app_started_is_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -144,7 +144,7 @@ async def test_request_user_does_not_reach_the_next_request_or_the_process(app: 
     first, second, outside = telemetry.sentry_events
     assert first["user"]["id"] == "o-1"
     for event in (second, outside):
-        assert "user" not in event
+        assert "user" not in event, event.get("user")
         assert "order" not in event.get("contexts", {})
         assert not [c for c in (event.get("breadcrumbs") or {}).get("values", []) if c.get("category") == "orders"]
 
@@ -190,3 +190,15 @@ async def test_log_breadcrumbs_of_a_request_stay_with_that_request(app: FastAPI,
 
     assert "stock low for o-5" in messages(first)
     assert "stock low for o-5" not in messages(second)
+
+
+def test_shutdown_forgets_the_process_user(telemetry: Telemetry) -> None:
+    """A user set outside any request is forgotten by shutdown(): the next init's events do not carry it."""
+    from signalfire import _runtime
+
+    signalfire.set_user(42)
+    telemetry.obs.shutdown()  # closes Sentry from a worker thread
+    telemetry.obs = _runtime.start(telemetry.settings, sentry_transport=telemetry._sentry)
+    signalfire.capture_message("after restart")
+    (event,) = telemetry.sentry_events
+    assert "user" not in event

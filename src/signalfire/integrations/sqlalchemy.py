@@ -1,0 +1,278 @@
+"""SQLAlchemy: opentelemetry-instrumentation-sqlalchemy's EngineTracer, configured and extended.
+
+signalfire builds one ``EngineTracer`` per engine with its own tracer and meter, and extends it in three places: the
+``db.statement`` it records has inline literal values replaced by ``?`` and goes through the shared scrubber; every
+query's duration is recorded by operation and table (``db.client.operation.duration`` in signalfire's metric
+registry); and the pool is read at each scrape (``db.client.connection.count``, state ``used`` / ``idle``). The
+instrumentation's own ``db.client.connections.usage`` counter is kept, started from the pool's real counts for an
+engine instrumented while connections are open.
+
+Automatic instrumentation does not wrap ``create_engine`` (a ``create_engine`` imported by name before init would
+escape it, and engines created before init would too): one class-level ``engine_connect`` listener instruments each
+engine, sync or async, created before or after init, the first time it opens a connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import weakref
+from typing import Any
+
+from signalfire import integrations
+
+__all__ = ["install", "instrument_sqlalchemy", "uninstrument_sqlalchemy"]
+
+_log = logging.getLogger("signalfire")
+_SCOPE = "signalfire.sqlalchemy"
+_OPERATIONS = frozenset(
+    {"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "WITH", "CREATE", "DROP", "ALTER", "TRUNCATE",
+     "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "SHOW", "EXPLAIN", "PRAGMA", "CALL", "COPY"}
+)  # fmt: skip
+_LEADING_COMMENT = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*", re.DOTALL)
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?)\s+([\"`\[]?[\w.]+[\"`\]]?)", re.I)
+
+_lock = threading.Lock()
+# Engines signalfire instruments, by id, with what undoes it; weak, so an engine that is dropped is not kept alive.
+_tracers: dict[int, tuple[weakref.ref[Any], Any]] = {}
+_state: _State | None = None
+# Engines uninstrument_sqlalchemy(engine) was called for: the automatic instrumentation leaves them alone.
+_opted_out: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _require() -> None:
+    integrations.require("sqlalchemy", "instrument_sqlalchemy", "sqlalchemy")
+    integrations.require("opentelemetry.instrumentation.sqlalchemy", "instrument_sqlalchemy", "sqlalchemy")
+
+
+def operation_and_table(statement: str) -> tuple[str, str | None]:
+    """The statement's operation (its first keyword, or OTHER) and the first table it names (None if none)."""
+    body = _LEADING_COMMENT.sub("", statement, count=1)
+    first = body.split(None, 1)[0].upper() if body.strip() else ""
+    operation = first if first in _OPERATIONS else "OTHER"
+    match = _TABLE.search(body)
+    table = match.group(1).strip('"`[]').lower() if match else None
+    return operation, table
+
+
+class _State:
+    """The tracer, meter and duration recorder of the running instance, shared by every engine it instruments."""
+
+    def __init__(self, obs: Any) -> None:
+        from opentelemetry.instrumentation.sqlalchemy.version import __version__
+        from opentelemetry.semconv.metrics import MetricInstruments
+
+        self.tracer = obs.tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
+        meter = obs.meter_provider.get_meter("opentelemetry.instrumentation.sqlalchemy", __version__)
+        self.connections_usage = meter.create_up_down_counter(
+            name=MetricInstruments.DB_CLIENT_CONNECTIONS_USAGE,
+            unit="connections",
+            description="The number of connections that are currently in state described by the state attribute.",
+        )
+        self.durations = integrations.DurationRecorder(obs, _SCOPE)
+        self.automatic = False
+
+
+def _engine_tracer_class() -> type[Any]:
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    class SignalfireEngineTracer(EngineTracer):
+        """EngineTracer with a sanitised, scrubbed db.statement and a duration metric."""
+
+        # Its own list, so removing signalfire's listeners never touches those of a separate contrib instrumentor.
+        _remove_event_listener_params: list[Any] = []  # noqa: RUF012 - the contrib base class's design
+
+        def __init__(self, state: _State, engine: Any) -> None:
+            self._durations = state.durations
+            super().__init__(state.tracer, engine, state.connections_usage)  # type: ignore[no-untyped-call]
+            self._register_event_listener(engine, "before_cursor_execute", self._start_timer)  # type: ignore[no-untyped-call]
+            self._register_event_listener(engine, "after_cursor_execute", self._record_duration)  # type: ignore[no-untyped-call]
+            self._register_event_listener(engine, "handle_error", self._record_failed)  # type: ignore[no-untyped-call]
+            self._count_open_connections(engine.pool)
+            self._stop_observing = self._observe_pool(engine)
+
+        @staticmethod
+        def _observe_pool(engine: Any) -> Any:
+            # The registry's db.client.connection.count reads the pool itself at each scrape: always exact.
+            from signalfire._metrics import metrics
+
+            pool = engine.pool
+            if not (hasattr(pool, "checkedout") and hasattr(pool, "checkedin")):
+                return None
+            url = engine.url
+            address = f"{url.drivername}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+            name = getattr(pool, "logging_name", None) or address
+
+            def counts() -> dict[str, int]:
+                return {"used": int(pool.checkedout()), "idle": int(pool.checkedin())}
+
+            try:
+                return metrics.observe_db_pool(counts, pool=name)
+            except Exception:
+                _log.debug("signalfire: observing a SQLAlchemy pool failed", exc_info=True)
+                return None
+
+        def stop(self) -> None:
+            """Stop observing the pool (the event listeners are removed by the caller)."""
+            if self._stop_observing is not None:
+                try:
+                    self._stop_observing()
+                except Exception:
+                    _log.debug("signalfire: stopping a pool observation failed", exc_info=True)
+                self._stop_observing = None
+
+        def _count_open_connections(self, pool: Any) -> None:
+            # Connections opened before this tracer existed would otherwise drive the gauges below zero at check-in.
+            try:
+                used, idle = int(pool.checkedout()), int(pool.checkedin())
+            except Exception:  # pools without counts (NullPool, StaticPool) start from zero
+                return
+            if used:
+                self._add_used_to_connection_usage(used)  # type: ignore[no-untyped-call]
+            if idle:
+                self._add_idle_to_connection_usage(idle)  # type: ignore[no-untyped-call]
+
+        def _set_db_client_span_attributes(self, span: Any, statement: Any, db_name: Any, attrs: Any) -> None:
+            if isinstance(statement, str):
+                statement = integrations.sanitize_sql(statement)
+            super()._set_db_client_span_attributes(span, statement, db_name, attrs)
+
+        # Signatures of SQLAlchemy's before/after_cursor_execute events.
+        def _start_timer(self, *args: Any) -> None:
+            context = args[4]
+            if context is not None:
+                context._signalfire_start = integrations.now()
+
+        def _record_duration(self, *args: Any) -> None:
+            self._finish(args[4], args[2])
+
+        def _record_failed(self, exception_context: Any) -> None:
+            self._finish(exception_context.execution_context, exception_context.statement)
+
+        def _finish(self, context: Any, statement: Any) -> None:
+            try:
+                start = getattr(context, "_signalfire_start", None)
+                if start is None or not isinstance(statement, str):
+                    return
+                context._signalfire_start = None
+                operation, table = operation_and_table(statement)
+                self._durations.record(self.vendor, operation, table, integrations.now() - start)
+            except Exception:  # telemetry never breaks the query
+                _log.debug("signalfire: recording a query duration failed", exc_info=True)
+
+    return SignalfireEngineTracer
+
+
+_tracer_class: type[Any] | None = None
+
+
+def _instrument_engine(state: _State, engine: Any) -> None:
+    global _tracer_class  # noqa: PLW0603 - built once, at first use, because the contrib package is optional
+    sync_engine = getattr(engine, "sync_engine", engine)
+    existing = _tracers.get(id(sync_engine))
+    if existing is not None and existing[0]() is sync_engine:
+        return  # the common case, on every connection: no lock
+    with _lock:
+        existing = _tracers.get(id(sync_engine))
+        if existing is not None and existing[0]() is sync_engine:
+            return
+        if _tracer_class is None:
+            _tracer_class = _engine_tracer_class()
+        tracer = _tracer_class(state, sync_engine)
+        _tracers[id(sync_engine)] = (weakref.ref(sync_engine), tracer)
+
+
+def _ensure_state(obs: Any) -> _State:
+    global _state  # noqa: PLW0603 - one state per running instance; reset by uninstrument_sqlalchemy()
+    with _lock:
+        if _state is None:
+            _state = _State(obs)
+            obs.on_shutdown("sqlalchemy", lambda _timeout: uninstrument_sqlalchemy())
+        return _state
+
+
+def _on_engine_connect(connection: Any, *_args: Any) -> None:
+    state = _state
+    if state is None or not state.automatic or connection.engine in _opted_out:
+        return
+    try:
+        _instrument_engine(state, connection.engine)
+    except Exception:  # an engine that cannot be traced still works
+        _log.warning("signalfire: instrumenting a SQLAlchemy engine failed; it is not traced", exc_info=True)
+
+
+def install(obs: Any) -> None:
+    """Instrument every engine at its next connection (init_observability() calls this when SQLAlchemy is installed)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    state = _ensure_state(obs)
+    with _lock:
+        if state.automatic:
+            return
+        state.automatic = True
+        if not event.contains(Engine, "engine_connect", _on_engine_connect):
+            event.listen(Engine, "engine_connect", _on_engine_connect)
+
+
+def instrument_sqlalchemy(engine: Any = None) -> None:
+    """Trace a SQLAlchemy engine (sync ``Engine`` or ``AsyncEngine``) with the running signalfire instance.
+
+    Spans carry db.system, db.operation and a db.statement whose inline values are replaced by ``?`` and scrubbed;
+    the ``db.client.operation.duration`` histogram records each query by operation and table, and
+    ``db.client.connections.usage`` the pool's idle and used connections. With SIGNALFIRE_AUTO_INSTRUMENT including
+    sqlalchemy (the default) every engine is instrumented at its first connection, whenever it was created; call this
+    to instrument an engine now, or, without ``engine``, to turn the automatic instrumentation on. Instrumenting
+    twice does nothing more. Needs ``pip install "signalfire[sqlalchemy]"``.
+
+    Example::
+
+        engine = create_engine("sqlite://")
+        signalfire.init_observability()
+        signalfire.instrument_sqlalchemy(engine)
+    """
+    _require()
+    obs = integrations.running("instrument_sqlalchemy")
+    state = _ensure_state(obs)
+    if engine is None:
+        install(obs)
+        return
+    _opted_out.discard(getattr(engine, "sync_engine", engine))
+    _instrument_engine(state, engine)
+
+
+def uninstrument_sqlalchemy(engine: Any = None) -> None:
+    """Stop tracing ``engine``, or, without one, every engine and the automatic instrumentation of new ones.
+
+    Example::
+
+        signalfire.uninstrument_sqlalchemy(engine)
+    """
+    global _state  # noqa: PLW0603 - see _ensure_state
+    from sqlalchemy import event
+
+    with _lock:
+        if engine is not None:
+            sync_engine = getattr(engine, "sync_engine", engine)
+            _opted_out.add(sync_engine)
+            entry = _tracers.pop(id(sync_engine), None)
+            if entry is not None:
+                entry[1].stop()
+            if entry is not None and _tracer_class is not None:
+                params = _tracer_class._remove_event_listener_params
+                for item in [p for p in params if p[0]() is sync_engine]:
+                    if event.contains(sync_engine, item[1], item[2]):
+                        event.remove(sync_engine, item[1], item[2])
+                    params.remove(item)
+            return
+        if _tracer_class is not None:
+            _tracer_class.remove_all_event_listeners()
+        for _ref, tracer in _tracers.values():
+            tracer.stop()
+        _tracers.clear()
+        _state = None
+    from sqlalchemy.engine import Engine
+
+    if event.contains(Engine, "engine_connect", _on_engine_connect):
+        event.remove(Engine, "engine_connect", _on_engine_connect)

@@ -1,0 +1,1 @@
+"""ASGI applications the integration tests run under a real uvicorn, in their own processes."""

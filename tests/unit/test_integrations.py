@@ -1,0 +1,105 @@
+"""Integrations without servers: extras, settings, statement hygiene, httpx over an in-process transport."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import signalfire
+from signalfire import ConfigurationError, Settings
+from signalfire.integrations import sanitize_sql
+from signalfire.integrations.sqlalchemy import operation_and_table
+from signalfire.testing import Telemetry
+
+
+@pytest.mark.parametrize(
+    ("function", "module", "extra"),
+    [
+        ("instrument_sqlalchemy", "sqlalchemy", "sqlalchemy"),
+        ("instrument_redis", "redis", "redis"),
+        ("instrument_httpx", "httpx", "httpx"),
+        ("instrument_sqlalchemy", "opentelemetry.instrumentation.sqlalchemy", "sqlalchemy"),
+    ],
+)
+def test_missing_package_raises_import_error_naming_the_extra(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch, function: str, module: str, extra: str
+) -> None:
+    """Without the library (or its instrumentation) the call says which extra to install."""
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError, match=rf'pip install "signalfire\[{extra}\]"'):
+        getattr(signalfire, function)()
+
+
+@pytest.mark.parametrize("function", ["instrument_sqlalchemy", "instrument_redis", "instrument_httpx"])
+def test_instrumenting_before_init_is_an_error_saying_so(function: str) -> None:
+    """instrument_*() before init_observability() raises a RuntimeError naming what to call first."""
+    with pytest.raises(RuntimeError, match=r"init_observability\(\) to run first"):
+        getattr(signalfire, function)()
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("SELECT * FROM users WHERE email = 'a@b.c' AND id = 42", "SELECT * FROM users WHERE email = ? AND id = ?"),
+        ("INSERT INTO t (a, b) VALUES (%(a)s, %(b)s)", "INSERT INTO t (a, b) VALUES (%(a)s, %(b)s)"),
+        ("SELECT $1, :name, ? FROM t2 LIMIT 10", "SELECT $1, :name, ? FROM t2 LIMIT ?"),
+        ("SELECT 'it''s' , -3.5e2 FROM table_1", "SELECT ? , ? FROM table_1"),
+    ],
+)
+def test_sql_statements_lose_their_inline_values(statement: str, expected: str) -> None:
+    """Quoted strings and numbers become ?; placeholders and identifiers with digits stay."""
+    assert sanitize_sql(statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("SELECT a FROM public.orders o JOIN items i ON 1=1", ("SELECT", "public.orders")),
+        ('/* app */ insert into "Users" values (1)', ("INSERT", "users")),
+        ("UPDATE accounts SET x = 1", ("UPDATE", "accounts")),
+        ("CREATE TABLE IF NOT EXISTS logs (id int)", ("CREATE", "logs")),
+        ("VACUUM", ("OTHER", None)),
+    ],
+)
+def test_operation_and_table_are_read_from_the_statement(statement: str, expected: tuple[str, str | None]) -> None:
+    """The metric labels: first keyword (known ones only) and the first table named."""
+    assert operation_and_table(statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SIGNALFIRE_EXCLUDED_PATHS", "health", "expected comma-separated paths starting with /"),
+        ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "a(b", "expected comma-separated regular expressions"),
+        ("SIGNALFIRE_AUTO_INSTRUMENT", "sqlalchemy,django", "expected a comma-separated list of sqlalchemy"),
+    ],
+)
+def test_bad_integration_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    """A rejected value names the variable, the value and what is accepted."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(
+        ConfigurationError, match=rf"{variable}={value!r} is not accepted: {message}".replace("(", r"\(")
+    ):
+        Settings.resolve()
+
+
+def test_integration_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGNALFIRE_EXCLUDED_PATHS, OTEL_PYTHON_EXCLUDED_URLS and SIGNALFIRE_AUTO_INSTRUMENT parse into tuples."""
+    monkeypatch.setenv("SIGNALFIRE_EXCLUDED_PATHS", "/internal*, /ping")
+    monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "client/.*/info,healthcheck")
+    monkeypatch.setenv("SIGNALFIRE_AUTO_INSTRUMENT", "none")
+    settings = Settings.resolve()
+    assert settings.excluded_paths == ("/internal*", "/ping")
+    assert settings.excluded_urls == ("client/.*/info", "healthcheck")
+    assert settings.auto_instrument == ()
+
+
+def test_sql_statements_go_through_the_scrubber() -> None:
+    """A credential outside any literal (here in a comment) is redacted by the shared scrubber."""
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    sanitized = sanitize_sql(f"SELECT id FROM users /* auth {token} */")
+    assert token not in sanitized
+    assert sanitized.startswith("SELECT id FROM users /* auth [REDACTED")
