@@ -255,11 +255,11 @@ _REQUEST: contextvars.ContextVar[_RequestScope | None] = contextvars.ContextVar(
 )
 
 
-def request_started() -> None:
-    """Give the current request its own Sentry user/contexts/breadcrumbs; called by the middleware after the request
-    id is bound. A no-op unless Sentry runs in lean mode (SIGNALFIRE_SENTRY_ASGI_INTEGRATION=false, the default)."""
+def request_started(request_id: str) -> None:
+    """Give the current request its own Sentry user/contexts/breadcrumbs; called by the middleware right after it
+    bound ``request_id`` (the same object) for logging. A no-op unless Sentry runs in lean mode (the default)."""
     if _lean:
-        _REQUEST.set(_RequestScope(_logging.current_request_id()))
+        _REQUEST.set(_RequestScope(request_id))
 
 
 def _request_scope() -> _RequestScope | None:

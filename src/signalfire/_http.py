@@ -240,7 +240,7 @@ class ObservabilityMiddleware:
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
         red_state = self.red.start(scope)
         log_token = _logging.bind_request_id(request_id)
-        _errors.request_started()  # this request's own Sentry user/contexts/breadcrumbs (a no-op without Sentry)
+        _errors.request_started(request_id)  # this request's own Sentry user, contexts, breadcrumbs
         started = time.perf_counter()
 
         # --- response: status, last byte, client disconnect -----------------------------------------------------
