@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck, demo (and, as they land, docs and bench).
+"""Developer sessions: tests, lint, typecheck, docs, demo, bench.
 
 `python3 -m nox -s tests` is the one command that sets up and runs the whole test suite (README.md); CI runs exactly it.
 """
@@ -19,7 +19,8 @@ PYTHON = os.environ.get("SIGNALFIRE_NOX_PYTHON", "python3")
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Install signalfire with every extra and run the whole test suite with branch coverage."""
-    session.install("-e", ".[all,test]")
+    # The bench extra holds the peers the benchmark smoke test drives (tests/integration/test_bench_smoke.py).
+    session.install("-e", ".[all,test,bench]")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", "--fail-under=80")
 
@@ -28,8 +29,10 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "examples", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "docs/gen_config.py", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "docs/gen_config.py", "noxfile.py"
+    )
 
 
 @nox.session(python=PYTHON)
@@ -40,7 +43,26 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with mkdocs --strict; fail if the configuration reference is stale."""
+    session.install("-e", ".[all,docs]")
+    session.run("python", "docs/gen_config.py", "--check")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """Run the example service on loopback, send it a burst of traffic including an error, show what it emitted."""
     session.install("-e", ".[all]", "uvicorn")
     session.run("python", "examples/demo.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the peers: prints the table and rewrites docs/performance.md (about 15 minutes).
+
+    Not a default session: figures need a quiet machine. Arguments go to benchmarks/run.py, e.g.
+    ``nox -s bench -- --only request,micro --rounds 3`` or ``nox -s bench -- --profile``.
+    """
+    session.install("-e", ".[all,bench]")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

@@ -7,6 +7,9 @@ OpenTelemetry), inside a request (request_id from the context), every field scru
 add_log_level, an ISO UTC TimeStamper and orjson's JSONRenderer, the same identity and id fields bound as static
 values, written to the same kind of stream. Both write to os.devnull and flush every line, as structlog's loggers do.
 Prints the time per line of each and the ratio (target: at most 1.5).
+
+``CASES`` and ``PAIRS`` put the same comparison into ``nox -s bench`` (benchmarks/bench_micro.py's contract): both
+set-ups in one fresh process, loops alternating.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks._harness when run as a script
 
 import orjson
 import structlog
 
 import signalfire
+from benchmarks._harness import Pair
 from signalfire import _logging
 
 NUMBER = 20_000
@@ -50,6 +55,48 @@ def plain_structlog(devnull) -> structlog.typing.FilteringBoundLogger:
         trace_flags="01",
         request_id="0af7651916cd43dd8448eb211c80319c",
     )
+
+
+def _plain_line():
+    logger = plain_structlog(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the benchmark process
+    return lambda: logger.info("order placed", **FIELDS)
+
+
+def _signalfire_line():
+    signalfire.init_observability(
+        service_name="checkout",
+        service_version="1.4.2",
+        environment="production",
+        log_format="json",
+        traces_exporter="none",
+        # The line as written to stdout; the suite's micro children have an OTLP endpoint in their environment, which
+        # would otherwise export every line over OTLP as well (the request benchmark measures that).
+        logs_exporter="none",
+        traces_sampler_arg=1.0,
+        handle_sigterm=False,
+    )
+    _logging._current().stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the benchmark process
+    logger = signalfire.get_logger("bench")
+    _logging.bind_request_id("0af7651916cd43dd8448eb211c80319c")
+    signalfire.span("request").__enter__()  # current for the rest of the process: every line carries its ids
+    return lambda: logger.info("order placed", **FIELDS)
+
+
+def teardown() -> None:
+    signalfire.shutdown()
+
+
+CASES = {"plain_structlog": _plain_line, "signalfire_line": _signalfire_line}
+
+PAIRS = [
+    Pair(
+        "log line (trace context, scrubbed) / plain structlog JSON line",
+        "signalfire_line",
+        "plain_structlog",
+        1.5,
+        True,
+    )
+]
 
 
 def main() -> None:

@@ -64,6 +64,8 @@ class OtlpReceiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Set to a callable returning an HTTP status / grpc StatusCode to simulate a failing backend.
     fail_with: Callable[[], Any] | None = None
+    # Seconds each export waits before it is answered: a slow backend.
+    delay: float = 0.0
 
     def record(self, signal: str, message: Any, headers: dict[str, str]) -> None:
         with self.lock:
@@ -103,6 +105,11 @@ class OtlpReceiver:
                     found.extend((resource, r) for r in scope_logs.log_records)
         return found
 
+    def raw(self) -> bytes:
+        """Every export as protobuf bytes (string fields byte for byte as sent): what leak checks search."""
+        with self.lock:
+            return b"\n".join(e.message.SerializeToString() for e in self.exports)
+
     def wait_for(self, predicate: Callable[[OtlpReceiver], bool], timeout: float = 10.0) -> bool:
         """Poll until ``predicate(self)`` holds or ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
@@ -123,6 +130,8 @@ class _Servicer(
         self.signal = signal
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if self.receiver.delay:
+            time.sleep(self.receiver.delay)
         if self.receiver.fail_with is not None:
             context.abort(self.receiver.fail_with(), "simulated failure")
         headers = dict(context.invocation_metadata())
@@ -133,13 +142,13 @@ class _Servicer(
 class GrpcOtlpServer:
     """An OTLP/gRPC receiver on 127.0.0.1; ``endpoint`` is what OTEL_EXPORTER_OTLP_ENDPOINT takes."""
 
-    def __init__(self, receiver: OtlpReceiver | None = None) -> None:
+    def __init__(self, receiver: OtlpReceiver | None = None, port: int = 0) -> None:
         self.receiver = receiver or OtlpReceiver()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Servicer(self.receiver, "traces"), self.server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Servicer(self.receiver, "metrics"), self.server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Servicer(self.receiver, "logs"), self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> GrpcOtlpServer:
@@ -153,7 +162,7 @@ class GrpcOtlpServer:
 class HttpOtlpServer:
     """An OTLP/HTTP (protobuf) receiver on 127.0.0.1 serving /v1/traces, /v1/metrics and /v1/logs."""
 
-    def __init__(self, receiver: OtlpReceiver | None = None) -> None:
+    def __init__(self, receiver: OtlpReceiver | None = None, port: int = 0) -> None:
         self.receiver = receiver or OtlpReceiver()
         receiver_ref = self.receiver
 
@@ -167,6 +176,8 @@ class HttpOtlpServer:
                     self.send_response(404)
                     self.end_headers()
                     return
+                if receiver_ref.delay:
+                    time.sleep(receiver_ref.delay)
                 if receiver_ref.fail_with is not None:
                     self.send_response(int(receiver_ref.fail_with()))
                     self.end_headers()
@@ -184,7 +195,7 @@ class HttpOtlpServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"

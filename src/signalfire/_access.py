@@ -24,14 +24,12 @@ _ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-le
 
 class AccessLog:
     """Writes the access-log line of a finished request, honouring SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE (5xx and requests
-    slower than SIGNALFIRE_ACCESS_LOG_SLOW_MS always logged) and SIGNALFIRE_ACCESS_LOG_EXCLUDE."""
+    slower than SIGNALFIRE_ACCESS_LOG_SLOW_MS always logged). Excluded paths (SIGNALFIRE_EXCLUDED_PATHS) never reach it:
+    the middleware passes them straight through."""
 
-    __slots__ = ("_exact", "_logger", "_prefixes", "_rate", "_slow_ms")
+    __slots__ = ("_logger", "_rate", "_slow_ms")
 
     def __init__(self, settings: Settings) -> None:
-        patterns = settings.access_log_exclude
-        self._exact = frozenset(p for p in patterns if not p.endswith("*"))
-        self._prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
         self._rate = settings.access_log_sample_rate
         self._slow_ms = settings.access_log_slow_ms
         self._logger = _logging.get_logger(ACCESS_LOGGER)
@@ -40,8 +38,6 @@ class AccessLog:
         """Log one request (called inside its span and request-id context, so both ids are on the line)."""
         try:
             path: str = scope.get("path", "")
-            if path in self._exact or (self._prefixes and path.startswith(self._prefixes)):
-                return
             duration_ms = round(seconds * 1000, 2)
             slow = duration_ms >= self._slow_ms
             if status < 500 and not slow and self._rate < 1.0 and random.random() >= self._rate:

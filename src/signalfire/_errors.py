@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
-from signalfire import _logging
+from signalfire import _drops, _logging
 from signalfire._settings import Settings
 
 if TYPE_CHECKING:
@@ -193,6 +193,8 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
                 "configured from SENTRY_* settings (scrubbing, trace link). Remove your own sentry_sdk.init() call."
             )
         sentry_sdk.init(**sentry_options(settings, transport))
+        # events the transport loses (backend down, its queue full, rate limited) are counted
+        _drops.watch_sentry_transport(sentry_sdk.get_client().transport)
         register_external_propagation_context(_otel_trace_context)
         _state = _State(settings)
         # shutdown() closes from a worker thread, whose context has scopes of its own: remember the app's scopes
@@ -359,6 +361,7 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
         _enrich(scrubbed, linked=linked)
     except Exception:
         _dropped += 1
+        _drops.dropped("errors", "scrub_failed", warn=False)
         _warn_once("scrub", "signalfire: scrubbing a Sentry event failed; the event was dropped, not sent unscrubbed")
         return None
     result: Event | None = scrubbed
@@ -380,6 +383,7 @@ def _before_send_transaction(event: Event, hint: Hint) -> Event | None:
         return scrub_event(event, send_user_email=_state.send_user_email if _state else False)
     except Exception:
         _dropped += 1
+        _drops.dropped("errors", "scrub_failed", warn=False)
         _warn_once("scrub", "signalfire: scrubbing a Sentry event failed; the event was dropped, not sent unscrubbed")
         return None
 

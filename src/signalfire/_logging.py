@@ -77,7 +77,12 @@ _LEVEL_NAMES = {
     logging.CRITICAL: "critical",
 }
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
-_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# uvicorn's ``color_message`` (its message again, with ANSI colours) is left out too: the line already has the message.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 # Fields the pipeline adds itself; the scrubber never needs to look at them.
 _OWN_FIELDS = ("timestamp", "level", "logger")
 # Servers whose loggers come with their own handlers (and propagate=False); they are routed to ours instead.
@@ -548,19 +553,21 @@ def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, An
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
+    from signalfire._drops import CountingLogExporter, watch_batch_processor
     from signalfire._otlp import otlp_exporter
 
     target = settings.otlp_target("logs")
     if target is None:
         return None, None
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_log_record_processor(
-        BatchLogRecordProcessor(
-            otlp_exporter("logs", target),
-            schedule_delay_millis=settings.bsp_schedule_delay_ms,
-            max_export_batch_size=settings.bsp_max_export_batch_size,
-            max_queue_size=settings.bsp_max_queue_size,
-            export_timeout_millis=settings.bsp_export_timeout_ms,
-        )
+    counting = CountingLogExporter(otlp_exporter("logs", target))
+    processor = BatchLogRecordProcessor(
+        counting,
+        schedule_delay_millis=settings.bsp_schedule_delay_ms,
+        max_export_batch_size=settings.bsp_max_export_batch_size,
+        max_queue_size=settings.bsp_max_queue_size,
+        export_timeout_millis=settings.bsp_export_timeout_ms,
     )
+    watch_batch_processor(processor, "logs", counting)
+    provider.add_log_record_processor(processor)
     return provider.get_logger("signalfire"), provider

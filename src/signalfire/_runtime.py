@@ -7,9 +7,17 @@ runtime owns the one :class:`Observability` handle of the process and the lock t
 from __future__ import annotations
 
 import atexit
+
+# The SDK's after-fork hooks (TracerProvider/MeterProvider._handle_fork) call get_aggregated_resources(), which submits
+# to a ThreadPoolExecutor. concurrent.futures.thread acquires its global shutdown lock before every fork and releases
+# it in the child from its own after-fork hook; hooks run in registration order, so when that module is first imported
+# after our providers exist, a forked child (a gunicorn --preload worker) submits while the lock is still held and
+# hangs for ever. Importing it here, before any provider is built, registers its hook first.
+import concurrent.futures.thread  # noqa: F401
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +29,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _errors, _logging, _metrics, _scrub, _tracing
+from signalfire import _drops, _errors, _logging, _metrics, _scrub, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -93,7 +101,10 @@ class Observability:
         deadline = time.monotonic() + budget
         finished = _run_within(self._flushers, budget)
         remaining = max(0.05, deadline - time.monotonic())
-        return _run_within(list(reversed(self._closers)), remaining) and finished
+        closed = _run_within(list(reversed(self._closers)), remaining)
+        # What the batch processors still hold now will never be exported: counted, and warned about.
+        _drops.count_pending("shutdown_timeout")
+        return closed and finished
 
 
 def _run_within(steps: Sequence[tuple[str, Closer]], timeout: float) -> bool:
@@ -292,6 +303,8 @@ def _install_process_hooks(settings: Settings) -> None:
     os.register_at_fork(after_in_child=_after_fork_in_child)
     if settings.handle_sigterm and threading.current_thread() is threading.main_thread():
         _chain_sigterm()
+    if settings.handle_sigterm:
+        _flush_when_uvicorn_begins_exiting()
 
 
 def _chain_sigterm() -> None:
@@ -314,6 +327,31 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         # The default action: terminate with the signal, as the process would have without us.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _flush_when_uvicorn_begins_exiting() -> None:
+    """Start a flush as soon as uvicorn receives SIGTERM/SIGINT, not only when it has finished draining.
+
+    uvicorn replaces our SIGTERM handler while it serves and hands the signal back only after every in-flight request
+    has ended. A request that hangs keeps it draining until a supervisor kills the process (gunicorn's
+    --graceful-timeout, Kubernetes' terminationGracePeriodSeconds), and the SIGKILL would take with it everything the
+    completed requests left queued. Flushing in the background from the first exit signal gets that out while the
+    server drains; the final shutdown still runs when (if) it exits normally.
+    """
+    server_module = sys.modules.get("uvicorn.server")
+    server_class = getattr(server_module, "Server", None)
+    original = getattr(server_class, "handle_exit", None)
+    if original is None or getattr(original, "_signalfire", False):
+        return
+
+    def handle_exit(self: Any, sig: int, frame: FrameType | None) -> None:
+        original(self, sig, frame)
+        running = _current
+        if running is not None and running.active:
+            threading.Thread(target=running.force_flush, name="signalfire-exit-flush", daemon=True).start()
+
+    handle_exit._signalfire = True  # type: ignore[attr-defined]
+    server_class.handle_exit = handle_exit  # type: ignore[union-attr]
 
 
 def _after_fork_in_child() -> None:

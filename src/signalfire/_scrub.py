@@ -164,8 +164,10 @@ _BASIC = (
     r"(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
 )
 # 13 to 19 digits, optionally grouped by single spaces or dashes, starting 2-6 (Visa, Mastercard, Amex, Discover, JCB,
-# Diners, UnionPay); validated with Luhn. Millisecond and nanosecond timestamps start with 1 and never match.
-_CARD = r"[2-6](?:[ \-]?\d){12,18}(?!\d)"
+# Diners, UnionPay); validated with Luhn. Millisecond and nanosecond timestamps start with 1 and never match. The run
+# must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are part of that identifier,
+# and about one random 32-hex id in 250 holds a Luhn-valid 13+ digit run (found by tests/integration/test_concurrency).
+_CARD = r"(?<![A-Za-z0-9])[2-6](?:[ \-]?\d){12,18}(?![A-Za-z0-9])"
 _EMAIL = (
     r"(?<![\w.+\-\]])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}(?![\w\-])"
 )
@@ -726,6 +728,9 @@ class ScrubbingSpanExporter(SpanExporter):
                 scrubbed.append(self._span(item))
             except Exception:  # never export what could not be checked
                 _log.debug("signalfire: scrubbing a span failed; dropped", exc_info=True)
+                from signalfire import _drops
+
+                _drops.dropped("traces", "scrub_failed")
         return self.exporter.export(scrubbed)
 
     def shutdown(self) -> None:

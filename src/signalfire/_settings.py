@@ -183,7 +183,8 @@ class Settings(BaseSettings):
     logs_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         None,
         validation_alias=_env("OTEL_LOGS_EXPORTER"),
-        description="OTEL_LOGS_EXPORTER: otlp, console, none (comma-separated). Default: none (logs go to stdout).",
+        description="OTEL_LOGS_EXPORTER: otlp, console, none (comma-separated). Default: none (logs go to stdout); "
+        "otlp when OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is set.",
     )
 
     # --- OTLP: generic, then per signal ----------------------------------------------------------------------------
@@ -247,6 +248,42 @@ class Settings(BaseSettings):
     bsp_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
     bsp_max_queue_size: int = Field(2_048, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
     bsp_max_export_batch_size: int = Field(512, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+    # span limits: standard meaning, every value passed explicitly (the SDK would otherwise read the environment)
+    attribute_value_length_limit: int = Field(
+        4096,
+        validation_alias=_env("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
+        description="OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, the longest attribute value kept, in characters (longer "
+        "strings are truncated). signalfire's default is 4096 rather than unlimited: a hostile header or query "
+        "string never makes an unbounded span.",
+    )
+    span_attribute_value_length_limit: int | None = Field(
+        None,
+        validation_alias=_env("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
+        description="OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, the same for span attributes only; default: "
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT.",
+    )
+    attribute_count_limit: int = Field(
+        128,
+        validation_alias=_env("OTEL_ATTRIBUTE_COUNT_LIMIT"),
+        description="OTEL_ATTRIBUTE_COUNT_LIMIT, the most attributes kept per span, event and link (further ones are "
+        "dropped).",
+    )
+    span_attribute_count_limit: int | None = Field(
+        None,
+        validation_alias=_env("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
+        description="OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, the same for span attributes only; default: "
+        "OTEL_ATTRIBUTE_COUNT_LIMIT.",
+    )
+    span_event_count_limit: int = Field(
+        128,
+        validation_alias=_env("OTEL_SPAN_EVENT_COUNT_LIMIT"),
+        description="OTEL_SPAN_EVENT_COUNT_LIMIT, the most events kept per span.",
+    )
+    span_link_count_limit: int = Field(
+        128,
+        validation_alias=_env("OTEL_SPAN_LINK_COUNT_LIMIT"),
+        description="OTEL_SPAN_LINK_COUNT_LIMIT, the most links kept per span.",
+    )
     metric_export_interval_ms: int = Field(
         60_000,
         validation_alias=_env("OTEL_METRIC_EXPORT_INTERVAL"),
@@ -322,13 +359,6 @@ class Settings(BaseSettings):
         validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SLOW_MS"),
         description="SIGNALFIRE_ACCESS_LOG_SLOW_MS: requests slower than this many milliseconds are always logged.",
     )
-    access_log_exclude: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("/health*", "/metrics"),
-        validation_alias=_env("SIGNALFIRE_ACCESS_LOG_EXCLUDE"),
-        description="SIGNALFIRE_ACCESS_LOG_EXCLUDE: paths without an access-log line (comma-separated; a trailing * "
-        "matches a prefix). Default: /health*,/metrics.",
-    )
-
     # --- errors: Sentry (_errors.py) -------------------------------------------------------------------------------
     sentry_dsn: str | None = Field(
         None,
@@ -425,12 +455,6 @@ class Settings(BaseSettings):
         "0.0.0.0",  # Prometheus scrapes from another host; prometheus-client binds the same by default
         validation_alias=_env("SIGNALFIRE_METRICS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
         description="SIGNALFIRE_METRICS_HOST / OTEL_EXPORTER_PROMETHEUS_HOST. Address the standalone server binds.",
-    )
-    metrics_excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
-        (),
-        validation_alias=_env("SIGNALFIRE_METRICS_EXCLUDED_PATHS"),
-        description="SIGNALFIRE_METRICS_EXCLUDED_PATHS. Comma-separated request paths not counted in the HTTP "
-        "metrics (e.g. '/healthz,/readyz'); the exposition path is never counted.",
     )
     metrics_runtime: bool = Field(
         True,
@@ -682,6 +706,12 @@ class Settings(BaseSettings):
         "bsp_max_export_batch_size",
         "metric_export_interval_ms",
         "metric_export_timeout_ms",
+        "attribute_value_length_limit",
+        "span_attribute_value_length_limit",
+        "attribute_count_limit",
+        "span_attribute_count_limit",
+        "span_event_count_limit",
+        "span_link_count_limit",
         mode="before",
     )
     @classmethod
@@ -778,16 +808,6 @@ class Settings(BaseSettings):
         if isinstance(value, bool) or not 0 <= number <= 65535:
             raise ValueError("expected a TCP port from 0 to 65535 (0 picks a free one)")
         return number
-
-    @field_validator("metrics_excluded_paths", mode="before")
-    @classmethod
-    def _check_excluded_paths(cls, value: Any) -> Any:
-        items = value.split(",") if isinstance(value, str) else list(value)
-        paths = tuple(str(item).strip() for item in items if str(item).strip())
-        for path in paths:
-            if not path.startswith("/"):
-                raise ValueError("expected comma-separated URL paths starting with '/', e.g. '/healthz,/readyz'")
-        return paths
 
     @field_validator("prometheus_multiproc_dir", mode="before")
     @classmethod
@@ -888,7 +908,7 @@ class Settings(BaseSettings):
             levels[name] = normalized
         return levels
 
-    @field_validator("scrub_keys", "scrub_allow_keys", "access_log_exclude", mode="before")
+    @field_validator("scrub_keys", "scrub_allow_keys", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         names = value.split(",") if isinstance(value, str) else list(value)
@@ -967,10 +987,17 @@ class Settings(BaseSettings):
         )
 
     def exporters(self, signal: Signal) -> tuple[str, ...]:
-        """The exporters in effect for a signal after defaults: explicit list, else otlp if an endpoint is set."""
+        """The exporters in effect for a signal after defaults: the explicit list, else otlp when an endpoint is set.
+
+        Logs are the exception: every line already goes to stdout, so they are exported over OTLP only when asked for
+        (OTEL_LOGS_EXPORTER=otlp, or an endpoint of their own in OTEL_EXPORTER_OTLP_LOGS_ENDPOINT), not merely because
+        traces have an endpoint — an OTLP record per access line would cost more than the rest of the request path.
+        """
         explicit: tuple[str, ...] | None = getattr(self, f"{signal}_exporter")
         if explicit is not None:
             return tuple(n for n in explicit if n != "none")
+        if signal == "logs":
+            return ("otlp",) if self.otlp_logs_endpoint is not None else ()
         if self.otlp_target(signal) is not None:
             return ("otlp",)
         if signal == "traces" and self.preset == "development":

@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource, ServiceInstanceIdResourceDetector
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -33,6 +33,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from signalfire import _scrub
+from signalfire._drops import CountingSpanExporter, watch_batch_processor
 from signalfire._otlp import otlp_exporter
 from signalfire._scrub import ScrubbingSpanExporter
 from signalfire._settings import Settings
@@ -170,6 +171,22 @@ def build_sampler(settings: Settings) -> Sampler:
     return ParentBased(root) if name.startswith("parentbased_") else root
 
 
+def build_span_limits(settings: Settings) -> SpanLimits:
+    """OTEL_*_LIMIT settings as SpanLimits, every value explicit (SpanLimits reads the environment for a None)."""
+    count = settings.attribute_count_limit
+    length = settings.attribute_value_length_limit
+    return SpanLimits(
+        max_attributes=count,
+        max_events=settings.span_event_count_limit,
+        max_links=settings.span_link_count_limit,
+        max_span_attributes=settings.span_attribute_count_limit or count,
+        max_event_attributes=count,
+        max_link_attributes=count,
+        max_attribute_length=length,
+        max_span_attribute_length=settings.span_attribute_value_length_limit or length,
+    )
+
+
 def build_span_exporters(settings: Settings) -> list[SpanExporter]:
     """The exporters OTEL_TRACES_EXPORTER and the endpoints select (an empty list: spans are not exported)."""
     exporters: list[SpanExporter] = []
@@ -197,21 +214,28 @@ def install(
     ``exporters`` replaces the exporters the settings select (tests pass an in-memory one). ``extra_processors`` are
     added before the batch processors (the scrubber adds itself here).
     """
-    provider = TracerProvider(resource=resource, sampler=build_sampler(settings), shutdown_on_exit=False)
+    provider = TracerProvider(
+        resource=resource,
+        sampler=build_sampler(settings),
+        span_limits=build_span_limits(settings),
+        shutdown_on_exit=False,
+    )
     for processor in extra_processors:
         provider.add_span_processor(processor)
     chosen = list(exporters) if exporters is not None else build_span_exporters(settings)
     for exporter in chosen:
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                # one scrubber policy for every signal: span attributes and events are scrubbed before export
-                ScrubbingSpanExporter(exporter, _scrub.active()),
-                max_queue_size=settings.bsp_max_queue_size,
-                schedule_delay_millis=settings.bsp_schedule_delay_ms,
-                max_export_batch_size=settings.bsp_max_export_batch_size,
-                export_timeout_millis=settings.bsp_export_timeout_ms,
-            )
+        # one scrubber policy for every signal: span attributes and events are scrubbed before export; the counting
+        # wrapper outside it sees every loss, the scrubber's included, and keeps any exception from the SDK's thread
+        counting = CountingSpanExporter(ScrubbingSpanExporter(exporter, _scrub.active()))
+        processor = BatchSpanProcessor(
+            counting,
+            max_queue_size=settings.bsp_max_queue_size,
+            schedule_delay_millis=settings.bsp_schedule_delay_ms,
+            max_export_batch_size=settings.bsp_max_export_batch_size,
+            export_timeout_millis=settings.bsp_export_timeout_ms,
         )
+        watch_batch_processor(processor, "traces", counting)
+        provider.add_span_processor(processor)
     if not chosen and settings.preset == "production" and settings.traces_exporter is None:
         _log.warning(
             "signalfire: traces are not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=none to "
@@ -251,7 +275,7 @@ class _SpanSpec:
         self.name = name or f"{func.__module__}.{func.__qualname__}"
         self.attributes: dict[str, AttributeValue] = {"code.function.name": f"{func.__module__}.{func.__qualname__}"}
         self.attributes.update({k: _attribute_value(v) for k, v in (attributes or {}).items()})
-        self.tracer = GLOBAL_PROVIDER.get_tracer(func.__module__ or _SDK_NAME)
+        self.tracer = _DelegatingTracer((func.__module__ or _SDK_NAME, None, None, None))
         self.signature = inspect.signature(func) if capture else None
         self.capture: frozenset[str] | None
         if capture is True:
@@ -265,17 +289,25 @@ class _SpanSpec:
             self.capture = None
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
-        attributes = self.attributes
+        delegate = self.tracer
+        tracer = delegate._tracer if delegate._generation == _active.generation else delegate.current()
+        # Attributes are set on the started span rather than passed to start_span: the SDK runs a mapping given at
+        # start through the sampler, a read-only proxy and two ABC isinstance checks, which costs more than the span
+        # itself saves (benchmarks/bench_tracing.py). Only the built-in samplers run here and none reads attributes.
+        current = tracer.start_span(self.name)
+        if not current.is_recording():
+            return current
+        for key, value in self.attributes.items():
+            current.set_attribute(key, value)
         if self.capture is not None and self.signature is not None:
-            attributes = dict(attributes)
             try:
                 bound = self.signature.bind_partial(*args, **kwargs)
                 for key, value in bound.arguments.items():
                     if key in self.capture:
-                        attributes[f"code.function.parameter.{key}"] = _attribute_value(value)
+                        current.set_attribute(f"code.function.parameter.{key}", _attribute_value(value))
             except TypeError:
                 pass  # the call itself will raise the TypeError the user expects
-        return self.tracer.start_span(self.name, attributes=attributes)
+        return current
 
 
 @overload
@@ -483,8 +515,12 @@ class span:
     def __enter__(self) -> Span:
         if not _active.recording:
             return trace.INVALID_SPAN
-        attributes = {k: _attribute_value(v) for k, v in self._attributes.items()}
-        self._span = _span_tracer.start_span(self._name, attributes=attributes)
+        delegate = _span_tracer
+        tracer = delegate._tracer if delegate._generation == _active.generation else delegate.current()
+        self._span = current = tracer.start_span(self._name)
+        if self._attributes and current.is_recording():  # set after start: see _SpanSpec.start
+            for key, value in self._attributes.items():
+                current.set_attribute(key, _attribute_value(value))
         self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
@@ -504,4 +540,4 @@ class span:
         self.__exit__(exc_type, exc, tb)
 
 
-_span_tracer = GLOBAL_PROVIDER.get_tracer(_SDK_NAME)
+_span_tracer = _DelegatingTracer((_SDK_NAME, None, None, None))

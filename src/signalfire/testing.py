@@ -7,6 +7,16 @@ Installed with signalfire (entry point ``pytest11``), so no conftest copying::
         span = telemetry.span("checkout")
         assert span.attributes["order.id"] == "o-1"
 
+Find spans by name and attributes (dotted names through ``**{...}``), read a metric by its labels, and check that
+nothing captured leaks a secret::
+
+    def test_charge(telemetry):
+        charge(card="4111 1111 1111 1111", amount=10)
+        span = telemetry.span("charge", **{"payment.provider": "stripe"})
+        assert telemetry.children(span)[0].name == "stripe.request"
+        assert telemetry.metric_value("payments", outcome="ok") == 1
+        telemetry.assert_no_secrets(["4111 1111 1111 1111"])
+
 Pass settings through the ``signalfire_settings`` marker::
 
     @pytest.mark.signalfire_settings(service_name="billing", traces_sampler_arg=0.5)
@@ -59,6 +69,11 @@ class MemorySentryTransport(Transport):
         with self._lock:
             self._envelopes.append(envelope)
 
+    def clear(self) -> None:
+        """Forget the envelopes received so far."""
+        with self._lock:
+            self._envelopes.clear()
+
     def snapshot(self) -> list[Envelope]:
         """The envelopes received so far, oldest first."""
         with self._lock:
@@ -105,12 +120,39 @@ class Telemetry:
         return found
 
     def span(self, name: str, **attributes: Any) -> ReadableSpan:
-        """The one finished span with this name and attributes; fails the test if there are none or several."""
+        """The one finished span with this name and attributes; fails the test if there are none or several, showing
+        the spans that were captured."""
         found = self.find_spans(name, **attributes)
         if len(found) != 1:
-            seen = sorted({s.name for s in self.spans})
-            pytest.fail(f"expected one span {name!r} with {attributes}, found {len(found)}; span names: {seen}")
+            pytest.fail(
+                f"expected one span {name!r} with {attributes}, found {len(found)}; captured:\n{self.span_tree()}",
+                pytrace=False,
+            )
         return found[0]
+
+    def children(self, parent: ReadableSpan) -> list[ReadableSpan]:
+        """The finished spans whose parent is ``parent``, in start order."""
+        parent_id = parent.context.span_id if parent.context is not None else None
+        kids = [s for s in self.spans if s.parent is not None and s.parent.span_id == parent_id]
+        return sorted(kids, key=lambda s: s.start_time or 0)
+
+    def span_tree(self) -> str:
+        """Every captured trace rendered as the development span tree (names, durations, key attributes)."""
+        from signalfire._console import render_tree
+
+        traces: dict[int, list[ReadableSpan]] = {}
+        for item in self.spans:
+            traces.setdefault(item.context.trace_id if item.context else 0, []).append(item)
+        return "".join(render_tree(group) for group in traces.values()) or "(no spans)\n"
+
+    def clear(self) -> None:
+        """Forget the spans, log lines and Sentry events captured so far (metric values are cumulative and stay),
+        e.g. after a test's own setup."""
+        self.obs.force_flush()
+        self._span_exporter.clear()
+        self._logs.lines.clear()
+        if self._sentry is not None:
+            self._sentry.clear()
 
     def metric_points(self, name: str) -> list[NumberDataPoint | Any]:
         """Every OpenTelemetry data point of the instrument ``name`` collected now."""
@@ -122,6 +164,16 @@ class Telemetry:
                     if metric.name == name:
                         points.extend(metric.data.data_points)
         return points
+
+    def metric_point(self, name: str, **labels: Any) -> Any:
+        """The data point of instrument ``name`` with exactly these labels (a histogram point has ``count``, ``sum``,
+        ``bucket_counts``); fails the test, listing the label sets seen, if there is none."""
+        points = self.metric_points(name)
+        for point in points:
+            if dict(point.attributes or {}) == labels:
+                return point
+        seen = [dict(point.attributes or {}) for point in points]
+        pytest.fail(f"no data point of {name!r} with labels {labels}; label sets seen: {seen}", pytrace=False)
 
     def metric_value(self, name: str, **labels: Any) -> float:
         """The value of instrument ``name`` for exactly these labels: a sum, a gauge, or a histogram's count.
@@ -137,10 +189,8 @@ class Telemetry:
         instrument = registry.lookup(name)
         if instrument is not None:
             return self._registry_value(instrument, labels)
-        for point in self.metric_points(name):
-            if dict(point.attributes or {}) == labels:
-                return float(point.count if hasattr(point, "count") else point.value)
-        pytest.fail(f"no data point of {name!r} with labels {labels}")
+        point = self.metric_point(name, **labels)
+        return float(point.count if hasattr(point, "count") else point.value)
 
     @property
     def logs(self) -> list[dict[str, Any]]:
@@ -200,13 +250,20 @@ class Telemetry:
         if data is not None:
             yield data.to_json(indent=None)
 
-    def assert_no_secrets(self, secrets: Iterable[str]) -> None:
-        """Fail if any of ``secrets`` appears in anything captured so far."""
+    def assert_no_secrets(self, secrets: Iterable[str] | str) -> None:
+        """Fail if any of ``secrets`` (a string or several) appears in anything captured so far: span names and
+        attributes, events, metric labels and every other signal :meth:`texts` renders."""
+        wanted = [secrets] if isinstance(secrets, str) else [s for s in secrets if s]
         texts = list(self.texts())
-        for secret in secrets:
+        for secret in wanted:
             for text in texts:
                 if secret in text:
-                    pytest.fail(f"secret {secret[:3]}... found in captured telemetry")
+                    at = text.index(secret)
+                    context = text[max(0, at - 60) : at].replace(secret, "***")
+                    pytest.fail(
+                        f"secret {secret[:3]}... ({len(secret)} chars) found in captured telemetry after ...{context}",
+                        pytrace=False,
+                    )
 
 
 class _LogCapture:

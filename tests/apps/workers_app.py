@@ -23,3 +23,12 @@ async def block(n: int) -> dict[str, int]:
 @app.get("/ready")
 async def ready() -> dict[str, bool]:
     return {"ready": True}
+
+
+@app.get("/hang")
+async def hang() -> dict[str, bool]:
+    # Outlasts gunicorn's graceful timeout: the worker is killed with this request still in flight.
+    import asyncio
+
+    await asyncio.sleep(120)
+    return {"hung": False}

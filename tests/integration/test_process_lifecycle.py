@@ -131,3 +131,29 @@ def test_forked_child_exports_with_its_own_instance_id(otlp_server):
     assert set(by_name) == {"in-parent", "in-child"}
     assert by_name["in-child"]["service.instance.id"] != by_name["in-parent"]["service.instance.id"]
     assert by_name["in-child"]["service.name"] == "lifecycle"
+
+
+def test_fork_after_the_executor_module_is_imported_late_does_not_hang():
+    """A child forked after init never hangs in the SDK's after-fork hook, whatever imported concurrent.futures when.
+
+    The SDK's providers re-detect resources after fork through a ThreadPoolExecutor whose global lock is held across
+    the fork until its own after-fork hook releases it; signalfire registers that hook first (regression: a gunicorn
+    --preload worker hung for ever at start-up)."""
+    code = textwrap.dedent(
+        """
+        import os
+        import signalfire
+        signalfire.init_observability(traces_exporter="none", metrics_exporter="none")
+        import concurrent.futures.thread  # what a server may import only after the app initialised
+        pid = os.fork()
+        if pid == 0:
+            with signalfire.span("child"):
+                pass
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child status", status)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "child status 0" in result.stdout

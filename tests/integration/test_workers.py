@@ -29,7 +29,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(command: list[str], receiver: HttpOtlpServer) -> tuple[int, subprocess.Popen[str]]:
+def _serve(command: list[str], receiver: HttpOtlpServer, **extra_env: str) -> tuple[int, subprocess.Popen[str]]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
     env.update(
@@ -38,8 +38,9 @@ def _serve(command: list[str], receiver: HttpOtlpServer) -> tuple[int, subproces
         OTEL_BSP_SCHEDULE_DELAY="200",
         ENVIRONMENT="production",
         OTEL_TRACES_SAMPLER_ARG="1.0",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{ROOT}",  # this checkout's code, whatever is installed
     )
+    env.update(extra_env)
     proc = subprocess.Popen(
         [arg.replace("PORT", str(port)) for arg in command],
         env=env,
@@ -115,3 +116,24 @@ def test_every_worker_exports_every_span_with_its_own_instance_id(command):
         assert len(spans) == served
         instance_ids = {resource["service.instance.id"] for resource, _ in spans}
         assert len(instance_ids) == 2
+
+
+def test_worker_killed_at_graceful_timeout_still_delivers_completed_requests():
+    """A gunicorn worker stuck on a request past --graceful-timeout is killed; requests it completed before are
+    exported anyway (flushed on SIGTERM, not only at the exit the SIGKILL prevents)."""
+    command = [sys.executable, "-m", "gunicorn", "tests.apps.workers_app:app", "-k", "uvicorn_worker.UvicornWorker"]
+    command += ["-w", "1", "-b", "127.0.0.1:PORT", "--graceful-timeout", "3"]
+    with HttpOtlpServer() as receiver:
+        # nothing exported along the way: what arrives was flushed at shutdown
+        port, proc = _serve(command, receiver, OTEL_BSP_SCHEDULE_DELAY="60000", SIGNALFIRE_SHUTDOWN_TIMEOUT="1")
+        completed = [httpx.get(f"http://127.0.0.1:{port}/block/{i}", timeout=10).status_code for i in range(10)]
+        assert completed == [200] * 10
+        hung = ThreadPoolExecutor(max_workers=1)
+        hung.submit(lambda: httpx.get(f"http://127.0.0.1:{port}/hang", timeout=60))
+        time.sleep(0.5)  # the hanging request is in flight
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        finally:
+            hung.shutdown(wait=True, cancel_futures=True)
+        assert len(_server_spans(receiver)) == 10

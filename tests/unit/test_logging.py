@@ -275,7 +275,20 @@ def test_corpus_secrets_never_reach_an_exported_span(telemetry):
                 raise ValueError(f"bad input {text}")
         except ValueError:
             pass
-    exported = "\n".join(span.to_json(indent=None) for span in telemetry.spans)
+    # What the scrubber is responsible for: names, attributes, events and status. The random trace and span ids are
+    # left out, since a 6-hex-character piece of a secret can occur in them by chance.
+    exported = "\n".join(
+        json.dumps(
+            [
+                span.name,
+                dict(span.attributes),
+                [[e.name, dict(e.attributes)] for e in span.events],
+                span.status.description,
+            ],
+            default=str,
+        )
+        for span in telemetry.spans
+    )
     assert len(telemetry.spans) == len(CORPUS)
     for entry in CORPUS:
         assert leaked(entry["secret"], exported) == [], entry["kind"]

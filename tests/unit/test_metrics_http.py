@@ -49,7 +49,7 @@ async def scrape(client: httpx.AsyncClient, path: str = "/metrics") -> dict[str,
 @pytest.fixture
 async def client():
     app = make_app()
-    signalfire.init_observability(app, traces_exporter="none", handle_sigterm=False, metrics_excluded_paths="/healthz")
+    signalfire.init_observability(app, traces_exporter="none", handle_sigterm=False, excluded_paths="/healthz")
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -87,7 +87,7 @@ async def test_server_error_status_carries_error_type(client):
 
 
 async def test_excluded_paths_and_the_exposition_are_not_recorded(client):
-    """SIGNALFIRE_METRICS_EXCLUDED_PATHS and /metrics itself never appear in the HTTP metrics."""
+    """SIGNALFIRE_EXCLUDED_PATHS and /metrics itself never appear in the HTTP metrics."""
     await client.get("/healthz")
     await scrape(client)
     routes = {s.labels["http_route"] for s in (await scrape(client)).get(DURATION + "_count", [])}

@@ -335,3 +335,17 @@ def test_specs_carry_the_names_each_backend_uses():
     http = next(s for s in metrics.instruments(prefix="tvl") if s.name == "http.server.request.duration")
     assert http.otel_name == "http.server.request.duration"
     assert http.prometheus_labels == ("http_request_method", "http_route", "http_response_status_code", "error_type")
+
+
+def test_label_value_holding_a_secret_is_scrubbed_and_counted():
+    """A label value carrying a secret reaches /metrics redacted (one series for all of them), counted once each."""
+    start()
+    counter = metrics.declare("reg.scrubbed", "counter", labels=("customer",))
+    counter.add(1, customer="sk_live_EG5yS5SyIc4oH7dkN32ffKN2ofDyNs7figUlqWQUuMKT")
+    counter.add(1, customer="ghp_NYjqaLo57fTRpsOs5J6BOvPM5lh92U5p08sa")
+    counter.add(1, customer="acme")
+    body, _ = metrics.render()
+    assert b"sk_live_" not in body
+    assert b"ghp_" not in body
+    assert value("reg_scrubbed_total", customer="acme") == 1
+    assert value("signalfire_metrics_labels_rejected_total", metric="reg.scrubbed", reason="scrubbed_value") == 2

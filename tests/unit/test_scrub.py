@@ -326,6 +326,13 @@ def test_every_sensitive_term_is_found_in_key_value_text(scrubber, term):
         assert scrubber.scrub_text(f"got {key}=zq8Xv4Tw0 ok") == f"got {key}=[REDACTED:{scrubber.key_category(key)}] ok"
 
 
+def test_digits_inside_a_hex_identifier_are_not_a_card() -> None:
+    """A UUID request id whose digits happen to form a Luhn-valid run is kept; the same digits alone are redacted."""
+    request_id = "2923947932084d46b0f0cb10e45ed3e6"  # "2923947932084" passes Luhn
+    assert signalfire.scrub(request_id) == request_id
+    assert signalfire.scrub("card 2923947932084 declined") == "card [REDACTED:card] declined"
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(CORPUS), _values, st.integers(min_value=0, max_value=3))
 def test_a_secret_anywhere_in_random_structure_never_leaks(entry, value, depth):

@@ -158,3 +158,12 @@ def test_explicit_otlp_without_endpoint_uses_specified_default():
     target = Settings.resolve(traces_exporter="otlp").otlp_target("traces")
     assert target is not None
     assert target.endpoint == "http://localhost:4318/v1/traces"
+
+
+def test_logs_are_exported_over_otlp_only_when_asked(monkeypatch):
+    """A generic endpoint exports traces and metrics; logs need OTEL_LOGS_EXPORTER=otlp or their own endpoint."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert Settings.resolve().exporters("logs") == ()
+    assert Settings.resolve(logs_exporter="otlp").exporters("logs") == ("otlp",)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://loki-gateway:4318/v1/logs")
+    assert Settings.resolve().exporters("logs") == ("otlp",)

@@ -41,25 +41,19 @@ def record_dropped(signal: str, reason: str, count: int = 1) -> None:
 class HttpServerMetrics:
     """What the ASGI middleware calls per request: ``start`` before the app, ``finish`` after it.
 
-    Everything per-request is a dict lookup on pre-bound children; ``start`` returns None for excluded paths (the
-    exposition path and SIGNALFIRE_METRICS_EXCLUDED_PATHS), and then ``finish`` is not called.
+    Everything per-request is a dict lookup on pre-bound children; ``start`` returns None while the registry is not
+    bound, and then ``finish`` is not called. Excluded paths (SIGNALFIRE_EXCLUDED_PATHS) and the exposition path never
+    get here: the middleware handles them before anything is recorded.
     """
 
-    __slots__ = ("_active", "_duration", "_excluded")
+    __slots__ = ("_active", "_duration")
 
     def __init__(self, registry: Metrics) -> None:
         self._duration: Instrument = registry.http_server_duration
         self._active: Instrument = registry.http_server_active
-        self._excluded: frozenset[str] = frozenset()
-
-    def configure(self, settings: Settings | None) -> None:
-        if settings is None:
-            self._excluded = frozenset()
-            return
-        self._excluded = frozenset({settings.metrics_path, *settings.metrics_excluded_paths})
 
     def start(self, scope: dict[str, Any]) -> tuple[str, Any, float] | None:
-        if scope.get("path") in self._excluded or not self._duration._bound:
+        if not self._duration._bound:
             return None
         method = scope.get("method", "GET")
         if method not in HTTP_METHODS:
@@ -131,7 +125,6 @@ def install(settings: Settings, obs: Any, *, push: bool, bridge: OtelBridge | No
         exemplars=prometheus is not None and not prometheus.multiprocess,
     )
     metrics._bind(backend)
-    http_server.configure(settings)
     _prometheus.activate(prometheus)
     if prometheus is not None:
         prometheus.start(settings.metrics_host, settings.metrics_port)

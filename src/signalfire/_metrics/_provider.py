@@ -12,6 +12,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, Perio
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
+from signalfire._drops import CountingMetricExporter
 from signalfire._otlp import otlp_exporter
 from signalfire._settings import Settings
 
@@ -29,7 +30,7 @@ def build_readers(settings: Settings) -> list[MetricReader]:
         exporter: MetricExporter | None = None
         if name == "otlp":
             target = settings.otlp_target("metrics")
-            exporter = otlp_exporter("metrics", target) if target is not None else None
+            exporter = CountingMetricExporter(otlp_exporter("metrics", target)) if target is not None else None
         elif name == "console":
             from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from opentelemetry.trace import get_current_span
 
+from signalfire import _scrub
+
 __all__ = [
     "KINDS",
     "Instrument",
@@ -479,6 +481,13 @@ class Instrument:
             if permitted is not None and value not in permitted:
                 self._reject("disallowed_value", f"value {value[:64]!r} of label {name!r} is not allowed")
                 value = OTHER_VALUE
+            elif permitted is None and value:
+                # A label value taken from input may hold a secret, and /metrics and OTLP carry it verbatim: the one
+                # scrubber runs here, once per new series (never per measurement: the series is cached).
+                scrubbed = _scrub.active().scrub_text(value)
+                if scrubbed != value:
+                    self._reject("scrubbed_value", f"a value of label {name!r} held a secret; it was redacted")
+                    value = scrubbed
             values.append(value)
         return tuple(values)
 

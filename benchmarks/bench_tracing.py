@@ -1,0 +1,193 @@
+"""Tracing micro-benchmarks: ``traced`` and ``span`` against the raw OpenTelemetry calls; span export cost.
+
+Every recording case runs against the same SDK provider (signalfire's, 100% sampling, a BatchSpanProcessor feeding an
+exporter that drops spans), so a ratio isolates the wrapper. The export cases send a batch of 512 server-like spans
+to the loopback OTLP receiver whose URL is in OTEL_EXPORTER_OTLP_ENDPOINT.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from benchmarks._harness import Pair
+
+EXPORT_BATCH = 512
+
+
+class _DropExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _init() -> Any:
+    from signalfire import _runtime
+    from signalfire._settings import Settings
+
+    settings = Settings.resolve(environment="production", traces_sampler_arg=1.0, service_name="bench")
+    return _runtime.start(settings, span_exporters=[_DropExporter()])
+
+
+def _sdk_tracer() -> Any:
+    obs = _init()
+    return obs.tracer_provider.get_tracer("bench")
+
+
+def plain_call() -> Callable[[], object]:
+    def work() -> None:
+        return None
+
+    return work
+
+
+def traced_off() -> Callable[[], object]:
+    import signalfire
+
+    @signalfire.traced
+    def work() -> None:
+        return None
+
+    return work
+
+
+def raw_start_as_current_span() -> Callable[[], object]:
+    tracer = _sdk_tracer()
+
+    def work() -> None:
+        with tracer.start_as_current_span("work"):
+            return None
+
+    return work
+
+
+def traced() -> Callable[[], object]:
+    import signalfire
+
+    _init()
+
+    @signalfire.traced
+    def work() -> None:
+        return None
+
+    return work
+
+
+def raw_start_as_current_span_async() -> Callable[[], object]:
+    tracer = _sdk_tracer()
+
+    async def work() -> None:
+        with tracer.start_as_current_span("work"):
+            return None
+
+    return work
+
+
+def traced_async() -> Callable[[], object]:
+    import signalfire
+
+    _init()
+
+    @signalfire.traced
+    async def work() -> None:
+        return None
+
+    return work
+
+
+def span_context_manager() -> Callable[[], object]:
+    import signalfire
+
+    _init()
+
+    def work() -> None:
+        with signalfire.span("work"):
+            return None
+
+    return work
+
+
+def raw_start_end() -> Callable[[], object]:
+    tracer = _sdk_tracer()
+
+    def work() -> None:
+        tracer.start_span("work").end()
+
+    return work
+
+
+def _server_spans() -> list[ReadableSpan]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench")
+    for i in range(EXPORT_BATCH):
+        span = tracer.start_span(
+            "GET /items/{item_id}",
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": "GET",
+                "url.path": f"/items/{i}",
+                "url.scheme": "http",
+                "http.route": "/items/{item_id}",
+                "http.response.status_code": 200,
+                "request.id": f"{i:032x}",
+            },
+        )
+        span.end()
+    return list(memory.get_finished_spans())
+
+
+def otlp_http_export() -> Callable[[], object]:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    spans = _server_spans()
+    exporter = OTLPSpanExporter(endpoint=os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces")
+    return lambda: exporter.export(spans)
+
+
+def otlp_encode() -> Callable[[], object]:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    spans = _server_spans()
+    return lambda: encode_spans(spans).SerializeToString()
+
+
+CASES: dict[str, Callable[[], Callable[[], object]]] = {
+    "plain_call": plain_call,
+    "traced_off": traced_off,
+    "raw_start_as_current_span": raw_start_as_current_span,
+    "traced": traced,
+    "raw_start_as_current_span_async": raw_start_as_current_span_async,
+    "traced_async": traced_async,
+    "span_context_manager": span_context_manager,
+    "raw_start_end": raw_start_end,
+    "otlp_http_export": otlp_http_export,
+    "otlp_encode": otlp_encode,
+}
+DIVISORS = {"otlp_http_export": EXPORT_BATCH, "otlp_encode": EXPORT_BATCH}
+# Export cases are slow per call; the runner uses this many calls instead of its default.
+NUMBERS = {"otlp_http_export": 20, "otlp_encode": 20}
+
+PAIRS = [
+    Pair("traced (sync) / raw start_as_current_span", "traced", "raw_start_as_current_span", 1.15, True),
+    Pair("traced (async) / raw start_as_current_span", "traced_async", "raw_start_as_current_span_async", 1.15, True),
+    Pair("span() / raw start_as_current_span", "span_context_manager", "raw_start_as_current_span", 1.15, True),
+    Pair("traced, not initialised / plain call", "traced_off", "plain_call"),
+    Pair("OTLP/HTTP export per span / start+end of a span", "otlp_http_export", "raw_start_end"),
+    Pair("OTLP protobuf encoding per span / start+end of a span", "otlp_encode", "raw_start_end"),
+]
+
+
+def teardown() -> None:
+    import signalfire
+
+    signalfire.shutdown()

@@ -1,0 +1,581 @@
+"""Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
+``python -m benchmarks.run [--quick] [--only request,micro,startup,e2e,memory] [--rounds N] [--output FILE]``.
+
+Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
+run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
+comparison is a ratio of figures taken in the same run, so a busy or slow machine shifts numerator and denominator
+alike (not perfectly: see the spread column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import apps, bench_e2e
+from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
+from benchmarks._servers import BlackHole, HttpSink
+
+SECTIONS = ("request", "micro", "startup", "e2e", "memory")
+# Micro-benchmark modules following the contract in bench_micro.py; a missing one is skipped (and said so).
+MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics")
+PACKAGES = (
+    "signalfire",
+    "opentelemetry-sdk",
+    "opentelemetry-instrumentation-fastapi",
+    "prometheus-fastapi-instrumentator",
+    "logfire",
+    "fastapi",
+    "starlette",
+    "structlog",
+    "sentry-sdk",
+    "prometheus-client",
+    "uvicorn",
+    "pyinstrument",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: ``quick`` is for the smoke test (proves the harness runs, measures nothing)."""
+
+    rounds: int
+    batch: int
+    batches: int
+    micro_number: int
+    micro_repeat: int
+    startup_rounds: int
+    e2e_seconds: float
+    e2e_connections: int
+    e2e_rounds: int
+    e2e_warmup_seconds: float
+    memory_warmup: int
+    memory_requests: int
+
+    @classmethod
+    def full(cls, rounds: int) -> Plan:
+        return cls(rounds, 1000, 5, 5_000, 7, max(rounds, 7), 8, 16, max(1, rounds - 2), 1, 20_000, 200_000)
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(1, 20, 2, 50, 2, 1, 1, 4, 1, 0, 50, 200)
+
+
+@dataclass
+class Report:
+    """The tables of one run, in the order they are printed."""
+
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, title: str, intro: str, header: list[str], rows: list[list[str]]) -> None:
+        self.add(title, intro, _markdown(header, rows))
+
+    def add(self, title: str, intro: str, body: str) -> None:
+        self.sections.append((title, intro, body))
+        print(f"\n## {title}\n")
+        print(body)
+        sys.stdout.flush()
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _rotate(items: Sequence[str], by: int) -> list[str]:
+    if not items:
+        return []
+    by %= len(items)
+    return [*items[by:], *items[:by]]
+
+
+def _progress(line: str) -> None:
+    print(f"  .. {line}", flush=True)
+
+
+def _verdict(value: float | None, target: float | None) -> str:
+    if value is None or target is None:
+        return ""
+    return "met" if value <= target else f"missed by {value / target - 1:.0%}"
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+# --- sections -------------------------------------------------------------------------------------------------------
+def request_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    runs: dict[str, list[float]] = {v: [] for v in apps.VARIANTS}
+    walls: dict[str, list[float]] = {v: [] for v in apps.VARIANTS}
+    exports: dict[str, int] = dict.fromkeys(apps.VARIANTS, 0)
+    components: list[str] = []
+    failed: dict[str, str] = {}
+    for r in range(plan.rounds):
+        for variant in _rotate(apps.VARIANTS, r):
+            if variant in failed:
+                continue
+            before = sink.counts.get("/v1/traces", 0)
+            try:
+                result = run_child(
+                    "bench_request",
+                    [variant, "--batch", str(plan.batch), "--batches", str(plan.batches)],
+                    apps.variant_env(variant, sink.url, sink.url),
+                )
+            except ChildFailed as exc:
+                failed[variant] = str(exc)
+                continue
+            runs[variant].append(result["us"])
+            walls[variant].append(result["wall_us"])
+            _progress(f"request round {r + 1}/{plan.rounds} {variant}: {result['us']:.1f} us CPU/request")
+            exports[variant] += sink.counts.get("/v1/traces", 0) - before
+            if variant == "signalfire":
+                components = result.get("components", [])
+    paired: list[float] = []
+    for _ in range(plan.rounds):
+        try:
+            result = run_child(
+                "bench_request",
+                [
+                    "signalfire_disabled",
+                    "--paired-with-bare",
+                    "--batch",
+                    str(plan.batch),
+                    "--batches",
+                    str(plan.batches),
+                ],
+                apps.variant_env("signalfire_disabled", sink.url, sink.url),
+            )
+        except ChildFailed as exc:
+            failed["signalfire_disabled (paired)"] = str(exc)
+            break
+        paired.append(result["paired_overhead_us"])
+        _progress(f"request paired bare/disabled: {paired[-1]:+.2f} us")
+    report.raw["request"] = {
+        "paired_disabled_us": paired,
+        "runs_us": runs,
+        "wall_us": walls,
+        "trace_exports": exports,
+        "failed": failed,
+    }
+    bare = median(runs["bare"])
+    otel_overhead = median(runs["otel"]) - bare if runs["otel"] else None
+    targets: dict[str, tuple[str, float | None]] = {
+        "signalfire": ("<= 0.35x OTel", 0.35),
+        "signalfire_10pct": ("<= 0.2x OTel", 0.2),
+        "signalfire_disabled": ("<= 3 us", None),
+    }
+    rows = []
+    for variant in apps.VARIANTS:
+        if not runs[variant]:
+            rows.append([variant, "failed", "", "", "", "", "", apps.DESCRIPTIONS[variant]])
+            continue
+        us = median(runs[variant])
+        overhead = us - bare
+        ratio = overhead / otel_overhead if otel_overhead else None
+        target_text, target = targets.get(variant, ("", None))
+        verdict = _verdict(ratio, target)
+        if variant == "signalfire_disabled":
+            # Between processes a few microseconds drown in noise; the paired figure is measured in one process.
+            overhead = median(paired)
+            ratio = overhead / otel_overhead if otel_overhead else None
+            verdict = "met" if overhead <= 3 else f"missed by {overhead - 3:.1f} us"
+            verdict += " (paired)"
+        rows.append(
+            [
+                variant,
+                _fmt(us),
+                _fmt(median(walls[variant])),
+                _fmt(overhead) if variant != "bare" else "-",
+                _fmt(ratio, 2) if variant != "bare" else "-",
+                f"{target_text} {verdict}".strip(),
+                f"{spread(runs[variant]):.0%}",
+                apps.DESCRIPTIONS[variant],
+            ]
+        )
+    report.table(
+        "Per-request overhead (in-process ASGI)",
+        "The same FastAPI app (`GET /items/{item_id}` returning a small dict) called directly as an ASGI app, "
+        f"{plan.batches} batches of {plan.batch} requests per process after a warm-up batch, {plan.rounds} processes "
+        "per variant. *us/request* is CPU time of the whole process per request: it includes the exporters' "
+        "background threads (encoding, HTTP to the loopback receiver), as production pays them, and excludes waiting "
+        "for a core held by another process; *wall* is the wall clock, for reference. Overhead is the variant's "
+        "median minus bare's (for signalfire_disabled: the median difference of alternating batches of the two apps "
+        "in one process, since a few microseconds drown in the process-to-process noise); the ratio is that overhead "
+        "over OpenTelemetry FastAPIInstrumentor's overhead in the same run. "
+        f"signalfire components switched on: {', '.join(components) or 'none reported'}.",
+        ["variant", "us/request", "wall", "overhead us", "overhead / OTel's", "target", "spread", "what"],
+        rows,
+    )
+    for variant, error in failed.items():
+        report.notes.append(f"request/{variant} failed: {error.splitlines()[-1] if error else ''}")
+
+
+def micro_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    rows = []
+    raw: dict[str, Any] = {}
+    scripts: list[str] = []
+    for name in MICRO_MODULES:
+        spec = importlib.util.find_spec(f"benchmarks.{name}")
+        if spec is None or spec.origin is None:
+            report.notes.append(f"micro: benchmarks/{name}.py is not in this checkout yet; its rows are missing.")
+            continue
+        if "\nPAIRS" not in Path(spec.origin).read_text():
+            scripts.append(name)  # a stand-alone script, not (yet) following the contract in bench_micro.py
+            continue
+        module = importlib.import_module(f"benchmarks.{name}")
+        pairs: list[Pair] = list(module.PAIRS)
+        numbers: dict[str, int] = getattr(module, "NUMBERS", {})
+        separate = [p for p in pairs if not p.same_process]
+        cases = list(dict.fromkeys(c for p in separate for c in (p.case, p.baseline)))
+        runs: dict[str, list[float]] = {c: [] for c in cases}
+        for r in range(plan.rounds):
+            for case in _rotate(cases, r):
+                number = (
+                    numbers.get(case, plan.micro_number)
+                    if plan.micro_number > 1000
+                    else min(plan.micro_number, numbers.get(case, plan.micro_number))
+                )
+                result = run_child(
+                    "bench_micro",
+                    [name, case, "--number", str(number), "--repeat", str(plan.micro_repeat)],
+                    {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url},
+                )
+                runs[case].append(result["ns"])
+                _progress(f"micro round {r + 1}/{plan.rounds} {name}.{case}: {result['ns'] / 1000:.2f} us")
+        paired: dict[str, list[dict[str, float]]] = {p.label: [] for p in pairs if p.same_process}
+        for r in range(plan.rounds):
+            for pair in pairs:
+                if not pair.same_process:
+                    continue
+                number = min(plan.micro_number, numbers.get(pair.case, plan.micro_number))
+                result = run_child(
+                    "bench_micro",
+                    [
+                        name,
+                        pair.case,
+                        "--baseline",
+                        pair.baseline,
+                        "--number",
+                        str(number),
+                        "--repeat",
+                        str(plan.micro_repeat),
+                    ],
+                    {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url},
+                )
+                paired[pair.label].append(result)
+                _progress(f"micro round {r + 1}/{plan.rounds} {name}: {pair.label}: {result['ratio']:.2f}")
+        raw[name] = {"separate": runs, "paired": paired}
+        for pair in pairs:
+            if pair.same_process:
+                results = paired[pair.label]
+                case_ns = median([x["ns"] for x in results])
+                base_ns = median([x["baseline_ns"] for x in results])
+                ratios = [x["ratio"] for x in results]
+                ratio: float | None = median(ratios)
+                noise = spread(ratios)
+            else:
+                case_ns, base_ns = median(runs[pair.case]), median(runs[pair.baseline])
+                ratio = case_ns / base_ns if base_ns else None
+                noise = max(spread(runs[pair.case]), spread(runs[pair.baseline]))
+            target = f"<= {pair.target}x {_verdict(ratio, pair.target)}" if pair.target else ""
+            rows.append(
+                [pair.label, _fmt(case_ns / 1000, 2), _fmt(base_ns / 1000, 2), _fmt(ratio, 2), target,
+                 f"{noise:.0%}"]
+            )  # fmt: skip
+    report.raw["micro"] = raw
+    _script_sections(plan, report, scripts)
+    report.table(
+        "Micro-benchmarks",
+        "CPU time of the calling thread. A pair whose two set-ups can share a process (traced, span() and the raw "
+        "call: one provider) runs both in one fresh process per round, alternating short loops, and its ratio is the "
+        "median of the per-loop ratios; every other case runs alone in a fresh process per round, median of "
+        f"{plan.micro_repeat} loops, and its ratio is of the medians over rounds. Recording cases use one SDK provider "
+        "(100% sampling, batch processor, an exporter that drops); export cases send 512 server-like spans to the "
+        "loopback OTLP/HTTP receiver and are per span (the receiver's own work is not counted).",
+        ["comparison", "case us", "baseline us", "ratio", "target", "spread"],
+        rows,
+    )
+
+
+def _script_sections(plan: Plan, report: Report, scripts: list[str]) -> None:
+    """Micro-benchmark scripts that print their own table: run them in a child and quote what they print."""
+    for name in scripts:
+        if plan.batch < 100:
+            report.notes.append(f"micro: benchmarks/{name}.py is a stand-alone script; quick mode does not run it.")
+            continue
+        proc = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}"],
+            env=child_env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if proc.returncode != 0:
+            report.notes.append(f"micro: benchmarks/{name}.py failed: {proc.stderr.strip().splitlines()[-1:]}")
+            continue
+        report.add(
+            f"Micro-benchmarks: {name}",
+            f"What `python -m benchmarks.{name}` printed (its own method and figures, run in a fresh process). It "
+            "does not follow the CASES/PAIRS contract of bench_micro.py yet, so its figures are its own (their "
+            "ratios are still same-run).",
+            "```text\n" + proc.stdout.strip() + "\n```",
+        )
+
+
+def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    cases = ("signalfire", "logfire")
+    runs: dict[str, list[dict[str, float]]] = {c: [] for c in cases}
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
+        "OTEL_SERVICE_NAME": "bench",
+        "SIGNALFIRE_ENVIRONMENT": "production",
+    }
+    envs = {"signalfire": env, "logfire": {**env, "PYDANTIC_DISABLE_PLUGINS": ""}}
+    for case in cases:  # one discarded run each: the first import after an install compiles bytecode
+        run_child("bench_startup", [case], envs[case])
+    for r in range(plan.startup_rounds):
+        for case in _rotate(cases, r):
+            runs[case].append(run_child("bench_startup", [case], envs[case]))
+    report.raw["startup"] = runs
+    ms = {c: median([x["ms"] for x in runs[c]]) for c in cases}
+    cpu = {c: median([x["cpu_ms"] for x in runs[c]]) for c in cases}
+    mb = {c: median([x["peak_rss_mb"] for x in runs[c]]) for c in cases}
+    cpu_ratio = cpu["signalfire"] / cpu["logfire"]
+    rows = [
+        ["import + init, CPU ms", _fmt(cpu["signalfire"]), _fmt(cpu["logfire"]), _fmt(cpu_ratio, 2),
+         f"<= 1.0x {_verdict(cpu_ratio, 1.0)}"],
+        ["import + init, wall ms", _fmt(ms["signalfire"]), _fmt(ms["logfire"]),
+         _fmt(ms["signalfire"] / ms["logfire"], 2), ""],
+        ["peak RSS added, MB", _fmt(mb["signalfire"]), _fmt(mb["logfire"]), _fmt(mb["signalfire"] / mb["logfire"], 2),
+         f"<= 1.0x {_verdict(mb['signalfire'] / mb['logfire'], 1.0)}"],
+    ]  # fmt: skip
+    report.table(
+        "Start-up (fresh process)",
+        "`import signalfire; signalfire.init_observability()` against `import logfire; "
+        "logfire.configure(send_to_logfire=False, console=False)`, both with an OTLP endpoint on loopback, "
+        f"{plan.startup_rounds} fresh processes each (after one discarded run), alternating. The target applies to "
+        "CPU time, which a busy machine does not inflate; wall time is shown for reference. Both processes import "
+        "from the same environment, where logfire's pydantic plugin is switched off for signalfire "
+        "(PYDANTIC_DISABLE_PLUGINS=logfire-plugin): without that, pydantic imports logfire inside signalfire's "
+        "start-up, which no signalfire user without logfire pays.",
+        ["measure", "signalfire", "logfire", "ratio", "target"],
+        rows,
+    )
+
+
+def e2e_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    with BlackHole() as hole:
+        setups: dict[str, tuple[str, dict[str, str]]] = {
+            "bare": ("bare", apps.variant_env("bare", sink.url, sink.url)),
+            "otel": ("otel", apps.variant_env("otel", sink.url, sink.url)),
+            "signalfire, backends healthy": ("signalfire", apps.variant_env("signalfire", sink.url, sink.url)),
+            "signalfire, backends black-holed": ("signalfire", apps.variant_env("signalfire", hole.url, hole.url)),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in setups}
+        for r in range(plan.e2e_rounds):
+            for name in _rotate(list(setups), r):
+                variant, env = setups[name]
+                runs[name].append(
+                    bench_e2e.measure(variant, env, plan.e2e_seconds, plan.e2e_connections, plan.e2e_warmup_seconds)
+                )
+                _progress(f"e2e round {r + 1}/{plan.e2e_rounds} {name}: {runs[name][-1]}")
+    report.raw["e2e"] = runs
+    rps = {n: median([x["rps"] for x in runs[n]]) for n in runs}
+    p99 = {n: median([x["p99_ms"] for x in runs[n] if x["p99_ms"] is not None]) for n in runs}
+    healthy_p99 = p99["signalfire, backends healthy"]
+    rows = []
+    for name in runs:
+        p99_ratio = p99[name] / healthy_p99 if name.endswith("black-holed") and healthy_p99 else None
+        rows.append(
+            [name, _fmt(rps[name], 0), _fmt(rps[name] / rps["bare"], 2), _fmt(p99[name], 2),
+             _fmt(p99_ratio, 2) if p99_ratio else "-",
+             f"<= 1.1x {_verdict(p99_ratio, 1.1)}" if p99_ratio else ""]
+        )  # fmt: skip
+    generator = runs["bare"][0]["generator"] if runs["bare"] else "?"
+    report.table(
+        "End to end under uvicorn",
+        f"One uvicorn worker on 127.0.0.1, load from {generator} ({plan.e2e_connections} connections, "
+        f"{plan.e2e_seconds:g} s after a 1 s warm-up, 1 request in 100 to a route that raises), {plan.e2e_rounds} "
+        "round(s). Black-holed: the OTLP endpoint and the Sentry DSN point at a TCP listener that accepts and never "
+        "answers. The load generator shares the two cores with the server.",
+        ["setup", "requests/s", "throughput / bare", "p99 ms", "p99 / healthy", "target"],
+        rows,
+    )
+
+
+def memory_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    rows = []
+    raw = {}
+    for variant in ("bare", "signalfire"):
+        result = run_child(
+            "bench_memory",
+            [variant, "--warmup", str(plan.memory_warmup), "--requests", str(plan.memory_requests)],
+            apps.variant_env(variant, sink.url, sink.url),
+            timeout=1800,
+        )
+        raw[variant] = result
+        target = f"<= 20 MB {_verdict(result['growth_mb'], 20)}" if variant == "signalfire" else ""
+        rows.append([variant, _fmt(result["rss_before_mb"]), _fmt(result["growth_mb"], 2), target])
+    report.raw["memory"] = raw
+    report.table(
+        "Memory over unique raw paths",
+        f"{plan.memory_requests:,} requests in-process, every path new (half `/items/<n>`, half unmatched), after a "
+        f"{plan.memory_warmup:,}-request warm-up; RSS after a full collection. One process per variant.",
+        ["variant", "RSS after warm-up MB", "growth MB", "target"],
+        rows,
+    )
+
+
+RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
+    "request": request_section,
+    "micro": micro_section,
+    "startup": startup_section,
+    "e2e": e2e_section,
+    "memory": memory_section,
+}
+
+
+# --- the document ---------------------------------------------------------------------------------------------------
+def machine() -> list[tuple[str, str]]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    wrk = shutil.which("wrk")
+    if wrk:
+        versions.append(
+            subprocess.run([wrk, "-v"], check=False, capture_output=True, text=True).stdout.split(" [")[0].strip()
+        )
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return [
+        ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("commit", commit),
+        ("machine", f"{platform.system()} {platform.release()} {platform.machine()}, {cpu}, {os.cpu_count()} CPUs"),
+        ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
+        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("versions", ", ".join(versions)),
+    ]
+
+
+def render(report: Report, info: list[tuple[str, str]], plan_text: str, elapsed: float, provisional: str) -> str:
+    parts = [
+        "# Performance",
+        "",
+        "What signalfire costs a request, measured against what people use instead: OpenTelemetry's own FastAPI "
+        "instrumentation, prometheus-fastapi-instrumentator, the stack runbooks wire by hand (OpenTelemetry + a "
+        "Prometheus middleware + a structlog access-log middleware) and Logfire. This file is written by "
+        "`nox -s bench`; every figure below comes from one run of it.",
+        "",
+    ]
+    if provisional:
+        parts += [f"> {provisional}", ""]
+    parts += ["## How it was measured", ""]
+    parts += [f"- **{k}**: {v}" for k, v in info]
+    parts += [
+        f"- **plan**: {plan_text}; the run took {elapsed / 60:.1f} min.",
+        "- **method**: every variant runs in its own fresh process; the variants of a round run back to back in a "
+        "rotating order; a figure is the median over rounds; every comparison is a ratio of figures from the same "
+        "run. *spread* is half the range of the per-process figures over their median: a noise gauge, not an error "
+        "bar.",
+        "- **endpoints**: spans (and metrics, where the variant pushes them) go over OTLP/HTTP to a receiver on "
+        "127.0.0.1 in the orchestrating process; the Sentry DSN points at a sink on 127.0.0.1.",
+        "",
+    ]
+    for title, intro, body in report.sections:
+        parts += [f"## {title}", "", intro, "", body, ""]
+    if report.notes:
+        parts += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    analysis = ROOT / "benchmarks" / "ANALYSIS.md"
+    if analysis.exists():
+        # Hand-written: what the profiles say and why a target is missed. It is kept apart so a run never erases it.
+        parts += [analysis.read_text().strip(), ""]
+    parts += [
+        "## Reproduce",
+        "",
+        "```sh",
+        "python3 -m nox -s bench            # the whole suite, about 15 minutes; rewrites this file",
+        "python3 -m nox -s bench -- --only request,micro --rounds 5",
+        "python3 -m nox -s bench -- --profile   # pyinstrument profiles of the request path and traced",
+        "```",
+        "",
+        "Without nox: `pip install -e '.[all,bench]'` then `python -m benchmarks.run`. The end-to-end section uses "
+        "`wrk` when installed (`apt-get install wrk`), otherwise a slower Python load generator. Close other "
+        "workloads first: the ratios survive a busy machine better than the absolute figures do, but not entirely.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few iterations of everything: proves the harness runs")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--rounds", type=int, default=5, help="processes per variant (default 5)")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"), help="the Markdown to write")
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "out" / "results.json"), help="raw figures")
+    parser.add_argument("--provisional", default="", help="a warning printed at the top of the document")
+    parser.add_argument("--profile", action="store_true", help="also write pyinstrument profiles to benchmarks/out")
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; expected some of {', '.join(SECTIONS)}")
+    plan = Plan.quick() if args.quick else Plan.full(args.rounds)
+    plan_text = "quick (smoke test, figures meaningless)" if args.quick else f"{args.rounds} rounds"
+    info = machine()
+    for key, value in info:
+        print(f"{key}: {value}")
+    report = Report()
+    started = time.monotonic()
+    with HttpSink() as sink:
+        for section in sections:
+            RUNNERS[section](plan, report, sink)
+    elapsed = time.monotonic() - started
+    if args.profile:
+        subprocess.run([sys.executable, "-m", "benchmarks.profile"], cwd=ROOT, check=True)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(render(report, info, plan_text, elapsed, args.provisional))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"info": info, "raw": report.raw, "notes": report.notes}, indent=1))
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"\nwrote {args.output} ({elapsed / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,356 @@
+"""Dropped telemetry, counted and warned about: ``signalfire_telemetry_dropped_total{signal, reason}``.
+
+The SDKs drop data in a few places and mostly say so in a log line per item, or not at all. This module makes every
+such loss visible the same way, at the cost of nothing on the request path:
+
+- ``queue_full``: a batch processor's queue was full when a span or log record ended (counted through the SDK's own
+  processor-metrics hook, which it calls exactly when it drops);
+- ``export_failed``: an exporter returned FAILURE or raised (the wrapper counts the batch and never raises);
+- ``shutdown_timeout``: still queued or in flight when ``shutdown()``'s budget ran out;
+- ``network_error``, ``queue_overflow``, ``ratelimit_backoff``, ...: Sentry events its transport reports lost.
+
+Each (signal, reason) is warned about at most once a minute (the warning carries the count since the last one), and the
+SDK's own per-item and per-batch warnings are suppressed or rate-limited the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+__all__ = [
+    "CountingLogExporter",
+    "CountingMetricExporter",
+    "CountingSpanExporter",
+    "count_pending",
+    "dropped",
+    "watch_batch_processor",
+    "watch_sentry_transport",
+]
+
+_log = logging.getLogger("signalfire")
+
+# One warning per (signal, reason) per this many seconds.
+WARN_INTERVAL_S = 60.0
+
+_lock = threading.Lock()
+_last_warned: dict[tuple[str, str], float] = {}
+_unwarned: dict[tuple[str, str], int] = {}
+
+
+def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> None:
+    """Count ``count`` lost items of ``signal`` for ``reason`` and warn (rate-limited); never raises.
+
+    ``warn=False`` for a caller that gives its own, more specific warning.
+    """
+    if count <= 0:
+        return
+    try:
+        from signalfire import _metrics
+
+        _metrics.record_dropped(signal, reason, count)
+        if not warn:
+            return
+        key = (signal, reason)
+        now = time.monotonic()
+        with _lock:
+            pending = _unwarned.get(key, 0) + count
+            last = _last_warned.get(key)
+            if last is not None and now - last < WARN_INTERVAL_S:
+                _unwarned[key] = pending
+                return
+            _last_warned[key] = now
+            _unwarned[key] = 0
+        # Logged outside the lock: the log pipeline may export, fail and come back here.
+        _log.warning(
+            "signalfire: dropped %d %s (%s)%s; counted in signalfire_telemetry_dropped_total",
+            pending,
+            signal,
+            reason,
+            "" if last is None else " since the last warning",
+        )
+    except Exception:  # counting a loss must not become a failure of its own
+        _log.debug("signalfire: counting dropped telemetry failed", exc_info=True)
+
+
+def _reset_warnings() -> None:
+    """Forget when each warning was last given (tests)."""
+    with _lock:
+        _last_warned.clear()
+        _unwarned.clear()
+
+
+# --- exporter wrappers ------------------------------------------------------------------------------------------------
+class _Counting:
+    """What the three wrappers share: the signal, the batch in flight, and "closed" (losses already counted)."""
+
+    signal = ""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.closed = False
+
+    def _export(self, batch_size: int, call: Callable[[], Any], failure: Any, success: Any) -> Any:
+        self.in_flight = batch_size
+        try:
+            result = call()
+        except Exception:  # an exporter's exception must never reach the SDK's worker thread or the app
+            _log.debug("signalfire: exporting %s raised", self.signal, exc_info=True)
+            result = failure
+        finally:
+            self.in_flight = 0
+        # Compared by name: the gRPC and HTTP log exporters return different (deprecated and current) result enums.
+        if getattr(result, "name", None) != success.name and not self.closed:
+            dropped(self.signal, "export_failed", batch_size)
+        return result
+
+
+class CountingSpanExporter(_Counting, SpanExporter):
+    """Wraps a span exporter: a failed batch is counted as dropped, an exception becomes FAILURE."""
+
+    signal = "traces"
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        super().__init__()
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result: SpanExportResult = self._export(
+            len(spans), lambda: self.exporter.export(spans), SpanExportResult.FAILURE, SpanExportResult.SUCCESS
+        )
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            _log.debug("signalfire: closing the span exporter failed", exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        try:
+            return self.exporter.force_flush(timeout_millis)
+        except Exception:
+            return False
+
+
+class CountingLogExporter(_Counting, LogRecordExporter):
+    """Wraps an OTLP log exporter (the SDK's LogExporter interface) the same way."""
+
+    signal = "logs"
+
+    def __init__(self, exporter: Any) -> None:
+        super().__init__()
+        self.exporter = exporter
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        result: LogRecordExportResult = self._export(
+            len(batch),
+            lambda: self.exporter.export(batch),
+            LogRecordExportResult.FAILURE,
+            LogRecordExportResult.SUCCESS,
+        )
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            _log.debug("signalfire: closing the log exporter failed", exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        try:
+            return bool(self.exporter.force_flush(timeout_millis))
+        except Exception:
+            return False
+
+
+class CountingMetricExporter(_Counting, MetricExporter):
+    """Wraps a metric exporter: the data points of a failed export are counted as dropped."""
+
+    signal = "metrics"
+
+    def __init__(self, exporter: MetricExporter) -> None:
+        _Counting.__init__(self)
+        MetricExporter.__init__(
+            self,
+            preferred_temporality=exporter._preferred_temporality,
+            preferred_aggregation=exporter._preferred_aggregation,
+        )
+        self.exporter = exporter
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        result: MetricExportResult = self._export(
+            _points(metrics_data),
+            lambda: self.exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+            MetricExportResult.FAILURE,
+            MetricExportResult.SUCCESS,
+        )
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        try:
+            return self.exporter.force_flush(timeout_millis)
+        except Exception:
+            return False
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        try:
+            self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+        except Exception:
+            _log.debug("signalfire: closing the metric exporter failed", exc_info=True)
+
+
+def _points(metrics_data: MetricsData) -> int:
+    try:
+        return sum(
+            len(metric.data.data_points)
+            for resource in metrics_data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        )
+    except Exception:
+        return 1
+
+
+# --- batch processors: queue full, and what is left at shutdown -------------------------------------------------------
+class _ProcessorMetrics:
+    """Stands in for the SDK's processor-metrics object, which the batch processor calls when it drops an item."""
+
+    def __init__(self, inner: Any, signal: str) -> None:
+        self.inner = inner
+        self.signal = signal
+
+    def register_queue_size(self, get_queue_size: Callable[[], int]) -> None:
+        self.inner.register_queue_size(get_queue_size)
+
+    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+        try:
+            self.inner.drop_items(count, error_type)
+        finally:
+            dropped(self.signal, error_type, count)
+
+    def finish_items(self, count: int) -> None:
+        self.inner.finish_items(count)
+
+
+class _SdkNoise(logging.Filter):
+    """The SDK warns once per dropped item and once per failed batch: drops are counted and warned about here instead,
+    and any other message of these loggers is let through at most once a minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Queue full, dropping"):
+            return False
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < WARN_INTERVAL_S:
+            return False
+        self._last[key] = now
+        return True
+
+
+_NOISY_LOGGERS = (
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+)
+_noise_filter = _SdkNoise()
+_watched: list[tuple[str, weakref.ref[Any], weakref.ref[Any] | None]] = []
+
+
+def quiet_sdk_loggers() -> None:
+    """Attach the rate-limiting filter to the SDK's exporter loggers (once per process)."""
+    for name in _NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _noise_filter not in logger.filters:
+            logger.addFilter(_noise_filter)
+
+
+def watch_batch_processor(processor: Any, signal: str, exporter: _Counting | None = None) -> None:
+    """Count what ``processor`` (a BatchSpanProcessor or BatchLogRecordProcessor) drops because its queue is full,
+    and remember it so that :func:`count_pending` can count what it still holds at shutdown."""
+    batch = getattr(processor, "_batch_processor", None)
+    inner = getattr(batch, "_metrics", None)
+    if batch is None or inner is None or not hasattr(batch, "_queue"):
+        # Another SDK version: the loss is still bounded, only not counted.
+        _log.debug("signalfire: cannot watch the %s batch processor's queue", signal)
+        return
+    if not isinstance(inner, _ProcessorMetrics):
+        batch._metrics = _ProcessorMetrics(inner, signal)
+    with _lock:
+        _watched[:] = [item for item in _watched if item[1]() is not None]
+        _watched.append((signal, weakref.ref(batch), weakref.ref(exporter) if exporter is not None else None))
+    quiet_sdk_loggers()
+
+
+def count_pending(reason: str = "shutdown_timeout") -> int:
+    """Count as dropped whatever the watched processors still hold (queued or in flight); returns the total.
+
+    Called at the end of ``shutdown()``: after a clean shutdown nothing is left; after its budget ran out, what is left
+    is abandoned (a flush thread still blocked on a dead backend may yet deliver some of it, so this errs towards
+    counting a loss).
+    """
+    total = 0
+    with _lock:
+        # Every watched processor belongs to the instance being shut down: a re-initialisation builds the new one
+        # only after the old one's shutdown has returned.
+        watched = list(_watched)
+        _watched.clear()
+    for signal, batch_ref, exporter_ref in watched:
+        batch = batch_ref()
+        exporter = exporter_ref() if exporter_ref is not None else None
+        count = 0
+        try:
+            if batch is not None:
+                count += len(batch._queue)
+            if exporter is not None:
+                count += exporter.in_flight
+                exporter.closed = True  # a late failure of that batch is already counted here
+        except Exception:
+            continue
+        if count:
+            dropped(signal, reason, count)
+            total += count
+    return total
+
+
+# --- Sentry -----------------------------------------------------------------------------------------------------------
+# Losses, as opposed to decisions (before_send, sampling, event processors): these are counted.
+_SENTRY_LOSSES = frozenset(
+    {"network_error", "queue_overflow", "ratelimit_backoff", "send_error", "internal_sdk_error", "backpressure"}
+)
+
+
+def watch_sentry_transport(transport: Any) -> None:
+    """Count the error events sentry-sdk's transport reports lost (its client-report hook, ``record_lost_event``)."""
+    original = getattr(transport, "record_lost_event", None)
+    if original is None or getattr(original, "_signalfire", False):
+        return
+
+    def record_lost_event(reason: str, data_category: Any = None, item: Any = None, *, quantity: int = 1) -> None:
+        try:
+            category = item.data_category if item is not None else data_category
+            if reason in _SENTRY_LOSSES and category == "error":
+                dropped("errors", reason, 1 if item is not None else quantity)
+        except Exception:
+            _log.debug("signalfire: counting a lost Sentry event failed", exc_info=True)
+        original(reason, data_category, item, quantity=quantity)
+
+    record_lost_event._signalfire = True  # type: ignore[attr-defined]
+    transport.record_lost_event = record_lost_event

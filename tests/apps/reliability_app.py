@@ -1,0 +1,95 @@
+"""The app the reliability tests serve under a real uvicorn: every signal per request, configured from the environment.
+
+Routes: ``/work/{n}`` (a span, a log line, a metric increment), ``/spans/{n}`` (n spans), ``/boom/{n}`` (an unhandled
+error: a 500 and a Sentry event), ``/mixed/{n}`` (interleaved awaits and thread-pool calls, logging at each step),
+``/echo`` (parses a JSON body and logs it), ``/leak`` (puts what it receives everywhere an app might).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import signalfire
+
+app = FastAPI()
+signalfire.init_observability(app, service_name="reliability")
+log = signalfire.get_logger("reliability")
+WORK = signalfire.metrics.declare("reliability.work", "counter", unit="{request}", description="Work requests served.")
+LEAKY = signalfire.metrics.declare(
+    "reliability.leaky", "counter", unit="{request}", labels=("customer",), description="A label set from input."
+)
+
+
+@app.get("/ready")
+async def ready() -> dict[str, bool]:
+    return {"ready": True}
+
+
+@app.get("/work/{n}")
+async def work(n: int) -> dict[str, int]:
+    with signalfire.span("work.inner", n=n):
+        log.info("work done", n=n)
+    WORK.add()
+    return {"n": n}
+
+
+@app.get("/spans/{n}")
+async def spans(n: int) -> dict[str, int]:
+    for i in range(n):
+        with signalfire.span("burst", i=i):
+            pass
+    return {"n": n}
+
+
+@app.get("/boom/{n}")
+async def boom(n: int) -> None:
+    log.info("about to fail", n=n)
+    raise RuntimeError(f"boom {n}")
+
+
+def _blocking_step(n: int) -> None:
+    log.info("mixed step", n=n, step="thread")
+
+
+@app.get("/mixed/{n}")
+async def mixed(n: int) -> dict[str, int]:
+    log.info("mixed step", n=n, step="start")
+    await asyncio.sleep(random.random() / 100)
+    await run_in_threadpool(_blocking_step, n)
+    await asyncio.sleep(random.random() / 100)
+    with signalfire.span("mixed.inner"):
+        await asyncio.sleep(0)
+        log.info("mixed step", n=n, step="inner")
+    log.info("mixed step", n=n, step="end")
+    return {"n": n}
+
+
+@app.post("/echo")
+async def echo(request: Request) -> JSONResponse:
+    body = await request.body()
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return JSONResponse({"error": "not JSON"}, status_code=400)
+    log.info("echo", payload=parsed)
+    return JSONResponse({"bytes": len(body)})
+
+
+@app.api_route("/leak", methods=["GET", "POST"])
+async def leak(request: Request) -> None:
+    secret = request.query_params.get("s") or request.headers.get("x-secret") or ""
+    body: Any = (await request.body()).decode("utf-8", "replace")
+    # Everywhere an application might put what it received.
+    log.info("received", secret=secret, body=body, headers=dict(request.headers), note=f"value {secret}")
+    with signalfire.span("leak.inner", payload=secret, description=f"got {secret}"):
+        signalfire.set_context("input", {"secret": secret, "body": body})
+        LEAKY.add(customer=secret)
+        signalfire.metrics.declare("reliability.other", "counter", labels=("token",)).add(token=secret)
+        raise ValueError(f"could not process {secret}")

@@ -1,0 +1,44 @@
+"""The benchmark harness runs end to end in its quick mode, so it cannot rot (no timing is asserted: benchmarks/
+measures speed, tests only prove the harness works against today's code and today's peers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import signalfire
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_run_writes_every_section_and_variant(tmp_path: Path) -> None:
+    """`python -m benchmarks.run --quick` measures every variant and section and writes the Markdown report."""
+    output, raw = tmp_path / "performance.md", tmp_path / "results.json"
+    src = str(Path(signalfire.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(ROOT)])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--output", str(output), "--json", str(raw)],
+        cwd=ROOT,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    document = output.read_text()
+    for title in ("Per-request overhead", "Micro-benchmarks", "Start-up", "End to end under uvicorn", "Memory"):
+        assert f"## {title}" in document
+    for variant in ("bare", "signalfire", "signalfire_10pct", "signalfire_disabled", "otel", "runbook", "logfire"):
+        assert f"| {variant} |" in document
+    assert "| failed |" not in document
+    results = json.loads(raw.read_text())["raw"]
+    assert results["request"]["failed"] == {}
+    assert results["request"]["trace_exports"]["signalfire"] > 0, "signalfire's spans never reached the receiver"
