@@ -803,6 +803,7 @@ def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str |
         event["tags"] = tags
         sentry_sdk.capture_event(event, hint=hint)
     except Exception:
+        _drops.dropped("errors", "capture_failed", warn=False)
         _warn_once("unhandled", "signalfire: reporting an unhandled exception to Sentry failed")
     # An exception class refusing attributes: DedupeIntegration still drops the repeats in this context.
     with contextlib.suppress(Exception):

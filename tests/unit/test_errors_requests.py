@@ -248,3 +248,19 @@ def test_shutdown_forgets_the_process_user(telemetry: Telemetry) -> None:
     signalfire.capture_message("after restart")
     (event,) = telemetry.sentry_events
     assert "user" not in event
+
+
+async def test_failing_report_never_reaches_the_app(
+    app: FastAPI, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If building or sending the report raises, the app's own exception propagates unchanged and nothing is sent."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("sentry bug")
+
+    monkeypatch.setattr(sentry_sdk, "capture_event", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+        with pytest.raises(LookupError, match="no user here"):
+            await client.get("/anonymous")
+    assert telemetry.sentry_events == []
