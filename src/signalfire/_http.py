@@ -135,6 +135,27 @@ def _is_foreign_server_span(span: trace.Span) -> bool:
     return span.is_recording() and getattr(span, "kind", None) is SpanKind.SERVER
 
 
+def _flush_before_shutdown_complete(send: Send) -> Send:
+    """Flush every signal when the app reports ``lifespan.shutdown.complete``, before the server hears of it.
+
+    Every ASGI server runs lifespan shutdown after draining and before it exits, and some exit without running atexit
+    or our SIGTERM handler (gunicorn's uvicorn worker restores SIGTERM's default action and re-raises it), so this is
+    the last moment at which what the finished requests produced can still be delivered. Bounded by
+    SIGNALFIRE_SHUTDOWN_TIMEOUT; the app's own shutdown handlers have run, so their telemetry is included.
+    """
+
+    async def send_wrapper(message: Message) -> None:
+        if message.get("type") == "lifespan.shutdown.complete":
+            from signalfire import _runtime  # the runtime imports this module's package; resolve it at use
+
+            running = _runtime.current()
+            if running is not None:
+                running.force_flush()
+        await send(message)
+
+    return send_wrapper
+
+
 class ObservabilityMiddleware:
     """One server span and the request id for every HTTP request of an ASGI app.
 
@@ -173,6 +194,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
             if scope["type"] == "lifespan":
                 _logging.claim_server_loggers()  # the server has configured its logging by now
+                send = _flush_before_shutdown_complete(send)
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
