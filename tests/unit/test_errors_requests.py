@@ -4,6 +4,7 @@ set_user/set_context/add_breadcrumb inside a request belong to that request's ev
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import httpx
@@ -107,46 +108,75 @@ async def test_request_without_error_forks_no_sentry_scope(app: FastAPI, seen_sc
     assert seen_scopes == [sentry_sdk.get_isolation_scope()]
 
 
-async def test_request_without_error_calls_no_sentry_sdk_code(app: FastAPI) -> None:
-    """A request that does not fail runs no sentry-sdk function at all (no scope fork, session or transaction)."""
-    import sys
+_PROBE = """
+import asyncio, json, sys
+from fastapi import FastAPI
+import signalfire
+from signalfire import _runtime
+from signalfire._settings import Settings
+from signalfire.testing import MemorySentryTransport
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    called: list[str] = []
+settings = Settings.resolve(sentry_dsn="http://public@127.0.0.1:9/1", sentry_asgi_integration=sys.argv[1] == "true",
+                            traces_sampler_arg=1.0, traces_exporter="none", metrics_exporter="none",
+                            handle_sigterm=False)
+obs = _runtime.start(settings, span_exporters=[InMemorySpanExporter()], sentry_transport=MemorySentryTransport())
+app = FastAPI()
+_runtime.instrument_app(obs, app)
 
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and "sentry_sdk" in frame.f_code.co_filename:
-            called.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+@app.get("/plain")
+async def plain() -> dict:
+    return {"ok": "yes"}
 
-    await call(app, "GET", "/plain")  # warm-up: lazy imports and first-request set-up
-    sent: list[dict[str, Any]] = []
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+         "path": "/plain", "raw_path": b"/plain", "root_path": "", "query_string": b"",
+         "headers": [(b"host", b"shop.test")], "client": ("127.0.0.1", 50000), "server": ("shop.test", 80)}
+called, sent = [], []
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+async def send(message):
+    sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/plain",
-        "raw_path": b"/plain",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"shop.test")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("shop.test", 80),
-    }
+def profile(frame, event, arg):
+    if event == "call" and "sentry_sdk" in frame.f_code.co_filename:
+        called.append(frame.f_code.co_filename + ":" + frame.f_code.co_name)
+
+async def main():
+    await app(dict(scope), receive, send)  # warm-up: lazy imports and first-request set-up
     sys.setprofile(profile)
     try:
-        await app(scope, receive, send)  # driven directly: a test client's own log lines would reach sentry-sdk
+        await app(dict(scope), receive, send)
     finally:
         sys.setprofile(None)
-    assert sent[0]["status"] == 200
-    assert called == []
+
+asyncio.run(main())
+obs.shutdown(timeout=1.0)
+print(json.dumps({"status": sent[-2]["status"], "called": called}))
+"""
+
+
+@pytest.mark.parametrize(("asgi_integration", "expect_calls"), [(False, False), (True, True)])
+def test_request_without_error_calls_no_sentry_sdk_code(asgi_integration: bool, expect_calls: bool) -> None:
+    """A request that does not fail runs no sentry-sdk function at all in lean mode (no scope fork, session or
+    transaction); with SIGNALFIRE_SENTRY_ASGI_INTEGRATION=true it does. Each in a fresh process, since sentry-sdk's
+    integrations patch Starlette for the life of a process."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(asgi_integration).lower()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == 200
+    assert bool(result["called"]) is expect_calls, result["called"][:5]
 
 
 async def test_unhandled_error_event_carries_request_context_without_body(app: FastAPI, telemetry: Telemetry) -> None:
