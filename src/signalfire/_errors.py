@@ -13,6 +13,8 @@ the event (fail closed) and is counted, it never sends the unscrubbed event and 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import uuid
@@ -81,9 +83,10 @@ _VALIDATION_ERRORS = frozenset(
 class _State:
     """What install() resolved once; read by the hooks on every event."""
 
-    __slots__ = ("ignored", "send_user_email", "user_before_breadcrumb", "user_before_send")
+    __slots__ = ("asgi_integration", "ignored", "send_user_email", "user_before_breadcrumb", "user_before_send")
 
     def __init__(self, settings: Settings) -> None:
+        self.asgi_integration = settings.sentry_asgi_integration
         self.send_user_email = settings.sentry_send_user_email
         self.user_before_send = settings.sentry_before_send
         self.user_before_breadcrumb = settings.sentry_before_breadcrumb
@@ -98,6 +101,9 @@ class _State:
 
 
 _state: _State | None = None
+# True while Sentry is on without sentry-sdk's ASGI integrations: requests then keep their own user/context/breadcrumbs.
+_lean = False
+_installed_scopes: list[Any] = []
 _lock = threading.Lock()
 # Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
 _dropped = 0
@@ -136,7 +142,7 @@ def sentry_options(settings: Settings, transport: Transport | None = None) -> di
         "include_local_variables": True,
         # flush at exit is ours (shutdown() runs first and closes the client); this bounds sentry's own atexit hook
         "shutdown_timeout": min(2.0, settings.shutdown_timeout_s),
-        "integrations": _integrations(),
+        **_integrations(settings),
     }
     if sentry_tracing:
         options["traces_sample_rate"] = settings.sentry_traces_sample_rate
@@ -151,23 +157,30 @@ def sentry_options(settings: Settings, transport: Transport | None = None) -> di
     return options
 
 
-def _integrations() -> list[Any]:
+def _integrations(settings: Settings) -> dict[str, Any]:
+    """Lean by default; sentry-sdk's own web integrations with SIGNALFIRE_SENTRY_ASGI_INTEGRATION=true."""
+    if not settings.sentry_asgi_integration:
+        # Only the default integrations, which cost nothing per request (argv, atexit, dedupe, excepthook, logging,
+        # modules, stdlib, threading). The auto-enabled ones (Starlette/FastAPI/ASGI: an isolation scope, a session
+        # and a transaction object per request; SQLAlchemy/Redis/httpx: a breadcrumb per query or call) are left out:
+        # signalfire's middleware reports unhandled errors and OpenTelemetry records the queries and calls.
+        return {"auto_enabling_integrations": False, "integrations": []}
     integrations: list[Any] = []
     try:
         from sentry_sdk.integrations.fastapi import FastApiIntegration
         from sentry_sdk.integrations.starlette import StarletteIntegration
     except Exception:  # starlette/fastapi not installed: sentry's auto-enabling skips them too
-        return integrations
+        return {"integrations": integrations}
     # Pinned rather than left to the defaults: 5xx reported, transactions named by route template.
     codes = set(range(500, 600))
     integrations.append(StarletteIntegration(transaction_style="url", failed_request_status_codes=codes))
     integrations.append(FastApiIntegration(transaction_style="url", failed_request_status_codes=codes))
-    return integrations
+    return {"integrations": integrations}
 
 
 def install(settings: Settings, obs: Observability, *, transport: Transport | None = None) -> None:
     """Start sentry-sdk when SENTRY_DSN is set and register its flush and close with ``obs``."""
-    global _state  # noqa: PLW0603 - the one Sentry client of the process
+    global _state, _lean  # noqa: PLW0603 - the one Sentry client of the process
     if not settings.sentry_dsn:
         return
     import sentry_sdk
@@ -184,6 +197,12 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
         _drops.watch_sentry_transport(sentry_sdk.get_client().transport)
         register_external_propagation_context(_otel_trace_context)
         _state = _State(settings)
+        # shutdown() closes from a worker thread, whose context has scopes of its own: remember the app's scopes
+        _installed_scopes[:] = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
+        _lean = not settings.sentry_asgi_integration
+        if _lean:
+            _add_request_processor()
+            _patch_starlette_handler_lookup()
     obs.on_shutdown("errors", _close, _flush)
 
 
@@ -194,19 +213,105 @@ def _flush(timeout: float) -> None:
 
 
 def _close(timeout: float) -> None:
-    global _state  # noqa: PLW0603
+    global _state, _lean  # noqa: PLW0603
     import sentry_sdk
     from sentry_sdk.scope import remove_external_propagation_context
 
     with _lock:
         _state = None
+        _lean = False
         remove_external_propagation_context()
         client = sentry_sdk.get_client()
         # Back to a non-recording client: helpers are no-ops again and a later init starts clean.
         sentry_sdk.get_global_scope().set_client(None)
-        for scope in (sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()):
+        scopes = [*_installed_scopes, sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
+        _installed_scopes.clear()
+        for scope in scopes:
             scope.clear()
     client.close(timeout=timeout)
+
+
+# --- per-request user, contexts and breadcrumbs (lean mode) -----------------------------------------------------------
+_UNSET: Any = object()
+_MAX_REQUEST_BREADCRUMBS = 100  # sentry-sdk's default max_breadcrumbs
+
+
+class _RequestScope:
+    """What set_user/set_context/add_breadcrumb gave during one request; merged into that request's events only.
+
+    Created by the middleware when the request starts (not lazily), so a sync endpoint running in a worker thread on a
+    copy of the request's context mutates this same object and the middleware's report sees it.
+    """
+
+    __slots__ = ("breadcrumbs", "contexts", "owner", "user")
+
+    def __init__(self, owner: str | None) -> None:
+        self.owner = owner
+        self.user: Any = _UNSET
+        self.contexts: dict[str, Any] | None = None
+        self.breadcrumbs: list[dict[str, Any]] | None = None
+
+
+_REQUEST: contextvars.ContextVar[_RequestScope | None] = contextvars.ContextVar(
+    "signalfire.sentry_request", default=None
+)
+
+
+def request_started(request_id: str) -> None:
+    """Give the current request its own Sentry user/contexts/breadcrumbs; called by the middleware right after it
+    bound ``request_id`` (the same object) for logging. A no-op unless Sentry runs in lean mode (the default)."""
+    if _lean:
+        _REQUEST.set(_RequestScope(request_id))
+
+
+def _request_scope() -> _RequestScope | None:
+    """The current request's scope, or None outside a request (then the helpers apply to the process scope)."""
+    if not _lean:
+        return None
+    request = _REQUEST.get()
+    # The owner check (identity of the bound request id) keeps a finished request's scope, still in a context that
+    # drove it in-task (ASGI test clients), from catching the process-level calls that follow.
+    if request is None or request.owner is None or request.owner is not _logging.current_request_id():
+        return None
+    return request
+
+
+def _merge_request(event: Event, hint: Hint) -> Event:
+    """Global event processor: the current request's user, contexts and breadcrumbs onto the event (before sentry-sdk
+    serializes it and before before_send scrubs it)."""
+    request = _request_scope()
+    if request is None:
+        return event
+    if request.user is not _UNSET:
+        if request.user is None:
+            event.pop("user", None)
+        else:
+            event["user"] = dict(request.user)
+    if request.contexts:
+        contexts = event.get("contexts")
+        if not isinstance(contexts, dict):
+            contexts = event["contexts"] = {}
+        contexts.update(request.contexts)
+    if request.breadcrumbs:
+        holder = event.get("breadcrumbs")
+        if not isinstance(holder, dict):
+            holder = event["breadcrumbs"] = {}
+        values = [*(holder.get("values") or ()), *request.breadcrumbs]
+        values.sort(key=lambda crumb: str(crumb.get("timestamp", "")))
+        holder["values"] = values[-_MAX_REQUEST_BREADCRUMBS:]
+    return event
+
+
+_processor_added = False
+
+
+def _add_request_processor() -> None:
+    global _processor_added  # noqa: PLW0603
+    if not _processor_added:
+        from sentry_sdk.scope import add_global_event_processor
+
+        add_global_event_processor(_merge_request)  # type: ignore[arg-type]  # sentry's Event is a TypedDict
+        _processor_added = True
 
 
 # --- the trace link ---------------------------------------------------------------------------------------------------
@@ -248,7 +353,7 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
         return None
     exc_info = hint.get("exc_info")
     exc = exc_info[1] if exc_info else None
-    if is_noise(exc):
+    if is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False):
         return None
     try:
         linked = _apply_link(event, exc)
@@ -292,14 +397,24 @@ def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | No
         _dropped += 1
         _warn_once("crumb", "signalfire: scrubbing a Sentry breadcrumb failed; it was dropped")
         return None
+    result: dict[str, Any] | None = scrubbed
     if state is not None and state.user_before_breadcrumb is not None:
         try:
-            result: dict[str, Any] | None = state.user_before_breadcrumb(scrubbed, hint)
+            result = state.user_before_breadcrumb(scrubbed, hint)
         except Exception:
             _warn_once("user_crumb", "signalfire: your sentry_before_breadcrumb raised; the breadcrumb is kept")
-            return scrubbed
-        return result
-    return scrubbed
+            result = scrubbed
+    request = _request_scope() if result is not None else None
+    if request is not None and result is not None:
+        # Inside a request (lean mode) the crumb belongs to that request's events, not to the process scope.
+        crumbs = request.breadcrumbs
+        if crumbs is None:
+            crumbs = request.breadcrumbs = []
+        crumbs.append(result)
+        if len(crumbs) > _MAX_REQUEST_BREADCRUMBS:
+            del crumbs[0]
+        return None
+    return result
 
 
 def _enrich(event: Event, *, linked: bool = False) -> None:
@@ -534,12 +649,15 @@ def set_user(id: str | int | None, *, email: str | None = None, **extra: Any) ->
     try:
         import sentry_sdk
 
-        if id is None:
-            sentry_sdk.set_user(None)
+        user: dict[str, Any] | None = None
+        if id is not None:
+            user = {"id": str(id), **extra}
+            if email is not None:
+                user["email"] = email
+        request = _request_scope()
+        if request is not None:
+            request.user = user
             return
-        user: dict[str, Any] = {"id": str(id), **extra}
-        if email is not None:
-            user["email"] = email
         sentry_sdk.set_user(user)
     except Exception:
         _warn_once("helper", "signalfire: an error helper failed")
@@ -557,6 +675,12 @@ def set_context(name: str, value: Mapping[str, Any]) -> None:
     try:
         import sentry_sdk
 
+        request = _request_scope()
+        if request is not None:
+            if request.contexts is None:
+                request.contexts = {}
+            request.contexts[name] = dict(value)
+            return
         sentry_sdk.set_context(name, dict(value))
     except Exception:
         _warn_once("helper", "signalfire: an error helper failed")
@@ -638,3 +762,128 @@ def _apply_link(event: Event, exc: BaseException | None) -> bool:
     if link.request_id is not None:
         event.setdefault("tags", {})["request_id"] = link.request_id
     return True
+
+
+# The middleware's own report marks the exception, so a later sighting (the server logging it at ERROR) sends nothing.
+_REPORTED_ATTRIBUTE = "_signalfire_sentry_reported"
+
+
+def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str | None) -> None:
+    """Report an exception escaping a request, once, with the request context; called by the middleware while the
+    server span is current (so the event carries its trace id and span id, and the span records the event id).
+
+    With SIGNALFIRE_SENTRY_ASGI_INTEGRATION=true sentry-sdk's ASGI middleware reports it instead, and this only notes
+    the trace link for it. Never raises.
+    """
+    state = _state
+    if state is None or not isinstance(exc, Exception):
+        return
+    if state.asgi_integration:
+        note_unhandled(exc)
+        return
+    if is_noise(exc) or state.ignores(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False):
+        return
+    try:
+        import sentry_sdk
+        from sentry_sdk.utils import event_from_exception
+
+        client = sentry_sdk.get_client()
+        event, hint = event_from_exception(
+            exc, client_options=client.options, mechanism={"type": "signalfire.asgi", "handled": False}
+        )
+        method = scope.get("method")
+        event["request"] = _request_info(scope)
+        tags: dict[str, Any] = {}
+        if method:
+            tags["http.request.method"] = method
+        if route:
+            event["transaction"] = route
+            event["transaction_info"] = {"source": "route"}
+            tags["http.route"] = route
+        event["tags"] = tags
+        sentry_sdk.capture_event(event, hint=hint)
+    except Exception:
+        _drops.dropped("errors", "capture_failed", warn=False)
+        _warn_once("unhandled", "signalfire: reporting an unhandled exception to Sentry failed")
+    # An exception class refusing attributes: DedupeIntegration still drops the repeats in this context.
+    with contextlib.suppress(Exception):
+        setattr(exc, _REPORTED_ATTRIBUTE, True)
+
+
+def _request_info(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """Sentry's ``request`` interface from the ASGI scope: method, URL without the query, query string and headers
+    (scrubbed in before_send). No body: reading it would mean buffering every request."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else "localhost"
+    path = f"{scope.get('root_path', '')}{scope.get('path', '')}"
+    info: dict[str, Any] = {
+        "method": scope.get("method"),
+        "url": f"{scope.get('scheme', 'http')}://{host}{path}",
+        "headers": headers,
+    }
+    query: bytes = scope.get("query_string") or b""
+    if query:
+        info["query_string"] = query.decode("latin-1")
+    return info
+
+
+_lookup_patched = False
+
+
+def _patch_starlette_handler_lookup() -> None:
+    """Report a 5xx HTTPException that Starlette answers with its exception handler (it never reaches the middleware).
+
+    Starlette looks the handler up only once an exception was raised, so wrapping that lookup costs a request without
+    an error nothing (sentry-sdk's integration wraps every request instead). Patched once per process; the wrapper
+    does nothing while signalfire's Sentry is off or in SIGNALFIRE_SENTRY_ASGI_INTEGRATION mode.
+    """
+    global _lookup_patched  # noqa: PLW0603
+    if _lookup_patched:
+        return
+    try:
+        from starlette import _exception_handler as module
+        from starlette._utils import is_async_callable
+        from starlette.exceptions import HTTPException
+
+        original = module._lookup_exception_handler
+    except Exception:  # no Starlette, or one without this internal: 5xx HTTPExceptions go unreported (logged once)
+        _warn_once("lookup", "signalfire: cannot hook Starlette's exception handlers; 5xx HTTPException not reported")
+        return
+
+    def lookup(exc_handlers: Any, exc: Exception) -> Any:
+        handler = original(exc_handlers, exc)
+        if handler is None or not _lean or not isinstance(exc, HTTPException) or exc.status_code < 500:
+            return handler
+        if is_async_callable(handler):
+
+            async def report_then_handle(conn: Any, exc: Exception) -> Any:
+                _report_handled(conn, exc)
+                return await handler(conn, exc)
+
+            return report_then_handle
+
+        def report_then_handle_sync(conn: Any, exc: Exception) -> Any:
+            _report_handled(conn, exc)
+            return handler(conn, exc)
+
+        return report_then_handle_sync
+
+    module._lookup_exception_handler = lookup
+    _lookup_patched = True
+
+
+def _report_handled(conn: Any, exc: Exception) -> None:
+    try:
+        from signalfire._http import route_template
+
+        scope = conn.scope
+        capture_unhandled(exc, scope, route_template(scope))
+    except Exception:
+        _warn_once("unhandled", "signalfire: reporting an unhandled exception to Sentry failed")

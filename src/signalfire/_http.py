@@ -271,6 +271,7 @@ class ObservabilityMiddleware:
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
         red_state = self.red.start(scope)
         log_token = _logging.bind_request_id(request_id)
+        _errors.request_started(request_id)  # this request's own Sentry user, contexts, breadcrumbs
         started = time.perf_counter()
 
         # --- response: status, last byte, client disconnect -----------------------------------------------------
@@ -312,7 +313,7 @@ class ObservabilityMiddleware:
         except BaseException as exc:
             error = exc
             if isinstance(exc, Exception) and not disconnected:
-                _errors.note_unhandled(exc)  # while the server span is current: Sentry's report carries the trace
+                _errors.capture_unhandled(exc, scope, route_template(scope))  # while the server span is current
             if not response_started and not disconnected and isinstance(exc, Exception):
                 # Normally ServerErrorMiddleware (inside us) has answered 500 already; if nothing did, we do, so the
                 # client still gets a response carrying the request id.

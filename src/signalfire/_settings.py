@@ -401,6 +401,13 @@ class Settings(BaseSettings):
         description="SIGNALFIRE_SENTRY_SEND_USER_EMAIL. true keeps the email address given to set_user(); by default "
         "it is redacted like every other email address.",
     )
+    sentry_asgi_integration: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_SENTRY_ASGI_INTEGRATION"),
+        description="SIGNALFIRE_SENTRY_ASGI_INTEGRATION. true turns sentry-sdk's own ASGI/Starlette/FastAPI "
+        "integrations on (request bodies on events, at about twice the CPU per request); default false: signalfire's "
+        "middleware reports unhandled errors itself and a request without an error costs Sentry nothing.",
+    )
     sentry_before_send: Callable[[Any, Any], Any] | None = Field(
         None,
         validation_alias=_env("sentry_before_send"),

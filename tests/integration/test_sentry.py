@@ -135,8 +135,8 @@ def _start(dsn: str, spans: InMemorySpanExporter | None = None, **overrides: Any
     return obs, app
 
 
-def _app(dsn: str, spans: InMemorySpanExporter | None = None) -> tuple[Any, FastAPI]:
-    obs = _runtime.start(_settings(dsn), span_exporters=[spans] if spans else None)
+def _app(dsn: str, spans: InMemorySpanExporter | None = None, **overrides: Any) -> tuple[Any, FastAPI]:
+    obs = _runtime.start(_settings(dsn, **overrides), span_exporters=[spans] if spans else None)
     app = make_app()
     _runtime.instrument_app(obs, app)
     return obs, app
@@ -222,9 +222,10 @@ def _header_safe(text: str) -> bool:
     return text.isprintable() and text.isascii()
 
 
-def test_secret_corpus_never_reaches_sentry(ingest: SentryIngestServer) -> None:
+@pytest.mark.parametrize("asgi_integration", [False, True], ids=["lean", "sentry-asgi-integration"])
+def test_secret_corpus_never_reaches_sentry(ingest: SentryIngestServer, asgi_integration: bool) -> None:
     """Every corpus secret, in headers, cookies, query string, body, extra, context, user, breadcrumbs, the exception
-    message and frame locals, is absent from the raw envelope bytes Sentry receives."""
+    message and frame locals, is absent from the raw envelope bytes Sentry receives (in both request modes)."""
     texts = [entry["text"] for entry in CORPUS]
     headers = {f"x-note-{i}": text for i, text in enumerate(texts) if _header_safe(text)}
     headers["authorization"] = "Bearer " + CORPUS[0]["secret"]
@@ -234,7 +235,7 @@ def test_secret_corpus_never_reaches_sentry(ingest: SentryIngestServer) -> None:
         if _header_safe(entry["secret"]) and ";" not in entry["secret"]
     )
     query = [(f"q{i}", text) for i, text in enumerate(texts)]
-    obs, app = _app(ingest.dsn)
+    obs, app = _app(ingest.dsn, sentry_asgi_integration=asgi_integration)
     with serve(app) as url:
         response = httpx.post(f"{url}/corpus", params=query, json={"texts": texts}, headers=headers)
     assert response.status_code == 500
@@ -250,16 +251,22 @@ def test_secret_corpus_never_reaches_sentry(ingest: SentryIngestServer) -> None:
     # the secrets were really there to be found: every place is present in the event
     assert len(event["request"]["query_string"]) > 1000
     assert len([h for h in event["request"]["headers"] if h.lower().startswith("x-note-")]) == len(headers) - 2
-    assert event["request"]["data"]["texts"]
+    if asgi_integration:  # sentry-sdk's integration captures the body; signalfire's lean report does not
+        assert event["request"]["data"]["texts"]
+    else:
+        assert "data" not in event["request"]
     assert event["extra"]["corpus"]
     assert len([c for c in event["breadcrumbs"]["values"] if c.get("category") == "corpus"]) == len(texts)
     assert "by_kind" in event["exception"]["values"][-1]["stacktrace"]["frames"][-1]["vars"]
     assert event["contexts"]["corpus"]
 
 
-def test_4xx_and_validation_errors_send_nothing_unhandled_error_sends_one(ingest: SentryIngestServer) -> None:
+@pytest.mark.parametrize("asgi_integration", [False, True], ids=["lean", "sentry-asgi-integration"])
+def test_4xx_and_validation_errors_send_nothing_unhandled_error_sends_one(
+    ingest: SentryIngestServer, asgi_integration: bool
+) -> None:
     """HTTPException(404) and a validation error are not reported; an unhandled error is reported exactly once."""
-    obs, app = _app(ingest.dsn)
+    obs, app = _app(ingest.dsn, sentry_asgi_integration=asgi_integration)
     # uvicorn logs the unhandled exception at ERROR ("Exception in ASGI application"): a third sighting, still one event
     with serve(app, log_level="error") as url, httpx.Client(base_url=url) as client:
         assert client.get("/items/404").status_code == 404
@@ -272,9 +279,10 @@ def test_4xx_and_validation_errors_send_nothing_unhandled_error_sends_one(ingest
     assert all(e.payloads("transaction") == [] for e in ingest.received())  # Sentry started no transactions
 
 
-def test_5xx_http_exception_is_reported(ingest: SentryIngestServer) -> None:
+@pytest.mark.parametrize("asgi_integration", [False, True], ids=["lean", "sentry-asgi-integration"])
+def test_5xx_http_exception_is_reported(ingest: SentryIngestServer, asgi_integration: bool) -> None:
     """HTTPException(503) is a server error and is reported, with its route."""
-    obs, app = _app(ingest.dsn)
+    obs, app = _app(ingest.dsn, sentry_asgi_integration=asgi_integration)
     with serve(app) as url:
         assert httpx.get(f"{url}/unavailable").status_code == 503
     assert obs.shutdown(timeout=5)
@@ -364,3 +372,44 @@ def test_unreachable_sentry_never_slows_requests_and_shutdown_keeps_its_timeout(
     # Loose on purpose (a shared CI machine): an order of magnitude, where a blocking transport costs seconds.
     assert degraded < baseline * 10
     assert shutdown_took < 1.0 + 0.5
+
+
+def test_concurrent_requests_each_report_their_own_user(ingest: SentryIngestServer) -> None:
+    """Two requests in flight at once in a real uvicorn, each with its own user, context and breadcrumb: each error
+    event carries its own and nothing of the other's."""
+    import asyncio
+
+    both_in = asyncio.Event()
+    arrived: list[str] = []
+    obs = _runtime.start(_settings(ingest.dsn))
+    app = FastAPI()
+    _runtime.instrument_app(obs, app)
+
+    @app.get("/users/{user_id}")
+    async def user(user_id: str) -> None:
+        signalfire.set_user(user_id)
+        signalfire.set_context("account", {"owner": user_id})
+        signalfire.add_breadcrumb(f"step of {user_id}", category="steps")
+        arrived.append(user_id)
+        if len(arrived) == 2:
+            both_in.set()
+        await asyncio.wait_for(both_in.wait(), 10)  # both requests hold their values before either fails
+        raise RuntimeError(f"failure of {user_id}")
+
+    async def both(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url) as client:
+            responses = await asyncio.gather(client.get("/users/alice"), client.get("/users/bob"))
+        return [r.status_code for r in responses]
+
+    with serve(app) as url:
+        assert asyncio.run(both(url)) == [500, 500]
+    assert obs.shutdown(timeout=5)
+    events = ingest.wait_for_events(2)
+    by_message = {e["exception"]["values"][-1]["value"]: e for e in events}
+    assert set(by_message) == {"failure of alice", "failure of bob"}
+    for name in ("alice", "bob"):
+        event = by_message[f"failure of {name}"]
+        assert event["user"]["id"] == name
+        assert event["contexts"]["account"] == {"owner": name}
+        steps = [c["message"] for c in event["breadcrumbs"]["values"] if c.get("category") == "steps"]
+        assert steps == [f"step of {name}"]
