@@ -251,15 +251,13 @@ def _build(
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
     obs = Observability(settings, tracer_provider, meter_provider)
     obs.on_shutdown("scrub", lambda _t: _scrub.reset(scrubber))
-    # Each component installs itself here, in this order, and registers what it must flush with obs.on_shutdown().
-    # logs (_logging.install)
+    # Each component installs itself in this order and registers what it must flush with obs.on_shutdown(); closing
+    # runs in reverse, so Sentry and the logs still work while the metrics and integrations are torn down.
     _logging.install(settings, obs, resource)
-    # errors (_errors.install)
     _errors.install(settings, obs, transport=sentry_transport)
-    # metrics registry and Prometheus (_metrics.install)
     push = bool(metric_readers) or any(name in ("otlp", "console") for name in settings.exporters("metrics"))
     _metrics.install(settings, obs, push=push, bridge=bridge)
-    # integrations: SQLAlchemy, Redis, httpx, now or at their first import (FastAPI apps: instrument_app)
+    # SQLAlchemy, Redis and httpx now, or at their first import; FastAPI apps are instrumented by instrument_app()
     from signalfire import integrations
 
     integrations.install(settings, obs)
