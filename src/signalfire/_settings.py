@@ -53,19 +53,11 @@ DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "te
 PRESETS: dict[str, dict[str, Any]] = {
     "development": {
         "traces_sampler_arg": 1.0,
-        # logs
         "log_format": "console",
-        # errors
-        # metrics
-        # http
     },
     "production": {
         "traces_sampler_arg": 0.1,
-        # logs
         "log_format": "json",
-        # errors
-        # metrics
-        # http
     },
 }
 
