@@ -9,10 +9,12 @@ it.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,16 @@ if TYPE_CHECKING:
     from signalfire._runtime import Observability
     from signalfire._settings import Settings
 
-__all__ = ["DurationRecorder", "available", "install", "require", "running", "sanitize_sql", "scrub_text"]
+__all__ = [
+    "ClientInstrumentation",
+    "DurationRecorder",
+    "available",
+    "install",
+    "require",
+    "running",
+    "sanitize_sql",
+    "scrub_text",
+]
 
 _log = logging.getLogger("signalfire")
 
@@ -124,6 +135,64 @@ def sanitize_sql(statement: str) -> str:
 
 
 # --- duration metrics -----------------------------------------------------------------------------------------------
+class ClientInstrumentation:
+    """What signalfire instrumented of one library through a contrib instrumentor: the whole library, or clients one by
+    one, and how to undo exactly that.
+
+    The httpx and Redis instrumentors share this shape (``instrument()``/``uninstrument()`` for the library,
+    ``instrument_client()``/``uninstrument_client()`` for one client). A library the application instrumented itself is
+    left alone, and so is its uninstrumenting.
+    """
+
+    def __init__(self, name: str, instrumentor: str) -> None:
+        self.name = name
+        self._module, _, self._class = instrumentor.rpartition(".")
+        self._lock = threading.Lock()
+        self._library = False
+        self._clients: list[Any] = []
+
+    def _instrumentor(self) -> Any:
+        return getattr(importlib.import_module(self._module), self._class)
+
+    def library(self, obs: Observability, **options: Any) -> None:
+        """Instrument every client of the library, once."""
+        with self._lock:
+            if self._library:
+                return
+            instrumentor = self._instrumentor()()
+            if instrumentor.is_instrumented_by_opentelemetry:
+                _log.info("signalfire: %s is already instrumented by OpenTelemetry; signalfire leaves it", self.name)
+                return
+            instrumentor.instrument(**options)
+            self._library = True
+        obs.on_shutdown(self.name, lambda _timeout: self.undo())
+
+    def client(self, obs: Observability, client: Any, **options: Any) -> None:
+        """Instrument one client, unless the whole library or the client itself already is."""
+        with self._lock:
+            if self._library or getattr(client, "_is_instrumented_by_opentelemetry", False):
+                return
+            self._instrumentor().instrument_client(client, **options)
+            self._clients.append(client)
+        obs.on_shutdown(self.name, lambda _timeout: self.undo(client))
+
+    def undo(self, client: Any = None) -> None:
+        """Uninstrument ``client``, or, without one, everything this object instrumented."""
+        instrumentor = self._instrumentor()
+        with self._lock:
+            if client is not None:
+                if any(each is client for each in self._clients):
+                    instrumentor.uninstrument_client(client)
+                    self._clients = [each for each in self._clients if each is not client]
+                return
+            if self._library:
+                instrumentor().uninstrument()
+                self._library = False
+            for each in self._clients:
+                instrumentor.uninstrument_client(each)
+            self._clients = []
+
+
 class DurationRecorder:
     """Records query and command durations in the registry's ``db.client.operation.duration``; never raises."""
 

@@ -7,18 +7,15 @@ instrumentation's ``http.client.request.duration`` histogram goes to signalfire'
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Any
 
 from signalfire import integrations
 
-_log = logging.getLogger("signalfire")
-
 __all__ = ["install", "instrument_httpx", "uninstrument_httpx"]
 
-_lock = threading.Lock()
-_instrumented: dict[str, Any] = {}
+_instrumented = integrations.ClientInstrumentation(
+    "httpx", "opentelemetry.instrumentation.httpx.HTTPXClientInstrumentor"
+)
 
 
 def _require() -> None:
@@ -28,19 +25,7 @@ def _require() -> None:
 
 def install(obs: Any) -> None:
     """Instrument every httpx client, sync and async (init_observability() calls this when httpx is installed)."""
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-    with _lock:
-        if "global" in _instrumented:
-            return
-        instrumentor = HTTPXClientInstrumentor()
-        if instrumentor.is_instrumented_by_opentelemetry:
-            # The application instrumented it itself: leave it (and its uninstrumenting) to the application.
-            _log.info("signalfire: httpx is already instrumented by OpenTelemetry; signalfire leaves it as it is")
-            return
-        instrumentor.instrument(tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider)
-        _instrumented["global"] = True
-    obs.on_shutdown("httpx", lambda _timeout: uninstrument_httpx())
+    _instrumented.library(obs, tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider)
 
 
 def instrument_httpx(client: Any = None) -> None:
@@ -60,16 +45,7 @@ def instrument_httpx(client: Any = None) -> None:
     if client is None:
         install(obs)
         return
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-    with _lock:
-        if "global" in _instrumented or getattr(client, "_is_instrumented_by_opentelemetry", False):
-            return
-        HTTPXClientInstrumentor.instrument_client(
-            client, tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider
-        )
-        _instrumented.setdefault("clients", []).append(client)
-    obs.on_shutdown("httpx", lambda _timeout: uninstrument_httpx(client))
+    _instrumented.client(obs, client, tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider)
 
 
 def uninstrument_httpx(client: Any = None) -> None:
@@ -79,16 +55,4 @@ def uninstrument_httpx(client: Any = None) -> None:
 
         signalfire.uninstrument_httpx()
     """
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-    with _lock:
-        if client is not None:
-            clients = _instrumented.get("clients", [])
-            if any(c is client for c in clients):
-                HTTPXClientInstrumentor.uninstrument_client(client)
-                _instrumented["clients"] = [c for c in clients if c is not client]
-            return
-        if _instrumented.pop("global", None) is not None:
-            HTTPXClientInstrumentor().uninstrument()
-        for each in _instrumented.pop("clients", []):
-            HTTPXClientInstrumentor.uninstrument_client(each)
+    _instrumented.undo(client)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
 import time
 from typing import Any
 
@@ -23,8 +22,7 @@ _SCOPE = "signalfire.redis"
 _MAX_ARGS_TEXT = 1000
 # The start of the command in flight in this task or thread: the request and response hooks run in the same context.
 _started: contextvars.ContextVar[tuple[str, float] | None] = contextvars.ContextVar("signalfire_redis", default=None)
-_lock = threading.Lock()
-_instrumented: dict[str, Any] = {}
+_instrumented = integrations.ClientInstrumentation("redis", "opentelemetry.instrumentation.redis.RedisInstrumentor")
 
 
 def _require() -> None:
@@ -88,22 +86,10 @@ class _Hooks:
 
 def install(obs: Any) -> None:
     """Instrument every redis client, sync and asyncio (init_observability() calls this when redis is installed)."""
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-    with _lock:
-        if "global" in _instrumented:
-            return
-        instrumentor = RedisInstrumentor()
-        if instrumentor.is_instrumented_by_opentelemetry:
-            # The application instrumented it itself: leave it (and its uninstrumenting) to the application.
-            _log.info("signalfire: redis is already instrumented by OpenTelemetry; signalfire leaves it as it is")
-            return
-        hooks = _Hooks(obs)
-        instrumentor.instrument(
-            tracer_provider=obs.tracer_provider, request_hook=hooks.request, response_hook=hooks.response
-        )
-        _instrumented["global"] = hooks
-    obs.on_shutdown("redis", lambda _timeout: uninstrument_redis())
+    hooks = _Hooks(obs)
+    _instrumented.library(
+        obs, tracer_provider=obs.tracer_provider, request_hook=hooks.request, response_hook=hooks.response
+    )
 
 
 def instrument_redis(client: Any = None) -> None:
@@ -124,17 +110,10 @@ def instrument_redis(client: Any = None) -> None:
     if client is None:
         install(obs)
         return
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-    with _lock:
-        if "global" in _instrumented or getattr(client, "_is_instrumented_by_opentelemetry", False):
-            return
-        hooks = _Hooks(obs)
-        RedisInstrumentor.instrument_client(
-            client, tracer_provider=obs.tracer_provider, request_hook=hooks.request, response_hook=hooks.response
-        )
-        _instrumented.setdefault("clients", []).append(client)
-    obs.on_shutdown("redis", lambda _timeout: uninstrument_redis(client))
+    hooks = _Hooks(obs)
+    _instrumented.client(
+        obs, client, tracer_provider=obs.tracer_provider, request_hook=hooks.request, response_hook=hooks.response
+    )
 
 
 def uninstrument_redis(client: Any = None) -> None:
@@ -144,16 +123,4 @@ def uninstrument_redis(client: Any = None) -> None:
 
         signalfire.uninstrument_redis()
     """
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-    with _lock:
-        if client is not None:
-            clients = _instrumented.get("clients", [])
-            if any(c is client for c in clients):
-                RedisInstrumentor.uninstrument_client(client)
-                _instrumented["clients"] = [c for c in clients if c is not client]
-            return
-        if _instrumented.pop("global", None) is not None:
-            RedisInstrumentor().uninstrument()
-        for each in _instrumented.pop("clients", []):
-            RedisInstrumentor.uninstrument_client(each)
+    _instrumented.undo(client)
