@@ -306,14 +306,13 @@ class _UpDownChild(_Child):
     __slots__ = ()
 
     def add(self, amount: float = 1.0, exemplar: dict[str, str] | None = None) -> None:
+        # OpenTelemetry reads ``value`` through an observable up-down counter at collection, as it reads gauges: an
+        # SDK add() per call (attribute hashing, locks) cost more than the rest of an in-flight request's bookkeeping.
         try:
             self.value += amount
             prom = self.prom
             if prom is not None:
                 prom.inc(amount)
-            otel = self.otel
-            if otel is not None:
-                otel.add(amount, self.attrs)
         except Exception as exc:
             self.inst._failed(exc)
 
@@ -641,8 +640,6 @@ def _create_otel(meter: Any, spec: InstrumentSpec, inst: Instrument) -> Any:
     name = spec.otel_name or spec.name
     if spec.kind == "counter":
         return meter.create_counter(name, unit=spec.unit, description=spec.description)
-    if spec.kind == "updown_counter":
-        return meter.create_up_down_counter(name, unit=spec.unit, description=spec.description)
     if spec.kind == "histogram":
         return meter.create_histogram(
             name,
@@ -658,6 +655,10 @@ def _create_otel(meter: Any, spec: InstrumentSpec, inst: Instrument) -> Any:
             inst._failed(exc)
             return []
 
+    if spec.kind == "updown_counter":
+        return meter.create_observable_up_down_counter(
+            name, callbacks=[callback], unit=spec.unit, description=spec.description
+        )
     return meter.create_observable_gauge(name, callbacks=[callback], unit=spec.unit, description=spec.description)
 
 
