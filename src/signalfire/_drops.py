@@ -223,23 +223,26 @@ def _points(metrics_data: MetricsData) -> int:
 
 # --- batch processors: queue full, and what is left at shutdown -------------------------------------------------------
 class _ProcessorMetrics:
-    """Stands in for the SDK's processor-metrics object, which the batch processor calls when it drops an item."""
+    """Stands in for the SDK's processor-metrics object, which the batch processor calls when it drops an item.
+
+    Every call passes through unchanged: the methods' signatures differ between SDK releases (1.44's
+    ``finish_items(count, error)`` and ``drop_items(count)``, 1.45's ``finish_items(count)`` and
+    ``drop_items(count, error_type)``), so nothing here may assume one of them.
+    """
 
     def __init__(self, inner: Any, signal: str) -> None:
         self.inner = inner
         self.signal = signal
 
-    def register_queue_size(self, get_queue_size: Callable[[], int]) -> None:
-        self.inner.register_queue_size(get_queue_size)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
-    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+    def drop_items(self, count: int, *args: Any, **kwargs: Any) -> None:
         try:
-            self.inner.drop_items(count, error_type)
+            self.inner.drop_items(count, *args, **kwargs)
         finally:
-            dropped(self.signal, error_type, count)
-
-    def finish_items(self, count: int) -> None:
-        self.inner.finish_items(count)
+            reason = args[0] if args else kwargs.get("error_type", "queue_full")
+            dropped(self.signal, str(reason), count)
 
 
 class _SdkNoise(logging.Filter):
