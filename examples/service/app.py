@@ -28,18 +28,20 @@ properties = Table(
 app = FastAPI(title="bookings")
 signalfire.init_observability(app, service_name="bookings")
 
-engine = create_engine(DATABASE_URL)
-metadata.create_all(engine)
+# Several workers (gunicorn, uvicorn --workers) import this module at once and share the SQLite file: wait for its
+# write lock instead of failing with "database is locked", and create and seed the table idempotently.
+engine = create_engine(DATABASE_URL, connect_args={"timeout": 30} if DATABASE_URL.startswith("sqlite") else {})
+SEED = [
+    {"id": 1, "name": "Harbour loft", "nightly_rate": 120.0},
+    {"id": 2, "name": "Forest cabin", "nightly_rate": 95.5},
+    {"id": 3, "name": "City studio", "nightly_rate": 80.0},
+]
 with engine.begin() as connection:
-    if connection.execute(select(properties.c.id).limit(1)).first() is None:
-        connection.execute(
-            insert(properties),
-            [
-                {"name": "Harbour loft", "nightly_rate": 120.0},
-                {"name": "Forest cabin", "nightly_rate": 95.5},
-                {"name": "City studio", "nightly_rate": 80.0},
-            ],
-        )
+    connection.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS properties (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, "
+        "nightly_rate FLOAT NOT NULL)"
+    )
+    connection.execute(insert(properties).prefix_with("OR IGNORE"), SEED)
 
 
 class Booking(BaseModel):

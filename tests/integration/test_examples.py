@@ -143,12 +143,17 @@ def test_gunicorn_config_serves_the_example_service_and_every_worker_flushes_on_
             stderr=subprocess.PIPE,
             text=True,
         )
+        request_error: OSError | None = None
         try:
             wait_until_serving(port, proc)
             assert not (multiproc / "counter_stale.db").exists(), "on_starting empties the multiprocess directory"
             for _ in range(requests):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/properties/1", timeout=5) as response:
-                    assert response.status == 200
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/properties/1", timeout=5) as response:
+                        assert response.status == 200
+                except OSError as error:
+                    request_error = error  # reported below, with what the server printed
+                    break
             # A worker records a request's duration just after sending the response: poll until the last one is in.
             scraped = scrape_count(port)
             deadline = time.monotonic() + 10
@@ -160,6 +165,8 @@ def test_gunicorn_config_serves_the_example_service_and_every_worker_flushes_on_
             out, err = proc.communicate(timeout=30)
         # gunicorn's own lines go to stderr, or through signalfire's pipeline to stdout once it took them over
         log = out + err
+        if request_error is not None:
+            pytest.fail(f"{request_error}; the server said:\n{log[-6000:]}")
         workers = re.findall(r"Booting worker with pid: (\d+)", log)
         server_spans = [
             (resource, span)
