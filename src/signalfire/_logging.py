@@ -561,13 +561,7 @@ def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, An
         return None, None
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     counting = CountingLogExporter(otlp_exporter("logs", target))
-    processor = BatchLogRecordProcessor(
-        counting,
-        schedule_delay_millis=settings.bsp_schedule_delay_ms,
-        max_export_batch_size=settings.bsp_max_export_batch_size,
-        max_queue_size=settings.bsp_max_queue_size,
-        export_timeout_millis=settings.bsp_export_timeout_ms,
-    )
+    processor = BatchLogRecordProcessor(counting, **settings.batch_options())
     watch_batch_processor(processor, "logs", counting)
     provider.add_log_record_processor(processor)
     return provider.get_logger("signalfire"), provider

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -74,6 +74,15 @@ class ConfigurationError(ValueError):
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+class BatchOptions(TypedDict):
+    """OTEL_BSP_* as keyword arguments of the SDK's batch span and log-record processors."""
+
+    max_queue_size: int
+    schedule_delay_millis: int
+    max_export_batch_size: int
+    export_timeout_millis: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -976,6 +985,15 @@ class Settings(BaseSettings):
             headers=dict(self.otlp_headers if headers is None else headers),
             timeout_s=timeout_ms / 1000,
             compression=self.otlp_compression,
+        )
+
+    def batch_options(self) -> BatchOptions:
+        """OTEL_BSP_* as the keyword arguments both the SDK's BatchSpanProcessor and BatchLogRecordProcessor take."""
+        return BatchOptions(
+            max_queue_size=self.bsp_max_queue_size,
+            schedule_delay_millis=self.bsp_schedule_delay_ms,
+            max_export_batch_size=self.bsp_max_export_batch_size,
+            export_timeout_millis=self.bsp_export_timeout_ms,
         )
 
     def exporters(self, signal: Signal) -> tuple[str, ...]:

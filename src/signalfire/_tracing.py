@@ -227,13 +227,7 @@ def install(
         # one scrubber policy for every signal: span attributes and events are scrubbed before export; the counting
         # wrapper outside it sees every loss, the scrubber's included, and keeps any exception from the SDK's thread
         counting = CountingSpanExporter(ScrubbingSpanExporter(exporter, _scrub.active()))
-        processor = BatchSpanProcessor(
-            counting,
-            max_queue_size=settings.bsp_max_queue_size,
-            schedule_delay_millis=settings.bsp_schedule_delay_ms,
-            max_export_batch_size=settings.bsp_max_export_batch_size,
-            export_timeout_millis=settings.bsp_export_timeout_ms,
-        )
+        processor = BatchSpanProcessor(counting, **settings.batch_options())
         watch_batch_processor(processor, "traces", counting)
         provider.add_span_processor(processor)
     if not chosen and settings.preset == "production" and settings.traces_exporter is None:
