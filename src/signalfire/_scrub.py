@@ -727,8 +727,9 @@ def scrub_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
     return value
 
 
-def _scrub_attributes(scrubber: Scrubber, attributes: Any) -> Any:
-    """Scrubbed attributes, or the same object when nothing changed."""
+def _scrub_attributes(scrubber: Scrubber, attributes: Any, dropped: int | None = None) -> Any:
+    """Scrubbed attributes, or the same object when nothing changed; the copy keeps the count of attributes the
+    SDK dropped (``dropped``, or the original's own)."""
     if not attributes:
         return attributes
     changed: dict[str, Any] = {}
@@ -739,14 +740,17 @@ def _scrub_attributes(scrubber: Scrubber, attributes: Any) -> Any:
     if not changed:
         return attributes
     merged = BoundedAttributes(maxlen=None, attributes={**attributes, **changed}, immutable=True)
-    merged.dropped = getattr(attributes, "dropped", 0)
+    merged.dropped = getattr(attributes, "dropped", 0) if dropped is None else dropped
     return merged
 
 
 def scrub_span(scrubber: Scrubber, item: ReadableSpan) -> ReadableSpan:
     """``item`` with its name, attributes, event attributes and status description scrubbed (the same object when
     nothing changed); may raise."""
-    attributes = _scrub_attributes(scrubber, item.attributes)
+    # ReadableSpan.attributes is a new read-only view on every access: compared with that one view, and the dropped
+    # count (which the view does not carry) taken from the span.
+    original = item.attributes
+    attributes = _scrub_attributes(scrubber, original, item.dropped_attributes)
     events = item.events
     new_events = [
         Event(event.name, new, event.timestamp)
@@ -761,10 +765,11 @@ def scrub_span(scrubber: Scrubber, item: ReadableSpan) -> ReadableSpan:
         if description != status.description:
             status = Status(status.status_code, description)
     events_changed = any(a is not b for a, b in zip(new_events, events, strict=True))
-    if attributes is item.attributes and not events_changed and name == item.name and status is item.status:
+    if attributes is original and not events_changed and name == item.name and status is item.status:
         return item
     copied = copy.copy(item)
-    copied._attributes = attributes
+    if attributes is not original:
+        copied._attributes = attributes
     copied._name = name
     copied._status = status
     if events_changed:
