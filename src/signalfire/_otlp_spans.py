@@ -90,7 +90,7 @@ def _http_class() -> type:
         layout_known = True
     sdk_log = logging.getLogger(sdk.__name__)  # the SDK's logger, so that its rate limiting (_drops) applies
 
-    class HttpSpanExporter(_Encoding, sdk.OTLPSpanExporter):  # type: ignore[misc]
+    class HttpSpanExporter(_Encoding, sdk.OTLPSpanExporter):
         """The SDK's OTLP/HTTP span exporter; the request body is written by signalfire's encoder."""
 
         def __init__(self, **kwargs: Any) -> None:
@@ -163,7 +163,7 @@ def _grpc_class() -> type:
         return _classes["grpc"]
     from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as sdk
 
-    class GrpcSpanExporter(_Encoding, sdk.OTLPSpanExporter):  # type: ignore[misc]
+    class GrpcSpanExporter(_Encoding, sdk.OTLPSpanExporter):
         """The SDK's OTLP/gRPC span exporter; the request is written by signalfire's encoder."""
 
         def __init__(self, **kwargs: Any) -> None:
@@ -174,7 +174,7 @@ def _grpc_class() -> type:
             if self.fast:
                 # The SDK re-creates the stub from self._stub whenever it reconnects.
                 self._stub = _BytesTraceStub
-                self._client = _BytesTraceStub(self._channel)
+                self._client = _BytesTraceStub(self._channel)  # type: ignore[assignment]
             else:
                 _log.debug("signalfire: unknown OTLP/gRPC exporter layout; spans are encoded by the SDK")
 

@@ -168,7 +168,9 @@ def test_values_the_sdk_cannot_encode_are_left_out_like_the_sdk():
     """An int beyond int64 or an unknown object drops that attribute only, as in the SDK."""
     attributes = {"ok": 1, "huge": 2**64, "obj": object(), "seq": (1, 2**70), "after": "kept"}
     ours = assert_same_request([make_span(attributes=attributes)], None)
-    keys = [kv.key for kv in ExportTraceServiceRequest.FromString(ours).resource_spans[0].scope_spans[0].spans[0].attributes]
+    keys = [
+        kv.key for kv in ExportTraceServiceRequest.FromString(ours).resource_spans[0].scope_spans[0].spans[0].attributes
+    ]
     assert keys == ["ok", "after"]
 
 
@@ -220,12 +222,7 @@ KEYS = st.sampled_from(
 ) | st.text(min_size=1, max_size=12)
 SECRETS = st.sampled_from([entry["text"] for entry in CORPUS])
 TEXT = st.text(max_size=40) | SECRETS | st.sampled_from(["GET", "/items/{item_id}", "", "Bearer abcdefghijklmnop"])
-SCALARS = (
-    TEXT
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False)
-)
+SCALARS = TEXT | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.floats(allow_nan=False)
 VALUES = SCALARS | st.lists(TEXT, max_size=4).map(tuple) | st.lists(st.integers(-5, 5), max_size=4).map(tuple)
 ATTRIBUTES = st.dictionaries(KEYS, VALUES, max_size=6)
 IDS = st.integers(min_value=1, max_value=2**64 - 1)
@@ -315,7 +312,9 @@ def test_repeated_values_are_scrubbed_once():
     scrubber = CountingScrubber()
     encoder = SpanEncoder(scrubber)
     for batch in range(2):
-        encoder.encode([make_span(attributes={"http.route": "/items/{item_id}", "id": f"{batch}-{i}"}) for i in range(50)])
+        encoder.encode(
+            [make_span(attributes={"http.route": "/items/{item_id}", "id": f"{batch}-{i}"}) for i in range(50)]
+        )
     assert scrubber.seen.count("/items/{item_id}") == 1
     assert scrubber.seen.count("GET /items/{item_id}") == 1  # the span name
     assert len([text for text in scrubber.seen if "-" in text]) == 100
