@@ -12,6 +12,8 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck"]
+# the tested OpenTelemetry release set (see constraints.txt)
+CONSTRAINTS = ("-c", "constraints.txt")
 
 PYTHON = os.environ.get("SIGNALFIRE_NOX_PYTHON", "python3")
 
@@ -20,7 +22,7 @@ PYTHON = os.environ.get("SIGNALFIRE_NOX_PYTHON", "python3")
 def tests(session: nox.Session) -> None:
     """Install signalfire with every extra and run the whole test suite with branch coverage."""
     # The bench extra holds the peers the benchmark smoke test drives (tests/integration/test_bench_smoke.py).
-    session.install("-e", ".[all,test,bench]")
+    session.install("-e", ".[all,test,bench]", *CONSTRAINTS)
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", "--fail-under=80")
 
@@ -38,14 +40,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src/."""
-    session.install("-e", ".[all,test]", "mypy")
+    session.install("-e", ".[all,test]", "mypy", *CONSTRAINTS)
     session.run("mypy")
 
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the documentation site with mkdocs --strict; fail if the configuration reference is stale."""
-    session.install("-e", ".[all,docs]")
+    session.install("-e", ".[all,docs]", *CONSTRAINTS)
     session.run("python", "docs/gen_config.py", "--check")
     session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
 
@@ -53,7 +55,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """Run the example service on loopback, send it a burst of traffic including an error, show what it emitted."""
-    session.install("-e", ".[all]", "uvicorn")
+    session.install("-e", ".[all]", "uvicorn", *CONSTRAINTS)
     session.run("python", "examples/demo.py")
 
 
@@ -64,5 +66,5 @@ def bench(session: nox.Session) -> None:
     Not a default session: figures need a quiet machine. Arguments go to benchmarks/run.py, e.g.
     ``nox -s bench -- --only request,micro --rounds 3`` or ``nox -s bench -- --profile``.
     """
-    session.install("-e", ".[all,bench]")
+    session.install("-e", ".[all,bench]", *CONSTRAINTS)
     session.run("python", "-m", "benchmarks.run", *session.posargs)

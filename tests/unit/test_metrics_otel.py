@@ -1,4 +1,4 @@
-"""signalfire's instruments reach OpenTelemetry readers at collection, with no OpenTelemetry SDK code per measurement."""
+"""signalfire's instruments reach OpenTelemetry readers at collection, with no SDK code per measurement."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def test_registry_metrics_arrive_when_the_sdk_has_nothing_of_its_own() -> None:
     start(reader)
     metrics.record_cache_hit("user")
     data = reader.get_metrics_data()
-    assert data is not None and len(data.resource_metrics) == 1
+    assert data is not None
+    assert len(data.resource_metrics) == 1
     scopes = [s.scope.name for s in data.resource_metrics[0].scope_metrics]
     assert scopes == ["signalfire"]
     assert data.resource_metrics[0].resource.attributes["service.name"] == "unknown_service:python"
@@ -68,7 +69,8 @@ def test_registry_and_sdk_instruments_share_one_collection() -> None:
     assert [p.value for p in points(data, "app.widgets")] == [3]
     (point,) = points(data, "bookings.cancelled")
     assert (point.value, dict(point.attributes)) == (2, {"reason": "no_show"})
-    assert data is not None and len(data.resource_metrics) == 1
+    assert data is not None
+    assert len(data.resource_metrics) == 1
 
 
 def test_histogram_points_follow_opentelemetry_bucket_semantics() -> None:
