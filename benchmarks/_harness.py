@@ -59,12 +59,22 @@ def child_env(extra: Mapping[str, str] = ()) -> dict[str, str]:
     return env
 
 
-def run_child(module: str, args: Sequence[str], env: Mapping[str, str] = (), timeout: float = 600) -> dict[str, Any]:
-    """Run ``python -m benchmarks.<module> *args --result FILE`` in a fresh process and return its JSON result."""
+def run_child(
+    module: str,
+    args: Sequence[str],
+    env: Mapping[str, str] = (),
+    timeout: float = 600,
+    prefix: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run ``python -m benchmarks.<module> *args --result FILE`` in a fresh process and return its JSON result.
+
+    ``prefix`` runs the child under another program (valgrind); the result then also holds the child's combined
+    output as ``output``, where that program reports.
+    """
     with tempfile.TemporaryDirectory(prefix="sfbench-") as tmp:
         result = Path(tmp) / "result.json"
         log = Path(tmp) / "output.log"
-        command = [sys.executable, "-m", f"benchmarks.{module}", *args, "--result", str(result)]
+        command = [*prefix, sys.executable, "-m", f"benchmarks.{module}", *args, "--result", str(result)]
         with log.open("wb") as out:
             proc = subprocess.run(
                 command,
@@ -79,6 +89,8 @@ def run_child(module: str, args: Sequence[str], env: Mapping[str, str] = (), tim
             tail = log.read_text(errors="replace")[-3000:]
             raise ChildFailed(f"{' '.join(command)} exited {proc.returncode}:\n{tail}")
         data: dict[str, Any] = json.loads(result.read_text())
+        if prefix:
+            data["output"] = log.read_text(errors="replace")
         return data
 
 

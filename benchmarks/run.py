@@ -1,5 +1,6 @@
 """Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
-``python -m benchmarks.run [--quick] [--only request,micro,startup,e2e,memory] [--rounds N] [--output FILE]``.
+``python -m benchmarks.run [--quick] [--only SECTION,...] [--rounds N] [--output FILE]``, SECTION one of request,
+instructions, micro, startup, e2e, memory (default: all).
 
 Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
 run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
@@ -16,6 +17,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +31,7 @@ from benchmarks import apps, bench_e2e
 from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
-SECTIONS = ("request", "micro", "startup", "e2e", "memory")
+SECTIONS = ("request", "instructions", "micro", "startup", "e2e", "memory")
 # Micro-benchmark modules following the contract in bench_micro.py; a missing one is skipped (and said so).
 MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics")
 PACKAGES = (
@@ -64,14 +66,15 @@ class Plan:
     e2e_warmup_seconds: float
     memory_warmup: int
     memory_requests: int
+    instruction_requests: tuple[int, int] | None  # None: the section is skipped (quick mode: valgrind is slow)
 
     @classmethod
     def full(cls, rounds: int) -> Plan:
-        return cls(rounds, 1000, 5, 5_000, 7, max(rounds, 7), 8, 16, max(1, rounds - 2), 1, 20_000, 200_000)
+        return cls(rounds, 1000, 5, 5_000, 7, max(rounds, 7), 8, 16, max(1, rounds - 2), 1, 20_000, 200_000, (100, 600))
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(1, 20, 2, 50, 2, 1, 1, 4, 1, 0, 50, 200)
+        return cls(1, 20, 2, 50, 2, 1, 1, 4, 1, 0, 50, 200, None)
 
 
 @dataclass
@@ -381,6 +384,71 @@ def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+INSTRUCTION_VARIANTS = ("bare", "signalfire", "signalfire_10pct", "otel", "logfire")
+
+
+def instructions_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """Instructions per request under callgrind (bench_instructions.py): one deterministic run per variant."""
+    valgrind = shutil.which("valgrind")
+    if plan.instruction_requests is None:
+        report.notes.append(
+            "instructions: skipped in quick mode (tests/integration/test_bench_smoke.py runs its child)"
+        )
+        return
+    if valgrind is None:
+        report.notes.append("instructions: skipped, valgrind is not installed (apt-get install valgrind)")
+        return
+    small, large = plan.instruction_requests
+    prefix = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    counts: dict[str, float] = {}
+    for variant in INSTRUCTION_VARIANTS:
+        env = {**apps.variant_env(variant, sink.url, sink.url), "OTEL_BSP_SCHEDULE_DELAY": "3600000"}
+        totals = []
+        try:
+            for requests in (small, large):
+                result = run_child("bench_instructions", [variant, "--requests", str(requests)], env, 1800, prefix)
+                found = re.search(r"Collected : (\d+)", result["output"])
+                if found is None:
+                    raise ChildFailed(f"callgrind printed no total:\n{result['output'][-2000:]}")
+                totals.append(int(found.group(1)))
+        except ChildFailed as exc:
+            report.notes.append(f"instructions/{variant} failed: {str(exc).splitlines()[-1]}")
+            continue
+        counts[variant] = (totals[1] - totals[0]) / (large - small)
+        _progress(f"instructions {variant}: {counts[variant] / 1000:.1f} k/request")
+    report.raw["instructions"] = counts
+    bare, otel = counts.get("bare"), counts.get("otel")
+    if bare is None or otel is None:
+        return
+    targets = {"signalfire": 0.35, "signalfire_10pct": 0.2}
+    rows = []
+    for variant, count in counts.items():
+        overhead = count - bare
+        ratio = overhead / (otel - bare)
+        target = targets.get(variant)
+        rows.append(
+            [
+                variant,
+                _fmt(count / 1000),
+                _fmt(overhead / 1000) if variant != "bare" else "-",
+                _fmt(ratio, 2) if variant != "bare" else "-",
+                f"<= {target}x OTel {_verdict(ratio, target)}" if target is not None else "",
+                apps.DESCRIPTIONS[variant],
+            ]
+        )
+    report.table(
+        "Per-request overhead in instructions (callgrind)",
+        "The same app, variants and endpoints as the table above, each run twice under `valgrind --tool=callgrind` "
+        f"({small} and {large} requests in one process, then shut down so every buffered span and metric is exported); "
+        "the difference of the two totals over the difference in requests is what one request costs, the exporters' "
+        "background threads included, with start-up and shutdown cancelled out. Instructions are not time (a cache "
+        "miss or a system call costs more than its count), but they do not move with the machine's load: the same "
+        "commit gives the same figure to a fraction of a percent, so this table is the steady check of the ratios.",
+        ["variant", "k instructions/request", "overhead k", "overhead / OTel's", "target", "what"],
+        rows,
+    )
+
+
 def e2e_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     with BlackHole() as hole:
         setups: dict[str, tuple[str, dict[str, str]]] = {
@@ -446,6 +514,7 @@ def memory_section(plan: Plan, report: Report, sink: HttpSink) -> None:
 
 RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "request": request_section,
+    "instructions": instructions_section,
     "micro": micro_section,
     "startup": startup_section,
     "e2e": e2e_section,

@@ -42,3 +42,20 @@ def test_quick_run_writes_every_section_and_variant(tmp_path: Path) -> None:
     results = json.loads(raw.read_text())["raw"]
     assert results["request"]["failed"] == {}
     assert results["request"]["trace_exports"]["signalfire"] > 0, "signalfire's spans never reached the receiver"
+
+
+def test_instruction_count_child_runs_a_variant_and_exports(tmp_path: Path) -> None:
+    """The child `run.py` puts under callgrind serves its requests and shuts the variant down cleanly."""
+    result = tmp_path / "result.json"
+    src = str(Path(signalfire.__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([src, str(ROOT)]),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+    }
+    command = [sys.executable, "-m", "benchmarks.bench_instructions", "signalfire", "--requests", "5"]
+    proc = subprocess.run(
+        [*command, "--result", str(result)], cwd=ROOT, check=False, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads(result.read_text()) == {"variant": "signalfire", "requests": 5}
