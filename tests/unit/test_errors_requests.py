@@ -211,6 +211,23 @@ async def test_unhandled_error_event_carries_request_context_without_body(app: F
     assert span.attributes["sentry.event_id"] == event["event_id"]
 
 
+async def test_only_the_applications_own_frames_carry_locals(app: FastAPI, telemetry: Telemetry) -> None:
+    """The endpoint's frame has its local variables and source lines; Starlette's, FastAPI's, asyncio's and
+    signalfire's have neither (they hold the ASGI scope and cost most of an event's serialisation)."""
+    await call(app, "POST", "/orders/o-7", json={})
+    (event,) = telemetry.sentry_events
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    with_locals = [f["function"] for f in frames if f.get("vars")]
+    assert with_locals == ["order"]
+    (endpoint,) = [f for f in frames if f["function"] == "order"]
+    assert endpoint["vars"]["order_id"] == "'o-7'"
+    assert "raise RuntimeError" in endpoint["context_line"]
+    assert [f["function"] for f in frames if f.get("context_line")] == ["order"]
+    libraries = [f for f in frames if "site-packages" in (f.get("abs_path") or "") or "signalfire" in f["module"]]
+    assert len(libraries) > 5, "the traceback runs through the framework"
+    assert all("vars" not in f for f in libraries)
+
+
 async def test_request_user_does_not_reach_the_next_request_or_the_process(app: FastAPI, telemetry: Telemetry) -> None:
     """User, context and breadcrumbs set in one request are absent from the next request's event and from events
     sent outside any request afterwards, even when both requests run in the same task."""
