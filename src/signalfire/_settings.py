@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
 
@@ -1016,6 +1016,19 @@ class Settings(BaseSettings):
 
     # --- construction ----------------------------------------------------------------------------------------------
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment: no .env file and no secrets directory is configured, so their sources
+        would only walk every field again to find nothing."""
+        return init_settings, env_settings
+
+    @classmethod
     def resolve(cls, **overrides: Any) -> Settings:
         """Build the settings from keyword overrides and the environment, or raise ConfigurationError.
 
@@ -1034,10 +1047,11 @@ class Settings(BaseSettings):
             raise ConfigurationError(_describe(exc, overrides)) from None
         sources: dict[str, Source] = {}
         preset_fields = PRESETS[settings.preset]
+        environ = _set_variables()
         for name in cls.model_fields:
             if name in overrides:
                 sources[name] = "argument"
-            elif _env_name_set(name) is not None:
+            elif _env_name_set(name, environ) is not None:
                 sources[name] = "environment"
             elif name in preset_fields:
                 sources[name] = "preset"
@@ -1064,8 +1078,13 @@ def env_names(field: str) -> tuple[str, ...]:
     return (str(alias),) if alias else ()
 
 
-def _env_name_set(field: str) -> str | None:
-    lowered = {k.lower(): k for k, v in os.environ.items() if v != ""}
+def _set_variables() -> dict[str, str]:
+    """The non-empty environment variables, by lower-case name (the names are matched case-insensitively)."""
+    return {k.lower(): k for k, v in os.environ.items() if v != ""}
+
+
+def _env_name_set(field: str, environ: Mapping[str, str] | None = None) -> str | None:
+    lowered = _set_variables() if environ is None else environ
     for name in env_names(field):
         if name.lower() in lowered:
             return lowered[name.lower()]
