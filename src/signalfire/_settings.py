@@ -8,14 +8,14 @@ Every validation failure becomes one :class:`ConfigurationError` that names the 
 value it received and what is accepted.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: pydantic would have to evaluate every field's annotation from a string
+# (one compile() each) when it builds the class at import.
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -821,7 +821,7 @@ class Settings(BaseSettings):
         return text
 
     @model_validator(mode="after")
-    def _fill_from_resource_and_preset(self) -> Settings:
+    def _fill_from_resource_and_preset(self) -> Self:
         # frozen model: fill derived values once, here, through object.__setattr__
         attrs = self.resource_attributes
         if self.service_name is None:
@@ -1029,7 +1029,7 @@ class Settings(BaseSettings):
         return init_settings, env_settings
 
     @classmethod
-    def resolve(cls, **overrides: Any) -> Settings:
+    def resolve(cls, **overrides: Any) -> Self:
         """Build the settings from keyword overrides and the environment, or raise ConfigurationError.
 
         >>> Settings.resolve(service_name="checkout").service_name
