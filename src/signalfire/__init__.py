@@ -10,7 +10,7 @@ configured from environment variables::
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
 from signalfire._logging import get_logger
@@ -68,17 +68,20 @@ _LAZY = {
     "uninstrument_sqlalchemy": "signalfire.integrations.sqlalchemy",
 }
 
+# Hidden from type checkers: they take the names from the imports above, and a visible module __getattr__ would make
+# them accept any attribute of signalfire, typos included.
+if not TYPE_CHECKING:
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'signalfire' has no attribute {name!r}")
-    import importlib
+    def __getattr__(name: str) -> object:
+        module_name = _LAZY.get(name)
+        if module_name is None:
+            raise AttributeError(f"module 'signalfire' has no attribute {name!r}")
+        import importlib
 
-    module = importlib.import_module(module_name)
-    value = module if name == "health" else getattr(module, name)
-    globals()[name] = value  # later look-ups find it without coming here again
-    return value
+        module = importlib.import_module(module_name)
+        value = module if name == "health" else getattr(module, name)
+        globals()[name] = value  # later look-ups find it without coming here again
+        return value
 
 
 def __dir__() -> list[str]:
