@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import signalfire
 from signalfire import metrics
+from signalfire._metrics._otel import InMemoryRegistryReader
 
 N = 20_000
 REPEAT = 15
@@ -54,7 +55,7 @@ def main() -> None:
         from signalfire import _runtime
         from signalfire._settings import Settings
 
-        reader = InMemoryMetricReader()
+        reader = InMemoryRegistryReader(signalfire.metrics)
         _runtime.start(
             Settings.resolve(traces_exporter="none", metrics_exporter="prometheus", handle_sigterm=False),
             metric_readers=[reader],

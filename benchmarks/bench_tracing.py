@@ -161,6 +161,37 @@ def otlp_encode() -> Callable[[], object]:
     return lambda: encode_spans(spans).SerializeToString()
 
 
+def signalfire_http_export() -> Callable[[], object]:
+    from signalfire._otlp_spans import encoding_exporter
+    from signalfire._scrub import Scrubber, ScrubbingSpanExporter
+
+    spans = _server_spans()
+    endpoint = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+    exporter = ScrubbingSpanExporter(encoding_exporter("http/protobuf", endpoint=endpoint), Scrubber())
+    return lambda: exporter.export(spans)
+
+
+def signalfire_encode() -> Callable[[], object]:
+    """signalfire's encoder, scrubbing included (the SDK's row above does not scrub)."""
+    from signalfire._otlp_encode import SpanEncoder
+    from signalfire._scrub import Scrubber
+
+    spans = _server_spans()
+    encoder = SpanEncoder(Scrubber())
+    return lambda: encoder.encode(spans)
+
+
+def sdk_scrub_encode() -> Callable[[], object]:
+    """What signalfire did before its encoder: ScrubbingSpanExporter's scrubbing, then the SDK's encoder."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from signalfire._scrub import Scrubber, scrub_spans
+
+    spans = _server_spans()
+    scrubber = Scrubber()
+    return lambda: encode_spans(scrub_spans(scrubber, spans)).SerializeToString()
+
+
 CASES: dict[str, Callable[[], Callable[[], object]]] = {
     "plain_call": plain_call,
     "traced_off": traced_off,
@@ -172,10 +203,14 @@ CASES: dict[str, Callable[[], Callable[[], object]]] = {
     "raw_start_end": raw_start_end,
     "otlp_http_export": otlp_http_export,
     "otlp_encode": otlp_encode,
+    "signalfire_http_export": signalfire_http_export,
+    "signalfire_encode": signalfire_encode,
+    "sdk_scrub_encode": sdk_scrub_encode,
 }
-DIVISORS = {"otlp_http_export": EXPORT_BATCH, "otlp_encode": EXPORT_BATCH}
+_BATCH_CASES = ("otlp_http_export", "otlp_encode", "signalfire_http_export", "signalfire_encode", "sdk_scrub_encode")
+DIVISORS = dict.fromkeys(_BATCH_CASES, EXPORT_BATCH)
 # Export cases are slow per call; the runner uses this many calls instead of its default.
-NUMBERS = {"otlp_http_export": 20, "otlp_encode": 20}
+NUMBERS = dict.fromkeys(_BATCH_CASES, 20)
 
 PAIRS = [
     Pair("traced (sync) / raw start_as_current_span", "traced", "raw_start_as_current_span", 1.15, True),
@@ -184,6 +219,9 @@ PAIRS = [
     Pair("traced, not initialised / plain call", "traced_off", "plain_call"),
     Pair("OTLP/HTTP export per span / start+end of a span", "otlp_http_export", "raw_start_end"),
     Pair("OTLP protobuf encoding per span / start+end of a span", "otlp_encode", "raw_start_end"),
+    Pair("signalfire OTLP/HTTP export per span (scrubbed) / SDK's", "signalfire_http_export", "otlp_http_export"),
+    Pair("signalfire OTLP encoding per span (scrubbed) / SDK's (unscrubbed)", "signalfire_encode", "otlp_encode"),
+    Pair("signalfire OTLP encoding per span (scrubbed) / scrub + SDK's", "signalfire_encode", "sdk_scrub_encode"),
 ]
 
 

@@ -22,11 +22,10 @@ _EXPORTERS: dict[tuple[str, Signal], tuple[str, str]] = {
 def otlp_exporter(signal: Signal, target: OtlpTarget, **extra: Any) -> Any:
     """The OTLP exporter of ``signal`` for ``target`` (gRPC or HTTP/protobuf). The SDK's exporters would otherwise
     read OTEL_* variables themselves, and read OTEL_EXPORTER_OTLP_TIMEOUT as seconds where the specification says
-    milliseconds; passing everything keeps Settings the one source."""
+    milliseconds; passing everything keeps Settings the one source. Span exporters write the request body with
+    signalfire's encoder (``_otlp_spans``)."""
     import importlib
 
-    module_name, class_name = _EXPORTERS[(target.protocol, signal)]
-    exporter_class = getattr(importlib.import_module(module_name), class_name)
     kwargs: dict[str, Any] = {"endpoint": target.endpoint, "headers": dict(target.headers), "timeout": target.timeout_s}
     if target.protocol == "grpc":
         import grpc
@@ -39,4 +38,11 @@ def otlp_exporter(signal: Signal, target: OtlpTarget, **extra: Any) -> Any:
         from opentelemetry.exporter.otlp.proto.http import Compression
 
         kwargs["compression"] = Compression.Gzip if target.compression == "gzip" else Compression.NoCompression
+    if signal == "traces":
+        # the SDK's exporter with signalfire's encoder (and the scrubbing) in place of encode_spans()
+        from signalfire._otlp_spans import encoding_exporter
+
+        return encoding_exporter(target.protocol, **kwargs, **extra)
+    module_name, class_name = _EXPORTERS[(target.protocol, signal)]
+    exporter_class = getattr(importlib.import_module(module_name), class_name)
     return exporter_class(**kwargs, **extra)

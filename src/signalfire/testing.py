@@ -39,6 +39,8 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from signalfire import _logging, _runtime
+from signalfire._metrics import metrics as registry
+from signalfire._metrics._otel import InMemoryRegistryReader
 from signalfire._settings import Settings
 
 __all__ = ["MemorySentryTransport", "Telemetry", "telemetry"]
@@ -293,7 +295,7 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
         overrides.update(marker.kwargs)
     _runtime.shutdown()
     spans = InMemorySpanExporter()
-    metrics = InMemoryMetricReader()
+    metrics = InMemoryRegistryReader(registry)
     logs = _LogCapture()
     _logging.add_tap(logs)
     sentry = MemorySentryTransport()

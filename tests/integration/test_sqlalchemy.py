@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import text
@@ -16,6 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import signalfire
 from signalfire import _runtime
+from signalfire._metrics import metrics as registry
+from signalfire._metrics._otel import InMemoryRegistryReader
 from signalfire._settings import Settings
 from signalfire.testing import TEST_DEFAULTS, Telemetry
 from tests.servers import PostgresServer
@@ -29,7 +30,7 @@ def start() -> Iterator[Any]:
     started: list[_runtime.Observability] = []
 
     def _start(**overrides: Any) -> Telemetry:
-        spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
+        spans, metrics = InMemorySpanExporter(), InMemoryRegistryReader(registry)
         settings = Settings.resolve(**{**TEST_DEFAULTS, **overrides})
         obs = _runtime.start(settings, span_exporters=[spans], metric_readers=[metrics])
         started.append(obs)

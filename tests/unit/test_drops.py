@@ -8,13 +8,14 @@ import time
 from collections.abc import Iterator, Sequence
 
 import pytest
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import signalfire
 from signalfire import _drops, _runtime
+from signalfire._metrics import metrics
+from signalfire._metrics._otel import InMemoryRegistryReader
 from signalfire._settings import Settings
 from signalfire.testing import TEST_DEFAULTS, Telemetry
 
@@ -60,7 +61,7 @@ def _start(exporter: SpanExporter, **overrides: object) -> Telemetry:
     """signalfire with ``exporter`` for spans and an in-memory metric reader (the dropped counter is read there)."""
     _runtime.shutdown()
     settings = Settings.resolve(**{**TEST_DEFAULTS, "sentry_dsn": None, **overrides})
-    reader = InMemoryMetricReader()
+    reader = InMemoryRegistryReader(metrics)
     obs = _runtime.start(settings, span_exporters=[exporter], metric_readers=[reader])
     return Telemetry(obs, InMemorySpanExporter(), reader, None)
 

@@ -106,21 +106,16 @@ def otel_bridge(settings: Settings) -> OtelBridge | None:
 
 
 def install(settings: Settings, obs: Any, *, push: bool, bridge: OtelBridge | None = None) -> None:
-    """Bind the registry to this instance: Prometheus (unless disabled) and, when ``push``, OpenTelemetry
-    instruments on ``obs.meter_provider`` for OTLP and the test readers."""
+    """Bind the registry to this instance: Prometheus (unless disabled) and, when ``push``, the state the readers
+    of ``obs.meter_provider`` collect for OTLP, console and tests (see ``_otel``)."""
     prometheus = _prometheus.PrometheusBackend(settings, metrics) if prometheus_enabled(settings) else None
     if prometheus is not None and bridge is not None:
         prometheus.exposition.register(bridge)
-    meter = None
-    if push and obs.meter_provider is not None:
-        from signalfire._version import __version__
-
-        meter = obs.meter_provider.get_meter("signalfire", __version__)
     backend = Backend(
         max_series=settings.metrics_max_series,
         prefix=settings.metrics_prefix or "",
         prometheus=prometheus,
-        meter=meter,
+        otel=push and obs.meter_provider is not None,
         # prometheus-client keeps no exemplars in multiprocess mode; skip the work
         exemplars=prometheus is not None and not prometheus.multiprocess,
     )

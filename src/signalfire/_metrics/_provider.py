@@ -8,11 +8,13 @@ from collections.abc import Sequence
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from signalfire._drops import CountingMetricExporter
+from signalfire._metrics import metrics as registry
+from signalfire._metrics._otel import PeriodicRegistryReader, _RegistryReaderMixin
 from signalfire._otlp import otlp_exporter
 from signalfire._settings import Settings
 
@@ -24,7 +26,8 @@ _global_set = False
 
 
 def build_readers(settings: Settings) -> list[MetricReader]:
-    """Periodic push readers for the exporters OTEL_METRICS_EXPORTER and the endpoints select."""
+    """Periodic push readers for the exporters OTEL_METRICS_EXPORTER and the endpoints select; each carries
+    signalfire's registry as well as the SDK's instruments."""
     readers: list[MetricReader] = []
     for name in settings.exporters("metrics"):
         exporter: MetricExporter | None = None
@@ -37,7 +40,8 @@ def build_readers(settings: Settings) -> list[MetricReader]:
             exporter = ConsoleMetricExporter()
         if exporter is not None:
             readers.append(
-                PeriodicExportingMetricReader(
+                PeriodicRegistryReader(
+                    registry,
                     exporter,
                     export_interval_millis=settings.metric_export_interval_ms,
                     export_timeout_millis=settings.metric_export_timeout_ms,
@@ -59,9 +63,13 @@ def install(
     once). signalfire's own instruments always use the provider returned here, so re-initialising re-binds them.
     """
     global _global_set  # noqa: PLW0603 - the process-wide fact "the global is set" lives here
+    all_readers = [*build_readers(settings), *readers]
+    for reader in all_readers:
+        if isinstance(reader, _RegistryReaderMixin):
+            reader.resource = resource
     provider = MeterProvider(
         resource=resource,
-        metric_readers=[*build_readers(settings), *readers],
+        metric_readers=all_readers,
         views=list(views),
         shutdown_on_exit=False,
     )

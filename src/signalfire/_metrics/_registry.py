@@ -16,6 +16,8 @@ import logging
 import math
 import re
 import threading
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -163,13 +165,13 @@ class Backend:
         max_series: int,
         prefix: str,
         prometheus: Any = None,
-        meter: Any = None,
+        otel: bool = False,
         exemplars: bool = False,
     ) -> None:
         self.max_series = max_series
         self.prefix = prefix
         self.prometheus = prometheus  # signalfire._metrics._prometheus.PrometheusBackend
-        self.meter = meter  # an OpenTelemetry Meter, when metrics are pushed (OTLP, console, tests)
+        self.otel = otel  # OpenTelemetry readers collect the registry (OTLP, console, tests)
         self.exemplars = exemplars
 
 
@@ -228,16 +230,25 @@ def _sampled_exemplar() -> dict[str, str] | None:
 
 
 class _Child:
-    """One series of one instrument: the prometheus-client child, the OpenTelemetry instrument and attributes."""
+    """One series of one instrument: the prometheus-client child, and the state OpenTelemetry reads at collection.
 
-    __slots__ = ("attrs", "inst", "otel", "prom", "value")
+    ``otel`` says whether anything reads that state (OTLP, console or test readers): then ``value`` (counters,
+    up-down counters, gauges) or the bucket counts (histograms) are kept here, under ``lock``, and
+    :mod:`signalfire._metrics._otel` turns them into data points when a reader collects. No OpenTelemetry SDK code
+    runs per measurement: an SDK ``record()`` (attribute hashing, view matching, an exemplar reservoir, once per
+    reader) cost ten times the prometheus-client call.
+    """
 
-    def __init__(self, inst: Instrument, prom: Any, otel: Any, attrs: Mapping[str, Any]) -> None:
+    __slots__ = ("attrs", "inst", "lock", "otel", "prom", "started_ns", "value")
+
+    def __init__(self, inst: Instrument, prom: Any, otel: bool, attrs: Mapping[str, Any]) -> None:
         self.inst = inst
         self.prom = prom
         self.otel = otel
         self.attrs = attrs
-        self.value = 0.0
+        self.value: float = 0  # an int while every amount is one: OTLP carries it as_int, as the SDK would
+        self.lock = threading.Lock()
+        self.started_ns = time.time_ns()
 
     def add(self, amount: float = 1.0, exemplar: dict[str, str] | None = None) -> None:
         self.inst._misuse("add")
@@ -275,29 +286,47 @@ class _CounterChild(_Child):
                 if exemplar is None and self.inst._exemplars:
                     exemplar = _sampled_exemplar()
                 prom.inc(amount, exemplar)
-            otel = self.otel
-            if otel is not None:
-                otel.add(amount, self.attrs)
+            if self.otel:
+                with self.lock:
+                    self.value += amount
         except Exception as exc:
             self.inst._failed(exc)
 
 
 class _HistogramChild(_Child):
-    __slots__ = ()
+    """``counts[i]`` counts values in (bounds[i-1], bounds[i]] (OpenTelemetry's explicit buckets: upper bound
+    inclusive, as Prometheus's ``le``); ``exemplars[i]`` is the last sampled measurement of bucket i."""
+
+    __slots__ = ("bounds", "counts", "exemplars", "max", "min", "sum")
+
+    def __init__(self, inst: Instrument, prom: Any, otel: bool, attrs: Mapping[str, Any]) -> None:
+        super().__init__(inst, prom, otel, attrs)
+        self.bounds = inst._bounds
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.exemplars: list[tuple[float, int, dict[str, str]] | None] = [None] * len(self.counts)
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
 
     def record(self, value: float, exemplar: dict[str, str] | None = None) -> None:
         try:
             if value != value:  # NaN poisons a histogram's sum for ever  # noqa: PLR0124
                 self.inst._reject("negative_or_nan", "NaN was dropped")
                 return
+            if exemplar is None and self.inst._exemplars:
+                exemplar = _sampled_exemplar()
             prom = self.prom
             if prom is not None:
-                if exemplar is None and self.inst._exemplars:
-                    exemplar = _sampled_exemplar()
-                prom.observe(value, exemplar)
-            otel = self.otel
-            if otel is not None:
-                otel.record(value, self.attrs)
+                prom.observe(value, exemplar if self.inst._prom_exemplars else None)
+            if self.otel:
+                bucket = bisect_left(self.bounds, value)
+                with self.lock:
+                    self.counts[bucket] += 1
+                    self.sum += value
+                    self.min = min(self.min, value)
+                    self.max = max(self.max, value)
+                    if exemplar:
+                        self.exemplars[bucket] = (value, time.time_ns(), exemplar)
         except Exception as exc:
             self.inst._failed(exc)
 
@@ -306,10 +335,9 @@ class _UpDownChild(_Child):
     __slots__ = ()
 
     def add(self, amount: float = 1.0, exemplar: dict[str, str] | None = None) -> None:
-        # OpenTelemetry reads ``value`` through an observable up-down counter at collection, as it reads gauges: an
-        # SDK add() per call (attribute hashing, locks) cost more than the rest of an in-flight request's bookkeeping.
         try:
-            self.value += amount
+            with self.lock:
+                self.value += amount
             prom = self.prom
             if prom is not None:
                 prom.inc(amount)
@@ -324,7 +352,7 @@ class _GaugeChild(_Child):
 
     def set(self, value: float) -> None:
         try:
-            self.value = float(value)
+            self.value = float(value)  # one store: no lock needed
             prom = self.prom
             if prom is not None:
                 prom.set(value)
@@ -360,9 +388,11 @@ class Instrument:
 
     __slots__ = (
         "_bound",
+        "_bounds",
         "_cache",
         "_callbacks",
         "_exemplars",
+        "_exposed",
         "_from_callbacks",
         "_label_set",
         "_lock",
@@ -371,6 +401,7 @@ class Instrument:
         "_otel",
         "_overflow",
         "_prom",
+        "_prom_exemplars",
         "_registry",
         "_series",
         "_warned",
@@ -384,11 +415,15 @@ class Instrument:
         self._lock = threading.Lock()
         self._callbacks: list[Callback] = []
         self._warned: set[str] = set()
-        self._noop = _NoopChild(self, None, None, {})
+        self._noop = _NoopChild(self, None, False, {})
         self._bound = False
         self._prom: Any = None
-        self._otel: Any = None
-        self._exemplars = False
+        self._otel = False
+        self._exposed = spec
+        # OpenTelemetry's explicit bucket boundaries; the SDK's defaults when none are declared
+        self._bounds: tuple[float, ...] = spec.buckets or _OTEL_DEFAULT_BOUNDS
+        self._exemplars = False  # look up the current span's exemplar for a measurement
+        self._prom_exemplars = False  # and give it to prometheus-client
         self._max = 0
         self._cache: dict[tuple[Any, ...], _Child] = {}
         self._series: dict[tuple[str, ...], _Child] = {}
@@ -543,8 +578,9 @@ class Instrument:
         self._from_callbacks = set()
         self._bound = False
         self._prom = None
-        self._otel = None
+        self._otel = False
         self._exemplars = False
+        self._prom_exemplars = False
         self._max = 0
         self._cache = {}
         self._series = {}
@@ -554,19 +590,23 @@ class Instrument:
         with self._lock:
             self._unbind()
             spec = self.spec.prefixed(backend.prefix)
+            self._exposed = spec
             try:
                 if backend.prometheus is not None:
                     self._prom = backend.prometheus.create(spec)
-                if backend.meter is not None:
-                    self._otel = _create_otel(backend.meter, spec, self)
             except Exception as exc:  # e.g. a name prometheus-client's own collectors already use: never fail init
                 _log.warning("signalfire: metric %s cannot be exposed: %s", spec.name, exc)
                 self._registry.record_dropped("metrics", "instrument_rejected")
-            self._exemplars = backend.exemplars and spec.kind in ("counter", "histogram")
+            self._otel = backend.otel
+            exemplar_kind = spec.kind in ("counter", "histogram")
+            self._prom_exemplars = self._prom is not None and backend.exemplars and exemplar_kind
+            # OpenTelemetry readers get the last sampled measurement per histogram bucket, as the SDK's default
+            # (trace-based filter, aligned-bucket reservoir) would keep
+            self._exemplars = self._prom_exemplars or (self._otel and spec.kind == "histogram")
             self._max = backend.max_series
             self._warned.discard("overflow")
             # with neither Prometheus nor OTLP there is nothing to record into: stay on the no-op path
-            self._bound = self._prom is not None or self._otel is not None
+            self._bound = self._prom is not None or self._otel
 
     # --- gauges --------------------------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -602,15 +642,14 @@ class Instrument:
             if gone:
                 self._cache = {}
 
-    def _otel_observations(self) -> Iterator[Any]:
-        from opentelemetry.metrics import Observation
-
+    def _children(self) -> list[_Child]:
+        """Every live series (the overflow one included), gauges refreshed from their callbacks first."""
         self._refresh()
-        children = list(self._series.values())
-        if self._overflow is not None:
-            children.append(self._overflow)
-        for child in children:
-            yield Observation(child.value, dict(child.attrs))
+        with self._lock:
+            children = list(self._series.values())
+            if self._overflow is not None:
+                children.append(self._overflow)
+        return children
 
 
 def _label_text(value: Any) -> str:
@@ -634,32 +673,6 @@ def _observations(result: Any) -> Iterator[tuple[float, Mapping[str, Any]]]:
         else:
             number, labels = item
             yield float(number), labels
-
-
-def _create_otel(meter: Any, spec: InstrumentSpec, inst: Instrument) -> Any:
-    name = spec.otel_name or spec.name
-    if spec.kind == "counter":
-        return meter.create_counter(name, unit=spec.unit, description=spec.description)
-    if spec.kind == "histogram":
-        return meter.create_histogram(
-            name,
-            unit=spec.unit,
-            description=spec.description,
-            explicit_bucket_boundaries_advisory=list(spec.buckets) if spec.buckets else None,
-        )
-
-    def callback(_options: Any) -> Iterable[Any]:
-        try:
-            return list(inst._otel_observations())
-        except Exception as exc:  # the SDK would log a stack trace per collection
-            inst._failed(exc)
-            return []
-
-    if spec.kind == "updown_counter":
-        return meter.create_observable_up_down_counter(
-            name, callbacks=[callback], unit=spec.unit, description=spec.description
-        )
-    return meter.create_observable_gauge(name, callbacks=[callback], unit=spec.unit, description=spec.description)
 
 
 class MetricsRegistry:
@@ -862,6 +875,10 @@ class MetricsRegistry:
                 with inst._lock:
                     inst._unbind()
 
+    def _bound_instruments(self) -> list[Instrument]:
+        with self._lock:
+            return [inst for inst in self._instruments.values() if inst._bound]
+
     def _refresh_gauges(self) -> None:
         for inst in list(self._instruments.values()):
             if inst._callbacks or inst._from_callbacks:
@@ -898,6 +915,9 @@ class MetricsRegistry:
 # Instruments of these categories follow shared conventions (OpenTelemetry semantic conventions, signalfire's own) and
 # never take the application's namespace prefix.
 _INFRA_CATEGORIES = frozenset({"http", "db", "cache", "ai", "runtime", "signalfire"})
+
+# The OpenTelemetry SDK's default explicit bucket boundaries.
+_OTEL_DEFAULT_BOUNDS = (0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1e3, 2.5e3, 5e3, 7.5e3, 1e4)
 
 # OpenTelemetry's semantic-convention boundaries for HTTP durations, in seconds.
 HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
