@@ -51,6 +51,10 @@ def child_env(extra: Mapping[str, str] = ()) -> dict[str, str]:
     src = str(Path(signalfire.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([src, str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["PYTHONHASHSEED"] = "0"
+    # Installed packages run from bytecode (pip compiles it at install). A shell with PYTHONDONTWRITEBYTECODE set would
+    # make every child compile this checkout's signalfire from source again, while the peers' site-packages have their
+    # bytecode: children write it, so after a first (discarded) run every variant imports from bytecode alike.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # logfire registers a pydantic plugin that pydantic imports when the first model is built, so in an environment
     # holding logfire every pydantic user (signalfire's Settings, FastAPI) pays for importing logfire. Measure each
     # variant as if installed alone; the logfire variants switch it back on (variant_env).

@@ -2,7 +2,9 @@
 
 structlog is configured once with a single processor and an output object that both look up the *current* pipeline
 when called. A logger obtained or bound at any time (before ``init_observability()``, across re-initialisation)
-therefore always logs with the configuration in force; nothing is frozen on defaults.
+therefore always logs with the configuration in force; nothing is frozen on defaults. structlog itself is imported only
+when something uses it (``get_logger()``, or the application importing structlog, which is configured the moment it
+is imported): a service that logs through the standard library does not pay for importing it.
 
 Standard-library records (uvicorn, sqlalchemy, httpx, any library) reach the same pipeline through one handler on the
 root logger; uvicorn's own handlers are removed so every record is written exactly once. Levels come from the
@@ -22,11 +24,11 @@ from collections.abc import Callable, MutableMapping
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-import structlog
 from opentelemetry import context as otel_context
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from signalfire import _scrub
+from signalfire._imports import when_imported
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -194,7 +196,9 @@ class _Pipeline:
         self._console: Callable[..., Any] | None = None
         if not json_format:
             colors = bool(getattr(stream or sys.stdout, "isatty", lambda: False)())
-            self._console = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False)
+            from structlog.dev import ConsoleRenderer
+
+            self._console = ConsoleRenderer(colors=colors, sort_keys=False)
         scrub_text = scrubber.scrub_text
 
         def default(value: Any) -> str:
@@ -344,7 +348,11 @@ class _Output:
     log = debug = info = warning = warn = error = critical = fatal = exception = msg
 
 
-_STRUCTLOG_CONTEXT_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+# What _process needs of structlog, bound by _ensure_structlog() (which runs before structlog can call _process).
+_STRUCTLOG_CONTEXT_VARS: dict[str, Any] | None = None
+_DropEvent: type[BaseException] = Exception
+_merge_contextvars: Callable[..., MutableMapping[str, Any]] = dict
+_BoundLogger: Any = None
 
 
 def _process(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
@@ -353,21 +361,26 @@ def _process(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     level = _METHOD_LEVELS.get(method_name, logging.INFO)
     name = getattr(logger, "name", None) or "root"
     if not pipeline.enabled_for(name, level):
-        raise structlog.DropEvent
+        raise _DropEvent
     if _STRUCTLOG_CONTEXT_VARS is None or _STRUCTLOG_CONTEXT_VARS:  # only when the app used bind_contextvars
-        event_dict = structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
+        event_dict = _merge_contextvars(logger, method_name, event_dict)
     return pipeline.render(event_dict, level, name, time.time())
 
 
-# Every level passes the wrapper; the level decision is made per call in _process, so it follows re-configuration.
-_BoundLogger = structlog.make_filtering_bound_logger(logging.NOTSET)
-
-
 def _ensure_structlog() -> None:
-    global _configured  # noqa: PLW0603
+    global _configured, _STRUCTLOG_CONTEXT_VARS, _DropEvent, _merge_contextvars, _BoundLogger  # noqa: PLW0603
+    import structlog
+
     if _configured and structlog.get_config()["processors"] == [_process]:
         return
     with _configure_lock:
+        if _BoundLogger is None:
+            _STRUCTLOG_CONTEXT_VARS = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+            _DropEvent = structlog.DropEvent
+            _merge_contextvars = structlog.contextvars.merge_contextvars
+            # Every level passes the wrapper; the level decision is made per call in _process, so it follows
+            # re-configuration.
+            _BoundLogger = structlog.make_filtering_bound_logger(logging.NOTSET)
         structlog.configure(
             processors=[_process],
             wrapper_class=_BoundLogger,
@@ -375,6 +388,19 @@ def _ensure_structlog() -> None:
             cache_logger_on_first_use=True,
         )
         _configured = True
+
+
+def _configure_structlog() -> None:
+    """Configure structlog now if it is imported, else the moment it is (once: the hook outlives re-initialisation)."""
+    global _structlog_hooked  # noqa: PLW0603
+    if "structlog" in sys.modules:
+        _ensure_structlog()
+    elif not _structlog_hooked:
+        _structlog_hooked = True
+        when_imported("structlog", lambda _module: _ensure_structlog())
+
+
+_structlog_hooked = False
 
 
 def get_logger(name: str | None = None, **initial_values: Any) -> Any:
@@ -391,6 +417,8 @@ def get_logger(name: str | None = None, **initial_values: Any) -> Any:
         log.info("order placed", order_id="o-1", amount=49.5)
     """
     _ensure_structlog()
+    import structlog
+
     logger = structlog.get_logger(name, **initial_values)
     return logger
 
@@ -504,7 +532,7 @@ def install(
         stream=stream,
         otel_logger=otel_logger,
     )
-    _ensure_structlog()
+    _configure_structlog()
 
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -8,18 +8,18 @@ Every validation failure becomes one :class:`ConfigurationError` that names the 
 value it received and what is accepted.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: pydantic would have to evaluate every field's annotation from a string
+# (one compile() each) when it builds the class at import.
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
 
@@ -821,7 +821,7 @@ class Settings(BaseSettings):
         return text
 
     @model_validator(mode="after")
-    def _fill_from_resource_and_preset(self) -> Settings:
+    def _fill_from_resource_and_preset(self) -> Self:
         # frozen model: fill derived values once, here, through object.__setattr__
         attrs = self.resource_attributes
         if self.service_name is None:
@@ -1016,7 +1016,20 @@ class Settings(BaseSettings):
 
     # --- construction ----------------------------------------------------------------------------------------------
     @classmethod
-    def resolve(cls, **overrides: Any) -> Settings:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment: no .env file and no secrets directory is configured, so their sources
+        would only walk every field again to find nothing."""
+        return init_settings, env_settings
+
+    @classmethod
+    def resolve(cls, **overrides: Any) -> Self:
         """Build the settings from keyword overrides and the environment, or raise ConfigurationError.
 
         >>> Settings.resolve(service_name="checkout").service_name
@@ -1034,10 +1047,11 @@ class Settings(BaseSettings):
             raise ConfigurationError(_describe(exc, overrides)) from None
         sources: dict[str, Source] = {}
         preset_fields = PRESETS[settings.preset]
+        environ = _set_variables()
         for name in cls.model_fields:
             if name in overrides:
                 sources[name] = "argument"
-            elif _env_name_set(name) is not None:
+            elif _env_name_set(name, environ) is not None:
                 sources[name] = "environment"
             elif name in preset_fields:
                 sources[name] = "preset"
@@ -1064,8 +1078,13 @@ def env_names(field: str) -> tuple[str, ...]:
     return (str(alias),) if alias else ()
 
 
-def _env_name_set(field: str) -> str | None:
-    lowered = {k.lower(): k for k, v in os.environ.items() if v != ""}
+def _set_variables() -> dict[str, str]:
+    """The non-empty environment variables, by lower-case name (the names are matched case-insensitively)."""
+    return {k.lower(): k for k, v in os.environ.items() if v != ""}
+
+
+def _env_name_set(field: str, environ: Mapping[str, str] | None = None) -> str | None:
+    lowered = _set_variables() if environ is None else environ
     for name in env_names(field):
         if name.lower() in lowered:
             return lowered[name.lower()]

@@ -1,8 +1,7 @@
-"""The installed version of signalfire."""
+"""The version of signalfire: the one place it is written (pyproject.toml reads it from here, see [tool.hatch.version]).
 
-from importlib.metadata import PackageNotFoundError, version
+A literal rather than importlib.metadata.version("signalfire"), which searches every distribution on sys.path at each
+start-up.
+"""
 
-try:
-    __version__ = version("signalfire")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
-    __version__ = "0.0.0"
+__version__ = "0.1.0"

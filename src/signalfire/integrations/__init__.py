@@ -83,9 +83,9 @@ def install(settings: Settings, obs: Observability) -> None:
             _instrument(name, obs)
         elif name not in _hooked:
             _hooked.add(name)
-            from wrapt import register_post_import_hook
+            from signalfire._imports import when_imported
 
-            register_post_import_hook(_on_import, name)
+            when_imported(name, _on_import)
 
 
 # Libraries with a post-import hook registered (hooks cannot be removed: they check the running instance instead).
