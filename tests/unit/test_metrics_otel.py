@@ -117,6 +117,8 @@ def test_delta_readers_get_the_change_since_their_last_collection() -> None:
     assert [p.value for p in points(first, "jobs.done")] == [5]
     assert {p.attributes["queue"]: p.value for p in points(second, "jobs.done")} == {"a": 2, "b": 1}
     assert points(second, "jobs.wait") == [], "no measurement since the last collection"
+    (waited,) = points(first, "jobs.wait")
+    assert (waited.count, waited.min, waited.max) == (1, None, None), "extremes are not kept per interval"
     (counted,) = points(first, "jobs.done")
     (later,) = [p for p in points(second, "jobs.done") if p.attributes["queue"] == "a"]
     assert later.start_time_unix_nano >= counted.time_unix_nano
