@@ -245,3 +245,23 @@ def test_reinit_after_shutdown_traces_each_query_once(tmp_path: Path, start) -> 
     finally:
         engine.dispose()
     assert [s.attributes["db.statement"] for s in _db_spans(second)] == ["SELECT ?"]
+
+
+def test_engines_follow_a_new_instance_when_the_old_one_could_not_uninstrument(
+    start, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A shutdown whose uninstrumenting failed leaves no tracer of the dead instance: the next one traces engines."""
+    from signalfire.integrations import sqlalchemy as integration
+
+    first = start()
+    monkeypatch.setattr(integration, "uninstrument_sqlalchemy", lambda engine=None: 1 / 0)
+    first.obs.shutdown()  # the failure is swallowed: shutdown never raises
+    monkeypatch.undo()
+    second = start()
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'after.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT 1")).all()
+    finally:
+        engine.dispose()
+    assert [s.attributes["db.statement"] for s in _db_spans(second)] == ["SELECT ?"]

@@ -117,6 +117,8 @@ def test_delta_readers_get_the_change_since_their_last_collection() -> None:
     assert [p.value for p in points(first, "jobs.done")] == [5]
     assert {p.attributes["queue"]: p.value for p in points(second, "jobs.done")} == {"a": 2, "b": 1}
     assert points(second, "jobs.wait") == [], "no measurement since the last collection"
+    (waited,) = points(first, "jobs.wait")
+    assert (waited.count, waited.min, waited.max) == (1, None, None), "extremes are not kept per interval"
     (counted,) = points(first, "jobs.done")
     (later,) = [p for p in points(second, "jobs.done") if p.attributes["queue"] == "a"]
     assert later.start_time_unix_nano >= counted.time_unix_nano
@@ -160,3 +162,22 @@ def test_recording_runs_no_opentelemetry_sdk_measurement(monkeypatch: pytest.Mon
     metrics.http_server_duration.record(0.2, **{"http.request.method": "GET", "http.route": "/x"})
     assert calls == []
     assert points(reader.get_metrics_data(), "http.server.request.duration")
+
+
+def test_meters_obtained_before_a_reinitialisation_record_into_the_new_provider() -> None:
+    """An application meter from the OpenTelemetry global, taken under one init, reaches the readers of the next."""
+    from opentelemetry import metrics as otel_metrics
+
+    from signalfire._metrics import _provider
+
+    assert _provider.GLOBAL_PROVIDER is not None, "the installed OpenTelemetry API no longer has _ProxyMeter"
+    first = InMemoryRegistryReader(metrics)
+    start(first)
+    widgets = otel_metrics.get_meter("shop").create_counter("shop.widgets")
+    widgets.add(1)
+    assert [p.value for p in points(first.get_metrics_data(), "shop.widgets")] == [1]
+    second = InMemoryRegistryReader(metrics)
+    start(second)  # shuts the first instance down, then starts anew
+    widgets.add(2)
+    assert [p.value for p in points(second.get_metrics_data(), "shop.widgets")] == [2]
+    assert otel_metrics.get_meter("shop") is otel_metrics.get_meter("shop"), "one meter per name, as the SDK"

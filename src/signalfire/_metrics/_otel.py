@@ -124,11 +124,12 @@ class RegistryCollection:
                 counts = [a - b for a, b in zip(counts, before_counts, strict=True)]
                 total -= before_total
             start = max(since, start)
+            # the series keeps its extremes since it started, not per interval: a delta point leaves them unset
+            low = high = None  # type: ignore[assignment]
         count = sum(counts)
         if not count:
             return None
         exemplars = [_exemplar(value, at, labels) for value, at, labels in recent]
-        # min and max are since the series started (the registry keeps no per-interval extremes)
         return HistogramDataPoint(
             attributes=dict(child.attrs),
             start_time_unix_nano=start,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.sdk.metrics import MeterProvider
@@ -23,6 +24,103 @@ __all__ = ["build_readers", "install"]
 _log = logging.getLogger("signalfire")
 _global_lock = threading.Lock()
 _global_set = False
+
+
+class _DelegatingMeterProvider(otel_metrics.MeterProvider):
+    """The process-wide meter provider: every meter it hands out, before or after any ``init_observability()``,
+    records into the provider of the current one.
+
+    The OpenTelemetry global can be set only once per process, so without this a re-initialisation (tests, reloads)
+    would leave every meter obtained earlier (the application's, its instrumentations') on a provider that was shut
+    down. Meters are the API's own proxy meters (``_ProxyMeter``), which re-create their instruments on the provider
+    they are pointed at; one per (name, version, schema url), as the SDK hands out.
+    """
+
+    def __init__(self, proxy_meter: type) -> None:
+        self._proxy_meter = proxy_meter
+        self._lock = threading.Lock()
+        self._meters: dict[tuple[str, str | None, str | None], Any] = {}
+        self._current: MeterProvider | None = None
+
+    def get_meter(
+        self, name: str, version: str | None = None, schema_url: str | None = None, attributes: Any = None
+    ) -> otel_metrics.Meter:
+        key = (name, version, schema_url)
+        with self._lock:
+            meter = self._meters.get(key)
+            if meter is not None:
+                return meter  # type: ignore[no-any-return]
+            meter = self._meters[key] = self._proxy_meter(name, version=version, schema_url=schema_url)
+            current = self._current
+        if current is not None:
+            meter.on_set_meter_provider(current)
+        return meter  # type: ignore[no-any-return]
+
+    def delegate_to(self, provider: MeterProvider) -> None:
+        with self._lock:
+            self._current = provider
+            meters = list(self._meters.values())
+        for meter in meters:
+            meter.on_set_meter_provider(provider)
+
+
+_CREATE_METHODS = (
+    "create_counter",
+    "create_up_down_counter",
+    "create_histogram",
+    "create_gauge",
+    "create_observable_counter",
+    "create_observable_up_down_counter",
+    "create_observable_gauge",
+)
+
+
+def _following_meter_class() -> type | None:
+    """The API's proxy meter, changed to follow every provider it is pointed at, not only the first.
+
+    The API's ``_ProxyMeter`` hands out proxy instruments only until a provider is set, then real ones, which could not
+    follow the next. This one keeps handing out proxy instruments and points each at the current real meter.
+    """
+    try:
+        from opentelemetry.metrics._internal import _ProxyMeter
+    except ImportError:  # another API layout: the first provider becomes the global, as before
+        return None
+    if not all(hasattr(_ProxyMeter, name) for name in ("on_set_meter_provider", *_CREATE_METHODS)):
+        return None
+
+    class FollowingMeter(_ProxyMeter):
+        _following: Any = None
+
+        def on_set_meter_provider(self, meter_provider: Any) -> None:
+            real = meter_provider.get_meter(self._name, self._version, self._schema_url)
+            with self._lock:
+                self._following = real  # _real_meter stays None: create_* keeps returning proxy instruments
+                instruments = list(self._instruments)
+            for instrument in instruments:
+                instrument.on_meter_set(real)
+
+    def follow(name: str) -> Any:
+        def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+            proxy = getattr(_ProxyMeter, name)(self, *args, **kwargs)
+            real = self._following
+            if real is not None:
+                proxy.on_meter_set(real)
+            return proxy
+
+        create.__name__ = name
+        return create
+
+    for name in _CREATE_METHODS:
+        setattr(FollowingMeter, name, follow(name))
+    return FollowingMeter
+
+
+def _delegating_provider() -> _DelegatingMeterProvider | None:
+    meter_class = _following_meter_class()
+    return _DelegatingMeterProvider(meter_class) if meter_class is not None else None
+
+
+GLOBAL_PROVIDER = _delegating_provider()
 
 
 def build_readers(settings: Settings) -> list[MetricReader]:
@@ -59,8 +157,8 @@ def install(
 ) -> MeterProvider:
     """Build the MeterProvider with the settings' push readers plus ``readers`` (Prometheus, tests).
 
-    The OpenTelemetry global meter provider is set to the first provider built in the process (it can be set only
-    once). signalfire's own instruments always use the provider returned here, so re-initialising re-binds them.
+    The OpenTelemetry global meter provider is set once, to a delegating provider that follows the provider built
+    here (see _DelegatingMeterProvider); signalfire's own instruments are read by this provider's readers.
     """
     global _global_set  # noqa: PLW0603 - the process-wide fact "the global is set" lives here
     all_readers = [*build_readers(settings), *readers]
@@ -75,6 +173,8 @@ def install(
     )
     with _global_lock:
         if not _global_set:
-            otel_metrics.set_meter_provider(provider)
+            otel_metrics.set_meter_provider(GLOBAL_PROVIDER if GLOBAL_PROVIDER is not None else provider)
             _global_set = True
+    if GLOBAL_PROVIDER is not None:
+        GLOBAL_PROVIDER.delegate_to(provider)
     return provider

@@ -72,6 +72,7 @@ class _State:
         )
         self.durations = integrations.DurationRecorder(obs, _SCOPE)
         self.automatic = False
+        self.obs = obs
 
 
 def _engine_tracer_class() -> type[Any]:
@@ -186,6 +187,11 @@ def _instrument_engine(state: _State, engine: Any) -> None:
 def _ensure_state(obs: Any) -> _State:
     global _state  # noqa: PLW0603 - one state per running instance; reset by uninstrument_sqlalchemy()
     with _lock:
+        if _state is not None and _state.obs is not obs:
+            # left by an instance whose shutdown could not uninstrument (it failed, or never ran): its engine tracers
+            # hold a provider that is shut down, so every engine starts over with this instance's
+            _forget_engines()
+            _state = None
         if _state is None:
             _state = _State(obs)
             obs.on_shutdown("sqlalchemy", lambda _timeout: uninstrument_sqlalchemy())
@@ -242,6 +248,15 @@ def instrument_sqlalchemy(engine: Any = None) -> None:
     _instrument_engine(state, engine)
 
 
+def _forget_engines() -> None:
+    """Stop every engine tracer (called with _lock held)."""
+    if _tracer_class is not None:
+        _tracer_class.remove_all_event_listeners()
+    for _ref, tracer in _tracers.values():
+        tracer.stop()
+    _tracers.clear()
+
+
 def uninstrument_sqlalchemy(engine: Any = None) -> None:
     """Stop tracing ``engine``, or, without one, every engine and the automatic instrumentation of new ones.
 
@@ -266,11 +281,7 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
                         event.remove(sync_engine, item[1], item[2])
                     params.remove(item)
             return
-        if _tracer_class is not None:
-            _tracer_class.remove_all_event_listeners()
-        for _ref, tracer in _tracers.values():
-            tracer.stop()
-        _tracers.clear()
+        _forget_engines()
         _state = None
     from sqlalchemy.engine import Engine
 
