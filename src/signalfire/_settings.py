@@ -10,16 +10,25 @@ value it received and what is accepted.
 
 # No ``from __future__ import annotations`` here: pydantic would have to evaluate every field's annotation from a string
 # (one compile() each) when it builds the class at import.
+import functools
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self, TypedDict
+from typing import Any, Literal, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
 
@@ -109,7 +118,7 @@ def parse_key_values(raw: str, what: str) -> dict[str, str]:
     return result
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """All of signalfire's configuration, resolved once by :func:`signalfire.init_observability`.
 
     Each field documents its environment variables, first one wins. Pass a field name as a keyword argument to
@@ -118,13 +127,9 @@ class Settings(BaseSettings):
         signalfire.init_observability(service_name="checkout", traces_sampler_arg=0.25)
     """
 
-    model_config = SettingsConfigDict(
-        frozen=True,
-        populate_by_name=True,
-        env_ignore_empty=True,  # the OpenTelemetry specification treats an empty variable as unset
-        extra="forbid",
-        validate_default=False,
-    )
+    # A plain model that reads the environment itself (__init__): pydantic-settings cost more at import than the rest
+    # of start-up's configuration, for two sources (arguments, variables) that fit in a dozen lines.
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid", validate_default=False)
 
     # --- identity ------------------------------------------------------------------------------------------------
     enabled: bool = Field(
@@ -156,7 +161,7 @@ class Settings(BaseSettings):
         "local, test and testing take the development preset, every other name the production preset. Default: "
         "deployment.environment.name from OTEL_RESOURCE_ATTRIBUTES, else 'development'.",
     )
-    resource_attributes: Annotated[dict[str, str], NoDecode] = Field(
+    resource_attributes: dict[str, str] = Field(
         default_factory=dict,
         validation_alias=_env("OTEL_RESOURCE_ATTRIBUTES"),
         description="OTEL_RESOURCE_ATTRIBUTES. key=value pairs added to every signal's resource.",
@@ -168,20 +173,20 @@ class Settings(BaseSettings):
     )
 
     # --- exporters -----------------------------------------------------------------------------------------------
-    traces_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+    traces_exporter: tuple[str, ...] | None = Field(
         None,
         validation_alias=_env("OTEL_TRACES_EXPORTER"),
         description="OTEL_TRACES_EXPORTER: otlp, console, none (comma-separated). Default: otlp when an endpoint is "
         "configured; otherwise the span tree on the terminal in development and nothing (with one warning) in "
         "production.",
     )
-    metrics_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+    metrics_exporter: tuple[str, ...] | None = Field(
         None,
         validation_alias=_env("OTEL_METRICS_EXPORTER"),
         description="OTEL_METRICS_EXPORTER: otlp, prometheus, console, none (comma-separated). Default: otlp when "
         "an endpoint is configured.",
     )
-    logs_exporter: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+    logs_exporter: tuple[str, ...] | None = Field(
         None,
         validation_alias=_env("OTEL_LOGS_EXPORTER"),
         description="OTEL_LOGS_EXPORTER: otlp, console, none (comma-separated). Default: none (logs go to stdout); "
@@ -205,20 +210,16 @@ class Settings(BaseSettings):
     otlp_traces_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
     otlp_metrics_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"))
     otlp_logs_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"))
-    otlp_headers: Annotated[dict[str, str], NoDecode] = Field(
+    otlp_headers: dict[str, str] = Field(
         default_factory=dict,
         validation_alias=_env("OTEL_EXPORTER_OTLP_HEADERS"),
         description="OTEL_EXPORTER_OTLP_HEADERS. key=value pairs sent with every export (e.g. an API key).",
     )
-    otlp_traces_headers: Annotated[dict[str, str] | None, NoDecode] = Field(
-        None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
-    )
-    otlp_metrics_headers: Annotated[dict[str, str] | None, NoDecode] = Field(
+    otlp_traces_headers: dict[str, str] | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
+    otlp_metrics_headers: dict[str, str] | None = Field(
         None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_HEADERS")
     )
-    otlp_logs_headers: Annotated[dict[str, str] | None, NoDecode] = Field(
-        None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_HEADERS")
-    )
+    otlp_logs_headers: dict[str, str] | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_HEADERS"))
     otlp_timeout_ms: int = Field(
         10_000,
         validation_alias=_env("OTEL_EXPORTER_OTLP_TIMEOUT"),
@@ -312,18 +313,18 @@ class Settings(BaseSettings):
         description="SIGNALFIRE_LOG_FORMAT: json (one JSON object per line) or console (coloured, readable). Preset: "
         "console in development, json in production.",
     )
-    log_levels: Annotated[dict[str, str], NoDecode] = Field(
+    log_levels: dict[str, str] = Field(
         default_factory=dict,
         validation_alias=_env("SIGNALFIRE_LOG_LEVELS"),
         description="SIGNALFIRE_LOG_LEVELS: per-logger levels, e.g. 'sqlalchemy.engine=WARNING,uvicorn.access=ERROR'.",
     )
-    scrub_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+    scrub_keys: tuple[str, ...] = Field(
         (),
         validation_alias=_env("SIGNALFIRE_SCRUB_KEYS"),
         description="SIGNALFIRE_SCRUB_KEYS: extra sensitive keys (comma-separated), redacted in every signal, compared "
         "case- and separator-insensitively.",
     )
-    scrub_allow_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+    scrub_allow_keys: tuple[str, ...] = Field(
         (),
         validation_alias=_env("SIGNALFIRE_SCRUB_ALLOW_KEYS"),
         description="SIGNALFIRE_SCRUB_ALLOW_KEYS: keys kept readable although they contain a sensitive word "
@@ -390,7 +391,7 @@ class Settings(BaseSettings):
         description="SENTRY_PROFILES_SAMPLE_RATE, 0 to 1, relative to SENTRY_TRACES_SAMPLE_RATE (profiles need Sentry "
         "transactions).",
     )
-    sentry_ignore_errors: Annotated[tuple[str, ...], NoDecode] = Field(
+    sentry_ignore_errors: tuple[str, ...] = Field(
         (),
         validation_alias=_env("SIGNALFIRE_SENTRY_IGNORE_ERRORS"),
         description="SIGNALFIRE_SENTRY_IGNORE_ERRORS. Comma-separated exception class names (KeyError) or dotted "
@@ -472,20 +473,20 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP middleware and integrations (_http.py, integrations/) ------------------------------------------------
-    excluded_paths: Annotated[tuple[str, ...], NoDecode] = Field(
+    excluded_paths: tuple[str, ...] = Field(
         ("/health*", "/metrics"),
         validation_alias=_env("SIGNALFIRE_EXCLUDED_PATHS"),
         description="SIGNALFIRE_EXCLUDED_PATHS: comma-separated request paths that get no span, no metric and no "
         "access-log line; a trailing * matches a prefix (default /health*,/metrics; 'none' excludes nothing).",
     )
-    excluded_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+    excluded_urls: tuple[str, ...] = Field(
         (),
         validation_alias=_env("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"),
         description="OTEL_PYTHON_FASTAPI_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS: comma-separated regular "
         "expressions, as OpenTelemetry's instrumentations read them; a request whose path matches one (re.search) is "
         "excluded too.",
     )
-    auto_instrument: Annotated[tuple[str, ...], NoDecode] = Field(
+    auto_instrument: tuple[str, ...] = Field(
         ("sqlalchemy", "redis", "httpx"),
         validation_alias=_env("SIGNALFIRE_AUTO_INSTRUMENT"),
         description="SIGNALFIRE_AUTO_INSTRUMENT: comma-separated libraries init_observability() instruments when "
@@ -1015,18 +1016,23 @@ class Settings(BaseSettings):
         return ()
 
     # --- construction ----------------------------------------------------------------------------------------------
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment: no .env file and no secrets directory is configured, so their sources
-        would only walk every field again to find nothing."""
-        return init_settings, env_settings
+    def __init__(self, **values: Any) -> None:
+        """Keyword arguments (a field's name or one of its variables' names, in any case), then the environment.
+
+        A field takes its first variable that is set and not empty (the OpenTelemetry specification treats an empty
+        variable as unset); variable names are matched case-insensitively. Values are validated as given: the list
+        and ``key=value`` fields parse their text in their own validators, nothing is decoded as JSON.
+        """
+        data = _keyword_arguments(values)
+        environ = _environment()
+        for field, names in _lookup().env_names.items():
+            if field not in data:
+                for name in names:
+                    found = environ.get(name)
+                    if found is not None:
+                        data[field] = found[1]
+                        break
+        super().__init__(**data)
 
     @classmethod
     def resolve(cls, **overrides: Any) -> Self:
@@ -1047,7 +1053,7 @@ class Settings(BaseSettings):
             raise ConfigurationError(_describe(exc, overrides)) from None
         sources: dict[str, Source] = {}
         preset_fields = PRESETS[settings.preset]
-        environ = _set_variables()
+        environ = _environment()
         for name in cls.model_fields:
             if name in overrides:
                 sources[name] = "argument"
@@ -1078,16 +1084,44 @@ def env_names(field: str) -> tuple[str, ...]:
     return (str(alias),) if alias else ()
 
 
-def _set_variables() -> dict[str, str]:
-    """The non-empty environment variables, by lower-case name (the names are matched case-insensitively)."""
-    return {k.lower(): k for k, v in os.environ.items() if v != ""}
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    env_names: dict[str, tuple[str, ...]]  # field -> its variables' lower-case names, first one wins
+    keywords: dict[str, tuple[str, int]]  # lower-case field or variable name -> (field, rank: lower wins)
 
 
-def _env_name_set(field: str, environ: Mapping[str, str] | None = None) -> str | None:
-    lowered = _set_variables() if environ is None else environ
-    for name in env_names(field):
-        if name.lower() in lowered:
-            return lowered[name.lower()]
+@functools.cache
+def _lookup() -> _Lookup:
+    env = {field: tuple(name.lower() for name in env_names(field)) for field in Settings.model_fields}
+    keywords: dict[str, tuple[str, int]] = {}
+    for field, names in env.items():
+        for rank, name in enumerate((*names, field.lower())):
+            keywords.setdefault(name, (field, rank))
+    return _Lookup(env, keywords)
+
+
+def _keyword_arguments(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments by field name; a field named twice (name and variable) takes its first variable's value."""
+    data: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
+    keywords = _lookup().keywords
+    for key, value in values.items():
+        field, rank = keywords.get(key.lower(), (key, 0))  # not a setting: kept, for pydantic to reject
+        if field not in ranks or rank < ranks[field]:
+            data[field], ranks[field] = value, rank
+    return data
+
+
+def _environment() -> dict[str, tuple[str, str]]:
+    """The non-empty environment variables by lower-case name: (the name as set, its value)."""
+    return {k.lower(): (k, v) for k, v in os.environ.items() if v != ""}
+
+
+def _env_name_set(field: str, environ: Mapping[str, tuple[str, str]] | None = None) -> str | None:
+    lowered = _environment() if environ is None else environ
+    for name in _lookup().env_names[field]:
+        if name in lowered:
+            return lowered[name][0]
     return None
 
 
@@ -1106,12 +1140,7 @@ def _describe(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
     lines = []
     for error in exc.errors(include_url=False):
         loc = error["loc"]
-        field = str(loc[0]) if loc else ""
-        # pydantic-settings reports the alias it read; map it back to the field
-        for candidate in Settings.model_fields:
-            if field.lower() in (n.lower() for n in env_names(candidate)):
-                field = candidate
-                break
+        field = str(loc[0]) if loc else ""  # Settings() passes every value by field name
         reason = _TYPE_REASONS.get(error["type"]) or _CLEAN_PREFIX.sub("", error["msg"])
         if field in overrides:
             lines.append(f"init_observability({field}={overrides[field]!r}) is not accepted: {reason}")

@@ -167,3 +167,88 @@ def test_logs_are_exported_over_otlp_only_when_asked(monkeypatch):
     assert Settings.resolve(logs_exporter="otlp").exporters("logs") == ("otlp",)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://loki-gateway:4318/v1/logs")
     assert Settings.resolve().exporters("logs") == ("otlp",)
+
+
+# --- the environment source: which variables are read, and how ----------------------------------------------------
+EXACT_MESSAGES = [
+    ({"OTEL_BSP_MAX_QUEUE_SIZE": "lots"}, "OTEL_BSP_MAX_QUEUE_SIZE='lots' is not accepted: expected a whole number"),
+    ({"SIGNALFIRE_ACCESS_LOG": "perhaps"}, "SIGNALFIRE_ACCESS_LOG='perhaps' is not accepted: expected true or false"),
+    (
+        {"otel_traces_sampler_arg": "1.5"},
+        "otel_traces_sampler_arg='1.5' is not accepted: expected a number from 0 to 1 (the sampling ratio)",
+    ),
+    (
+        {"OTEL_EXPORTER_PROMETHEUS_PORT": "99999"},
+        "OTEL_EXPORTER_PROMETHEUS_PORT='99999' is not accepted: expected a TCP port from 0 to 65535 (0 picks a free "
+        "one)",
+    ),
+    (
+        {"OTEL_TRACES_EXPORTER": '["otlp"]'},
+        "OTEL_TRACES_EXPORTER='[\"otlp\"]' is not accepted: expected a comma-separated list of otlp, console, none",
+    ),
+]
+
+
+@pytest.mark.parametrize(("variables", "line"), EXACT_MESSAGES)
+def test_rejected_variable_message_is_exact(monkeypatch, variables, line):
+    """A rejected variable gets one line naming it as it is spelt in the environment, its value and what is accepted."""
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigurationError) as info:
+        Settings.resolve()
+    assert str(info.value).startswith("invalid signalfire configuration:\n  " + line)
+
+
+def test_rejected_arguments_are_each_named_on_their_own_line():
+    """Two bad keyword arguments give two lines, each naming the argument and its value."""
+    with pytest.raises(ConfigurationError) as info:
+        Settings.resolve(otlp_timeout_ms="soon", access_log="x")
+    assert str(info.value) == (
+        "invalid signalfire configuration:\n"
+        "  init_observability(otlp_timeout_ms='soon') is not accepted: expected a whole number greater than 0\n"
+        "  init_observability(access_log='x') is not accepted: expected true or false"
+    )
+
+
+def test_variable_names_are_matched_case_insensitively(monkeypatch):
+    """A lower-case spelling of a variable is read and reported as coming from the environment."""
+    monkeypatch.setenv("otel_service_name", "checkout")
+    settings = Settings.resolve()
+    assert settings.service_name == "checkout"
+    assert settings.sources["service_name"] == "environment"
+
+
+def test_first_set_variable_wins_and_an_empty_one_is_unset(monkeypatch):
+    """An empty variable counts as unset, so the field's next variable gives the value."""
+    monkeypatch.setenv("SIGNALFIRE_SERVICE_VERSION", "")
+    monkeypatch.setenv("APP_VERSION", "2.0")
+    monkeypatch.setenv("GIT_SHA", "abc123")
+    settings = Settings.resolve()
+    assert settings.service_version == "2.0"
+    assert settings.sources["service_version"] == "environment"
+
+
+def test_a_field_name_alone_is_not_a_variable(monkeypatch):
+    """Only the documented variables configure: ENABLED or SERVICE_NAME, set by other tools, change nothing."""
+    monkeypatch.setenv("ENABLED", "false")
+    monkeypatch.setenv("SERVICE_NAME", "someone-else")
+    settings = Settings.resolve()
+    assert settings.active is True
+    assert settings.service_name == "unknown_service:python"
+
+
+def test_keyword_only_hook_set_in_the_environment_is_rejected(monkeypatch):
+    """sentry_before_send takes a function: the same name in the environment is refused, not silently ignored."""
+    monkeypatch.setenv("SENTRY_BEFORE_SEND", "myapp.hooks.before_send")
+    with pytest.raises(ConfigurationError, match=r"SENTRY_BEFORE_SEND='myapp.hooks.before_send' is not accepted"):
+        Settings.resolve()
+
+
+def test_settings_constructor_takes_names_or_variables_and_reads_the_environment(monkeypatch):
+    """Settings() itself reads the environment; a keyword (field or variable name, any case) beats it."""
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.3")
+    assert Settings().service_name == "from-env"
+    assert Settings(service_name="a").service_name == "a"
+    assert Settings(OTEL_SERVICE_NAME="b").service_name == "b"
+    assert Settings(otel_service_name="c").traces_sampler_arg == 0.3

@@ -48,6 +48,20 @@ def test_init_without_app_or_dsn_leaves_the_optional_parts_unimported() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_init_does_not_import_pydantic_settings() -> None:
+    """Settings reads the environment itself: pydantic-settings (about 3 MB and 12% of start-up) is never imported."""
+    result = _run(
+        """
+        import sys
+        import signalfire
+        signalfire.init_observability()
+        print("pydantic_settings" in sys.modules, "pydantic" in sys.modules)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False True"
+
+
 def test_the_lazy_public_names_resolve_as_attributes_and_imports() -> None:
     """signalfire.health and the instrument_* functions work as attributes, from-imports and module imports."""
     result = _run(
