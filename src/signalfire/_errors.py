@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Mapping
@@ -388,8 +389,11 @@ def _library_prefixes() -> tuple[str, ...]:
     import sysconfig
 
     paths = {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
-    paths.add(os.path.dirname(os.path.abspath(__file__)))  # signalfire's own middleware frames
     return tuple(os.path.join(os.path.abspath(path), "") for path in paths)
+
+
+# signalfire's own frames (the middleware holds the ASGI scope) never carry locals, even inside a project root
+_OWN_PREFIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
 _LIBRARY_PREFIXES: tuple[str, ...] | None = None
@@ -399,38 +403,68 @@ def _add_own_frame_details(event: Event, exc_info: Any) -> None:
     """Give the frames of the application's own code their local variables and source lines, as sentry-sdk would have
     serialised them (library frames keep file, function and line).
 
-    A frame is the application's when sentry-sdk does not mark it ``in_app: false`` (SENTRY in_app_include /
-    in_app_exclude, site-packages) and it lies outside the standard library, installed packages and signalfire. Frames
-    are matched to the traceback by file, function and line; a frame that does not match keeps no locals.
+    A frame is the application's when it is not signalfire's and sentry-sdk marks it ``in_app: true`` (in_app_include,
+    the project root: an application installed into site-packages), or does not mark it ``in_app: false`` and it lies
+    outside the standard library and installed packages.
+    Each exception of the event (chained causes and contexts, members of exception groups) is matched to the exception
+    object with the same type and the same stack (file, function and line of every frame); one that matches none keeps
+    its frames without locals.
     """
     global _LIBRARY_PREFIXES  # noqa: PLW0603
+    import os
+
     import sentry_sdk
     from sentry_sdk.serializer import serialize
-    from sentry_sdk.utils import get_source_context, iter_stacks, walk_exception_chain
+    from sentry_sdk.utils import get_source_context, iter_stacks
 
     if _LIBRARY_PREFIXES is None:
         _LIBRARY_PREFIXES = _library_prefixes()
     values = (event.get("exception") or {}).get("values")
-    if not isinstance(values, list):
+    if not isinstance(values, list) or not exc_info or exc_info[1] is None:
         return
-    chain = list(walk_exception_chain(exc_info))
-    chain.reverse()  # sentry-sdk lists the exceptions oldest first
+    candidates = []  # (type name, traceback entries, their (path, function, line)) of every reachable exception
+    for exc in _reachable_exceptions(exc_info[1]):
+        entries = list(iter_stacks(exc.__traceback__))
+        codes = [(e.tb_frame.f_code, e.tb_lineno) for e in entries]
+        where = [(os.path.abspath(code.co_filename), code.co_name, line) for code, line in codes]
+        # sentry-sdk names the type by its qualified name (get_type_name)
+        candidates.append((getattr(type(exc), "__qualname__", type(exc).__name__), entries, where))
     options = sentry_sdk.get_client().options
     custom_repr, max_value_length = options.get("custom_repr"), options.get("max_value_length")
-    for value, (_, _, tb) in zip(values, chain, strict=False):
+    for value in values:
         frames = (value.get("stacktrace") or {}).get("frames") if isinstance(value, dict) else None
-        if not isinstance(frames, list):
+        if not isinstance(frames, list) or not frames:
             continue
-        for frame, entry in zip(frames, iter_stacks(tb), strict=False):
-            path = frame.get("abs_path")
-            if frame.get("in_app") is False or not path or path.startswith(_LIBRARY_PREFIXES):
+        wanted = [(f.get("abs_path"), f.get("function"), f.get("lineno")) for f in frames]
+        match = next((c for c in candidates if c[0] == value.get("type") and c[2] == wanted), None)
+        if match is None:
+            continue
+        candidates.remove(match)  # siblings of a group with the same stack each take their own
+        for frame, entry in zip(frames, match[1], strict=True):
+            in_app, path = frame.get("in_app"), str(frame.get("abs_path"))
+            if in_app is False or path.startswith(_OWN_PREFIX):
                 continue
-            code = entry.tb_frame.f_code
-            if (code.co_name, entry.tb_lineno) != (frame.get("function"), frame.get("lineno")):
+            if in_app is not True and path.startswith(_LIBRARY_PREFIXES):
                 continue
             frame["vars"] = serialize(dict(entry.tb_frame.f_locals), is_vars=True, custom_repr=custom_repr)
             context = get_source_context(entry.tb_frame, entry.tb_lineno, max_value_length)
             frame["pre_context"], frame["context_line"], frame["post_context"] = context
+
+
+def _reachable_exceptions(exc: BaseException) -> list[BaseException]:
+    """``exc``, its causes and contexts and the members of exception groups, each once, depth first."""
+    found: list[BaseException] = []
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        found.append(current)
+        members = current.exceptions if isinstance(current, BaseExceptionGroup) else ()
+        pending.extend([*reversed(members), current.__context__, current.__cause__])
+    return found
 
 
 def _before_send_transaction(event: Event, hint: Hint) -> Event | None:

@@ -224,6 +224,39 @@ def test_frame_locals_exception_message_context_and_breadcrumbs_are_scrubbed(tel
     assert set(frame["vars"]) >= {"password", "api_token", "payload"}  # locals still there, values scrubbed
 
 
+def test_members_of_an_exception_group_and_chained_causes_carry_their_own_locals(telemetry: Telemetry) -> None:
+    """Each exception of a group (and each cause) gets the locals of its own frames, not a sibling's."""
+
+    def charge(order_id: str) -> None:
+        amount = len(order_id)  # noqa: F841 - a local Sentry captures
+        raise KeyError(order_id)
+
+    def wrap(order_id: str) -> None:
+        try:
+            charge(order_id)
+        except KeyError as exc:
+            raise RuntimeError("charge failed") from exc
+
+    errors = []
+    for order_id in ("o-1", "o-22"):
+        try:
+            wrap(order_id)
+        except RuntimeError as exc:
+            errors.append(exc)
+    try:
+        raise ExceptionGroup("batch failed", errors)
+    except ExceptionGroup as group:
+        signalfire.capture_exception(group)
+    (event,) = telemetry.sentry_events
+    charged = [
+        frame["vars"]["order_id"]
+        for value in event["exception"]["values"]
+        for frame in value["stacktrace"]["frames"]
+        if frame["function"] == "charge"
+    ]
+    assert sorted(charged) == ["'o-1'", "'o-22'"]
+
+
 def test_user_before_send_runs_after_scrubbing(telemetry: Telemetry) -> None:
     """A user-supplied before_send sees the already-scrubbed event and its changes are sent."""
     seen: list[str] = []

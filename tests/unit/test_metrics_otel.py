@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,3 +182,41 @@ def test_meters_obtained_before_a_reinitialisation_record_into_the_new_provider(
     widgets.add(2)
     assert [p.value for p in points(second.get_metrics_data(), "shop.widgets")] == [2]
     assert otel_metrics.get_meter("shop") is otel_metrics.get_meter("shop"), "one meter per name, as the SDK"
+
+
+def test_an_instrument_created_again_is_the_same_one() -> None:
+    """Creating a counter per call (safe with the SDK) returns one instrument: no proxy piles up per call."""
+    from opentelemetry import metrics as otel_metrics
+
+    start(InMemoryRegistryReader(metrics))
+    meter = otel_metrics.get_meter("shop")
+    first = meter.create_counter("shop.orders", unit="{order}")
+    assert all(meter.create_counter("shop.orders", unit="{order}") is first for _ in range(100))
+    assert meter.create_counter("shop.orders", unit="{order}", description="other") is not first
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_exports_the_registry_under_its_own_instance_id() -> None:
+    """After fork the child's registry metrics carry the child's service.instance.id, not the parent's."""
+    reader = InMemoryRegistryReader(metrics)
+    start(reader)
+    metrics.record_cache_hit("user")
+    parent_id = _instance_id(reader.get_metrics_data())
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its instance id and leave without running the parent's exit handlers
+        try:
+            os.write(write_end, str(_instance_id(reader.get_metrics_data())).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_id = pipe.read()
+    os.waitpid(pid, 0)
+    assert child_id
+    assert child_id != str(parent_id)
+
+
+def _instance_id(data: MetricsData | None) -> object:
+    assert data is not None
+    return data.resource_metrics[0].resource.attributes["service.instance.id"]

@@ -13,8 +13,11 @@ measurements). Exemplars are the last sampled measurement of each histogram buck
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from opentelemetry.sdk.metrics import Exemplar
@@ -39,7 +42,9 @@ from signalfire._metrics._registry import Instrument, MetricsRegistry, _Child, _
 
 __all__ = ["InMemoryRegistryReader", "PeriodicRegistryReader", "RegistryCollection"]
 
+_log = logging.getLogger("signalfire")
 DELTA, CUMULATIVE = AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE
+_collections: weakref.WeakSet[RegistryCollection] = weakref.WeakSet()
 _KIND_CLASS_NAME = {"counter": "Counter", "updown_counter": "UpDownCounter", "histogram": "Histogram"}
 
 
@@ -53,9 +58,19 @@ class RegistryCollection:
         self._last_ns = time.time_ns()
         self._lock = threading.Lock()
         self._scope = InstrumentationScope("signalfire")
+        _collections.add(self)
 
     def scope_metrics(self) -> ScopeMetrics | None:
-        """The registry's metrics now, or None when it is not bound for OpenTelemetry or has no series."""
+        """The registry's metrics now, or None when it is not bound for OpenTelemetry or has no series; never raises
+        (the SDK's periodic reader thread would die, and every later export with it)."""
+        try:
+            return self._scope_metrics()
+        except Exception:
+            self._registry.record_dropped("metrics", "collect_failed")
+            _log.warning("signalfire: collecting signalfire's metrics for OpenTelemetry failed", exc_info=True)
+            return None
+
+    def _scope_metrics(self) -> ScopeMetrics | None:
         with self._lock:
             now = time.time_ns()
             previous, self._previous = self._previous, {}
@@ -98,7 +113,7 @@ class RegistryCollection:
         self._previous[child] = value
         if temporality is CUMULATIVE:
             return NumberDataPoint(dict(child.attrs), child.started_ns, now, value)
-        before = previous.get(child, 0.0)
+        before = previous.get(child, 0)
         if value == before:
             return None
         return NumberDataPoint(dict(child.attrs), max(since, child.started_ns), now, value - before)
@@ -154,10 +169,21 @@ def _exemplar(value: float, at: int, labels: dict[str, str]) -> Exemplar:
     )
 
 
+def _reset_locks_after_fork() -> None:
+    # A lock the parent's collecting thread held at fork would stay locked in the child for ever.
+    for collection in list(_collections):
+        collection._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_locks_after_fork)
+
+
 class _RegistryReaderMixin:
     """Adds the registry's scope to every collection of a MetricReader (see the module docstring)."""
 
     resource: Resource | None = None  # set by the MeterProvider's builder: for a collection the SDK had nothing for
+    _provider: Any = None
     _registry_collection: RegistryCollection | None = None
     _delivered: threading.local | None = None
 
@@ -180,12 +206,23 @@ class _RegistryReaderMixin:
             return
         delivered.value = False
         super().collect(timeout_millis=timeout_millis)  # type: ignore[misc]
-        if not delivered.value and self.resource is not None:
+        resource = self._current_resource()
+        if not delivered.value and resource is not None:
             # the SDK had nothing of its own to collect: deliver the registry's metrics alone
             scope = collection.scope_metrics()
             if scope is not None:
-                data = MetricsData([ResourceMetrics(self.resource, [scope], "")])
+                data = MetricsData([ResourceMetrics(resource, [scope], "")])
                 super()._receive_metrics(data, timeout_millis=timeout_millis)  # type: ignore[misc]
+
+    def _set_meter_provider(self, meter_provider: Any) -> None:
+        self._provider = meter_provider
+        super()._set_meter_provider(meter_provider)  # type: ignore[misc]
+
+    def _current_resource(self) -> Resource | None:
+        """The provider's resource as it is now: after a fork the SDK gives the child its own service.instance.id."""
+        config = getattr(self._provider, "_sdk_config", None)
+        resource = getattr(config, "resource", None)
+        return resource if isinstance(resource, Resource) else self.resource
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         collection = self._registry_collection

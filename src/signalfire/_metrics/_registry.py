@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import re
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -246,11 +248,11 @@ class _Child:
         self.prom = prom
         self.otel = otel
         self.attrs = attrs
-        self.value: float = 0  # an int while every amount is one: OTLP carries it as_int, as the SDK would
+        self.value: float = 0  # an int while every amount is an int: OTLP carries it as_int, as the SDK would
         self.lock = threading.Lock()
         self.started_ns = time.time_ns()
 
-    def add(self, amount: float = 1.0, exemplar: dict[str, str] | None = None) -> None:
+    def add(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         self.inst._misuse("add")
 
     def record(self, value: float, exemplar: dict[str, str] | None = None) -> None:
@@ -263,7 +265,7 @@ class _Child:
 class _NoopChild(_Child):
     __slots__ = ()
 
-    def add(self, amount: float = 1.0, exemplar: dict[str, str] | None = None) -> None:
+    def add(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         return
 
     def record(self, value: float, exemplar: dict[str, str] | None = None) -> None:
@@ -276,7 +278,7 @@ class _NoopChild(_Child):
 class _CounterChild(_Child):
     __slots__ = ()
 
-    def add(self, amount: float = 1.0, exemplar: dict[str, str] | None = None) -> None:
+    def add(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         try:
             if not amount >= 0:  # also NaN
                 self.inst._reject("negative_or_nan", f"a counter only goes up; {amount!r} was dropped")
@@ -334,7 +336,7 @@ class _HistogramChild(_Child):
 class _UpDownChild(_Child):
     __slots__ = ()
 
-    def add(self, amount: float = 1.0, exemplar: dict[str, str] | None = None) -> None:
+    def add(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         try:
             with self.lock:
                 self.value += amount
@@ -434,7 +436,7 @@ class Instrument:
         return f"<Instrument {self.spec.kind} {self.spec.name!r} labels={self.spec.labels}>"
 
     # --- public recording API ------------------------------------------------------------------------------------
-    def add(self, amount: float = 1.0, **labels: Any) -> None:
+    def add(self, amount: float = 1, **labels: Any) -> None:
         """Add ``amount`` (counters: >= 0; up-down counters: any sign) to the series of ``labels``."""
         try:
             self._child(self._key(labels)).add(amount)
@@ -685,6 +687,7 @@ class MetricsRegistry:
     def __init__(self) -> None:
         self._instruments: dict[str, Instrument] = {}
         self._lock = threading.RLock()
+        _registries.add(self)
         self._backend: Backend | None = None
         self._prefix = ""
         self._overflow_counter: Instrument | None = None
@@ -875,6 +878,14 @@ class MetricsRegistry:
                 with inst._lock:
                     inst._unbind()
 
+    def _reset_locks_after_fork(self) -> None:
+        # A lock another thread of the parent (the metric reader's) held at fork would stay locked in the child.
+        self._lock = threading.RLock()
+        for inst in self._instruments.values():
+            inst._lock = threading.Lock()
+            for child in [*inst._series.values(), *([inst._overflow] if inst._overflow else [])]:
+                child.lock = threading.Lock()
+
     def _bound_instruments(self) -> list[Instrument]:
         with self._lock:
             return [inst for inst in self._instruments.values() if inst._bound]
@@ -911,6 +922,17 @@ class MetricsRegistry:
         if counter is not None and counter is not inst:
             counter._child((inst.spec.name, reason)).add(1)
 
+
+_registries: weakref.WeakSet[MetricsRegistry] = weakref.WeakSet()
+
+
+def _reset_locks_after_fork() -> None:
+    for registry in list(_registries):
+        registry._reset_locks_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_locks_after_fork)
 
 # Instruments of these categories follow shared conventions (OpenTelemetry semantic conventions, signalfire's own) and
 # never take the application's namespace prefix.
