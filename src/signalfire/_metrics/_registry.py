@@ -338,11 +338,12 @@ class _UpDownChild(_Child):
 
     def add(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         try:
-            with self.lock:
-                self.value += amount
             prom = self.prom
             if prom is not None:
                 prom.inc(amount)
+            if self.otel:
+                with self.lock:
+                    self.value += amount
         except Exception as exc:
             self.inst._failed(exc)
 
