@@ -33,11 +33,35 @@ from signalfire import _drops, _errors, _logging, _metrics, _scrub, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
-__all__ = ["Observability", "current", "init_observability", "shutdown", "start"]
+__all__ = ["Observability", "Owner", "current", "init_observability", "shutdown", "start"]
 
 _log = logging.getLogger("signalfire")
 
 Closer = Callable[[float], object]
+
+
+class Owner:
+    """Who owns one signal (or one part of it), found at start-up, and what signalfire did about it.
+
+    ``signal`` is one of "traces", "metrics", "logs", "errors", "routes" or "process"; ``found`` names the owner
+    ("the application's sentry_sdk client", "FastAPI native telemetry", ...); ``action`` says what signalfire did
+    ("attached: kept its before_send and integrations, added scrubbing"). The start-up report and
+    ``signalfire doctor`` print these.
+    """
+
+    __slots__ = ("action", "found", "signal")
+
+    def __init__(self, signal: str, found: str, action: str) -> None:
+        self.signal = signal
+        self.found = found
+        self.action = action
+
+    def __repr__(self) -> str:
+        return f"Owner({self.signal!r}, {self.found!r}, {self.action!r})"
+
+    def as_dict(self) -> dict[str, str]:
+        """The owner as a plain mapping, for the structured start-up line and ``signalfire doctor --format json``."""
+        return {"signal": self.signal, "found": self.found, "action": self.action}
 
 
 class Observability:
@@ -64,6 +88,8 @@ class Observability:
         self._closers: list[tuple[str, Closer]] = []
         self._flushers: list[tuple[str, Closer]] = []
         self._instrumented_apps: list[Any] = []
+        # What each component found already configured by the application, and what it did about it (note_owner()).
+        self.owners: list[Owner] = []
         self._shut_down = False
         if tracer_provider is not None:
             self._flushers.append(("traces", lambda t: tracer_provider.force_flush(int(t * 1000))))
@@ -76,6 +102,10 @@ class Observability:
     def active(self) -> bool:
         """True while signals are being recorded (initialized, enabled and not shut down)."""
         return not self._shut_down and self.settings.active
+
+    def note_owner(self, signal: str, found: str, action: str) -> None:
+        """Record that a component found ``found`` owning (part of) ``signal`` and did ``action`` about it."""
+        self.owners.append(Owner(signal, found, action))
 
     def on_shutdown(self, name: str, close: Closer, flush: Closer | None = None) -> None:
         """Register a component's close (and optional flush) callable, each taking a timeout in seconds."""
