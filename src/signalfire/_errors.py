@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import logging
 import os
 import threading
@@ -86,8 +87,9 @@ class _State:
 
     __slots__ = ("asgi_integration", "ignored", "send_user_email", "user_before_breadcrumb", "user_before_send")
 
-    def __init__(self, settings: Settings) -> None:
-        self.asgi_integration = settings.sentry_asgi_integration
+    def __init__(self, settings: Settings, *, asgi_integration: bool | None = None) -> None:
+        # An application's own client with sentry-sdk's Starlette/FastAPI integrations reports unhandled errors itself.
+        self.asgi_integration = settings.sentry_asgi_integration if asgi_integration is None else asgi_integration
         self.send_user_email = settings.sentry_send_user_email
         self.user_before_send = settings.sentry_before_send
         self.user_before_breadcrumb = settings.sentry_before_breadcrumb
@@ -136,7 +138,6 @@ def sentry_options(settings: Settings, transport: Transport | None = None) -> di
         "environment": settings.sentry_environment or settings.environment,
         "release": settings.sentry_release or settings.service_version,
         "before_send": _before_send,
-        "before_send_transaction": _before_send_transaction,
         "before_breadcrumb": _before_breadcrumb,
         "ignore_errors": list(settings.sentry_ignore_errors),
         # Locals are what makes an error debuggable, but sentry-sdk serialises them for every frame, and a FastAPI
@@ -146,13 +147,14 @@ def sentry_options(settings: Settings, transport: Transport | None = None) -> di
         # (sentry-sdk re-reads and splits a module's whole source for every frame).
         "include_local_variables": False,
         "include_source_context": False,
+        **_data_collection(),
         # flush at exit is ours (shutdown() runs first and closes the client); this bounds sentry's own atexit hook
         "shutdown_timeout": min(2.0, settings.shutdown_timeout_s),
         **_integrations(settings),
     }
     if sentry_tracing:
         options["traces_sample_rate"] = settings.sentry_traces_sample_rate
-        options["profiles_sample_rate"] = settings.sentry_profiles_sample_rate or None
+        options.update(_profiling(settings.sentry_profiles_sample_rate))
     else:
         # None, not 0: with 0 Sentry still continues incoming sentry-trace headers and sends those transactions.
         options["traces_sample_rate"] = None
@@ -161,6 +163,53 @@ def sentry_options(settings: Settings, transport: Transport | None = None) -> di
     if transport is not None:
         options["transport"] = transport
     return options
+
+
+# What sentry-sdk's integrations collect by themselves, as with send_default_pii=False (which sentry-sdk 2.75
+# deprecates in favour of data_collection); signalfire adds the locals and source of the application's own frames.
+_DATA_COLLECTION_TERMS = ["forwarded", "-ip", "remote-", "via", "-user"]
+_DATA_COLLECTION: dict[str, Any] = {
+    "user_info": False,
+    "cookies": {"mode": "off"},
+    "http_headers": {"request": {"mode": "denylist", "terms": _DATA_COLLECTION_TERMS}},
+    "url_query_params": {"mode": "denylist", "terms": _DATA_COLLECTION_TERMS},
+    "graphql": {"document": False, "variables": False},
+    "gen_ai": {"inputs": False, "outputs": False},
+    "database_query_data": False,
+    "queues": False,
+    "stack_frame_variables": False,
+    "frame_context_lines": 0,
+}
+
+
+def _init_parameters() -> frozenset[str]:
+    """The options this sentry-sdk's ``init()`` takes (its documented ClientConstructor signature)."""
+    import inspect
+
+    from sentry_sdk.consts import ClientConstructor
+
+    return frozenset(inspect.signature(ClientConstructor.__init__).parameters)
+
+
+def _data_collection() -> dict[str, Any]:
+    """``data_collection`` where sentry-sdk has it (2.75+); older releases default to the same without it.
+
+    Passing it also turns sentry-sdk's own event_scrubber off: signalfire's scrubbing at the transport does not
+    depend on it.
+    """
+    if "data_collection" not in _init_parameters():
+        return {}
+    return {"data_collection": copy.deepcopy(_DATA_COLLECTION)}
+
+
+def _profiling(rate: float) -> dict[str, Any]:
+    """Profiling for sampled transactions: continuous profiling bound to traces where sentry-sdk has it
+    (transaction-based ``profiles_sample_rate`` is deprecated), else the transaction-based option."""
+    if not rate:
+        return {}
+    if {"profile_session_sample_rate", "profile_lifecycle"} <= _init_parameters():
+        return {"profile_session_sample_rate": rate, "profile_lifecycle": "trace"}
+    return {"profiles_sample_rate": rate}
 
 
 def _integrations(settings: Settings) -> dict[str, Any]:
@@ -185,31 +234,109 @@ def _integrations(settings: Settings) -> dict[str, Any]:
 
 
 def install(settings: Settings, obs: Observability, *, transport: Transport | None = None) -> None:
-    """Start sentry-sdk when SENTRY_DSN is set and register its flush and close with ``obs``."""
-    global _state, _lean  # noqa: PLW0603 - the one Sentry client of the process
+    """Attach to the application's Sentry client if it started one, else start sentry-sdk when SENTRY_DSN is set;
+    in both cases every envelope is scrubbed at the transport. Registers flush and close with ``obs``."""
+    global _state, _lean, _attached  # noqa: PLW0603 - the one Sentry client of the process
+    import sentry_sdk
+
+    client = sentry_sdk.get_client()
+    if _state is None and client.is_active():
+        _attach(settings, obs, client)
+        return
     if not settings.sentry_dsn:
         return
-    import sentry_sdk
     from sentry_sdk.scope import register_external_propagation_context
 
     with _lock:
-        if _state is None and sentry_sdk.get_client().is_active():
-            _log.warning(
-                "signalfire: sentry_sdk.init() was already called; init_observability() replaces that client with one "
-                "configured from SENTRY_* settings (scrubbing, trace link). Remove your own sentry_sdk.init() call."
-            )
         sentry_sdk.init(**sentry_options(settings, transport))
+        client = sentry_sdk.get_client()
         # events the transport loses (backend down, its queue full, rate limited) are counted
-        _drops.watch_sentry_transport(sentry_sdk.get_client().transport)
+        _drops.watch_sentry_transport(client.transport)
+        _wrap_transport(client)
         register_external_propagation_context(_otel_trace_context)
         _state = _State(settings)
+        _attached = None
         # shutdown() closes from a worker thread, whose context has scopes of its own: remember the app's scopes
         _installed_scopes[:] = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
         _lean = not settings.sentry_asgi_integration
         if _lean:
             _add_request_processor()
             _patch_starlette_handler_lookup()
+    obs.note_owner("errors", "no Sentry client", "signalfire started sentry-sdk from SENTRY_* settings")
     obs.on_shutdown("errors", _close, _flush)
+
+
+class _Attached:
+    """The application's own client signalfire attached to, and what to give back at shutdown."""
+
+    __slots__ = ("client", "inner", "sentry_tracing", "wrapper")
+
+    def __init__(self, client: Any, inner: Any, wrapper: Any, sentry_tracing: bool) -> None:
+        self.client = client
+        self.inner = inner
+        self.wrapper = wrapper
+        self.sentry_tracing = sentry_tracing
+
+
+_attached: _Attached | None = None
+
+
+def _attach(settings: Settings, obs: Observability, client: Any) -> None:
+    """Keep the client the application initialised (options, integrations, its before_send) and add signalfire's
+    part to it: scrubbing at its transport (after its own hooks), the trace link and the 4xx filter (a global event
+    processor, which runs before its before_send)."""
+    global _state, _lean, _attached  # noqa: PLW0603
+    from signalfire._compat import sentry_sdk as compat
+
+    options = client.options
+    sentry_tracing = options.get("traces_sample_rate") is not None or options.get("traces_sampler") is not None
+    asgi = any(client.get_integration(name) is not None for name in ("starlette", "fastapi", "asgi"))
+    with _lock:
+        inner = compat.get_transport(client)
+        if inner is not None:
+            _drops.watch_sentry_transport(inner)
+        wrapper = _wrap_transport(client)
+        _add_attached_processor()
+        _state = _State(settings, asgi_integration=asgi)
+        _lean = False
+        _attached = _Attached(client, inner, wrapper, sentry_tracing)
+    found = f"a Sentry client initialised by the application (environment {options.get('environment')!r})"
+    action = (
+        "kept with its options, integrations and before_send; signalfire added scrubbing at its transport, the "
+        "OpenTelemetry trace link and the 4xx filter"
+    )
+    if settings.sentry_dsn and settings.sentry_dsn != client.dsn:
+        action += "; signalfire's SENTRY_DSN differs and is not used"
+    obs.note_owner("errors", found, action)
+    obs.on_shutdown("errors", _detach, _flush)
+
+
+def _detach(timeout: float) -> None:
+    """Give the application's client back as it was (its transport unwrapped); flush it, never close it."""
+    global _state, _attached  # noqa: PLW0603
+    from signalfire._compat import sentry_sdk as compat
+
+    with _lock:
+        attached = _attached
+        _state = None
+        _attached = None
+    if attached is None:
+        return
+    if attached.inner is not None and compat.get_transport(attached.client) is attached.wrapper:
+        compat.set_transport(attached.client, attached.inner)
+    attached.client.flush(timeout=timeout)
+
+
+def _wrap_transport(client: Any) -> Any:
+    from signalfire._compat import sentry_sdk as compat
+
+    inner = compat.get_transport(client)
+    if inner is None or _is_scrubbing(inner):
+        return inner
+    wrapper = _scrubbing_transport(inner)
+    if not compat.set_transport(client, wrapper):
+        _warn_once("transport", "signalfire: cannot scrub this Sentry client's envelopes; its events are dropped")
+    return wrapper
 
 
 def _flush(timeout: float) -> None:
@@ -235,6 +362,198 @@ def _close(timeout: float) -> None:
         for scope in scopes:
             scope.clear()
     client.close(timeout=timeout)
+
+
+# --- scrubbing at the wire ------------------------------------------------------------------------------------------
+_transport_class: type[Any] | None = None
+
+
+def _scrubbing_transport(inner: Any) -> Any:
+    """A :class:`sentry_sdk.transport.Transport` that scrubs every envelope, then hands it to ``inner``.
+
+    This is the last step before encoding, after every hook of the client (the application's before_send and
+    before_send_transaction, sentry-sdk's event processors and event_scrubber): whatever they added is scrubbed too.
+    An item that cannot be scrubbed is dropped and counted, never sent as it was. (The class is made on first use:
+    importing sentry-sdk costs start-up time a service without Sentry should not pay.)
+    """
+    global _transport_class  # noqa: PLW0603
+    if _transport_class is None:
+        from sentry_sdk.transport import Transport
+
+        class ScrubbingTransport(Transport):
+            def __init__(self, inner: Any) -> None:
+                super().__init__(None)
+                self.inner = inner
+                self.options = getattr(inner, "options", None)
+                self.parsed_dsn = getattr(inner, "parsed_dsn", None)
+
+            def capture_envelope(self, envelope: Any) -> None:
+                scrubbed = _scrub_envelope(envelope)
+                if scrubbed is not None:
+                    self.inner.capture_envelope(scrubbed)
+
+            def flush(self, timeout: float, callback: Any = None) -> None:
+                self.inner.flush(timeout, callback)
+
+            def kill(self) -> None:
+                self.inner.kill()
+
+            def record_lost_event(
+                self, reason: str, data_category: Any = None, item: Any = None, *, quantity: int = 1
+            ) -> None:
+                self.inner.record_lost_event(reason, data_category, item, quantity=quantity)
+
+            def is_healthy(self) -> bool:
+                return bool(self.inner.is_healthy())
+
+            def __getattr__(self, name: str) -> Any:
+                # what else sentry-sdk or the application reads of its transport (only reached for missing names)
+                if name == "inner":
+                    raise AttributeError(name)
+                return getattr(self.inner, name)
+
+        _transport_class = ScrubbingTransport
+    return _transport_class(inner)
+
+
+def _is_scrubbing(transport: Any) -> bool:
+    return _transport_class is not None and isinstance(transport, _transport_class)
+
+
+# Item types that carry only sentry-sdk's own bookkeeping (counts of dropped items).
+_BOOKKEEPING_ITEMS = frozenset({"client_report"})
+# Fields of a Sentry log item that are structure (ids, times, levels), kept as they are.
+_LOG_STRUCTURE = ("timestamp", "trace_id", "span_id", "level", "severity_number")
+
+
+def _scrub_envelope(envelope: Any) -> Any:
+    """A scrubbed copy of an envelope (None when nothing is left to send); never raises."""
+    global _dropped  # noqa: PLW0603
+    from sentry_sdk.envelope import Envelope, Item, PayloadRef
+
+    state = _state
+    send_user_email = state.send_user_email if state is not None else False
+    items = []
+    for item in envelope.items:
+        kind = item.type or item.headers.get("type")
+        payload = item.payload.json if isinstance(item.payload, PayloadRef) else None
+        if payload is None or kind in _BOOKKEEPING_ITEMS:
+            items.append(item)  # attachments and other bytes the application attached itself, as they are
+            continue
+        try:
+            if kind in ("event", "transaction"):
+                scrubbed = scrub_event(payload, send_user_email=send_user_email)
+            elif kind == "log":
+                scrubbed = _scrub_logs(payload)
+            else:
+                scrubbed = _require_dict(_scrubbed(payload, _scrub_active()))
+        except Exception:
+            _dropped += 1
+            _drops.dropped("errors", "scrub_failed", warn=False)
+            _warn_once("scrub", "signalfire: scrubbing a Sentry item failed; it was dropped, not sent unscrubbed")
+            continue
+        items.append(Item(payload=PayloadRef(json=scrubbed), headers=dict(item.headers)))
+    if not items:
+        return None
+    headers = dict(envelope.headers)
+    trace_header = headers.get("trace")
+    if isinstance(trace_header, dict) and isinstance(trace_header.get("transaction"), str):
+        headers["trace"] = {**trace_header, "transaction": _scrub_active().scrub_text(trace_header["transaction"])}
+    return Envelope(headers=headers, items=items)
+
+
+def _scrub_active() -> Scrubber:
+    from signalfire import _scrub
+
+    return _scrub.active()
+
+
+def _scrub_logs(payload: dict[str, Any]) -> dict[str, Any]:
+    """Sentry logs (``enable_logs``): every body and attribute value scrubbed, ids, times and levels kept."""
+    from signalfire._scrub import scrub_attribute
+
+    scrubber = _scrub_active()
+    logs = []
+    for log in payload.get("items") or ():
+        if not isinstance(log, dict):
+            continue
+        result: dict[str, Any] = {k: log[k] for k in _LOG_STRUCTURE if k in log}
+        if "body" in log:
+            result["body"] = _scrubbed(log["body"], scrubber)
+        attributes = log.get("attributes")
+        if isinstance(attributes, dict):
+            scrubbed_attributes: dict[str, Any] = {}
+            for key, attribute in attributes.items():
+                if isinstance(attribute, dict) and "value" in attribute:
+                    value = scrub_attribute(scrubber, key, attribute["value"])
+                    value = _scrubbed(value, scrubber)
+                    scrubbed_attributes[key] = {**attribute, "value": value}
+                else:
+                    scrubbed_attributes[key] = _scrubbed(attribute, scrubber)
+            result["attributes"] = scrubbed_attributes
+        rest = {k: v for k, v in log.items() if k not in result and k not in ("body", "attributes")}
+        if rest:
+            result.update(_require_dict(_scrubbed(rest, scrubber)))
+        logs.append(result)
+    return {**{k: v for k, v in payload.items() if k != "items"}, "items": logs}
+
+
+# --- the application's own client: trace link and noise filter -------------------------------------------------------
+_attached_processor_added = False
+
+
+def _add_attached_processor() -> None:
+    global _attached_processor_added  # noqa: PLW0603
+    if not _attached_processor_added:
+        import sentry_sdk
+
+        # On the global scope, so it applies to every event of the process; a no-op once signalfire is shut down.
+        sentry_sdk.get_global_scope().add_event_processor(_attached_event)  # type: ignore[arg-type]
+        _attached_processor_added = True
+
+
+def _attached_event(event: Event, hint: Hint) -> Event | None:
+    """The application's client: 4xx noise dropped, the OpenTelemetry trace linked, the span told the event id.
+
+    Runs as an event processor, before the application's before_send (which so sees the link).
+    """
+    global _dropped  # noqa: PLW0603
+    attached = _attached
+    if attached is None:
+        return event
+    try:
+        from signalfire._compat import sentry_sdk as compat
+
+        if attached.inner is not None and compat.get_transport(attached.client) is not attached.wrapper:
+            # Someone replaced the transport signalfire scrubs at: fail closed rather than send unscrubbed.
+            _dropped += 1
+            _drops.dropped("errors", "scrub_failed", warn=False)
+            _warn_once("unwrapped", "signalfire: the Sentry transport is no longer scrubbed; events are dropped")
+            return None
+        exc_info = hint.get("exc_info") if isinstance(hint, dict) else None
+        exc = exc_info[1] if exc_info else None
+        state = _state
+        if event.get("type") != "transaction" and (
+            is_noise(exc)
+            or getattr(exc, _REPORTED_ATTRIBUTE, False)
+            or (state is not None and exc is not None and state.ignores(exc))
+        ):
+            return None
+        linked = _apply_link(event, exc)
+        if attached.sentry_tracing and not linked:
+            # The application traces with Sentry: its transaction owns contexts.trace; the OpenTelemetry ids go beside.
+            link = _otel_trace_context()
+            if link is not None:
+                event.setdefault("contexts", {})["otel"] = {"trace_id": link[0], "span_id": link[1]}
+                event.setdefault("tags", {}).setdefault("otel.trace_id", link[0])
+            _enrich(event, linked=linked, trace_link=False)
+        else:
+            _enrich(event, linked=linked)
+        if event.get("type") != "transaction" and not linked:
+            _record_on_span(event)
+    except Exception:
+        _warn_once("attached", "signalfire: linking a Sentry event to its trace failed; the event is sent unlinked")
+    return event
 
 
 # --- per-request user, contexts and breadcrumbs (lean mode) -----------------------------------------------------------
@@ -362,10 +681,14 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
     if is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False):
         return None
     try:
+        if not _wire_scrubbed():
+            raise RuntimeError("the Sentry transport is not signalfire's scrubbing one")
         if exc_info:
             _add_own_frame_details(event, exc_info)
         linked = _apply_link(event, exc)
-        scrubbed = scrub_event(event, send_user_email=state.send_user_email)
+        # The event is scrubbed at the transport, after every hook; here only for a hook that was promised it
+        # scrubbed (SIGNALFIRE's sentry_before_send), which then costs a second pass.
+        scrubbed = scrub_event(event, send_user_email=state.send_user_email) if state.user_before_send else event
         _enrich(scrubbed, linked=linked)
     except Exception:
         _dropped += 1
@@ -382,6 +705,15 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
     if result is not None and not linked:
         _record_on_span(result)
     return result
+
+
+def _wire_scrubbed() -> bool:
+    """True while the client sends through signalfire's scrubbing transport (fail closed when someone replaced it)."""
+    import sentry_sdk
+
+    from signalfire._compat import sentry_sdk as compat
+
+    return _is_scrubbing(compat.get_transport(sentry_sdk.get_client()))
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -467,18 +799,6 @@ def _reachable_exceptions(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def _before_send_transaction(event: Event, hint: Hint) -> Event | None:
-    # Only reached when SENTRY_TRACES_SAMPLE_RATE > 0; transactions carry request data too.
-    global _dropped  # noqa: PLW0603
-    try:
-        return scrub_event(event, send_user_email=_state.send_user_email if _state else False)
-    except Exception:
-        _dropped += 1
-        _drops.dropped("errors", "scrub_failed", warn=False)
-        _warn_once("scrub", "signalfire: scrubbing a Sentry event failed; the event was dropped, not sent unscrubbed")
-        return None
-
-
 def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | None:
     global _dropped  # noqa: PLW0603
     state = _state
@@ -508,7 +828,7 @@ def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | No
     return result
 
 
-def _enrich(event: Event, *, linked: bool = False) -> None:
+def _enrich(event: Event, *, linked: bool = False, trace_link: bool = True) -> None:
     tags = event.get("tags")
     if not isinstance(tags, dict):
         tags = {}
@@ -524,7 +844,7 @@ def _enrich(event: Event, *, linked: bool = False) -> None:
         source = (event.get("transaction_info") or {}).get("source")
         if source in ("route", "url") and event.get("transaction"):
             tags.setdefault("http.route", event["transaction"])
-    link = None if linked else _otel_trace_context()
+    link = None if linked or not trace_link else _otel_trace_context()
     if link is not None:
         contexts = event.get("contexts")
         if not isinstance(contexts, dict):

@@ -361,15 +361,3 @@ def test_sentry_integrations_add_no_spans_of_their_own(telemetry: Telemetry) -> 
         ("select", "opentelemetry.instrumentation.sqlalchemy"),
         ("report", "signalfire"),
     ]
-
-
-def test_replacing_a_sentry_client_the_app_started_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    """If the app called sentry_sdk.init() itself, init_observability() says it takes over."""
-    sentry_sdk.init(dsn="http://other@127.0.0.1:9/2", default_integrations=False)
-    try:
-        with caplog.at_level("WARNING", logger="signalfire"):
-            signalfire.init_observability(sentry_dsn="http://public@127.0.0.1:9/1", traces_exporter="none")
-        assert "sentry_sdk.init() was already called" in caplog.text
-        assert sentry_sdk.get_client().dsn == "http://public@127.0.0.1:9/1"
-    finally:
-        signalfire.shutdown()
