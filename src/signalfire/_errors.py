@@ -539,10 +539,17 @@ def _attached_event(event: Event, hint: Hint) -> Event | None:
             or (state is not None and exc is not None and state.ignores(exc))
         ):
             return None
+        contexts = event.get("contexts")
+        sentry_trace = contexts.get("trace") if isinstance(contexts, dict) else None
         linked = _apply_link(event, exc)
-        if attached.sentry_tracing and not linked:
-            # The application traces with Sentry: its transaction owns contexts.trace; the OpenTelemetry ids go beside.
-            link = _otel_trace_context()
+        if attached.sentry_tracing:
+            # The application traces with Sentry: its transaction keeps contexts.trace; the OpenTelemetry ids go beside.
+            trace_context = event.get("contexts", {}).get("trace") if linked else None
+            link = (trace_context["trace_id"], trace_context["span_id"]) if trace_context else _otel_trace_context()
+            if linked:
+                event["contexts"]["trace"] = sentry_trace
+                if sentry_trace is None:
+                    del event["contexts"]["trace"]
             if link is not None:
                 event.setdefault("contexts", {})["otel"] = {"trace_id": link[0], "span_id": link[1]}
                 event.setdefault("tags", {}).setdefault("otel.trace_id", link[0])

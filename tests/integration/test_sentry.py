@@ -413,3 +413,74 @@ def test_concurrent_requests_each_report_their_own_user(ingest: SentryIngestServ
         assert event["contexts"]["account"] == {"owner": name}
         steps = [c["message"] for c in event["breadcrumbs"]["values"] if c.get("category") == "steps"]
         assert steps == [f"step of {name}"]
+
+
+# --- an application with its own sentry_sdk.init() -------------------------------------------------------------------
+@pytest.fixture
+def own_sentry() -> Iterator[None]:
+    """Closes the application's own Sentry client after the test (signalfire leaves it running at shutdown)."""
+    yield
+    sentry_sdk.get_client().close(timeout=2)
+    sentry_sdk.get_global_scope().set_client(None)
+
+
+def _realistic_app_init(dsn: str, seen: list[dict[str, Any]], traces_sample_rate: float | None) -> None:
+    """What a real service's start-up does before it meets signalfire: its own init with hooks and integrations."""
+    from sentry_sdk.integrations.fastapi import FastApiIntegration
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
+    def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event)
+        event.setdefault("tags", {})["team"] = "payments"
+        return event
+
+    sentry_sdk.init(
+        dsn=dsn,
+        before_send=before_send,
+        environment="prod-eu",
+        traces_sample_rate=traces_sample_rate,
+        integrations=[StarletteIntegration(), FastApiIntegration()],
+    )
+
+
+@pytest.mark.parametrize("traces_sample_rate", [None, 1.0], ids=["sentry-not-tracing", "sentry-tracing"])
+def test_application_sentry_client_is_kept_scrubbed_and_linked(
+    ingest: SentryIngestServer, spans: InMemorySpanExporter, own_sentry: None, traces_sample_rate: float | None
+) -> None:
+    """The app's sentry_sdk.init() (before_send, environment, integrations, sample rate) survives init_observability()
+    with SENTRY_DSN given too: one event per 500, none per 404, its hook ran, linked to the OTel trace, scrubbed."""
+    seen: list[dict[str, Any]] = []
+    _realistic_app_init(ingest.dsn, seen, traces_sample_rate)
+    client = sentry_sdk.get_client()
+    obs = _runtime.start(_settings("http://signalfire@127.0.0.1:9/3"), span_exporters=[spans])
+    assert sentry_sdk.get_client() is client
+    app = FastAPI()
+
+    @app.get("/fail")
+    async def fail(token: str) -> None:
+        note = f"copied {token}"  # noqa: F841 - a frame local with an innocent name
+        raise ValueError("reconciliation failed")
+
+    @app.get("/missing")
+    async def missing() -> None:
+        raise HTTPException(status_code=404)
+
+    _runtime.instrument_app(obs, app)
+    with serve(app) as url:
+        assert httpx.get(f"{url}/missing").status_code == 404
+        assert httpx.get(f"{url}/fail", params={"token": SECRETS["query_token"]}).status_code == 500
+        client.flush(timeout=5)
+        events = ingest.wait_for_events(1)
+    assert obs.shutdown(timeout=5)
+    client.flush(timeout=5)
+    (event,) = ingest.events()
+    assert seen, "the application's before_send was not called"
+    assert event["environment"] == "prod-eu"
+    assert event["tags"]["team"] == "payments"
+    assert event["exception"]["values"][-1]["type"] == "ValueError"
+    server_span = next(s for s in spans.get_finished_spans() if s.attributes.get("http.route") == "/fail")
+    trace_id = format(server_span.context.trace_id, "032x")
+    where = "otel" if traces_sample_rate else "trace"
+    assert event["contexts"][where]["trace_id"] == trace_id
+    assert SECRETS["query_token"].encode() not in ingest.raw()
+    assert events

@@ -361,3 +361,50 @@ def test_sentry_integrations_add_no_spans_of_their_own(telemetry: Telemetry) -> 
         ("select", "opentelemetry.instrumentation.sqlalchemy"),
         ("report", "signalfire"),
     ]
+
+
+# --- current sentry-sdk options --------------------------------------------------------------------------------------
+def test_no_deprecated_sentry_option_is_passed() -> None:
+    """init under -W error::DeprecationWarning with tracing and profiling on: sentry-sdk warns about nothing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import signalfire\n"
+        "obs = signalfire.init_observability(sentry_dsn='http://key@127.0.0.1:9/1', traces_exporter='none',"
+        " metrics_exporter='none', sentry_traces_sample_rate=0.5, sentry_profiles_sample_rate=0.5,"
+        " handle_sigterm=False)\n"
+        "import sentry_sdk\n"
+        "assert sentry_sdk.get_client().is_active()\n"
+        "signalfire.shutdown()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_data_collection_replaces_send_default_pii_where_sentry_has_it() -> None:
+    """With sentry-sdk 2.75+ signalfire passes data_collection (no PII, no frame locals of its own) and never
+    send_default_pii; so sentry-sdk's own event_scrubber is off and signalfire's scrubbing is what protects."""
+    from signalfire._errors import _init_parameters
+
+    options = _errors.sentry_options(Settings.resolve(sentry_dsn="http://key@127.0.0.1:9/1"))
+    assert "send_default_pii" not in options
+    if "data_collection" in _init_parameters():
+        assert options["data_collection"]["user_info"] is False
+        assert options["data_collection"]["stack_frame_variables"] is False
+    else:
+        assert "data_collection" not in options
+
+
+def test_scrubbing_does_not_depend_on_sentry_event_scrubber(telemetry: Telemetry) -> None:
+    """A secret under a key sentry-sdk's denylist does not know is redacted by shape; its event_scrubber is off."""
+    import sentry_sdk
+
+    if "data_collection" in _errors._init_parameters():
+        assert sentry_sdk.get_client().options["event_scrubber"] is None
+    signalfire.set_context("order", {"memo": SECRET_TOKEN})
+    signalfire.capture_message("checkout")
+    assert telemetry.sentry_events
+    assert SECRET_TOKEN not in _everything(telemetry)
