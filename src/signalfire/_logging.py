@@ -27,7 +27,7 @@ import orjson
 from opentelemetry import context as otel_context
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-from signalfire import _scrub
+from signalfire import _drops, _scrub
 from signalfire._imports import when_imported
 
 if TYPE_CHECKING:
@@ -147,11 +147,72 @@ def _exception_fields(exc_info: Any) -> tuple[Any, BaseException | None]:
     if not isinstance(exc_info, tuple) or len(exc_info) != 3 or exc_info[1] is None:
         return None, None
     exc = exc_info[1]
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "stack": "".join(traceback.format_exception(*exc_info)),
-    }, exc
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {_type_name(exc)}>"
+    try:
+        stack = "".join(traceback.format_exception(*exc_info))
+    except Exception:
+        stack = f"{_type_name(exc)}: {message}"
+    return {"type": type(exc).__name__, "message": message, "stack": stack}, exc
+
+
+# --- values that cannot be rendered as they are ----------------------------------------------------------------------
+# How deep a logged structure is rendered; below, a marker. Deep enough for any real payload, shallow enough that a
+# structure nested a thousand levels (or a cycle) costs a bounded walk and no RecursionError.
+MAX_RENDER_DEPTH = 32
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return type(value).__qualname__
+    except Exception:  # pragma: no cover - a type without a name
+        return "object"
+
+
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or a marker naming its type when its ``__repr__`` raises."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<unrepresentable {_type_name(value)}>"
+    return text if isinstance(text, str) else f"<unrepresentable {_type_name(value)}>"
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return str(key)
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "backslashreplace")
+    if key is None or isinstance(key, bool | int | float):
+        return str(key)
+    return safe_repr(key)
+
+
+def plain(value: Any, depth: int = 0, path: frozenset[int] = frozenset()) -> Any:
+    """``value`` as plain JSON data: str keys, lists for tuples and sets, text for bytes and other objects (their
+    repr, or a marker naming the type when that raises), a marker for cycles and for nesting beyond
+    MAX_RENDER_DEPTH. Never raises; linear in the size of what it keeps."""
+    if value is None or isinstance(value, str | bool | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if depth >= MAX_RENDER_DEPTH:
+        return f"<too deep: {_type_name(value)}>"
+    try:
+        if isinstance(value, dict | list | tuple | set | frozenset):
+            if id(value) in path:
+                return f"<cycle: {_type_name(value)}>"
+            inner = path | {id(value)}
+            if isinstance(value, dict):
+                return {_key_text(k): plain(v, depth + 1, inner) for k, v in list(value.items())}
+            return [plain(item, depth + 1, inner) for item in list(value)]
+        if isinstance(value, bytes | bytearray):
+            return bytes(value).decode("utf-8", "backslashreplace")
+    except Exception:  # a container whose iteration raises
+        return f"<unrenderable {_type_name(value)}>"
+    return safe_repr(value)
 
 
 # --- the pipeline -----------------------------------------------------------------------------------------------------
@@ -204,9 +265,9 @@ class _Pipeline:
         def default(value: Any) -> str:
             # orjson calls this for types it cannot serialize; their repr is scrubbed like any other text.
             try:
-                return scrub_text(repr(value))
+                return scrub_text(safe_repr(value))
             except Exception:
-                return f"<{type(value).__name__}>"
+                return f"<unrepresentable {_type_name(value)}>"
 
         self._default = default
 
@@ -233,7 +294,10 @@ class _Pipeline:
             structured, exc = _exception_fields(exc_info)
             if structured is not None:
                 fields["exception"] = structured if self.json else structured["stack"]
-        fields = self.scrubber.scrub_fields(fields)
+        try:
+            fields = self.scrubber.scrub_fields(fields)
+        except Exception:  # a value the scrubber cannot walk (a raising __repr__, odd keys): plain data first
+            fields = self._scrub_plain(fields)
         event = fields.pop("event", "")
         out: dict[str, Any] = {
             "timestamp": self._clock.iso(now),
@@ -249,17 +313,44 @@ class _Pipeline:
             out["request_id"] = request_id
         if self.otel_logger is not None:
             self._export(out, level, now, exc)
-        if self._console is not None:
-            line = str(self._console(None, _LEVEL_NAMES.get(level, "info"), dict(out) if _taps else out))
-        else:
-            try:
-                line = orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
-            except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
-                line = json.dumps(out, default=self._default)
+        line = self._console_line(out, level) if self._console is not None else self._json_line(out)
         if _taps:
             for tap in _taps:
                 tap(out, line)
         return line
+
+    def _scrub_plain(self, fields: MutableMapping[str, Any]) -> dict[str, Any]:
+        try:
+            scrubbed = self.scrubber.scrub_fields(plain(dict(fields)))
+            return dict(scrubbed)
+        except Exception:  # fail closed: nothing of the fields unscrubbed, a marker saying why
+            _drops.dropped("logs", "render_failed", warn=False)
+            return {"event": "<unscrubbable log fields>", "signalfire.render_error": "scrub_failed"}
+
+    def _json_line(self, out: dict[str, Any]) -> str:
+        # Fast path: orjson on the fields as they are; only a line it refuses pays for the conversion to plain data.
+        try:
+            return orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):  # bytes or tuple keys, cycles, depth, ints beyond 64 bits
+            pass
+        try:
+            return orjson.dumps(plain(out), default=self._default).decode()
+        except Exception:
+            _drops.dropped("logs", "render_failed", warn=False)
+            return json.dumps({k: out.get(k) for k in ("timestamp", "level", "logger")} | {"event": "<unrenderable>"})
+
+    def _console_line(self, out: dict[str, Any], level: int) -> str:
+        assert self._console is not None
+        method = _LEVEL_NAMES.get(level, "info")
+        try:
+            return str(self._console(None, method, dict(out)))
+        except Exception:
+            pass
+        try:
+            return str(self._console(None, method, plain(out)))
+        except Exception:
+            _drops.dropped("logs", "render_failed", warn=False)
+            return f"{out.get('timestamp', '')} [{method}] <unrenderable log line>"
 
     def _export(self, out: dict[str, Any], level: int, now: float, exc: BaseException | None) -> None:
         from opentelemetry._logs import SeverityNumber
@@ -362,9 +453,20 @@ def _process(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     name = getattr(logger, "name", None) or "root"
     if not pipeline.enabled_for(name, level):
         raise _DropEvent
-    if _STRUCTLOG_CONTEXT_VARS is None or _STRUCTLOG_CONTEXT_VARS:  # only when the app used bind_contextvars
-        event_dict = _merge_contextvars(logger, method_name, event_dict)
-    return pipeline.render(event_dict, level, name, time.time())
+    try:
+        if _STRUCTLOG_CONTEXT_VARS is None or _STRUCTLOG_CONTEXT_VARS:  # only when the app used bind_contextvars
+            event_dict = _merge_contextvars(logger, method_name, event_dict)
+        return pipeline.render(event_dict, level, name, time.time())
+    except Exception:  # never into the caller's code: a marker line instead, counted
+        return _failed_line(pipeline, level, name)
+
+
+def _failed_line(pipeline: _Pipeline, level: int, name: str) -> str:
+    _drops.dropped("logs", "render_failed", warn=False)
+    try:
+        return pipeline.render({"event": "<unrenderable log call>"}, level, name, time.time())
+    except Exception:
+        return '{"event": "<unrenderable log call>"}'
 
 
 def _ensure_structlog() -> None:
@@ -435,19 +537,28 @@ class _StdlibBridge(logging.Handler):
         if getattr(self._busy, "active", False):
             return  # a record logged while rendering one (e.g. by a failing exporter) would recurse
         self._busy.active = True
+        pipeline = _current()
         try:
-            fields: dict[str, Any] = {"event": record.getMessage()}
+            fields: dict[str, Any] = {"event": _record_message(record)}
             for key, value in record.__dict__.items():
                 if key not in _RECORD_ATTRIBUTES:
                     fields[key] = value
             if record.exc_info:
                 fields["exc_info"] = record.exc_info
-            pipeline = _current()
-            pipeline.write(pipeline.render(fields, record.levelno, record.name, record.created))
-        except Exception:
-            self.handleError(record)
+            line = pipeline.render(fields, record.levelno, record.name, record.created)
+        except Exception:  # never logging's "--- Logging error ---" traceback on stderr: a marker line, counted
+            line = _failed_line(pipeline, record.levelno, str(getattr(record, "name", "root")))
         finally:
             self._busy.active = False
+        pipeline.write(line)
+
+
+def _record_message(record: logging.LogRecord) -> str:
+    """``record.getMessage()``; when the arguments do not fit the format, the format and the arguments as text."""
+    try:
+        return record.getMessage()
+    except Exception:
+        return f"{safe_repr(record.msg)} % {safe_repr(record.args)}"
 
 
 class _Installed:
