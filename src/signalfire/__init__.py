@@ -13,7 +13,7 @@ The public names are listed in ``__all__``; everything in a module whose name st
 from typing import TYPE_CHECKING
 
 from signalfire._errors import add_breadcrumb, capture_exception, capture_message, set_context, set_user
-from signalfire._logging import get_logger
+from signalfire._logging import get_logger, logging_processors
 from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
 from signalfire._scrub import scrub
@@ -43,6 +43,7 @@ __all__ = [
     "instrument_httpx",
     "instrument_redis",
     "instrument_sqlalchemy",
+    "logging_processors",
     "metrics",
     "scrub",
     "set_context",

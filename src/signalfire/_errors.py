@@ -18,6 +18,7 @@ import contextvars
 import copy
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -237,14 +238,17 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
     """Attach to the application's Sentry client if it started one, else start sentry-sdk when SENTRY_DSN is set;
     in both cases every envelope is scrubbed at the transport. Registers flush and close with ``obs``."""
     global _state, _lean, _attached  # noqa: PLW0603 - the one Sentry client of the process
-    import sentry_sdk
+    # An application that started its own client has imported sentry-sdk; otherwise it is imported only for a DSN.
+    if "sentry_sdk" in sys.modules and _state is None:
+        import sentry_sdk
 
-    client = sentry_sdk.get_client()
-    if _state is None and client.is_active():
-        _attach(settings, obs, client)
-        return
+        client = sentry_sdk.get_client()
+        if client.is_active():
+            _attach(settings, obs, client)
+            return
     if not settings.sentry_dsn:
         return
+    import sentry_sdk
     from sentry_sdk.scope import register_external_propagation_context
 
     with _lock:

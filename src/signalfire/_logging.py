@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from signalfire._runtime import Observability
     from signalfire._settings import Settings
 
-__all__ = ["bind_request_id", "current_request_id", "get_logger", "install", "reset_request_id"]
+__all__ = ["bind_request_id", "current_request_id", "get_logger", "install", "logging_processors", "reset_request_id"]
 
 _log = logging.getLogger("signalfire")
 
@@ -288,6 +288,16 @@ class _Pipeline:
 
     def render(self, fields: MutableMapping[str, Any], level: int, name: str, now: float) -> str:
         """The line for one event: fields scrubbed, identity, trace context and request id added."""
+        out = self.prepare(fields, level, name, now)
+        line = self._console_line(out, level) if self._console is not None else self._json_line(out)
+        if _taps:
+            for tap in _taps:
+                tap(out, line)
+        return line
+
+    def prepare(self, fields: MutableMapping[str, Any], level: int, name: str, now: float) -> dict[str, Any]:
+        """The fields of one event as they are rendered and exported: scrubbed, with identity, trace context and
+        request id; sent to the OTLP log exporter when there is one."""
         exc: BaseException | None = None
         exc_info = fields.pop("exc_info", None)
         if exc_info:
@@ -313,11 +323,7 @@ class _Pipeline:
             out["request_id"] = request_id
         if self.otel_logger is not None:
             self._export(out, level, now, exc)
-        line = self._console_line(out, level) if self._console is not None else self._json_line(out)
-        if _taps:
-            for tap in _taps:
-                tap(out, line)
-        return line
+        return out
 
     def _scrub_plain(self, fields: MutableMapping[str, Any]) -> dict[str, Any]:
         try:
@@ -469,20 +475,46 @@ def _failed_line(pipeline: _Pipeline, level: int, name: str) -> str:
         return '{"event": "<unrenderable log call>"}'
 
 
-def _ensure_structlog() -> None:
-    global _configured, _STRUCTLOG_CONTEXT_VARS, _DropEvent, _merge_contextvars, _BoundLogger  # noqa: PLW0603
+def _bind_structlog() -> Any:
+    global _STRUCTLOG_CONTEXT_VARS, _DropEvent, _merge_contextvars, _BoundLogger  # noqa: PLW0603
     import structlog
 
-    if _configured and structlog.get_config()["processors"] == [_process]:
+    if _BoundLogger is None:
+        with _configure_lock:
+            if _BoundLogger is None:
+                _STRUCTLOG_CONTEXT_VARS = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+                _DropEvent = structlog.DropEvent
+                _merge_contextvars = structlog.contextvars.merge_contextvars
+                # Every level passes the wrapper; the level decision is made per call in _process, so it follows
+                # re-configuration.
+                _BoundLogger = structlog.make_filtering_bound_logger(logging.NOTSET)
+    return structlog
+
+
+def structlog_owner() -> str | None:
+    """Who configured structlog: None (nobody yet), "signalfire" or "application"."""
+    if "structlog" not in sys.modules:
+        return None
+    import structlog
+
+    if not structlog.is_configured():
+        return None
+    return "signalfire" if structlog.get_config()["processors"] == [_process] else "application"
+
+
+def _ensure_structlog() -> None:
+    """Configure structlog with signalfire's pipeline unless something (the application) already configured it.
+
+    A ``structlog.configure()`` by the application, before or after init, is never undone: it can put
+    :func:`logging_processors` into its own chain instead.
+    """
+    global _configured  # noqa: PLW0603
+    structlog = _bind_structlog()
+    if structlog.is_configured():
         return
     with _configure_lock:
-        if _BoundLogger is None:
-            _STRUCTLOG_CONTEXT_VARS = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
-            _DropEvent = structlog.DropEvent
-            _merge_contextvars = structlog.contextvars.merge_contextvars
-            # Every level passes the wrapper; the level decision is made per call in _process, so it follows
-            # re-configuration.
-            _BoundLogger = structlog.make_filtering_bound_logger(logging.NOTSET)
+        if structlog.is_configured():
+            return
         structlog.configure(
             processors=[_process],
             wrapper_class=_BoundLogger,
@@ -521,8 +553,46 @@ def get_logger(name: str | None = None, **initial_values: Any) -> Any:
     _ensure_structlog()
     import structlog
 
-    logger = structlog.get_logger(name, **initial_values)
-    return logger
+    return structlog.get_logger(name, **initial_values)
+
+
+class _Enrich:
+    """A structlog processor: the event's fields scrubbed, with signalfire's identity, trace and request ids (and
+    sent to the OTLP log exporter when one is configured); the chain's own renderer renders them."""
+
+    __slots__ = ()
+
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
+        pipeline = _pipeline or _current()
+        level = _METHOD_LEVELS.get(method_name, logging.INFO)
+        name = event_dict.pop("logger", None) or getattr(logger, "name", None) or "root"
+        try:
+            out = pipeline.prepare(event_dict, level, str(name), time.time())
+        except Exception:  # never into the caller: the line says it could not be rendered, with nothing unscrubbed
+            _drops.dropped("logs", "render_failed", warn=False)
+            out = {"event": "<unrenderable log call>", "logger": str(name)}
+        if _taps:
+            line = pipeline._json_line(out)
+            for tap in _taps:
+                tap(out, line)
+        # plain data (str keys, lists, text for other objects): whatever renderer follows cannot fail on it
+        result: dict[str, Any] = plain(out)
+        return result
+
+
+def logging_processors() -> list[Any]:
+    """signalfire's structlog processors, for an application that configures structlog itself.
+
+    Put them before your renderer: each event is scrubbed (SIGNALFIRE_SCRUB_KEYS and the shared policy), gets the
+    service identity (OTEL_SERVICE_NAME, environment, version), trace_id/span_id and request_id, and goes to the
+    OTLP log exporter when OTEL_LOGS_EXPORTER=otlp. Fields your earlier processors set (a timestamp, a level) win.
+    Without your own ``structlog.configure()`` you do not need this: signalfire configures structlog itself.
+
+    Example::
+
+        structlog.configure(processors=[*signalfire.logging_processors(), structlog.processors.JSONRenderer()])
+    """
+    return [_Enrich()]
 
 
 # --- standard-library side ------------------------------------------------------------------------------------------
@@ -572,6 +642,8 @@ class _Installed:
         self.provider: Any = None
         # Levels for server loggers, applied again when the server has configured its own logging.
         self.server_levels: dict[str, str] = {}
+        # Say once, when uvicorn is seen serving, that its access log is replaced by signalfire's.
+        self.access_notice = False
 
     def undo(self) -> None:
         root = logging.getLogger()
@@ -599,7 +671,7 @@ def _is_console_handler(handler: logging.Handler) -> bool:
     )
 
 
-def claim_server_loggers() -> None:
+def claim_server_loggers(*, at_install: bool = False) -> None:
     """Route uvicorn's and gunicorn's loggers to the root handler (once their own logging config has run).
 
     Servers configure logging when they start, which may be after init_observability(); the middleware calls this
@@ -608,6 +680,13 @@ def claim_server_loggers() -> None:
     installed = _installed
     if installed is None:
         return
+    # the notice when the server is seen starting (the middleware's call at lifespan startup), not at install
+    if installed.access_notice and not at_install and logging.getLogger("uvicorn.access").handlers:
+        installed.access_notice = False
+        _log.info(
+            "signalfire: uvicorn's access log is replaced by signalfire's (logger signalfire.access); "
+            "SIGNALFIRE_ACCESS_LOG=false keeps uvicorn's"
+        )
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
@@ -620,6 +699,37 @@ def claim_server_loggers() -> None:
             logger.propagate = True
         if name in installed.server_levels:
             logger.setLevel(installed.server_levels[name])
+
+
+def _adopt_root_handlers(settings: Settings, obs: Observability, installed: _Installed, root: logging.Logger) -> None:
+    """Keep the application's root handlers (the default), or remove its console ones when asked; say which."""
+    replace = settings.log_root_handlers == "replace"
+    for handler in list(root.handlers):
+        if isinstance(handler, _StdlibBridge) or (replace and _is_console_handler(handler)):
+            root.removeHandler(handler)
+            installed.removed_handlers.append((root, handler))
+            if not isinstance(handler, _StdlibBridge):
+                obs.note_owner("logs", f"root handler {handler!r}", "removed (SIGNALFIRE_LOG_ROOT_HANDLERS=replace)")
+        else:
+            obs.note_owner(
+                "logs",
+                f"root handler {handler!r}",
+                "kept: it receives every record beside signalfire's line (SIGNALFIRE_LOG_ROOT_HANDLERS=replace removes "
+                "console handlers)",
+            )
+
+
+def _replace_uvicorn_access_log(obs: Observability, installed: _Installed, levels: dict[str, str]) -> None:
+    """signalfire's access log replaces uvicorn's: one line per request, with route, duration, trace and request ids,
+    rather than two lines saying the same thing (docs/logging.md). One setting gives uvicorn's back."""
+    levels["uvicorn.access"] = "WARNING"
+    obs.note_owner(
+        "logs",
+        "uvicorn's access log",
+        "replaced by signalfire's (logger signalfire.access); SIGNALFIRE_ACCESS_LOG=false keeps uvicorn's, "
+        "SIGNALFIRE_LOG_LEVELS=uvicorn.access=INFO keeps both",
+    )
+    installed.access_notice = True
 
 
 def install(
@@ -643,27 +753,30 @@ def install(
         stream=stream,
         otel_logger=otel_logger,
     )
-    _configure_structlog()
+    if structlog_owner() == "application":
+        obs.note_owner(
+            "logs",
+            "structlog configured by the application",
+            "kept; put signalfire.logging_processors() into its chain for scrubbing, trace ids and OTLP export",
+        )
+    else:
+        _configure_structlog()
 
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if _is_console_handler(handler) or isinstance(handler, _StdlibBridge):
-            root.removeHandler(handler)
-            installed.removed_handlers.append((root, handler))
+    _adopt_root_handlers(settings, obs, installed, root)
     root.addHandler(installed.bridge)
     installed.levels.append((root, root.level))
     root.setLevel(settings.log_level)
     levels = dict(settings.log_levels)
-    if settings.access_log:
-        # Our access log replaces uvicorn's; its lines would say the same thing without the trace id.
-        levels.setdefault("uvicorn.access", "WARNING")
+    if settings.access_log and "uvicorn.access" not in levels:
+        _replace_uvicorn_access_log(obs, installed, levels)
     for name, level in levels.items():
         logger = logging.getLogger(name)
         installed.levels.append((logger, logger.level))
         logger.setLevel(level)
     installed.server_levels = {name: level for name, level in levels.items() if name in SERVER_LOGGERS}
     _installed = installed
-    claim_server_loggers()
+    claim_server_loggers(at_install=True)
 
     provider = installed.provider
 

@@ -318,6 +318,13 @@ class Settings(BaseModel):
         validation_alias=_env("SIGNALFIRE_LOG_LEVELS"),
         description="SIGNALFIRE_LOG_LEVELS: per-logger levels, e.g. 'sqlalchemy.engine=WARNING,uvicorn.access=ERROR'.",
     )
+    log_root_handlers: str = Field(
+        "keep",
+        validation_alias=_env("SIGNALFIRE_LOG_ROOT_HANDLERS"),
+        description="SIGNALFIRE_LOG_ROOT_HANDLERS: keep (the default: handlers the application put on the root logger "
+        "go on receiving every record, beside signalfire's rendering) or replace (signalfire's rendering only; console "
+        "handlers are removed and given back at shutdown).",
+    )
     scrub_keys: tuple[str, ...] = Field(
         (),
         validation_alias=_env("SIGNALFIRE_SCRUB_KEYS"),
@@ -893,6 +900,14 @@ class Settings(BaseModel):
         normalized = str(value).strip().lower()
         if normalized not in LOG_FORMATS:
             raise ValueError("expected " + " or ".join(LOG_FORMATS))
+        return normalized
+
+    @field_validator("log_root_handlers", mode="before")
+    @classmethod
+    def _check_log_root_handlers(cls, value: Any) -> Any:
+        normalized = str(value).strip().lower()
+        if normalized not in ("keep", "replace"):
+            raise ValueError("expected keep or replace")
         return normalized
 
     @field_validator("log_levels", mode="before")

@@ -153,13 +153,14 @@ def test_uvicorn_records_appear_once_in_our_format(capsys, monkeypatch):
     assert lines[0]["logger"] == "uvicorn.error"
 
 
-def test_basic_config_handlers_do_not_duplicate_lines(capsys):
-    """A console handler installed earlier (logging.basicConfig) does not write every record a second time."""
+def test_basic_config_handlers_are_replaced_when_asked(capsys):
+    """SIGNALFIRE_LOG_ROOT_HANDLERS=replace: a console handler installed earlier (logging.basicConfig) does not write
+    every record a second time, and is given back at shutdown."""
     root = logging.getLogger()
     handler = logging.StreamHandler()  # stderr, as basicConfig would
     root.addHandler(handler)
     try:
-        signalfire.init_observability(log_format="json", traces_exporter="none")
+        signalfire.init_observability(log_format="json", traces_exporter="none", log_root_handlers="replace")
         logging.getLogger("lib").warning("only once")
         out = capsys.readouterr()
         assert "only once" not in out.err
@@ -303,3 +304,84 @@ def test_clean_spans_are_exported_untouched(telemetry):
         pass
     (span,) = telemetry.spans
     assert dict(span.attributes) == {"order_id": "o-1", "count": 3}
+
+
+# --- coexistence with the application's own logging ------------------------------------------------------------------
+def test_existing_root_handlers_keep_receiving_records(capsys):
+    """By default a handler the application put on the root logger still gets every record (and signalfire's line
+    is written too); the owners report says so."""
+    root = logging.getLogger()
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Collect()
+    root.addHandler(handler)
+    try:
+        obs = signalfire.init_observability(log_format="json", traces_exporter="none")
+        logging.getLogger("lib").warning("both see this")
+        assert seen == ["both see this"]
+        assert [line["event"] for line in json_lines(capsys.readouterr().out)] == ["both see this"]
+        assert any("Collect" in owner.found and "kept" in owner.action for owner in obs.owners)
+    finally:
+        root.removeHandler(handler)
+
+
+def test_structlog_configure_by_the_application_after_init_is_respected(capsys):
+    """structlog.configure() after init_observability() stays in force: get_logger() does not re-apply signalfire's."""
+    import structlog
+
+    signalfire.init_observability(log_format="json", traces_exporter="none")
+    lines: list[str] = []
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer()],
+        logger_factory=structlog.ReturnLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        result = signalfire.get_logger("app").info("mine", n=1)
+        lines.append(result)
+        assert json.loads(lines[0]) == {"event": "mine", "n": 1}
+        assert signalfire.get_logger("app").info("again") == '{"event": "again"}'
+    finally:
+        structlog.reset_defaults()
+
+
+def test_structlog_configured_before_init_is_kept_and_reported():
+    """An application that configured structlog first keeps its chain; the owners report names it."""
+    import structlog
+
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer()], logger_factory=structlog.ReturnLoggerFactory()
+    )
+    try:
+        obs = signalfire.init_observability(log_format="json", traces_exporter="none")
+        assert structlog.get_config()["processors"][-1].__class__ is structlog.processors.JSONRenderer
+        assert any(owner.found == "structlog configured by the application" for owner in obs.owners)
+    finally:
+        structlog.reset_defaults()
+
+
+def test_logging_processors_compose_into_the_application_chain():
+    """signalfire.logging_processors() before the app's renderer: scrubbed, with identity and trace ids."""
+    import structlog
+
+    signalfire.init_observability(
+        log_format="json", traces_exporter="none", service_name="shop", traces_sampler_arg=1.0
+    )
+    structlog.configure(
+        processors=[*signalfire.logging_processors(), structlog.processors.JSONRenderer()],
+        logger_factory=structlog.ReturnLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        with signalfire.span("work") as current:
+            line = json.loads(structlog.get_logger("shop").info("paid", password="hunter2", data={b"k": 1}))
+        assert line["event"] == "paid"
+        assert line["password"] != "hunter2"
+        assert line["service"] == "shop"
+        assert line["trace_id"] == format(current.get_span_context().trace_id, "032x")
+    finally:
+        structlog.reset_defaults()
