@@ -631,11 +631,101 @@ def _record_message(record: logging.LogRecord) -> str:
         return f"{safe_repr(record.msg)} % {safe_repr(record.args)}"
 
 
+class _StderrHooks:
+    """Warnings and uncaught exceptions (main thread and other threads) logged through the pipeline, scrubbed,
+    instead of printed raw on stderr. Each hook chains the one that was there before, unless that one is Python's
+    default printer; each is given back at shutdown if nobody replaced it since."""
+
+    def __init__(self) -> None:
+        self._previous_showwarning: Any = None
+        self._previous_thread_hook: Any = None
+        self._previous_excepthook: Any = None
+
+    def install(self) -> None:
+        import warnings
+
+        current = warnings.showwarning
+        # logging.captureWarnings(True) already sends warnings to the "py.warnings" logger, which we render
+        if getattr(current, "__module__", None) != "logging":
+            self._previous_showwarning = current
+            warnings.showwarning = self._showwarning
+        self._previous_thread_hook = threading.excepthook
+        threading.excepthook = self._thread_hook
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+
+    def undo(self) -> None:
+        import warnings
+
+        # == rather than is: each attribute read gives a new bound method, equal to the one installed
+        if self._previous_showwarning is not None and warnings.showwarning == self._showwarning:
+            warnings.showwarning = self._previous_showwarning
+        if self._previous_thread_hook is not None and threading.excepthook == self._thread_hook:
+            threading.excepthook = self._previous_thread_hook
+        if self._previous_excepthook is not None and sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_excepthook
+
+    def _showwarning(  # noqa: PLR0917 - warnings.showwarning's own signature
+        self, message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: str | None = None
+    ) -> None:
+        previous = self._previous_showwarning
+        if file is not None and previous is not None:  # someone asked for this warning on a given stream
+            previous(message, category, filename, lineno, file, line)
+            return
+        try:
+            name = getattr(category, "__name__", "Warning")
+            logging.getLogger("py.warnings").warning(
+                "%s: %s",
+                name,
+                message,
+                extra={"warning_category": name, "warning_file": filename, "warning_line": lineno},
+            )
+        except Exception:
+            if previous is not None:
+                previous(message, category, filename, lineno, file, line)
+            return
+        if previous is not None and not _is_default_showwarning(previous):
+            previous(message, category, filename, lineno, file, line)
+
+    def _thread_hook(self, args: Any) -> None:
+        previous = self._previous_thread_hook or threading.__excepthook__
+        logged = args.exc_type is not SystemExit and _log_uncaught(
+            "threading",
+            logging.ERROR,
+            f"uncaught exception in thread {getattr(args.thread, 'name', None)}",
+            (args.exc_type, args.exc_value, args.exc_traceback),
+        )
+        if not (logged and previous is threading.__excepthook__):
+            previous(args)
+
+    def _excepthook(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        previous = self._previous_excepthook or sys.__excepthook__
+        logged = not issubclass(exc_type, KeyboardInterrupt) and _log_uncaught(
+            "signalfire.uncaught", logging.CRITICAL, "uncaught exception", (exc_type, exc_value, traceback)
+        )
+        if not (logged and previous is sys.__excepthook__):
+            previous(exc_type, exc_value, traceback)
+
+
+def _log_uncaught(name: str, level: int, message: str, exc_info: Any) -> bool:
+    """Log an uncaught exception; True when signalfire's pipeline rendered it (then Python's printer is not needed)."""
+    try:
+        logging.getLogger(name).log(level, message, exc_info=exc_info)
+    except Exception:
+        return False
+    return any(isinstance(handler, _StdlibBridge) for handler in logging.getLogger().handlers)
+
+
+def _is_default_showwarning(function: Any) -> bool:
+    return getattr(function, "__module__", None) == "warnings" and getattr(function, "__name__", "") == "showwarning"
+
+
 class _Installed:
     """What install() changed in the logging module, to undo at shutdown."""
 
     def __init__(self) -> None:
         self.bridge = _StdlibBridge()
+        self.stderr_hooks = _StderrHooks()
         self.removed_handlers: list[tuple[logging.Logger, logging.Handler]] = []
         self.levels: list[tuple[logging.Logger, int]] = []
         self.propagate: list[tuple[logging.Logger, bool]] = []
@@ -646,6 +736,7 @@ class _Installed:
         self.access_notice = False
 
     def undo(self) -> None:
+        self.stderr_hooks.undo()
         root = logging.getLogger()
         if self.bridge in root.handlers:
             root.removeHandler(self.bridge)
@@ -777,6 +868,7 @@ def install(
     installed.server_levels = {name: level for name, level in levels.items() if name in SERVER_LOGGERS}
     _installed = installed
     claim_server_loggers(at_install=True)
+    installed.stderr_hooks.install()
 
     provider = installed.provider
 
