@@ -489,8 +489,13 @@ def _scrub_logs(payload: dict[str, Any]) -> dict[str, Any]:
             scrubbed_attributes: dict[str, Any] = {}
             for key, attribute in attributes.items():
                 if isinstance(attribute, dict) and "value" in attribute:
-                    value = scrub_attribute(scrubber, key, attribute["value"])
-                    value = _scrubbed(value, scrubber)
+                    # a sensitive key: the attribute policy of every sink; any other: the value by its shape, with
+                    # the Sentry event policy (emails included), as in the event itself
+                    value = attribute["value"]
+                    if scrubber.key_category(key) is not None:
+                        value = scrub_attribute(scrubber, key, value)
+                    else:
+                        value = _scrubbed(value, scrubber)
                     scrubbed_attributes[key] = {**attribute, "value": value}
                 else:
                     scrubbed_attributes[key] = _scrubbed(attribute, scrubber)

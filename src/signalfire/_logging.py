@@ -289,7 +289,13 @@ class _Pipeline:
     def render(self, fields: MutableMapping[str, Any], level: int, name: str, now: float) -> str:
         """The line for one event: fields scrubbed, identity, trace context and request id added."""
         out = self.prepare(fields, level, name, now)
-        line = self._console_line(out, level) if self._console is not None else self._json_line(out)
+        if self._console is not None:
+            line = self._console_line(out, level)
+        else:
+            try:  # the fast path, inline: orjson on the fields as they are
+                line = orjson.dumps(out, default=self._default, option=orjson.OPT_NON_STR_KEYS).decode()
+            except (TypeError, orjson.JSONEncodeError):
+                line = self._json_line(out)
         if _taps:
             for tap in _taps:
                 tap(out, line)
