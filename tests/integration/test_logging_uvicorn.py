@@ -32,9 +32,10 @@ def free_port() -> int:
 class Server:
     """uvicorn in a subprocess; its stdout and stderr are collected line by line."""
 
-    def __init__(self) -> None:
+    def __init__(self, **extra_env: str) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
+        env.update(extra_env)
         env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
         self.process = subprocess.Popen(
             [sys.executable, str(APP), str(self.port)],
@@ -167,3 +168,26 @@ def test_uvicorn_records_are_written_once_and_its_access_log_is_replaced(served)
     assert startup[0]["logger"] == "uvicorn.error"
     assert not [line for line in lines if line["logger"] == "uvicorn.access"]
     assert not any("Application startup complete" in line for line in server.err)
+
+
+def test_the_access_log_replacement_is_announced_once(served):
+    """One line says signalfire's access log replaces uvicorn's, and how to keep uvicorn's."""
+    server, _ = served
+    notices = [line for line in server.lines() if "uvicorn's access log is replaced" in str(line["event"])]
+    assert len(notices) == 1
+    assert "SIGNALFIRE_ACCESS_LOG=false" in notices[0]["event"]
+
+
+def test_without_signalfire_access_log_uvicorn_keeps_its_own():
+    """SIGNALFIRE_ACCESS_LOG=false: uvicorn's access log is left alone (rendered by the same pipeline), no notice."""
+    server = Server(SIGNALFIRE_ACCESS_LOG="false")
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get("/items/7").status_code == 200
+    finally:
+        server.stop()
+    lines = server.lines()
+    assert len([line for line in lines if line["logger"] == "uvicorn.access"]) == 1
+    assert not [line for line in lines if line["logger"] == "signalfire.access"]
+    assert not [line for line in lines if "access log is replaced" in str(line["event"])]

@@ -412,3 +412,18 @@ def test_scrubbing_does_not_depend_on_sentry_event_scrubber(telemetry: Telemetry
     signalfire.capture_message("checkout")
     assert telemetry.sentry_events
     assert SECRET_TOKEN not in _everything(telemetry)
+
+
+def test_sentry_transactions_are_scrubbed_at_the_wire(telemetry: Telemetry) -> None:
+    """With SENTRY_TRACES_SAMPLE_RATE > 0, a transaction's name, tags and span data are scrubbed before sending."""
+    import sentry_sdk
+
+    signalfire.shutdown()
+    obs = _start_with(telemetry, sentry_traces_sample_rate=1.0)
+    with sentry_sdk.start_transaction(name="reset", op="task") as transaction:
+        transaction.set_tag("memo", SECRET_TOKEN)
+        with transaction.start_child(op="db", name=f"UPDATE users SET key = '{SECRET_TOKEN}'") as child:
+            child.set_data("note", SECRET_TOKEN)
+    obs.force_flush()
+    assert any(event.get("type") == "transaction" for event in telemetry.sentry_events)
+    assert SECRET_TOKEN not in _everything(telemetry)
