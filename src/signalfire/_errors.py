@@ -424,8 +424,9 @@ def _is_scrubbing(transport: Any) -> bool:
     return _transport_class is not None and isinstance(transport, _transport_class)
 
 
-# Item types that carry only sentry-sdk's own bookkeeping (counts of dropped items).
-_BOOKKEEPING_ITEMS = frozenset({"client_report"})
+# Item types without application data: sentry-sdk's own counts of dropped items, and profiles (sampled stacks: code
+# locations and thread names, large, and no values), sent as they are.
+_BOOKKEEPING_ITEMS = frozenset({"client_report", "profile", "profile_chunk"})
 # Fields of a Sentry log item that are structure (ids, times, levels), kept as they are.
 _LOG_STRUCTURE = ("timestamp", "trace_id", "span_id", "level", "severity_number")
 
@@ -456,14 +457,23 @@ def _scrub_envelope(envelope: Any) -> Any:
             _drops.dropped("errors", "scrub_failed", warn=False)
             _warn_once("scrub", "signalfire: scrubbing a Sentry item failed; it was dropped, not sent unscrubbed")
             continue
-        items.append(Item(payload=PayloadRef(json=scrubbed), headers=dict(item.headers)))
+        headers = dict(item.headers)
+        if kind == "log" and "item_count" in headers:
+            headers["item_count"] = len(scrubbed.get("items") or ())
+        items.append(Item(payload=PayloadRef(json=scrubbed), headers=headers))
     if not items:
         return None
-    headers = dict(envelope.headers)
-    trace_header = headers.get("trace")
+    envelope_headers = dict(envelope.headers)
+    trace_header = envelope_headers.get("trace")
     if isinstance(trace_header, dict) and isinstance(trace_header.get("transaction"), str):
-        headers["trace"] = {**trace_header, "transaction": _scrub_active().scrub_text(trace_header["transaction"])}
-    return Envelope(headers=headers, items=items)
+        # the dynamic sampling context names the transaction, which can be a raw URL
+        trace_header = dict(trace_header)
+        try:
+            trace_header["transaction"] = _scrub_active().scrub_text(trace_header["transaction"])
+        except Exception:
+            del trace_header["transaction"]
+        envelope_headers["trace"] = trace_header
+    return Envelope(headers=envelope_headers, items=items)
 
 
 def _scrub_active() -> Scrubber:
