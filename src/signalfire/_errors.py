@@ -831,10 +831,8 @@ def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | No
     try:
         # Breadcrumbs leave only inside events, which are scrubbed at the transport: scrubbing each one here (sentry's
         # logging integration adds one per log record) is needed only for a hook promised scrubbed breadcrumbs.
-        if state is not None and state.user_before_breadcrumb is not None:
-            scrubbed = _scrub_breadcrumb(crumb)
-        else:
-            scrubbed = crumb
+        hooked = state is not None and state.user_before_breadcrumb is not None
+        scrubbed = _scrub_breadcrumb(crumb) if hooked else crumb
     except Exception:
         _dropped += 1
         _warn_once("crumb", "signalfire: scrubbing a Sentry breadcrumb failed; it was dropped")
