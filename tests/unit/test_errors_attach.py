@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import sentry_sdk
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry import trace
 from sentry_sdk import logger as sentry_logger
 from sentry_sdk.integrations.logging import LoggingIntegration
@@ -195,3 +197,30 @@ def test_a_replaced_transport_fails_closed(app_client: MemorySentryTransport) ->
     sentry_sdk.capture_message(f"raw {SECRET}")
     assert other.snapshot() == []
     assert _errors.dropped_events() == before + 1
+
+
+_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=10)
+_PLACED = st.recursive(
+    st.just(SECRET) | st.just(f"see {SECRET} here") | st.integers() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_NAMES, children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tag=_NAMES, context=st.dictionaries(_NAMES, _PLACED, min_size=1, max_size=3), extra=_PLACED)
+def test_a_secret_anywhere_in_an_application_event_never_leaves(
+    app_client: MemorySentryTransport, tag: str, context: dict[str, Any], extra: Any
+) -> None:
+    """Whatever names and nesting hold the secret (tags, contexts, extra), the sent envelope never contains it."""
+    if not sentry_sdk.get_client().is_active():
+        _app_init(app_client)
+        signalfire.init_observability(traces_exporter="none")
+    app_client.clear()
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag(tag, SECRET)
+        scope.set_context("ctx", context)
+        scope.set_extra("value", extra)
+        sentry_sdk.capture_message("hypothesis")
+    assert len(_events(app_client)) == 1
+    assert SECRET not in _sent_bytes(app_client)
