@@ -247,6 +247,7 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
             _attach(settings, obs, client)
             return
     if not settings.sentry_dsn:
+        _attach_later(settings, obs)
         return
     import sentry_sdk
     from sentry_sdk.scope import register_external_propagation_context
@@ -289,9 +290,10 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
     """Keep the client the application initialised (options, integrations, its before_send) and add signalfire's
     part to it: scrubbing at its transport (after its own hooks), the trace link and the 4xx filter (a global event
     processor, which runs before its before_send)."""
-    global _state, _lean, _attached  # noqa: PLW0603
+    global _state, _lean, _attached, _late  # noqa: PLW0603
     from signalfire._compat import sentry_sdk as compat
 
+    _late = None
     options = client.options
     sentry_tracing = options.get("traces_sample_rate") is not None or options.get("traces_sampler") is not None
     asgi = any(client.get_integration(name) is not None for name in ("starlette", "fastapi", "asgi"))
@@ -313,6 +315,25 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
         action += "; signalfire's SENTRY_DSN differs and is not used"
     obs.note_owner("errors", found, action)
     obs.on_shutdown("errors", _detach, _flush)
+
+
+# (settings, obs) of a running signalfire without a Sentry client of its own: a client the application starts after
+# init_observability() is attached to when it sends its first event.
+_late: tuple[Settings, Observability] | None = None
+
+
+def _attach_later(settings: Settings, obs: Observability) -> None:
+    global _late  # noqa: PLW0603
+    from signalfire._imports import when_imported
+
+    _late = (settings, obs)
+    obs.on_shutdown("errors", _forget_late)
+    when_imported("sentry_sdk", lambda _module: _add_attached_processor())
+
+
+def _forget_late(_timeout: float) -> None:
+    global _late  # noqa: PLW0603
+    _late = None
 
 
 def _detach(timeout: float) -> None:
@@ -531,6 +552,24 @@ def _add_attached_processor() -> None:
         _attached_processor_added = True
 
 
+def _attach_now() -> _Attached | None:
+    """Attach to a client the application started after init_observability(), on its first event."""
+    late = _late
+    if late is None or _state is not None:
+        return None
+    try:
+        import sentry_sdk
+
+        client = sentry_sdk.get_client()
+        if not client.is_active():
+            return None
+        _attach(late[0], late[1], client)
+    except Exception:
+        _warn_once("attach", "signalfire: attaching to the application's Sentry client failed")
+        return None
+    return _attached
+
+
 def _attached_event(event: Event, hint: Hint) -> Event | None:
     """The application's client: 4xx noise dropped, the OpenTelemetry trace linked, the span told the event id.
 
@@ -539,7 +578,9 @@ def _attached_event(event: Event, hint: Hint) -> Event | None:
     global _dropped  # noqa: PLW0603
     attached = _attached
     if attached is None:
-        return event
+        attached = _attach_now()
+        if attached is None:
+            return event
     try:
         from signalfire._compat import sentry_sdk as compat
 

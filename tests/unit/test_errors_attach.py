@@ -224,3 +224,18 @@ def test_a_secret_anywhere_in_an_application_event_never_leaves(
         sentry_sdk.capture_message("hypothesis")
     assert len(_events(app_client)) == 1
     assert SECRET not in _sent_bytes(app_client)
+
+
+def test_a_client_the_application_starts_after_init_is_attached_on_its_first_event(
+    app_client: MemorySentryTransport,
+) -> None:
+    """sentry_sdk.init() after init_observability(): its events are scrubbed and linked too, and it is given back."""
+    signalfire.init_observability(traces_exporter="none", traces_sampler_arg=1.0)
+    client = _app_init(app_client)
+    with trace.get_tracer("test").start_as_current_span("late") as span:
+        sentry_sdk.capture_message(f"late {SECRET}")
+    (event,) = _events(app_client)
+    assert event["contexts"]["trace"]["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert SECRET not in _sent_bytes(app_client)
+    signalfire.shutdown()
+    assert client.transport is app_client
