@@ -48,6 +48,12 @@ class SpanTreeExporter(SpanExporter):
         self._pending: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            return self._export(spans)
+        except Exception:  # a closed or broken terminal stream: the tree is lost, nothing else is
+            return SpanExportResult.FAILURE
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         stream = self._stream or sys.stderr
         color = self._color if self._color is not None else stream.isatty()
         for finished in spans:

@@ -187,3 +187,24 @@ def test_an_exception_whose_str_raises_is_rendered(lines: list[str]) -> None:
     except Mute:
         signalfire.get_logger("exc").exception("failed")
     assert len(lines) == 1
+
+
+def test_the_span_tree_exporter_survives_a_closed_stream() -> None:
+    """The development span tree printer reports a failed export instead of raising when its stream is closed."""
+    import io
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from signalfire._console import SpanTreeExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("t").start_as_current_span("root"):
+        pass
+    stream = io.StringIO()
+    stream.close()
+    assert SpanTreeExporter(stream, color=False).export(memory.get_finished_spans()) is SpanExportResult.FAILURE
+    provider.shutdown()
