@@ -304,8 +304,13 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
         wrapper = _wrap_transport(client)
         _add_attached_processor()
         _state = _State(settings, asgi_integration=asgi)
-        _lean = False
+        # Without sentry-sdk's web integrations nothing isolates requests on this client either: signalfire's
+        # per-request user/contexts/breadcrumbs and its reporting of unhandled errors apply, as for its own client.
+        _lean = not asgi
         _attached = _Attached(client, inner, wrapper, sentry_tracing)
+        if _lean:
+            _add_request_processor()
+            _patch_starlette_handler_lookup()
     found = f"a Sentry client initialised by the application (environment {options.get('environment')!r})"
     action = (
         "kept with its options, integrations and before_send; signalfire added scrubbing at its transport, the "
@@ -338,12 +343,13 @@ def _forget_late(_timeout: float) -> None:
 
 def _detach(timeout: float) -> None:
     """Give the application's client back as it was (its transport unwrapped); flush it, never close it."""
-    global _state, _attached  # noqa: PLW0603
+    global _state, _attached, _lean  # noqa: PLW0603
     from signalfire._compat import sentry_sdk as compat
 
     with _lock:
         attached = _attached
         _state = None
+        _lean = False
         _attached = None
     if attached is None:
         return
@@ -1184,6 +1190,20 @@ def add_breadcrumb(
     try:
         import sentry_sdk
 
+        request = _request_scope() if _attached is not None else None
+        if request is not None:
+            # The application's client has no before_breadcrumb of signalfire's to keep the crumb to this request.
+            import datetime
+
+            crumb = {"message": message, "category": category, "data": dict(data or {}), "level": level}
+            crumb["timestamp"] = datetime.datetime.now(datetime.UTC)
+            crumbs = request.breadcrumbs
+            if crumbs is None:
+                crumbs = request.breadcrumbs = []
+            crumbs.append(crumb)
+            if len(crumbs) > _MAX_REQUEST_BREADCRUMBS:
+                del crumbs[0]
+            return
         sentry_sdk.add_breadcrumb(message=message, category=category, data=dict(data or {}), level=level)
     except Exception:
         _warn_once("helper", "signalfire: an error helper failed")

@@ -374,13 +374,17 @@ def test_unreachable_sentry_never_slows_requests_and_shutdown_keeps_its_timeout(
     assert shutdown_took < 1.0 + 0.5
 
 
-def test_concurrent_requests_each_report_their_own_user(ingest: SentryIngestServer) -> None:
+@pytest.mark.parametrize("client_owner", ["signalfire", "application"])
+def test_concurrent_requests_each_report_their_own_user(ingest: SentryIngestServer, client_owner: str) -> None:
     """Two requests in flight at once in a real uvicorn, each with its own user, context and breadcrumb: each error
-    event carries its own and nothing of the other's."""
+    event carries its own and nothing of the other's — also on the application's own client without sentry-sdk's
+    web integrations."""
     import asyncio
 
     both_in = asyncio.Event()
     arrived: list[str] = []
+    if client_owner == "application":
+        sentry_sdk.init(dsn=ingest.dsn, environment="prod-eu", auto_enabling_integrations=False)
     obs = _runtime.start(_settings(ingest.dsn))
     app = FastAPI()
     _runtime.instrument_app(obs, app)
@@ -404,11 +408,15 @@ def test_concurrent_requests_each_report_their_own_user(ingest: SentryIngestServ
     with serve(app) as url:
         assert asyncio.run(both(url)) == [500, 500]
     assert obs.shutdown(timeout=5)
+    if client_owner == "application":
+        sentry_sdk.get_client().close(timeout=5)
+        sentry_sdk.get_global_scope().set_client(None)
     events = ingest.wait_for_events(2)
     by_message = {e["exception"]["values"][-1]["value"]: e for e in events}
     assert set(by_message) == {"failure of alice", "failure of bob"}
     for name in ("alice", "bob"):
         event = by_message[f"failure of {name}"]
+        assert event["environment"] == ("prod-eu" if client_owner == "application" else "staging")
         assert event["user"]["id"] == name
         assert event["contexts"]["account"] == {"owner": name}
         steps = [c["message"] for c in event["breadcrumbs"]["values"] if c.get("category") == "steps"]
