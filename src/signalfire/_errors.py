@@ -1195,7 +1195,7 @@ def add_breadcrumb(
             # The application's client has no before_breadcrumb of signalfire's to keep the crumb to this request.
             import datetime
 
-            crumb = {"message": message, "category": category, "data": dict(data or {}), "level": level}
+            crumb: dict[str, Any] = {"message": message, "category": category, "data": dict(data or {}), "level": level}
             crumb["timestamp"] = datetime.datetime.now(datetime.UTC)
             crumbs = request.breadcrumbs
             if crumbs is None:
