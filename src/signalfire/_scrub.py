@@ -233,24 +233,27 @@ _PEM = (
 )
 # The user part cannot hold ':' and the password part cannot hold '/': two attempts never share a scanned span.
 _URL_CREDENTIALS = r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+):(?P<url_password>[^\s/?#]+)@"
-_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)(?:\s++|%20|\+)[A-Za-z0-9\-._~+/]{8,}+=*+"
+_BEARER = r"(?P<bearer_word>[Bb]earer|BEARER)(?<![A-Za-z0-9][\s\S]{6})(?:\s++|%20|\+)[A-Za-z0-9\-._~+/]{8,}+=*+"
 # "basic" may not follow a character of its own value, so "basic+basic+...===" is one failed attempt, not one each.
 _BASIC = (
-    r"(?<![A-Za-z0-9+/])(?P<basic_word>[Bb]asic|BASIC)(?:\s++|%20|\+)"
+    r"(?P<basic_word>[Bb]asic|BASIC)(?<![A-Za-z0-9+/][\s\S]{5})(?:\s++|%20|\+)"
     r"(?P<basic_value>[A-Za-z0-9+/]{6,}+={0,2}+)(?![A-Za-z0-9+/=])"
 )
 # 13 to 19 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix, length,
 # grouping, Luhn). The run must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are
 # part of that identifier.
-_CARD = r"(?<![A-Za-z0-9])[2-6](?:[ \-]?\d){12,18}(?![A-Za-z0-9])"
+_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![A-Za-z0-9])"
 # Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
 _EMAIL = r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)++(?![\w\-])"
-_PHONE = (
-    r"(?<![\w+\]])(?:\+[1-9]\d{0,2}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
-    r"|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w])"
+# Three forms (after "+", in "(415) 555-0100", "415-555-0100"), each behind a substring gate; the look-behind
+# follows the first character so the regex engine can skip to candidates.
+_PHONE_FORMS = (
+    r"\+(?<![\w+\]]\+)[1-9][0-9]{0,2}[ .\-]?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{1,4}(?:[ .\-]?[0-9]{2,4}){1,4}(?!\w)",
+    r"\((?<![\w+\]]\()[0-9]{3}\)[ ]?[0-9]{3}[ .\-][0-9]{4}(?!\w)",
+    r"[0-9](?<![\w+\]][0-9])[0-9]{2}[.\-][0-9]{3}[.\-][0-9]{4}(?!\w)",
 )
 # Two letters (country), two check digits, 11 to 30 more letters or digits, optionally in groups of four.
-_IBAN = r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])"
+_IBAN = r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])"
 # A high-entropy string right after a word that names a secret ("key hkTU9xZr...", "secret: 5lb2Vsh..."); the string
 # is judged by _looks_random on the match (mixed classes), so hashes and trace ids (lower-case hex) are kept.
 _NEAR_WORD = (
@@ -291,12 +294,15 @@ _LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{14}")  # every token format has at l
 _AUTH_RE = re.compile(f"{_BEARER}|{_BASIC}")
 _CARD_RE = re.compile(_CARD)
 _EMAIL_RE = re.compile(_EMAIL)
-_PHONE_RE = re.compile(_PHONE)
+_PHONE_RES = tuple(re.compile(pattern) for pattern in _PHONE_FORMS)
 _IBAN_RE = re.compile(_IBAN)
 _NEAR_WORD_RE = re.compile(_NEAR_WORD)
-_NEAR_WORD_GATE = re.compile(r"(?i:key|secret|token|passw|credential)")
-# Eight digits, allowing the separators of grouped numbers: cards, phones and IBANs all have at least this many.
-_DIGITS_GATE = re.compile(r"\d(?:[ .\-()/]{0,2}\d){7}")
+
+
+def _near_word(lower: str) -> bool:
+    """``lower`` (lower-cased text) has a word after which a high-entropy string is a secret."""
+    return "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "credential" in lower
+
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an extension or a code, not a number
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
 _KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-\[])([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
@@ -801,9 +807,10 @@ class Scrubber:
         if length < _MIN_SCAN_LENGTH:
             return text
         auth_word = "earer" in text or "EARER" in text or "asic" in text or "ASIC" in text
+        # A high-entropy string after "key" has a digit or a symbol, so the near-word rule needs no gate of its own.
         if _SUSPICIOUS.search(text) is None and not (auth_word or "AKIA" in text or "ASIA" in text):
-            if _NEAR_WORD_GATE.search(text) is None:
-                return text
+            return text
+        lower = text.lower()
         first = text.lstrip()[:1]
         if first in ("{", "[") and text.rstrip()[-1:] in ("}", "]"):
             embedded = self._json_text(text)
@@ -811,7 +818,7 @@ class Scrubber:
                 return embedded
         if "-----BEGIN" in text:
             text = _PEM_RE.sub(_PRIVATE_KEY_MARKER, text)
-        if ("=" in text or ":" in text) and self._kv_gate.search(text.lower()) is not None:
+        if ("=" in text or ":" in text) and self._kv_gate.search(lower) is not None:
             text = self._key_values(text)
         if "%" in text and "?" in text:
             # percent-encoded query values ("q=Bearer%20..."), as in URLs that clients and servers log
@@ -820,15 +827,20 @@ class Scrubber:
             text = _URL_RE.sub(_replace_url, text)
         if _LONG_RUN.search(text) is not None:
             text = _TOKENS_RE.sub(_replace_token, text)
-            if _NEAR_WORD_GATE.search(text) is not None:
+            if _near_word(lower):
                 text = _NEAR_WORD_RE.sub(_replace_near_word, text)
         if auth_word:
             text = _AUTH_RE.sub(_replace_auth, text)
-        if _DIGITS_GATE.search(text) is not None:
-            text = _CARD_RE.sub(_replace_card, text)
-            text = _IBAN_RE.sub(_replace_iban, text)
-            if self.phones:
-                text = _PHONE_RE.sub(_replace_phone, text)
+        text = _CARD_RE.sub(_replace_card, text)
+        text = _IBAN_RE.sub(_replace_iban, text)
+        if self.phones:
+            plus, paren, dotted = _PHONE_RES
+            if "+" in text:
+                text = plus.sub(_replace_phone, text)
+            if "(" in text:
+                text = paren.sub(_replace_phone, text)
+            if "-" in text or "." in text:
+                text = dotted.sub(_replace_phone, text)
         if self.emails and "@" in text:
             text = _EMAIL_RE.sub(_replace_email, text)
         return text
