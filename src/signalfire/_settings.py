@@ -331,14 +331,23 @@ class Settings(BaseModel):
         "(comma-separated), added to the built-in list (token_count, session_count, ...).",
     )
     scrub_emails: bool = Field(
-        False,
+        True,
         validation_alias=_env("SIGNALFIRE_SCRUB_EMAILS"),
-        description="SIGNALFIRE_SCRUB_EMAILS: redact email addresses in logs and spans (Sentry events always are).",
+        description="SIGNALFIRE_SCRUB_EMAILS: redact email addresses, in every signal alike (logs, spans, metrics, "
+        "Sentry events); false keeps them everywhere.",
     )
     scrub_phones: bool = Field(
-        False,
+        True,
         validation_alias=_env("SIGNALFIRE_SCRUB_PHONES"),
-        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers in logs and spans (Sentry events always are).",
+        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers, in every signal alike; false keeps them everywhere.",
+    )
+    scrub_max_length: int = Field(
+        65_536,
+        validation_alias=_env("SIGNALFIRE_SCRUB_MAX_LENGTH"),
+        description="SIGNALFIRE_SCRUB_MAX_LENGTH: the longest string the scrubber reads, in characters (a log value, "
+        "a query string, a Sentry field); the rest is cut and replaced by [TRUNCATED] before any pattern runs, and "
+        "counted in signalfire_telemetry_dropped_total{signal=\"scrub\",reason=\"truncated\"}. Span attributes are "
+        "cut to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT first.",
     )
     request_id_header: str = Field(
         "X-Request-ID",
@@ -537,6 +546,9 @@ class Settings(BaseModel):
 
     # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+    # Values of secret-named environment variables and passwords of URLs in the environment, read once with the rest
+    # of the environment; the scrubber redacts them wherever they appear (not a field: never shown or compared).
+    _secret_values: tuple[str, ...] = PrivateAttr(default_factory=lambda: secret_environment_values(os.environ))
 
     # --- validators ------------------------------------------------------------------------------------------------
     @field_validator("resource_attributes", "otlp_headers", mode="before")
@@ -946,7 +958,25 @@ class Settings(BaseModel):
             raise ValueError("expected a number of milliseconds, 0 or more")
         return number
 
+    @field_validator("scrub_max_length", mode="before")
+    @classmethod
+    def _check_scrub_max_length(cls, value: Any) -> Any:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            number = 0
+        if isinstance(value, bool) or number < 64:
+            raise ValueError("expected a whole number of characters, at least 64")
+        return number
+
     # --- derived values --------------------------------------------------------------------------------------------
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The environment's secret values: variables named ``*_PASSWORD``, ``*_SECRET``, ``*_TOKEN``, ``*_API_KEY``,
+        ``*_DSN``, ... and the passwords of URLs in any variable (``DATABASE_URL``); read when the settings were
+        built."""
+        return self._secret_values
+
     @property
     def preset(self) -> str:
         """The preset the environment selects: ``development`` or ``production``."""
@@ -1074,6 +1104,35 @@ class Settings(BaseModel):
 
     def __hash__(self) -> int:
         return hash(repr(sorted(self.model_dump().items())))
+
+
+# The last word(s) of a variable name that says its value is a secret (PWD, the working directory, is not one).
+_SECRET_VARIABLE = re.compile(
+    r"(?:^|_)(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|SECRET_KEY|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_ACCESS_KEY"
+    r"|CREDENTIALS?|DSN|AUTH_TOKEN|WEBHOOK_SECRET|SIGNING_KEY|ENCRYPTION_KEY|MASTER_KEY|ACCOUNT_KEY)$",
+    re.IGNORECASE,
+)
+
+
+def secret_environment_values(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret values in an environment: whole values of secret-named variables (a URL among them gives its
+    password only) and the password of a URL in any variable."""
+    found: list[str] = []
+    for name, value in environ.items():
+        value = value.strip()
+        if not value:
+            continue
+        if "://" in value and "@" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                found.extend({password, unquote(password)})
+            continue
+        if _SECRET_VARIABLE.search(name) is not None:
+            found.append(value)
+    return tuple(found)
 
 
 def env_names(field: str) -> tuple[str, ...]:
