@@ -242,7 +242,7 @@ _BASIC = (
 # 13 to 19 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix, length,
 # grouping, Luhn). The run must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are
 # part of that identifier.
-_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![A-Za-z0-9])"
+_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9])++(?![A-Za-z0-9])"
 # Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
 _EMAIL = r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)++(?![\w\-])"
 # Three forms (after "+", in "(415) 555-0100", "415-555-0100"), each behind a substring gate; the look-behind
@@ -396,6 +396,7 @@ def _is_card_number(digits: str) -> bool:
 
 # Groupings printed on cards and typed by people: 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners).
 _CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 4, 4, 1, 2)})
+_CARD_GROUPS_LONGEST_FIRST = sorted(_CARD_GROUPS, key=len, reverse=True)
 
 
 def _is_card_text(text: str) -> bool:
@@ -484,12 +485,53 @@ def _replace_phone(match: re.Match[str]) -> str:
     return _PHONE_MARKER if _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1] else text
 
 
+_CARD_SPLIT = re.compile(r"([ \-])")
+_CARD_MARKER = marker("card")
+
+
+def _cards_within(text: str) -> str:
+    """``text`` (digit groups and single separators) with every run of whole groups that is written as a card and is
+    one redacted: "44 20 7946 0958 4111 1111 1111 1111" is a phone's digits, then a card. Linear: a card starts with
+    a group of four (or is one group of 13 to 19), so each group is tried against a handful of groupings."""
+    parts = _CARD_SPLIT.split(text)
+    groups, seps = parts[0::2], parts[1::2]
+    lengths = [len(group) for group in groups]
+    out: list[str] = []
+    i = 0
+    count = len(groups)
+    while i < count:
+        end = i + 1
+        if 13 <= lengths[i] <= 19 and _is_card_number(groups[i]):
+            out.append(_CARD_MARKER)
+        elif lengths[i] == 4 and groups[i][0] in "23456":
+            for shape in _CARD_GROUPS_LONGEST_FIRST:
+                stop = i + len(shape)
+                if (
+                    tuple(lengths[i:stop]) == shape
+                    and len(set(seps[i : stop - 1])) == 1
+                    and _is_card_number("".join(groups[i:stop]))
+                ):
+                    out.append(_CARD_MARKER)
+                    end = stop
+                    break
+            else:
+                out.append(groups[i])
+        else:
+            out.append(groups[i])
+        if end < count:
+            out.append(seps[end - 1])
+        i = end
+    return "".join(out)
+
+
 def _replace_card(match: re.Match[str]) -> str:
     text = match.group(0)
     start = match.start()
     if start > 0 and match.string[start - 1] in "0123456789.]":
         return text
-    return marker("card") if _is_card_text(text) else text
+    if len(text) <= 23 and _is_card_text(text):
+        return _CARD_MARKER
+    return _cards_within(text) if ("-" in text or " " in text) else text
 
 
 def _replace_email(match: re.Match[str]) -> str:
