@@ -33,7 +33,7 @@ from benchmarks._servers import BlackHole, HttpSink
 
 SECTIONS = ("request", "instructions", "micro", "startup", "e2e", "memory")
 # Micro-benchmark modules following the contract in bench_micro.py; a missing one is skipped (and said so).
-MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics")
+MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics", "bench_hostile")
 PACKAGES = (
     "signalfire",
     "opentelemetry-sdk",

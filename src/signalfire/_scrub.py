@@ -239,10 +239,10 @@ _BASIC = (
     r"(?P<basic_word>[Bb]asic|BASIC)(?<![A-Za-z0-9+/][\s\S]{5})(?:\s++|%20|\+)"
     r"(?P<basic_value>[A-Za-z0-9+/]{6,}+={0,2}+)(?![A-Za-z0-9+/=])"
 )
-# 13 to 19 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix, length,
-# grouping, Luhn). The run must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are
+# A run of at least 13 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix,
+# length, grouping, Luhn), or searched for cards by _cards_within when longer. The run must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are
 # part of that identifier.
-_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9])++(?![A-Za-z0-9])"
+_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9]){12,}+(?![A-Za-z0-9])"
 # Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
 _EMAIL = r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)++(?![\w\-])"
 # Three forms (after "+", in "(415) 555-0100", "415-555-0100"), each behind a substring gate; the look-behind
@@ -360,16 +360,14 @@ def marker(category: str) -> str:
     return f"{_MARKER_PREFIX}{category}]"
 
 
+_LUHN_DOUBLED = bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)).maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+_LUHN_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
+
+
 def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        number = ord(char) - 48
-        if index % 2 == 1:
-            number *= 2
-            if number > 9:
-                number -= 9
-        total += number
-    return total % 10 == 0
+    raw = digits.encode("ascii")
+    # every second digit from the right doubled (digit sums precomputed); C-level translate and sum, no Python loop
+    return (sum(raw[-1::-2].translate(_LUHN_PLAIN)) + sum(raw[-2::-2].translate(_LUHN_DOUBLED))) % 10 == 0
 
 
 def _issuer_accepts(digits: str) -> bool:
@@ -396,7 +394,7 @@ def _is_card_number(digits: str) -> bool:
 
 # Groupings printed on cards and typed by people: 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners).
 _CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 4, 4, 1, 2)})
-_CARD_GROUPS_LONGEST_FIRST = sorted(_CARD_GROUPS, key=len, reverse=True)
+_CARD_GROUPS_LONGEST_FIRST = [list(shape) for shape in sorted(_CARD_GROUPS, key=len, reverse=True)]
 
 
 def _is_card_text(text: str) -> bool:
@@ -486,6 +484,7 @@ def _replace_phone(match: re.Match[str]) -> str:
 
 
 _CARD_SPLIT = re.compile(r"([ \-])")
+_MAX_CARD_CANDIDATES = 64  # card-shaped group runs checked in one run of digit groups; a receipt has a few
 _CARD_MARKER = marker("card")
 
 
@@ -499,16 +498,22 @@ def _cards_within(text: str) -> str:
     out: list[str] = []
     i = 0
     count = len(groups)
+    candidates = 0
     while i < count:
         end = i + 1
         if 13 <= lengths[i] <= 19 and _is_card_number(groups[i]):
             out.append(_CARD_MARKER)
         elif lengths[i] == 4 and groups[i][0] in "23456":
+            candidates += 1
+            if candidates > _MAX_CARD_CANDIDATES:
+                # a hostile run of card-shaped groups: the rest is dropped whole, never checked group by group
+                out.append(_CARD_MARKER)
+                break
             for shape in _CARD_GROUPS_LONGEST_FIRST:
                 stop = i + len(shape)
                 if (
-                    tuple(lengths[i:stop]) == shape
-                    and len(set(seps[i : stop - 1])) == 1
+                    lengths[i:stop] == shape
+                    and seps[i : stop - 1].count(seps[i]) == len(shape) - 1
                     and _is_card_number("".join(groups[i:stop]))
                 ):
                     out.append(_CARD_MARKER)

@@ -64,8 +64,9 @@ FRAGMENTS: dict[str, list[str]] = {
 INNOCENT = "GET /items/42 took 12.5 ms for user 1234 from 10.0.0.1, status=200 ok; cache hit. "
 SIZE = 2_048
 GROWTH = 8  # the long input is this many times the short one
-# Linear patterns keep the ratio (measured: 0.7x to 1.6x); a quadratic one multiplies it by GROWTH.
-ALLOWED_RATIO_GROWTH = 3.0
+# Linear patterns keep the ratio (measured: 0.7x to 2.4x, the larger where many matches outgrow the CPU caches); a
+# quadratic one multiplies it by GROWTH (the patterns this replaced: 11x to 36x).
+ALLOWED_RATIO_GROWTH = 4.0
 
 
 def make(unit: str, length: int) -> str:
@@ -95,7 +96,7 @@ def growth_of_ratio(call: Callable[[str], object], unit: str, tail: str = "") ->
 def assert_linear(call: Callable[[str], object], unit: str, tail: str = "") -> None:
     # A busy machine can disturb one measurement; a quadratic pattern fails every one.
     growths = []
-    for _ in range(3):
+    for _ in range(4):
         growths.append(growth_of_ratio(call, unit, tail))
         if growths[-1] <= ALLOWED_RATIO_GROWTH:
             return

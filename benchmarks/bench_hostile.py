@@ -1,0 +1,193 @@
+"""Worst-case scrubbing cost per request part (query, path, each header, body, log value) against a normal request.
+
+    python -m benchmarks.bench_hostile
+
+For every part, hostile values are built from the scrubber's own pattern prefixes and separators (the shapes that
+made backtracking patterns quadratic: ``basic%2B`` repeated then ``%3D%3D%3D``, long runs of ``eyJ``, ``a://`` and
+``:@``, digit groups, ``password=`` and quotes, ...) at the largest size the part reaches the scrubber with (a 12 KB
+query, an 8 KB path or header, a 64 KiB body or log value: SIGNALFIRE_SCRUB_MAX_LENGTH). The slowest of them is the
+part's worst case, and it is timed against the same part of a normal request, alternating loops in one process. The
+ratio says what one hostile request costs the scrubber compared with an ordinary one; the cost per KiB says the work
+stays linear.
+
+``CASES`` and ``PAIRS`` put the same comparison into ``nox -s bench`` (benchmarks/bench_micro.py's contract).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks._harness when run as a script
+
+from benchmarks._harness import Pair
+from signalfire._scrub import Scrubber, scrub_attribute
+from signalfire._settings import Settings
+
+# The shapes a hostile client repeats: every pattern's prefixes, separators and body characters.
+UNITS = (
+    "basic%2B",
+    "basic+",
+    "Bearer%20",
+    "eyJ",
+    "eyJ.",
+    "%3D",
+    "a://",
+    ":@",
+    "password=",
+    "password='",
+    'token="\\',
+    "4111 ",
+    "4-1",
+    "+1 ",
+    "(415) ",
+    "a@a.",
+    "%(",
+    "DE89 ",
+    "key Aa1+",
+    "ghp_",
+    "sk-",
+    "xoxb-",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    '{"password":',
+)
+TAILS = ("", "%3D%3D%3D", "===", ".", "@", "'")
+
+
+def _fill(unit: str, length: int, tail: str) -> str:
+    return (unit * (length // len(unit) + 1))[: length - len(tail)] + tail
+
+
+def _settings_scrubber() -> Scrubber:
+    return Scrubber.from_settings(Settings.resolve())
+
+
+def _query(scrubber: Scrubber) -> Callable[[str], object]:
+    def op(query: str) -> object:  # the middleware's url.query and the access log's path
+        return scrub_attribute(scrubber, "url.query", scrubber.scrub_query(query))
+
+    return op
+
+
+def _path(scrubber: Scrubber) -> Callable[[str], object]:
+    def op(path: str) -> object:  # url.path on the span, the access log's path
+        return scrub_attribute(scrubber, "url.path", path), scrubber.scrub_text(path)
+
+    return op
+
+
+def _header(name: str) -> Callable[[Scrubber], Callable[[str], object]]:
+    def make(scrubber: Scrubber) -> Callable[[str], object]:
+        def op(value: str) -> object:  # a captured header on the span, and Sentry's request headers
+            return scrub_attribute(scrubber, f"http.request.header.{name}", (value,)), scrubber.scrub(
+                {"headers": {name: value}}
+            )
+
+        return op
+
+    return make
+
+
+def _body(scrubber: Scrubber) -> Callable[[str], object]:
+    def op(body: str) -> object:  # Sentry's request data
+        return scrubber.scrub({"request": {"data": body}})
+
+    return op
+
+
+def _log_value(scrubber: Scrubber) -> Callable[[str], object]:
+    def op(value: str) -> object:  # one field of a log event
+        return scrubber.scrub_fields({"event": "payload received", "data": value})
+
+    return op
+
+
+NORMAL_HEADERS = {
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "referer": "https://shop.example.com/items?page=2&sort=price",
+    "x-forwarded-for": "203.0.113.7, 10.0.0.1",
+    "accept-language": "en-GB,en;q=0.9,de;q=0.8",
+}
+# part -> (operation factory, normal value, hostile size)
+PARTS: dict[str, tuple[Callable[[Scrubber], Callable[[str], object]], str, int]] = {
+    "query": (_query, "page=2&q=running+shoes&sort=price", 12_000),
+    "path": (_path, "/items/48151623/reviews", 8_192),
+    **{f"header {name}": (_header(name), value, 8_192) for name, value in NORMAL_HEADERS.items()},
+    "body": (_body, '{"item_id": 48151623, "quantity": 2, "note": "gift wrap, please"}', 65_536),
+    "log value": (_log_value, "order o-48151623 paid, 2 items, total 99.80 EUR", 65_536),
+}
+
+
+def _once(op: Callable[[str], object], value: str) -> float:
+    start = time.perf_counter()
+    op(value)
+    return time.perf_counter() - start
+
+
+def worst(part: str) -> tuple[str, Callable[[str], object]]:
+    """The slowest hostile value for ``part`` (a quick untimed search over UNITS x TAILS) and its operation."""
+    factory, _, size = PARTS[part]
+    op = factory(_settings_scrubber())
+    candidates = [_fill(unit, size, tail) for unit in UNITS for tail in TAILS]
+    costs = [min(_once(op, value) for _ in range(2)) for value in candidates]
+    return candidates[costs.index(max(costs))], op
+
+
+def _hostile_case(part: str) -> Callable[[], Callable[[], object]]:
+    def setup() -> Callable[[], object]:
+        value, op = worst(part)
+        return lambda: op(value)
+
+    return setup
+
+
+def _normal_case(part: str) -> Callable[[], Callable[[], object]]:
+    def setup() -> Callable[[], object]:
+        factory, value, _ = PARTS[part]
+        op = factory(_settings_scrubber())
+        return lambda: op(value)
+
+    return setup
+
+
+def _key(part: str) -> str:
+    return part.replace(" ", "_").replace("-", "_")
+
+
+CASES: dict[str, Callable[[], Callable[[], object]]] = {
+    **{f"hostile_{_key(part)}": _hostile_case(part) for part in PARTS},
+    **{f"normal_{_key(part)}": _normal_case(part) for part in PARTS},
+}
+PAIRS = [
+    Pair(f"scrub {part}: worst hostile vs normal", f"hostile_{_key(part)}", f"normal_{_key(part)}", None, True)
+    for part in PARTS
+]
+NUMBERS = {f"hostile_{_key(part)}": 20 for part in PARTS}  # a hostile call is milliseconds: fewer per loop
+
+
+def main() -> None:
+    rounds = 5
+    print(f"{'part':28} {'hostile value (prefix)':26} {'size':>7} {'normal us':>10} {'hostile us':>11} "
+          f"{'ratio':>8} {'us/KiB':>7}")  # fmt: skip
+    for part, (factory, normal_value, _) in PARTS.items():
+        hostile_value, op = worst(part)
+        normal_op = factory(_settings_scrubber())
+        best_hostile = best_normal = float("inf")
+        for _ in range(rounds):
+            best_hostile = min(best_hostile, _once(op, hostile_value))
+            start = time.perf_counter()
+            for _ in range(200):
+                normal_op(normal_value)
+            best_normal = min(best_normal, (time.perf_counter() - start) / 200)
+        print(
+            f"{part:28} {hostile_value[:24]!r:26} {len(hostile_value):7} {best_normal * 1e6:10.2f} "
+            f"{best_hostile * 1e6:11.1f} {best_hostile / best_normal:8.0f} "
+            f"{best_hostile * 1e6 / (len(hostile_value) / 1024):7.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
