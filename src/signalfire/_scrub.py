@@ -240,8 +240,8 @@ _BASIC = (
     r"(?P<basic_value>[A-Za-z0-9+/]{6,}+={0,2}+)(?![A-Za-z0-9+/=])"
 )
 # A run of at least 13 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix,
-# length, grouping, Luhn), or searched for cards by _cards_within when longer. The run must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are
-# part of that identifier.
+# length, grouping, Luhn), or searched for cards by _cards_within when longer. The run must stand on its own: digits
+# inside a hex identifier (a UUID request id, a trace id) are part of that identifier.
 _CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9]){12,}+(?![A-Za-z0-9])"
 # Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
 _EMAIL = r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)++(?![\w\-])"
@@ -302,6 +302,7 @@ _NEAR_WORD_RE = re.compile(_NEAR_WORD)
 def _near_word(lower: str) -> bool:
     """``lower`` (lower-cased text) has a word after which a high-entropy string is a secret."""
     return "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "credential" in lower
+
 
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an extension or a code, not a number
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
@@ -582,10 +583,10 @@ def _acceptable_secret(value: Any) -> str | None:
         value = bytes(value).decode("utf-8", "replace")
     if not isinstance(value, str):
         return None
-    value = value.strip()
-    if len(value) < MIN_SECRET_LENGTH or len(value) > DEFAULT_ATTRIBUTE_LIMIT or value.startswith(_MARKER_PREFIX):
+    text: str = value.strip()
+    if len(text) < MIN_SECRET_LENGTH or len(text) > DEFAULT_ATTRIBUTE_LIMIT or text.startswith(_MARKER_PREFIX):
         return None
-    return value
+    return text
 
 
 def register_secret_values(*values: Any) -> int:
@@ -748,15 +749,13 @@ class Scrubber:
     @classmethod
     def from_settings(cls, settings: Settings) -> Scrubber:
         """The scrubber the settings describe (the ``scrub_*`` fields, the attribute limit, the known secrets)."""
-        limit = getattr(settings, "span_attribute_value_length_limit", None) or getattr(
-            settings, "attribute_value_length_limit", DEFAULT_ATTRIBUTE_LIMIT
-        )
+        limit = settings.span_attribute_value_length_limit or settings.attribute_value_length_limit
         return cls(
             extra_keys=settings.scrub_keys,
             allow_keys=settings.scrub_allow_keys,
             emails=settings.scrub_emails,
             phones=settings.scrub_phones,
-            max_string=getattr(settings, "scrub_max_length", DEFAULT_MAX_LENGTH),
+            max_string=settings.scrub_max_length,
             attribute_limit=limit,
             secret_values=settings_secrets(settings),
         )

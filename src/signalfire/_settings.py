@@ -339,14 +339,15 @@ class Settings(BaseModel):
     scrub_phones: bool = Field(
         True,
         validation_alias=_env("SIGNALFIRE_SCRUB_PHONES"),
-        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers, in every signal alike; false keeps them everywhere.",
+        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers, in every signal alike; false keeps them "
+        "everywhere.",
     )
     scrub_max_length: int = Field(
         65_536,
         validation_alias=_env("SIGNALFIRE_SCRUB_MAX_LENGTH"),
         description="SIGNALFIRE_SCRUB_MAX_LENGTH: the longest string the scrubber reads, in characters (a log value, "
         "a query string, a Sentry field); the rest is cut and replaced by [TRUNCATED] before any pattern runs, and "
-        "counted in signalfire_telemetry_dropped_total{signal=\"scrub\",reason=\"truncated\"}. Span attributes are "
+        'counted in signalfire_telemetry_dropped_total{signal="scrub",reason="truncated"}. Span attributes are '
         "cut to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT first.",
     )
     request_id_header: str = Field(
@@ -1118,8 +1119,8 @@ def secret_environment_values(environ: Mapping[str, str]) -> tuple[str, ...]:
     """The secret values in an environment: whole values of secret-named variables (a URL among them gives its
     password only) and the password of a URL in any variable."""
     found: list[str] = []
-    for name, value in environ.items():
-        value = value.strip()
+    for name, raw in environ.items():
+        value = raw.strip()
         if not value:
             continue
         if "://" in value and "@" in value:

@@ -15,7 +15,7 @@ def scrubber() -> Scrubber:
     return Scrubber()
 
 
-# --- known secrets by value -------------------------------------------------------------------------------------------
+# --- known secrets by value -------------------------------------------------------------------------------------
 def test_registered_secret_is_redacted_wherever_it_appears(scrubber):
     """A registered value is redacted under any key, inside text, in a query string and as a dict key's value."""
     signalfire.register_secret("wh-7Tq9Lz2Kp-note")
@@ -82,7 +82,7 @@ def test_settings_hold_the_environment_secrets_without_showing_them(monkeypatch)
     assert "s3cr3t-value" not in repr(settings.model_dump())
 
 
-# --- prefix-free credentials --------------------------------------------------------------------------------------------
+# --- prefix-free credentials ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "secret"),
     [
