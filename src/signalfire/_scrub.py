@@ -299,11 +299,6 @@ _IBAN_RE = re.compile(_IBAN)
 _NEAR_WORD_RE = re.compile(_NEAR_WORD)
 
 
-def _near_word(lower: str) -> bool:
-    """``lower`` (lower-cased text) has a word after which a high-entropy string is a secret."""
-    return "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "credential" in lower
-
-
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an extension or a code, not a number
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
 _KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-\[])([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
@@ -829,7 +824,16 @@ class Scrubber:
         ``emails`` and ``phones`` are accepted for compatibility and ignored: the policy (SIGNALFIRE_SCRUB_EMAILS,
         SIGNALFIRE_SCRUB_PHONES) is the same in every sink."""
         try:
-            return self._text(text)
+            # Span attributes, routes, user agents and label values repeat: a string seen clean costs one lookup.
+            clean = self._clean
+            if self._generation == _generation and text in clean:
+                return text
+            scrubbed = self._text(text)
+            if scrubbed is text and len(text) <= _CLEAN_CACHE_MAX_LENGTH:
+                if len(clean) >= _CLEAN_CACHE_SIZE:
+                    clean.clear()
+                clean[text] = None
+            return scrubbed
         except Exception:  # a scrubber bug must never leak the value nor break the caller
             _log.debug("signalfire: scrubbing a string failed", exc_info=True)
             return UNSCRUBBABLE
@@ -848,15 +852,15 @@ class Scrubber:
             text = self._truncate(text, self.max_string)
         if self._generation != _generation:
             self._refresh()
-        if self._known.pattern is not None:
-            text = self._known.sub(text)
+        known = self._known.pattern
+        if known is not None:  # one literal alternation, linear in the text
+            text = known.sub(_SECRET_MARKER, text)
         if length < _MIN_SCAN_LENGTH:
             return text
         auth_word = "earer" in text or "EARER" in text or "asic" in text or "ASIC" in text
         # A high-entropy string after "key" has a digit or a symbol, so the near-word rule needs no gate of its own.
         if _SUSPICIOUS.search(text) is None and not (auth_word or "AKIA" in text or "ASIA" in text):
             return text
-        lower = text.lower()
         first = text.lstrip()[:1]
         if first in ("{", "[") and text.rstrip()[-1:] in ("}", "]"):
             embedded = self._json_text(text)
@@ -864,7 +868,7 @@ class Scrubber:
                 return embedded
         if "-----BEGIN" in text:
             text = _PEM_RE.sub(_PRIVATE_KEY_MARKER, text)
-        if ("=" in text or ":" in text) and self._kv_gate.search(lower) is not None:
+        if ("=" in text or ":" in text) and self._kv_gate.search(text.lower()) is not None:
             text = self._key_values(text)
         if "%" in text and "?" in text:
             # percent-encoded query values ("q=Bearer%20..."), as in URLs that clients and servers log
@@ -873,12 +877,14 @@ class Scrubber:
             text = _URL_RE.sub(_replace_url, text)
         if _LONG_RUN.search(text) is not None:
             text = _TOKENS_RE.sub(_replace_token, text)
-            if _near_word(lower):
+            lower = text.lower()
+            if "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "credential" in lower:
                 text = _NEAR_WORD_RE.sub(_replace_near_word, text)
         if auth_word:
             text = _AUTH_RE.sub(_replace_auth, text)
         text = _CARD_RE.sub(_replace_card, text)
-        text = _IBAN_RE.sub(_replace_iban, text)
+        if not text.islower():  # an IBAN starts with two capitals
+            text = _IBAN_RE.sub(_replace_iban, text)
         if self.phones:
             plus, paren, dotted = _PHONE_RES
             if "+" in text:
