@@ -628,6 +628,14 @@ def register_secret_values(*values: Any) -> int:
         return 0
 
 
+def _forget_registered() -> None:
+    """Forget every registered value (tests: one test's secrets must not redact another's text)."""
+    global _registered, _generation  # noqa: PLW0603
+    with _registry_lock:
+        _registered = frozenset()
+        _generation += 1
+
+
 def url_secrets(url: Any) -> tuple[str, ...]:
     """The secret parts of a URL (the password of its user-info), percent-decoded and as written; never raises."""
     try:

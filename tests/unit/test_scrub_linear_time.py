@@ -10,7 +10,7 @@ several), so it holds on a loaded machine; no absolute wall-clock threshold is a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -104,10 +104,11 @@ def assert_linear(call: Callable[[str], object], unit: str, tail: str = "") -> N
 
 
 @pytest.fixture(scope="module")
-def unbounded() -> Scrubber:
+def unbounded() -> Iterator[Scrubber]:
     """A scrubber whose length cap is out of the way, so the patterns themselves are measured."""
     _scrub.register_secret_values("known-secret-value-1", "known-secret-value-2")
-    return Scrubber(max_string=10**7)
+    yield Scrubber(max_string=10**7)
+    _scrub._forget_registered()
 
 
 def _pieces(name: str, min_size: int, max_size: int) -> st.SearchStrategy[str]:

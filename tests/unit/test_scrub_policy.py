@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 import signalfire
 from signalfire import _scrub
 from signalfire._scrub import Scrubber, scrub_attribute
 from signalfire._settings import Settings, secret_environment_values
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets() -> Iterator[None]:
+    yield
+    _scrub._forget_registered()
 
 
 @pytest.fixture
