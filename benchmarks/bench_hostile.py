@@ -12,6 +12,13 @@ call, so the clean-string cache does not help it); the cost per KiB says the wor
 calling thread.
 
 ``CASES`` and ``PAIRS`` put the same comparison into ``nox -s bench`` (benchmarks/bench_micro.py's contract).
+
+    git show a7f975c:src/signalfire/_scrub.py > /tmp/old_scrub.py
+    python -m benchmarks.bench_hostile --against /tmp/old_scrub.py
+
+compares this scrubber with another version of ``_scrub.py`` in one process: a typical log event and a typical span
+attribute set (fresh values each call, and repeated ones), paired loops in thread CPU time, median of the per-pair
+ratios; then the reported hostile inputs, once each (an old quadratic pattern can take tens of seconds).
 """
 
 from __future__ import annotations
@@ -134,7 +141,7 @@ def worst(part: str) -> tuple[str, Callable[[str], object]]:
     factory, _, size = PARTS[part]
     op = factory(_settings_scrubber())
     candidates = [_fill(unit, size, tail) for unit in UNITS for tail in TAILS]
-    costs = [min(_once(op, value) for _ in range(2)) for value in candidates]
+    costs = [_once(op, value) for value in candidates]
     return candidates[costs.index(max(costs))], op
 
 
@@ -199,5 +206,82 @@ def main() -> None:
         )
 
 
+def compare(path: str, pairs: int = 30, loop: int = 300) -> None:
+    """This scrubber against the ``_scrub.py`` at ``path``: normal path paired, then the hostile inputs."""
+    import importlib.util
+    import statistics
+    import uuid
+
+    spec = importlib.util.spec_from_file_location("other_scrub", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    other = importlib.util.module_from_spec(spec)
+    sys.modules["other_scrub"] = other
+    spec.loader.exec_module(other)
+    from signalfire import _scrub
+
+    this_scrubber, other_scrubber = _scrub.Scrubber(), other.Scrubber()
+    ids = [uuid.uuid4().hex for _ in range(pairs * loop * 2 + 2 * loop)]
+    user_agent = NORMAL_HEADERS["user-agent"]
+
+    def log_event(i: int) -> dict[str, object]:
+        return {"event": "request handled", "method": "GET", "path": f"/items/{i}", "status": 200,
+                "duration_ms": 12.5, "user_id": "u-123", "request_id": ids[i],
+                "message": f"user {i} logged in from 10.0.0.1", "auth_required": True}  # fmt: skip
+
+    def attributes(i: int, fresh: bool) -> dict[str, object]:
+        return {
+            "http.request.method": "GET",
+            "url.path": f"/items/{i}" if fresh else "/items/42",
+            "url.scheme": "http",
+            "http.route": "/items/{item_id}",
+            "http.response.status_code": 200,
+            "server.address": "api.example.com",
+            "user_agent.original": f"{user_agent} {i}" if fresh else user_agent,
+            "url.query": f"page={i}&q=shoes" if fresh else "page=2&q=shoes",
+            "network.protocol.version": "1.1",
+        }
+
+    def make(module: object, scrubber: object, case: str) -> Callable[[int], object]:
+        attribute: Callable[..., object] = getattr(module, "scrub_attribute")  # noqa: B009
+        if case == "log event":
+            return lambda i: scrubber.scrub_fields(log_event(i))  # type: ignore[attr-defined]
+        fresh = case.startswith("span attributes, fresh")
+        return lambda i: [attribute(scrubber, k, v) for k, v in attributes(i, fresh).items()]
+
+    counter = itertools.count()
+    print(f"{'normal path (us per call)':44} {'other':>8} {'this':>8} {'ratio':>6}")
+    for case in ("log event", "span attributes, fresh values", "span attributes, repeated values"):
+        ops = (make(other, other_scrubber, case), make(_scrub, this_scrubber, case))
+        timings: list[list[float]] = [[], []]
+        for round_ in range(pairs):
+            for which in (0, 1) if round_ % 2 else (1, 0):
+                base = next(counter) * loop
+                start = time.thread_time()
+                for i in range(base, base + loop):
+                    ops[which](i)
+                timings[which].append((time.thread_time() - start) / loop)
+        ratios = [b / a for a, b in zip(*timings, strict=True)]
+        print(f"{case:44} {statistics.median(timings[0]) * 1e6:8.2f} {statistics.median(timings[1]) * 1e6:8.2f} "
+              f"{statistics.median(ratios):6.2f}")  # fmt: skip
+    hostile = {
+        "12 KB query: basic%2B x1500 then %3D%3D%3D": lambda s: s.scrub_query("q=" + "basic%2B" * 1500 + "%3D%3D%3D"),
+        "12 KB query: eyJ x4000 then .": lambda s: s.scrub_query("q=" + "eyJ" * 4000 + "."),
+        "64 KiB log value: basic+ repeated then ===": lambda s: s.scrub_fields({"data": "basic+" * 10922 + "==="}),
+        "64 KiB log value: eyJ repeated then .": lambda s: s.scrub_fields({"data": "eyJ" * 21845 + "."}),
+    }
+    print(f"{'hostile input (ms, once)':44} {'other':>10} {'this':>8}")
+    for name, call in hostile.items():
+        times = []
+        for scrubber in (other_scrubber, this_scrubber):
+            start = time.thread_time()
+            call(scrubber)
+            times.append(time.thread_time() - start)
+        print(f"{name:44} {times[0] * 1e3:10.1f} {times[1] * 1e3:8.1f}")
+
+
 if __name__ == "__main__":
-    main()
+    if "--against" in sys.argv:
+        compare(sys.argv[sys.argv.index("--against") + 1])
+    else:
+        main()
