@@ -35,7 +35,7 @@ from opentelemetry.util.types import AttributeValue
 from signalfire import _scrub
 from signalfire._drops import CountingSpanExporter, watch_batch_processor
 from signalfire._otlp import otlp_exporter
-from signalfire._scrub import ScrubbingSpanExporter
+from signalfire._scrub_wire import ScrubbingSpanExporter
 from signalfire._settings import Settings
 
 __all__ = ["build_resource", "install", "span", "traced"]
