@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from signalfire._compat import opentelemetry as compat
 from signalfire._otlp_encode import SpanEncoder
 from signalfire._scrub import Scrubber
-from signalfire._scrub_wire import SpanScrubber
+from signalfire._scrub_wire import DropSink, SpanScrubber
 
 __all__ = ["encoding_exporter"]
 
@@ -47,11 +47,11 @@ class _Encoding:
         self._public = None
         self.encoder_fallbacks = 0
 
-    def scrub_with(self, scrubber: Scrubber) -> None:
+    def scrub_with(self, scrubber: Scrubber, dropped: DropSink | None = None) -> None:
         """Scrub every span with ``scrubber`` while encoding it (a fresh encoder: its caches hold this policy's
-        results only)."""
+        results only); spans that cannot be scrubbed on the SDK's path are counted with ``dropped``."""
         self._encoder = SpanEncoder(scrubber)
-        self._public = SpanScrubber(scrubber)
+        self._public = SpanScrubber(scrubber, dropped) if dropped is not None else SpanScrubber(scrubber)
 
     def _checked(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
         """The spans scrubbed the way the encoder would, for the SDK's path."""

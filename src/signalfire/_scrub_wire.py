@@ -48,6 +48,13 @@ __all__ = [
 ]
 
 _log = logging.getLogger("signalfire")
+# Where losses are counted: (signal, reason, count). Injected by the caller (signalfire._drops.dropped for exporters
+# the runtime builds), so that this module needs nothing above it.
+DropSink = Callable[[str, str, int], None]
+
+
+def _warn_drop(signal: str, reason: str, count: int) -> None:
+    _log.warning("signalfire: %d %s item(s) could not be scrubbed and were dropped (%s)", count, signal, reason)
 
 # --- statement data ---------------------------------------------------------------------------------------------------
 # SQLAlchemy's StatementError.__str__ appends "[parameters: <repr of the bound parameters>]" (until the closing
@@ -218,10 +225,11 @@ def _bounded(items: Sequence[Any], dropped: int) -> BoundedList:
 class SpanScrubber:
     """Scrubs finished spans with one policy; resources and scopes are scrubbed once per object."""
 
-    __slots__ = ("_resources", "_scopes", "scrubber")
+    __slots__ = ("_resources", "_scopes", "dropped", "scrubber")
 
-    def __init__(self, scrubber: Scrubber) -> None:
+    def __init__(self, scrubber: Scrubber, dropped: DropSink = _warn_drop) -> None:
         self.scrubber = scrubber
+        self.dropped = dropped
         self._resources = _ObjectMemo(lambda resource: scrub_resource(scrubber, resource))
         self._scopes = _ObjectMemo(lambda scope: scrub_scope(scrubber, scope))
 
@@ -279,9 +287,7 @@ class SpanScrubber:
                 scrubbed.append(self.span(item))
             except Exception:  # never export what could not be checked
                 _log.debug("signalfire: scrubbing a span failed; dropped", exc_info=True)
-                from signalfire import _drops
-
-                _drops.dropped("traces", "scrub_failed")
+                self.dropped("traces", "scrub_failed", 1)
         return scrubbed
 
 
@@ -290,9 +296,11 @@ def scrub_span(scrubber: Scrubber, item: ReadableSpan) -> ReadableSpan:
     return SpanScrubber(scrubber).span(item)
 
 
-def scrub_spans(scrubber: Scrubber, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+def scrub_spans(
+    scrubber: Scrubber, spans: Sequence[ReadableSpan], dropped: DropSink = _warn_drop
+) -> list[ReadableSpan]:
     """Every span scrubbed; a span that cannot be is dropped (never exported unchecked) and counted."""
-    return SpanScrubber(scrubber).spans(spans)
+    return SpanScrubber(scrubber, dropped).spans(spans)
 
 
 class ScrubbingSpanExporter(SpanExporter):
@@ -304,14 +312,14 @@ class ScrubbingSpanExporter(SpanExporter):
     and gets the spans as they are.
     """
 
-    def __init__(self, exporter: SpanExporter, scrubber: Scrubber) -> None:
+    def __init__(self, exporter: SpanExporter, scrubber: Scrubber, dropped: DropSink = _warn_drop) -> None:
         self.exporter = exporter
         self.scrubber = scrubber
-        self._spans = SpanScrubber(scrubber)
-        scrub_with: Callable[[Scrubber], None] | None = getattr(exporter, "scrub_with", None)
+        self._spans = SpanScrubber(scrubber, dropped)
+        scrub_with: Callable[..., None] | None = getattr(exporter, "scrub_with", None)
         self.delegated = scrub_with is not None
         if scrub_with is not None:
-            scrub_with(scrubber)
+            scrub_with(scrubber, dropped)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self.delegated:
@@ -411,7 +419,7 @@ def _log_record(scrubber: Scrubber, readable: Any, resources: _ObjectMemo, scope
     return dataclasses.replace(readable, log_record=new_record, resource=resource, instrumentation_scope=scope)
 
 
-def scrub_log_records(scrubber: Scrubber, batch: Sequence[Any]) -> list[Any]:
+def scrub_log_records(scrubber: Scrubber, batch: Sequence[Any], dropped: DropSink = _warn_drop) -> list[Any]:
     """Every log record scrubbed (body, attributes, event name, resource, scope); one that cannot be is dropped
     and counted."""
     resources = _ObjectMemo(lambda resource: scrub_resource(scrubber, resource))
@@ -422,21 +430,20 @@ def scrub_log_records(scrubber: Scrubber, batch: Sequence[Any]) -> list[Any]:
             scrubbed.append(_log_record(scrubber, readable, resources, scopes))
         except Exception:
             _log.debug("signalfire: scrubbing a log record failed; dropped", exc_info=True)
-            from signalfire import _drops
-
-            _drops.dropped("logs", "scrub_failed")
+            dropped("logs", "scrub_failed", 1)
     return scrubbed
 
 
 class ScrubbingLogExporter:
     """Wraps a log record exporter (the SDK's ``LogRecordExporter`` interface): every record is scrubbed first."""
 
-    def __init__(self, exporter: Any, scrubber: Scrubber) -> None:
+    def __init__(self, exporter: Any, scrubber: Scrubber, dropped: DropSink = _warn_drop) -> None:
         self.exporter = exporter
         self.scrubber = scrubber
+        self.dropped = dropped
 
     def export(self, batch: Sequence[Any]) -> Any:
-        return self.exporter.export(scrub_log_records(self.scrubber, batch))
+        return self.exporter.export(scrub_log_records(self.scrubber, batch, self.dropped))
 
     def shutdown(self) -> None:
         self.exporter.shutdown()
