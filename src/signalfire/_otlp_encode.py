@@ -31,7 +31,7 @@ from signalfire._scrub_wire import scrub_resource, scrub_scope, scrub_trace_stat
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
+    from opentelemetry.trace import SpanContext, TraceState
 
 __all__ = ["SpanEncoder"]
 
@@ -140,7 +140,7 @@ def _raw_attributes(tag: bytes, attributes: Any) -> list[bytes]:
 
 
 def _trace_state(context: SpanContext, scrubber: Scrubber | None) -> str:
-    state = context.trace_state
+    state: TraceState | None = context.trace_state
     if state and scrubber is not None:
         state = scrub_trace_state(scrubber, state)
     if state is None:
@@ -355,7 +355,6 @@ class SpanEncoder:
             _log.debug("signalfire: cannot encode attribute %r; left out", key, exc_info=True)
             return b""
         return _varint(len(body)) + body
-
 
     def _link(self, link: Any) -> bytes:
         context = link.context

@@ -42,6 +42,7 @@ __all__ = [
     "scrub_metrics_data",
     "scrub_span",
     "scrub_spans",
+    "strip_sql_literals",
     "strip_statement_data",
     "wire_attribute",
     "wire_text",
@@ -56,6 +57,7 @@ DropSink = Callable[[str, str, int], None]
 def _warn_drop(signal: str, reason: str, count: int) -> None:
     _log.warning("signalfire: %d %s item(s) could not be scrubbed and were dropped (%s)", count, signal, reason)
 
+
 # --- statement data ---------------------------------------------------------------------------------------------------
 # SQLAlchemy's StatementError.__str__ appends "[parameters: <repr of the bound parameters>]" (until the closing
 # bracket of the repr at the end of the line); PostgreSQL repeats the offending values in "DETAIL:  Key (col)=(value)".
@@ -67,6 +69,21 @@ _PARAMETERS_MARKER = f"[parameters: {marker('parameters')}]"
 
 def _replace_key_detail(match: re.Match[str]) -> str:
     return f"{match.group(1)}{marker('parameters')}) ..."
+
+
+# Inline literal values in SQL: quoted strings (standard and E'' escapes) and numbers not part of a name or a
+# placeholder (":1", "$1", "%(n)s" stay). Applied to db.statement / db.query.text of every span at the wire, so that
+# no statement leaves with its values whatever recorded it (the SQLAlchemy instrumentation, another library, the app).
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'|E'(?:[^'\\]|\\.|'')*'")
+_SQL_NUMBER = re.compile(r"(?<![\w$:.%])-?\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b", re.IGNORECASE)
+STATEMENT_KEYS = frozenset({"db.statement", "db.query.text"})
+
+
+def strip_sql_literals(statement: str) -> str:
+    """A SQL statement with inline literal values replaced by ``?``."""
+    if "'" not in statement and not any(char.isdigit() for char in statement):
+        return statement
+    return _SQL_NUMBER.sub("?", _SQL_STRING.sub("?", statement))
 
 
 def strip_statement_data(text: str) -> str:
@@ -88,6 +105,9 @@ def wire_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
     data removed from strings; the same object when nothing changed."""
     new = scrub_attribute(scrubber, key, value)
     if isinstance(new, str):
+        if key in STATEMENT_KEYS:
+            stripped = strip_sql_literals(new)
+            new = stripped if stripped != new else new
         if "[parameters: " in new or "Key (" in new:
             return strip_statement_data(new)
     elif isinstance(new, tuple | list) and new and isinstance(new[0], str):
@@ -215,8 +235,8 @@ def _links(scrubber: Scrubber, links: Sequence[Link]) -> list[Link] | None:
     return result if changed else None
 
 
-def _bounded(items: Sequence[Any], dropped: int) -> BoundedList:
-    bounded = BoundedList(None)
+def _bounded(items: Sequence[Any], dropped: int) -> BoundedList[Any]:
+    bounded: BoundedList[Any] = BoundedList(None)
     bounded.extend(items)
     bounded.dropped = dropped
     return bounded
@@ -379,14 +399,16 @@ def scrub_metrics_data(scrubber: Scrubber, data: Any) -> Any:
             metrics = [_metric(scrubber, metric) for metric in sm.metrics]
             scope = scrub_scope(scrubber, sm.scope)
             if scope is not sm.scope or any(a is not b for a, b in zip(metrics, sm.metrics, strict=True)):
-                sm = dataclasses.replace(sm, scope=scope, metrics=metrics)
+                scopes.append(dataclasses.replace(sm, scope=scope, metrics=metrics))
                 scopes_changed = True
-            scopes.append(sm)
+            else:
+                scopes.append(sm)
         resource = scrub_resource(scrubber, rm.resource)
         if scopes_changed or resource is not rm.resource:
-            rm = dataclasses.replace(rm, resource=resource, scope_metrics=scopes)
+            resource_metrics.append(dataclasses.replace(rm, resource=resource, scope_metrics=scopes))
             changed = True
-        resource_metrics.append(rm)
+        else:
+            resource_metrics.append(rm)
     return dataclasses.replace(data, resource_metrics=resource_metrics) if changed else data
 
 

@@ -32,8 +32,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from signalfire import _scrub
-from signalfire import _drops
+from signalfire import _drops, _scrub
 from signalfire._drops import CountingSpanExporter, watch_batch_processor
 from signalfire._otlp import otlp_exporter
 from signalfire._scrub_wire import ScrubbingSpanExporter

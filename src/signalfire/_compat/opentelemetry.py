@@ -63,7 +63,9 @@ def http_send(exporter: Any, count: int, serialise: Callable[[], bytes], log: An
         sent = exporter._client.export(data)
         if not sent.success:
             outcome.error = sent.error
-            outcome.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code} if sent.status_code is not None else None
+            outcome.error_attrs = (
+                {HTTP_RESPONSE_STATUS_CODE: sent.status_code} if sent.status_code is not None else None
+            )
             return False
     return True
 

@@ -9,7 +9,8 @@ Temporality follows the reader's preference (OTEL_EXPORTER_OTLP_METRICS_TEMPORAL
 series start when the series was first recorded; delta series report the change since the reader's previous
 collection (a series that did not change is left out, as the SDK leaves out a synchronous series without
 measurements). Whatever a reader collects, from every meter, is scrubbed at the wire before its exporter sees
-it (``scrub_collection``). Exemplars are the last sampled measurement of each histogram bucket since the previous collection.
+it (``scrub_collection``). Exemplars are the last sampled measurement of each histogram bucket since the previous
+collection.
 """
 
 from __future__ import annotations

@@ -112,9 +112,10 @@ def instrument_redis(client: Any = None) -> None:
     """Trace redis commands (``redis.Redis`` and ``redis.asyncio.Redis``) with the running signalfire instance.
 
     Spans carry db.system=redis and the command with ``?`` placeholders (SIGNALFIRE_REDIS_CAPTURE_ARGS=true records
-    the key as well, never a value nor an argument of AUTH, HELLO, CONFIG, ACL or MIGRATE); ``db.client.operation.duration`` records each command's duration. Without
-    ``client`` every client is instrumented (what init_observability() does when SIGNALFIRE_AUTO_INSTRUMENT includes
-    redis); with one, only that client. Needs ``pip install "signalfire[redis]"``.
+    the key as well, never a value nor an argument of AUTH, HELLO, CONFIG, ACL or MIGRATE);
+    ``db.client.operation.duration`` records each command's duration. Without ``client`` every client is
+    instrumented (what init_observability() does when SIGNALFIRE_AUTO_INSTRUMENT includes redis); with one, only that
+    client. Needs ``pip install "signalfire[redis]"``.
 
     Example::
 
