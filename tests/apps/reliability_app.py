@@ -14,6 +14,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
 from starlette.concurrency import run_in_threadpool
 
 import signalfire
@@ -93,3 +95,34 @@ async def leak(request: Request) -> None:
         LEAKY.add(customer=secret)
         signalfire.metrics.declare("reliability.other", "counter", labels=("token",)).add(token=secret)
         raise ValueError(f"could not process {secret}")
+
+
+_wire_meter = otel_metrics.get_meter("app.library")  # an instrument outside signalfire's registry
+_wire_calls = _wire_meter.create_counter("app.library.calls", description="Calls made by a library.")
+_wire_latency = _wire_meter.create_histogram("app.library.latency", unit="ms")
+_wire_tracer = otel_trace.get_tracer("app.library")
+OPERATOR = signalfire.metrics.declare(
+    "reliability.operator", "counter", unit="{request}", labels=("value",), description="Operator values as labels."
+)
+
+
+@app.get("/wire")
+async def wire(request: Request) -> None:
+    """Puts what it receives where the OpenTelemetry model carries strings that are easy to forget: event names, link
+    attributes, OTel-API metric points; the incoming tracestate is the server span's; operator values everywhere."""
+    secret = request.query_params.get("s", "")
+    operator = request.query_params.get("op", "")
+    if operator:
+        log.info("operator values", value=operator, note=f"order {operator} shipped")
+        OPERATOR.add(value=operator)
+        _wire_calls.add(1, {"value": operator})
+        signalfire.set_context("operator", {"value": operator})
+        with signalfire.span("operator.values", value=operator):
+            raise ValueError(f"operator value {operator}")
+    linked = otel_trace.get_current_span().get_span_context()
+    with _wire_tracer.start_as_current_span("wire.link", links=[otel_trace.Link(linked, {"origin": secret})]) as span:
+        span.add_event(f"retry after {secret}", {"attempt": 2})
+        _wire_calls.add(1, {"target": secret})
+        _wire_latency.record(3.5, {"target": secret})
+        log.warning("wire", detail=secret)
+        raise ValueError(f"wire failed for {secret}")
