@@ -126,7 +126,7 @@ add("set_cookie_header", t := r(40), f"Set-Cookie: session_id={t}; Path=/; HttpO
 add("password_kv_quoted", t := r(16, A + " -_"), f"login failed password='{t}'")
 # --- templates: one line per new shape (kind, secret, text); each runs for several random values --------------------
 TEMPLATES = [
-    ("jwt_template", lambda: (t := jwt({"alg": "HS512"}, {"sub": r(9), "n": rng.randrange(10**9)}, 64)), "{s}"),
+    ("jwt_template", lambda: jwt({"alg": "HS512"}, {"sub": r(9), "n": rng.randrange(10**9)}, 64), "{s}"),
     ("aws_access_key_template", lambda: "AKIA" + r(16, U), "using key id {s} for s3"),
     ("github_pat_template", lambda: "ghp_" + r(36), "git clone with {s}"),
     ("stripe_live_template", lambda: "sk_live_" + r(40), "charging with {s}"),
