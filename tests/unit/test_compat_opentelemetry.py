@@ -79,3 +79,49 @@ def test_without_the_fast_path_the_http_exporter_sends_scrubbed_spans(monkeypatc
         monkeypatch.undo()
         exporter.shutdown()
     assert [span.name for span in seen] == ["login password=[REDACTED:password]"]
+
+
+def test_the_sqlalchemy_engine_tracer_members_are_there() -> None:
+    """The contrib EngineTracer keeps its listeners in a class-level list and has the two usage adders."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    for name in compat.SQLALCHEMY_TRACER_MEMBERS:
+        assert hasattr(EngineTracer, name), name
+    tracer_class = compat.sqlalchemy_tracer_class()
+    assert tracer_class is not None
+    assert tracer_class._remove_event_listener_params is not EngineTracer._remove_event_listener_params
+
+
+def test_an_unknown_engine_tracer_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the members, no tracer class: the engine is measured, not traced (and nothing raises)."""
+    from opentelemetry.instrumentation.sqlalchemy import engine
+
+    monkeypatch.delattr(engine.EngineTracer, "_add_used_to_connection_usage")
+    assert compat.sqlalchemy_tracer_class() is None
+
+
+def test_an_engine_tracer_registers_and_removes_its_listeners_on_one_engine() -> None:
+    """The subclass's listeners are registered on the engine and removed from it alone."""
+    import sqlalchemy
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer_class = compat.sqlalchemy_tracer_class()
+    assert tracer_class is not None
+    one, two = sqlalchemy.create_engine("sqlite://"), sqlalchemy.create_engine("sqlite://")
+    usage = MeterProvider().get_meter("t").create_up_down_counter("u")
+    tracer = TracerProvider().get_tracer("t")
+    for engine in (one, two):
+        tracer_class(tracer, engine, usage)
+    compat.sqlalchemy_start_usage(tracer_class(tracer, one, usage), 1, 1)
+    compat.sqlalchemy_remove_engine(tracer_class, one)
+    assert not sqlalchemy.event.contains(one, "handle_error", _handle_error())
+    assert sqlalchemy.event.contains(two, "handle_error", _handle_error())
+    compat.sqlalchemy_remove_all(tracer_class)
+    assert not sqlalchemy.event.contains(two, "handle_error", _handle_error())
+
+
+def _handle_error() -> Any:
+    from opentelemetry.instrumentation.sqlalchemy.engine import _handle_error
+
+    return _handle_error

@@ -106,3 +106,58 @@ def grpc_send_bytes(exporter: Any) -> bool:
     exporter._stub = _BytesTraceStub
     exporter._client = _BytesTraceStub(exporter._channel)
     return True
+
+
+# --- opentelemetry-instrumentation-sqlalchemy -------------------------------------------------------------------------
+# signalfire builds the contrib EngineTracer per engine (its instrumentor instruments once per process, and signalfire
+# instruments each engine at its first connection). What of it is private: the class-level list of registered
+# listeners (a subclass gets its own, so removing signalfire's never touches a separate SQLAlchemyInstrumentor's), and
+# the connection-usage counter's two adders (an engine instrumented with connections open starts from the pool's
+# counts instead of going below zero).
+SQLALCHEMY_TRACER_MEMBERS = (
+    "_remove_event_listener_params",
+    "_add_used_to_connection_usage",
+    "_add_idle_to_connection_usage",
+    "remove_all_event_listeners",
+)
+
+
+def sqlalchemy_tracer_class() -> type | None:
+    """A subclass of the contrib ``EngineTracer`` with its own listener list, or None when the members it relies on
+    are not there (the caller then leaves the engine untraced and says so)."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    if not all(hasattr(EngineTracer, name) for name in SQLALCHEMY_TRACER_MEMBERS):
+        return None
+
+    class OwnListenersEngineTracer(EngineTracer):
+        """The contrib EngineTracer; its listeners are kept apart from every other EngineTracer's."""
+
+        _remove_event_listener_params: list[Any] = []  # noqa: RUF012 - the contrib base class's design
+
+    return OwnListenersEngineTracer
+
+
+def sqlalchemy_start_usage(tracer: Any, used: int, idle: int) -> None:
+    """Start the tracer's connection-usage counter from the pool's current counts."""
+    if used:
+        tracer._add_used_to_connection_usage(used)
+    if idle:
+        tracer._add_idle_to_connection_usage(idle)
+
+
+def sqlalchemy_remove_engine(tracer_class: Any, engine: Any) -> None:
+    """Remove the listeners ``tracer_class``'s tracers registered on ``engine`` (through SQLAlchemy's public
+    ``event.remove``)."""
+    from sqlalchemy import event
+
+    params = tracer_class._remove_event_listener_params
+    for item in [p for p in params if p[0]() is engine]:
+        if event.contains(engine, item[1], item[2]):
+            event.remove(engine, item[1], item[2])
+        params.remove(item)
+
+
+def sqlalchemy_remove_all(tracer_class: Any) -> None:
+    """Remove every listener ``tracer_class``'s tracers registered."""
+    tracer_class.remove_all_event_listeners()
