@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
+import warnings
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -126,3 +128,25 @@ async def wire(request: Request) -> None:
         _wire_latency.record(3.5, {"target": secret})
         log.warning("wire", detail=secret)
         raise ValueError(f"wire failed for {secret}")
+
+
+@app.get("/password-reset/{token}")
+async def password_reset(token: str) -> None:
+    """A secret as a path segment, named by its route parameter."""
+    log.info("password reset requested")
+    raise ValueError("password reset failed")
+
+
+def _failing_thread(secret: str) -> None:
+    raise RuntimeError(f"background job failed with password={secret}")
+
+
+@app.post("/stderr")
+async def to_stderr(request: Request) -> dict[str, bool]:
+    """What reaches stderr without the log pipeline today: a warning and an uncaught exception in a thread."""
+    secret = (await request.body()).decode()
+    warnings.warn(f"deprecated login with password={secret}", UserWarning, stacklevel=1)
+    thread = threading.Thread(target=_failing_thread, args=(secret,))
+    thread.start()
+    await run_in_threadpool(thread.join)
+    return {"ok": True}

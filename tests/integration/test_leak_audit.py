@@ -12,6 +12,7 @@ that flip when that branch is merged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import string
 import urllib.parse
@@ -41,6 +42,25 @@ PENDING = {
     "scrub": "fixed by scrub branch: prefix-free credential detectors and card precision (issue 17 items 5, 6)",
 }
 _TRACESTATE_VALUE = set(string.printable[:94]) - {",", "="}
+# Placements around the scrubber that other branches route through the policy: a bare token as a path segment
+# (judged by its route parameter name, {token}), and text reaching stderr outside the log pipeline (a warning, an
+# uncaught exception in a thread). Each gets its own tokens, derived from the corpus, so that a leak is attributed.
+PLACEMENT_TOKENS = {
+    placement: [hashlib.sha256(f"{placement}:{entry['secret']}".encode()).hexdigest()[:32] for entry in COVERED[:5]]
+    for placement in ("path_segment", "stderr")
+}
+PLACEMENT_PENDING = {
+    # (placement, sink): the branch that fixes it
+    ("path_segment", "otlp_traces"): "request",
+    ("path_segment", "otlp_logs"): "request",
+    ("path_segment", "stdout"): "request",
+    ("path_segment", "sentry"): "request",
+    ("stderr", "stdout"): "sentrylog",
+}
+PENDING_REASONS = {
+    "request": "fixed by request branch: one URL policy judging path parameters by route name (issue 17 item 2)",
+    "sentrylog": "fixed by sentrylog branch: warnings and thread exceptions through the log pipeline (issue 17 item 1)",
+}
 
 
 def _header_safe(text: str) -> bool:
@@ -108,6 +128,15 @@ def sinks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, bytes]
             with ThreadPoolExecutor(max_workers=8) as pool:
                 statuses = [s for batch in pool.map(send, CORPUS) for s in batch]
                 statuses += list(pool.map(send_operator, OPERATOR_VALUES))
+                statuses += [
+                    httpx.get(f"{server.url}/password-reset/{token}", timeout=30).status_code
+                    for token in PLACEMENT_TOKENS["path_segment"]
+                ]
+            stderr_statuses = [
+                httpx.post(f"{server.url}/stderr", content=token.encode(), timeout=30).status_code
+                for token in PLACEMENT_TOKENS["stderr"]
+            ]
+            assert set(stderr_statuses) == {200}
             assert set(statuses) == {500}, "every request ends in the app's exception"
             events = sentry.wait_for_events(len(statuses), timeout=60)
             scrape = httpx.get(f"{server.url}/metrics", timeout=10).content
@@ -194,3 +223,23 @@ def test_card_like_operator_values_arrive_unchanged(sinks: dict[str, bytes], sin
     """Luhn-valid order numbers and IMEIs are not cards without card context: they arrive unredacted."""
     pending = [entry for entry in OPERATOR_VALUES if entry.get("fixed_by") == "scrub"]
     assert _redacted(sinks[sink], pending) == []
+
+
+@pytest.mark.parametrize(
+    ("placement", "sink"),
+    [
+        pytest.param(
+            placement,
+            sink,
+            marks=[pytest.mark.xfail(strict=True, reason=PENDING_REASONS[PLACEMENT_PENDING[(placement, sink)]])]
+            if (placement, sink) in PLACEMENT_PENDING
+            else [],
+        )
+        for placement in PLACEMENT_TOKENS
+        for sink in SINKS
+    ],
+)
+def test_no_placement_token_leaves_through(sinks: dict[str, bytes], placement: str, sink: str) -> None:
+    """A token in a path segment or written to stderr around the log pipeline leaves through no sink."""
+    leaked = [token for token in PLACEMENT_TOKENS[placement] if token.encode() in sinks[sink]]
+    assert leaked == []
