@@ -148,7 +148,9 @@ for kind, make, template in TEMPLATES:
         value = make()
         add(kind, value, template.format(s=value, n=n))
 
-# Shapes other branches detect (prefix-free credentials, URL parts): the audit expects them to leak until merged.
+# Shapes other branches detect (prefix-free credentials): kept apart ("pending"), so that only the leak audit sees them
+# (as strict xfails); once that branch is merged, move them into the corpus.
+PENDING_ENTRIES = []
 PENDING = [
     ("scrub", "vault_token", lambda: "hvs." + r(90, A + "_-"), "vault token {s}"),
     ("scrub", "google_oauth_access_token", lambda: "ya29." + r(120, A + "-_"), "{s}"),
@@ -159,7 +161,7 @@ PENDING = [
 ]
 for helper, kind, make, template in PENDING:
     value = make()
-    E.append({"kind": kind, "secret": value, "text": template.format(s=value), "fixed_by": helper})
+    PENDING_ENTRIES.append({"kind": kind, "secret": value, "text": template.format(s=value), "fixed_by": helper})
 
 # Values operators need, which must arrive unchanged ("wrongly redacted" when they do not).
 OPERATOR = [
@@ -179,9 +181,15 @@ OPERATOR_VALUES = [
 
 DESCRIPTION = (
     "FAKE secrets generated with a fixed seed for tests (not real credentials). "
-    "'secret' is what must never appear; 'text' is the secret in its natural context; 'fixed_by' names the branch "
-    "whose detector catches a shape still pending here. 'operator_values' must arrive unchanged."
+    "'secret' is what must never appear; 'text' is the secret in its natural context. 'pending': shapes whose "
+    "detector is on another branch ('fixed_by'). 'operator_values' must arrive unchanged."
 )
 with Path(__file__).with_name("secrets.json").open("w") as out:
-    json.dump({"description": DESCRIPTION, "secrets": E, "operator_values": OPERATOR_VALUES}, out, indent=1)
+    document = {
+        "description": DESCRIPTION,
+        "secrets": E,
+        "pending": PENDING_ENTRIES,
+        "operator_values": OPERATOR_VALUES,
+    }
+    json.dump(document, out, indent=1)
 print(len(E))
