@@ -2,13 +2,16 @@
 
 Routes: ``/work/{n}`` (a span, a log line, a metric increment), ``/spans/{n}`` (n spans), ``/boom/{n}`` (an unhandled
 error: a 500 and a Sentry event), ``/mixed/{n}`` (interleaved awaits and thread-pool calls, logging at each step),
-``/echo`` (parses a JSON body and logs it), ``/leak`` (puts what it receives everywhere an app might).
+``/echo`` (parses a JSON body and logs it), ``/leak`` (puts what it receives everywhere an app might), and for the
+leak audit ``/wire`` (event names, links, OTel-API metrics, operator values), ``/password-reset/{token}``, ``/stderr``
+(a warning and a thread's uncaught exception), ``/db`` (an IntegrityError on PostgreSQL) and ``/redis-auth``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import threading
 import warnings
@@ -150,3 +153,38 @@ async def to_stderr(request: Request) -> dict[str, bool]:
     thread.start()
     await run_in_threadpool(thread.join)
     return {"ok": True}
+
+
+_engine: Any = None
+
+
+@app.post("/db")
+async def db_integrity_error(request: Request) -> None:
+    """A unique violation on real PostgreSQL (LEAK_PG_URL): the bound value is repeated by SQLAlchemy's and
+    PostgreSQL's error message, which propagates."""
+    global _engine  # noqa: PLW0603 - one engine for the app
+    import sqlalchemy
+
+    value = (await request.body()).decode()
+    if _engine is None:
+        _engine = sqlalchemy.create_engine(os.environ["LEAK_PG_URL"])
+        with _engine.begin() as conn:
+            conn.execute(sqlalchemy.text("CREATE TABLE IF NOT EXISTS leak_members (email text UNIQUE)"))
+    statement = sqlalchemy.text("INSERT INTO leak_members VALUES (:email)")
+    with _engine.begin() as conn:
+        conn.execute(statement, {"email": value})
+    with _engine.begin() as conn:
+        conn.execute(statement, {"email": value})
+
+
+@app.post("/redis-auth")
+async def redis_auth(request: Request) -> None:
+    """AUTH with a password against a real redis-server (LEAK_REDIS_URL); the failure propagates."""
+    import redis
+
+    password = (await request.body()).decode()
+    client = redis.Redis.from_url(os.environ["LEAK_REDIS_URL"])
+    try:
+        client.execute_command("AUTH", "svc-user", password)
+    finally:
+        client.close()

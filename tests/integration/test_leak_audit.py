@@ -25,6 +25,7 @@ import pytest
 
 from tests.integration.reliability_server import serve
 from tests.receivers import HttpOtlpServer, OtlpReceiver, SentryIngestServer
+from tests.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ _TRACESTATE_VALUE = set(string.printable[:94]) - {",", "="}
 # uncaught exception in a thread). Each gets its own tokens, derived from the corpus, so that a leak is attributed.
 PLACEMENT_TOKENS = {
     placement: [hashlib.sha256(f"{placement}:{entry['secret']}".encode()).hexdigest()[:32] for entry in COVERED[:5]]
-    for placement in ("path_segment", "stderr")
+    for placement in ("path_segment", "stderr", "db_parameter", "redis_auth")
 }
 PLACEMENT_PENDING = {
     # (placement, sink): the branch that fixes it
@@ -56,10 +57,14 @@ PLACEMENT_PENDING = {
     ("path_segment", "stdout"): "request",
     ("path_segment", "sentry"): "request",
     ("stderr", "stdout"): "sentrylog",
+    ("db_parameter", "stdout"): "statement",
+    ("db_parameter", "sentry"): "statement",
 }
 PENDING_REASONS = {
     "request": "fixed by request branch: one URL policy judging path parameters by route name (issue 17 item 2)",
     "sentrylog": "fixed by sentrylog branch: warnings and thread exceptions through the log pipeline (issue 17 item 1)",
+    "statement": "needs the log renderer and Sentry's before_send (sentrylog's files) to call "
+    "signalfire._scrub_wire.strip_statement_data; spans and OTLP logs are stripped on this branch (issue 17 item 4)",
 }
 
 
@@ -85,8 +90,12 @@ def _tracestate(secret: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def sinks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, bytes]]:
+def sinks(
+    tmp_path_factory: pytest.TempPathFactory, _postgres_session: PostgresServer, _redis_session: RedisServer
+) -> Iterator[dict[str, bytes]]:
     """Send the corpus through the app every way once; yield every sink's bytes, keyed by sink."""
+    _postgres_session.start()
+    _redis_session.start()
     receiver = OtlpReceiver()
     with HttpOtlpServer(receiver) as otlp, SentryIngestServer() as sentry:
         resource_value = urllib.parse.quote(RESOURCE_ENTRY["text"], safe=":/@")
@@ -96,6 +105,9 @@ def sinks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, bytes]
             "OTEL_LOGS_EXPORTER": "otlp",  # logs leave over OTLP only when asked
             "OTEL_RESOURCE_ATTRIBUTES": f"vcs.repository.url.full={resource_value},deployment.id=d-42",
             "SENTRY_DSN": sentry.dsn,
+            "SIGNALFIRE_REDIS_CAPTURE_ARGS": "true",
+            "LEAK_PG_URL": _postgres_session.sqlalchemy_url("psycopg"),
+            "LEAK_REDIS_URL": _redis_session.url,
         }
         with serve(tmp_path_factory.mktemp("leaks"), **env) as server:
 
@@ -137,6 +149,15 @@ def sinks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, bytes]
                 for token in PLACEMENT_TOKENS["stderr"]
             ]
             assert set(stderr_statuses) == {200}
+            statement_statuses = [
+                httpx.post(f"{server.url}/db", content=token.encode(), timeout=30).status_code
+                for token in PLACEMENT_TOKENS["db_parameter"]
+            ] + [
+                httpx.post(f"{server.url}/redis-auth", content=token.encode(), timeout=30).status_code
+                for token in PLACEMENT_TOKENS["redis_auth"]
+            ]
+            assert set(statement_statuses) == {500}
+            statuses += statement_statuses
             assert set(statuses) == {500}, "every request ends in the app's exception"
             events = sentry.wait_for_events(len(statuses), timeout=60)
             scrape = httpx.get(f"{server.url}/metrics", timeout=10).content
@@ -167,6 +188,8 @@ def test_every_sink_was_exercised(sinks: dict[str, bytes]) -> None:
     assert b"retry after" in sinks["otlp_traces"]  # the event names
     assert b"vcs.repository.url.full" in sinks["otlp_traces"]
     assert b"vendor=" in sinks["otlp_traces"]  # a tracestate arrived
+    assert b"AUTH ? ?" in sinks["otlp_traces"]  # the redis AUTH span, arguments captured (and withheld)
+    assert b"INSERT INTO leak_members" in sinks["otlp_traces"]  # the failed statement
     assert b'"event":"received"' in sinks["stdout"]
     assert sinks["otlp_logs"]
 
