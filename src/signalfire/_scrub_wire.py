@@ -116,6 +116,22 @@ def wire_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
     return new
 
 
+# Attribute keys scrubbed, per policy: keys are a small repeating set (semantic-convention names), scrubbed once each.
+_KEYS: dict[tuple[Scrubber, str], str] = {}
+_KEYS_SIZE = 2048
+
+
+def _wire_key(scrubber: Scrubber, key: str) -> str:
+    cached = _KEYS.get((scrubber, key))
+    if cached is None:
+        cached = wire_text(scrubber, key)
+        if len(_KEYS) >= _KEYS_SIZE:
+            _KEYS.clear()
+        if len(key) <= 256:
+            _KEYS[(scrubber, key)] = cached
+    return cached
+
+
 def _attributes(scrubber: Scrubber, attributes: Any, dropped: int | None = None) -> Any:
     """Scrubbed attributes, or the same object when nothing changed; a copy keeps the count of attributes the SDK
     dropped (``dropped``, or the original's own)."""
@@ -125,7 +141,7 @@ def _attributes(scrubber: Scrubber, attributes: Any, dropped: int | None = None)
     changed = False
     for key, value in attributes.items():
         # a key that itself holds a secret goes out under its scrubbed name
-        new_key = wire_text(scrubber, key) if isinstance(key, str) and len(key) >= 8 else key
+        new_key = _wire_key(scrubber, key) if isinstance(key, str) and len(key) >= 8 else key
         new = wire_attribute(scrubber, key, value)
         if new_key != key or (new is not value and new != value):
             changed = True
