@@ -40,7 +40,7 @@ RESOURCE_ENTRY = next(entry for entry in CORPUS if entry["kind"] == "https_basic
 # Sentry context and the exception message).
 OPERATOR_SINKS = ["otlp_traces", "otlp_metrics", "otlp_logs", "stdout", "sentry", "metrics"]
 PENDING = {
-    "scrub": "fixed by scrub branch: prefix-free credential detectors and card precision (issue 17 items 5, 6)",
+    "scrub": "fixed by scrub branch: prefix-free credential detectors, key policy, card precision (issue 17 items 5, 6)",
 }
 _TRACESTATE_VALUE = set(string.printable[:94]) - {",", "="}
 # Placements around the scrubber that other branches route through the policy: a bare token as a path segment
@@ -48,7 +48,7 @@ _TRACESTATE_VALUE = set(string.printable[:94]) - {",", "="}
 # uncaught exception in a thread). Each gets its own tokens, derived from the corpus, so that a leak is attributed.
 PLACEMENT_TOKENS = {
     placement: [hashlib.sha256(f"{placement}:{entry['secret']}".encode()).hexdigest()[:32] for entry in COVERED[:5]]
-    for placement in ("path_segment", "stderr", "db_parameter", "redis_auth")
+    for placement in ("path_segment", "oauth_query", "custom_header", "stderr", "db_parameter", "redis_auth")
 }
 PLACEMENT_PENDING = {
     # (placement, sink): the branch that fixes it
@@ -56,12 +56,22 @@ PLACEMENT_PENDING = {
     ("path_segment", "otlp_logs"): "request",
     ("path_segment", "stdout"): "request",
     ("path_segment", "sentry"): "request",
+    ("oauth_query", "otlp_traces"): "request",
+    ("oauth_query", "otlp_logs"): "request",
+    ("oauth_query", "stdout"): "request",
+    ("oauth_query", "sentry"): "request",
+    ("custom_header", "sentry"): "request",
+    # the app logs its request headers as a dict: "x-service-key" is not a sensitive key under today's key policy
+    ("custom_header", "otlp_logs"): "scrub",
+    ("custom_header", "stdout"): "scrub",
     ("stderr", "stdout"): "sentrylog",
     ("db_parameter", "stdout"): "statement",
     ("db_parameter", "sentry"): "statement",
 }
 PENDING_REASONS = {
-    "request": "fixed by request branch: one URL policy judging path parameters by route name (issue 17 item 2)",
+    "scrub": PENDING["scrub"],
+    "request": "fixed by request branch: one URL policy (path parameters by route name, OAuth/SAS query values) and "
+    "allow-listed Sentry request headers (issue 17 item 2)",
     "sentrylog": "fixed by sentrylog branch: warnings and thread exceptions through the log pipeline (issue 17 item 1)",
     "statement": "needs the log renderer and Sentry's before_send (sentrylog's files) to call "
     "signalfire._scrub_wire.strip_statement_data; spans and OTLP logs are stripped on this branch (issue 17 item 4)",
@@ -143,6 +153,17 @@ def sinks(
                 statuses += [
                     httpx.get(f"{server.url}/password-reset/{token}", timeout=30).status_code
                     for token in PLACEMENT_TOKENS["path_segment"]
+                ]
+                # OAuth and shared-access-signature parameters, a custom secret header
+                statuses += [
+                    httpx.get(f"{server.url}/leak", params={"code": t, "state": t, "sig": t}, timeout=30).status_code
+                    for t in PLACEMENT_TOKENS["oauth_query"]
+                ]
+                statuses += [
+                    httpx.get(
+                        f"{server.url}/leak", headers={"X-Internal-Secret": t, "X-Service-Key": t}, timeout=30
+                    ).status_code
+                    for t in PLACEMENT_TOKENS["custom_header"]
                 ]
             stderr_statuses = [
                 httpx.post(f"{server.url}/stderr", content=token.encode(), timeout=30).status_code
