@@ -40,7 +40,7 @@ RESOURCE_ENTRY = next(entry for entry in CORPUS if entry["kind"] == "https_basic
 # Sentry context and the exception message).
 OPERATOR_SINKS = ["otlp_traces", "otlp_metrics", "otlp_logs", "stdout", "sentry", "metrics"]
 PENDING = {
-    "scrub": "fixed by scrub branch: prefix-free credential detectors, key policy, card precision (issue 17 items 5, 6)",
+    "scrub": "fixed by scrub branch: prefix-free credentials, key policy, card precision (issue 17 items 5, 6)",
 }
 _TRACESTATE_VALUE = set(string.printable[:94]) - {",", "="}
 # Placements around the scrubber that other branches route through the policy: a bare token as a path segment
