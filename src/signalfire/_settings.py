@@ -1,7 +1,8 @@
 """Settings: the one place that reads the environment.
 
-Resolution order, highest first: keyword arguments to ``init_observability()`` > environment variables > the preset of
-the deployment environment > field defaults. Standard ``OTEL_*`` variables mean what the OpenTelemetry specification
+Resolution order, highest first: keyword arguments to ``init_observability()`` > the file OTEL_CONFIG_FILE names (when
+set) > environment variables > a ``.env`` file > a secrets directory (when configured) > the preset of the deployment
+environment > field defaults. Standard ``OTEL_*`` variables mean what the OpenTelemetry specification
 says (durations in milliseconds, ``OTEL_SDK_DISABLED=true`` disables, ...); signalfire's own use ``SIGNALFIRE_``.
 
 Every validation failure becomes one :class:`ConfigurationError` that names the variable (or keyword argument), the
@@ -15,25 +16,19 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Literal, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
 
 Signal = Literal["traces", "metrics", "logs"]
-Source = Literal["argument", "environment", "preset", "default"]
+# Where a value came from, highest precedence first ("env file" is a .env file, "secrets dir" a secrets directory).
+Source = Literal["argument", "config file", "environment", "env file", "secrets dir", "preset", "default"]
 
 SAMPLERS = (
     "always_on",
@@ -56,6 +51,9 @@ AUTO_INSTRUMENTABLE = ("sqlalchemy", "redis", "httpx")
 # Environments that take the development preset; every other name (staging, production, qa, ...) takes production's,
 # because a shared environment should behave like production unless told otherwise.
 DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "testing"})
+# The environment when no variable names one; init_observability() then logs one warning and `signalfire doctor` flags
+# it. Development, so a first local run shows its spans and readable logs; docs/settings.md gives the reasons.
+DEFAULT_ENVIRONMENT = "development"
 
 # Values a preset supplies where neither an argument nor the environment did. Each key is a Settings field whose
 # default is None; the configuration reference in docs/ is generated from this table.
@@ -118,18 +116,33 @@ def parse_key_values(raw: str, what: str) -> dict[str, str]:
     return result
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """All of signalfire's configuration, resolved once by :func:`signalfire.init_observability`.
 
-    Each field documents its environment variables, first one wins. Pass a field name as a keyword argument to
-    ``init_observability`` to override the environment::
+    A pydantic-settings ``BaseSettings``: each field documents its environment variables, first one wins. Pass a field
+    name as a keyword argument to ``init_observability`` to override the environment::
 
         signalfire.init_observability(service_name="checkout", traces_sampler_arg=0.25)
+
+    or build one yourself (``Settings(_env_file=".env", _secrets_dir="/run/secrets")``, a subclass with its own
+    ``model_config``, or a field of your application's settings) and pass it as ``init_observability(settings=...)``.
+
+    Declaring a field: ``name: type = Field(default, validation_alias=_env("VARIABLE", "ALIAS"), description="...")``,
+    one ``_env(...)`` naming every variable that sets it, first one wins (the variables are the only names read from
+    the environment, a .env file and a secrets directory; the field name alone is not a variable). Values arrive as
+    text and are never JSON-decoded: a list or ``key=value`` field parses its text in a ``mode="before"`` validator.
+    A field whose default is None may take a value from ``PRESETS``.
     """
 
-    # A plain model that reads the environment itself (__init__): pydantic-settings cost more at import than the rest
-    # of start-up's configuration, for two sources (arguments, variables) that fit in a dozen lines.
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid", validate_default=False)
+    model_config = SettingsConfigDict(
+        frozen=True,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=False,
+        case_sensitive=False,
+        env_ignore_empty=True,  # the OpenTelemetry specification treats an empty variable as unset
+        enable_decoding=False,  # list and key=value fields parse their own text (OTEL_RESOURCE_ATTRIBUTES=a=b,c=d)
+    )
 
     # --- identity ------------------------------------------------------------------------------------------------
     enabled: bool = Field(
@@ -141,6 +154,14 @@ class Settings(BaseModel):
         False,
         validation_alias=_env("OTEL_SDK_DISABLED"),
         description="OTEL_SDK_DISABLED. true turns every signal off, as the OpenTelemetry specification says.",
+    )
+    config_file: str | None = Field(
+        None,
+        validation_alias=_env("OTEL_CONFIG_FILE"),
+        description="OTEL_CONFIG_FILE. An OpenTelemetry declarative configuration file (YAML or JSON; needs "
+        'pip install "signalfire[config]"). When set it configures exporters, sampler, batching, limits, resource and '
+        "propagators, the OTEL_* variables it covers are ignored (as the specification says), and signalfire's own "
+        "settings may be given under distribution.signalfire. Keyword arguments still win.",
     )
     service_name: str | None = Field(
         None,
@@ -159,7 +180,8 @@ class Settings(BaseModel):
         validation_alias=_env("SIGNALFIRE_ENVIRONMENT", "ENVIRONMENT", "DEPLOYMENT_ENVIRONMENT"),
         description="SIGNALFIRE_ENVIRONMENT / ENVIRONMENT / DEPLOYMENT_ENVIRONMENT. Free-form; development, dev, "
         "local, test and testing take the development preset, every other name the production preset. Default: "
-        "deployment.environment.name from OTEL_RESOURCE_ATTRIBUTES, else 'development'.",
+        "deployment.environment.name (or deployment.environment) from OTEL_RESOURCE_ATTRIBUTES, else "
+        "SENTRY_ENVIRONMENT, else 'development', with a start-up warning saying so (see docs/settings.md).",
     )
     resource_attributes: dict[str, str] = Field(
         default_factory=dict,
@@ -535,8 +557,10 @@ class Settings(BaseModel):
         "dependency at most once per period; 0 runs the checks on every probe.",
     )
 
-    # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
+    # Where each field's value came from, filled by __init__ and read by `signalfire doctor`; the parsed
+    # OTEL_CONFIG_FILE (an opentelemetry.configuration model), for what no field expresses (propagators).
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+    _config_file: Any = PrivateAttr(default=None)
 
     # --- validators ------------------------------------------------------------------------------------------------
     @field_validator("resource_attributes", "otlp_headers", mode="before")
@@ -830,7 +854,12 @@ class Settings(BaseModel):
         if self.service_version is None and "service.version" in attrs:
             object.__setattr__(self, "service_version", attrs["service.version"])
         if self.environment is None:
-            env = attrs.get("deployment.environment.name") or attrs.get("deployment.environment") or "development"
+            env = (
+                attrs.get("deployment.environment.name")
+                or attrs.get("deployment.environment")
+                or self.sentry_environment
+                or DEFAULT_ENVIRONMENT
+            )
             object.__setattr__(self, "environment", env)
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
@@ -1017,26 +1046,57 @@ class Settings(BaseModel):
 
     # --- construction ----------------------------------------------------------------------------------------------
     def __init__(self, **values: Any) -> None:
-        """Keyword arguments (a field's name or one of its variables' names, in any case), then the environment.
+        """Keyword arguments (a field's name or one of its variables' names, in any case), then pydantic-settings'
+        sources (see :meth:`settings_customise_sources`), then presets and defaults; raises ConfigurationError.
 
-        A field takes its first variable that is set and not empty (the OpenTelemetry specification treats an empty
-        variable as unset); variable names are matched case-insensitively. Values are validated as given: the list
-        and ``key=value`` fields parse their text in their own validators, nothing is decoded as JSON.
+        pydantic-settings' own keyword arguments (``_env_file``, ``_secrets_dir``, ...) are accepted as usual.
         """
         data = _keyword_arguments(values)
-        environ = _environment()
-        for field, names in _lookup().env_names.items():
-            if field not in data:
-                for name in names:
-                    found = environ.get(name)
-                    if found is not None:
-                        data[field] = found[1]
-                        break
-        super().__init__(**data)
+        resolution = _Resolution()
+        token = _resolving.set(resolution)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc, data, resolution)) from None
+        finally:
+            _resolving.reset(token)
+        preset_fields = PRESETS[self.preset]
+        for name in type(self).model_fields:
+            source = resolution.sources.get(name)
+            self._sources[name] = source or ("preset" if name in preset_fields else "default")
+        self._config_file = resolution.config_file
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments > OTEL_CONFIG_FILE > environment > .env file > secrets directory, each recorded for ``sources``.
+
+        A subclass that adds its own sources keeps source reporting by wrapping them in ``super()``'s result. A .env
+        file's other variables (the application's) are left out rather than rejected; without a .env file or a
+        secrets directory their sources are not called at all.
+        """
+        sources: list[PydanticBaseSettingsSource] = [_Recorded(init_settings, "argument", keep_unknown=True)]
+        owned: frozenset[str] = frozenset()
+        path = _config_file_path(init_settings, env_settings)
+        if path is not None:
+            sources.append(_ConfigFileSource(settings_cls, path))
+            owned = file_owned_fields()
+        sources.append(_Recorded(env_settings, "environment", drop=owned))
+        if getattr(dotenv_settings, "env_vars", True):
+            sources.append(_Recorded(dotenv_settings, "env file", drop=owned))
+        if getattr(file_secret_settings, "secrets_dir", True) is not None:
+            sources.append(_Recorded(file_secret_settings, "secrets dir", drop=owned))
+        return tuple(sources)
 
     @classmethod
     def resolve(cls, **overrides: Any) -> Self:
-        """Build the settings from keyword overrides and the environment, or raise ConfigurationError.
+        """Build the settings from keyword overrides and pydantic-settings' sources, or raise ConfigurationError.
 
         >>> Settings.resolve(service_name="checkout").service_name
         'checkout'
@@ -1047,24 +1107,7 @@ class Settings(BaseModel):
                 "; ".join(f"init_observability({name}=...) is not a setting" for name in unknown)
                 + ". Accepted keyword arguments are the fields of signalfire.Settings."
             )
-        try:
-            settings = cls(**overrides)
-        except ValidationError as exc:
-            raise ConfigurationError(_describe(exc, overrides)) from None
-        sources: dict[str, Source] = {}
-        preset_fields = PRESETS[settings.preset]
-        environ = _environment()
-        for name in cls.model_fields:
-            if name in overrides:
-                sources[name] = "argument"
-            elif _env_name_set(name, environ) is not None:
-                sources[name] = "environment"
-            elif name in preset_fields:
-                sources[name] = "preset"
-            else:
-                sources[name] = "default"
-        settings._sources.update(sources)
-        return settings
+        return cls(**overrides)
 
     def __eq__(self, other: object) -> bool:
         # Equal configuration is what matters for idempotent init; where each value came from does not.
@@ -1125,6 +1168,366 @@ def _env_name_set(field: str, environ: Mapping[str, tuple[str, str]] | None = No
     return None
 
 
+# --- sources: which one gave each value ------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Resolution:
+    """What one Settings() learns while its sources run: the source of each field, the parsed OTEL_CONFIG_FILE."""
+
+    sources: dict[str, Source] = field(default_factory=dict)
+    config_file: Any = None
+    config_path: str | None = None
+
+
+# Set by Settings.__init__ for the duration of its sources' calls (sources are built inside pydantic-settings).
+_resolving: ContextVar[_Resolution | None] = ContextVar("signalfire_settings_resolving", default=None)
+
+
+class _Recorded(PydanticBaseSettingsSource):
+    """A pydantic-settings source that notes which fields it gave and gives none a higher source already gave.
+
+    Unknown keys are dropped (a .env file's or secrets directory's other entries belong to the application), except
+    from the arguments, where pydantic rejects them as a misspelt setting.
+    """
+
+    def __init__(
+        self,
+        inner: PydanticBaseSettingsSource,
+        label: Source,
+        *,
+        drop: frozenset[str] = frozenset(),
+        keep_unknown: bool = False,
+    ) -> None:
+        super().__init__(inner.settings_cls)
+        self._inner, self._label, self._drop, self._keep_unknown = inner, label, drop, keep_unknown
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        data = self._inner()
+        resolution = _resolving.get()
+        given = resolution.sources if resolution is not None else {}
+        keywords = _lookup().keywords
+        kept: dict[str, Any] = {}
+        for key, value in data.items():
+            field_name = keywords.get(key.lower(), (None, 0))[0]
+            if field_name is None:
+                if self._keep_unknown:
+                    kept[key] = value
+                continue
+            if field_name in self._drop or field_name in given:
+                continue
+            if not self._keep_unknown and key.lower() not in _lookup().env_names[field_name]:
+                continue  # pydantic-settings also reads a field's bare name (populate_by_name); only variables count
+            kept[key] = value
+            given[field_name] = self._label
+        return kept
+
+
+def _config_file_path(init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource) -> str | None:
+    """OTEL_CONFIG_FILE as an argument (config_file=...) or in the environment, before the model exists."""
+    for key, value in getattr(init_settings, "init_kwargs", {}).items():
+        if key.lower() in ("config_file", "otel_config_file") and value:
+            return str(value)
+    env_vars: Mapping[str, Any] = getattr(env_settings, "env_vars", {})
+    value = env_vars.get("otel_config_file") or env_vars.get("OTEL_CONFIG_FILE")
+    return str(value) if value else None
+
+
+# Variables an OpenTelemetry configuration file replaces: the SDK's own (the specification: when OTEL_CONFIG_FILE is
+# set, the other SDK variables are ignored; the file may read them with ${VAR}). A field is the file's when its first
+# variable is one of these; instrumentation variables (OTEL_PYTHON_*, OTEL_INSTRUMENTATION_*) stay in effect.
+_SDK_VARIABLE_PREFIXES = (
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_",
+    "OTEL_BSP_",
+    "OTEL_METRIC_EXPORT_",
+    "OTEL_ATTRIBUTE_",
+    "OTEL_SPAN_",
+)
+
+
+@functools.cache
+def file_owned_fields() -> frozenset[str]:
+    """The fields whose variables OTEL_CONFIG_FILE replaces."""
+    return frozenset(
+        name
+        for name in Settings.model_fields
+        if (names := env_names(name)) and names[0].upper().startswith(_SDK_VARIABLE_PREFIXES)
+    )
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """OTEL_CONFIG_FILE mapped onto Settings fields (see :func:`config_file_values`), keyed by each field's first
+    variable so that it ranks above the environment whatever alias the environment used."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str) -> None:
+        super().__init__(settings_cls)
+        self._path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        config, values = config_file_values(self._path)
+        resolution = _resolving.get()
+        data: dict[str, Any] = {}
+        for field_name, value in values.items():
+            if resolution is not None:
+                if field_name in resolution.sources:  # an argument
+                    continue
+                resolution.sources[field_name] = "config file"
+            data[(env_names(field_name) or (field_name,))[0]] = value
+        if resolution is not None:
+            resolution.config_file, resolution.config_path = config, self._path
+        return data
+
+
+# --- OTEL_CONFIG_FILE ------------------------------------------------------------------------------------------------
+def config_file_values(path: str) -> tuple[Any, dict[str, Any]]:
+    """Load an OpenTelemetry declarative configuration file and map it onto Settings fields.
+
+    Returns the parsed model (``opentelemetry.configuration.OpenTelemetryConfiguration``) and the field values. What
+    no field can express is refused with a ConfigurationError naming it, rather than silently ignored; propagators are
+    applied from the parsed model by :func:`apply_config_file`.
+    """
+    try:
+        from opentelemetry.configuration import ConfigurationError as FileError
+        from opentelemetry.configuration import load_config_file
+    except ImportError:
+        raise ConfigurationError(
+            f"OTEL_CONFIG_FILE={path!r} needs the opentelemetry-configuration package: "
+            'pip install "signalfire[config]"'
+        ) from None
+    try:
+        config = load_config_file(path)
+    except (FileError, OSError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"OTEL_CONFIG_FILE={path!r} is not accepted: {exc}") from None
+    return config, _FileMapping(path).map(config)
+
+
+class _FileMapping:
+    """The declarative configuration's model, field by field, onto Settings (the stable schema's common subset)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.values: dict[str, Any] = {}
+
+    def refuse(self, where: str, what: str = "") -> ConfigurationError:
+        return ConfigurationError(
+            f"OTEL_CONFIG_FILE={self.path!r}: {where} is not supported by signalfire{what} (supported: otlp_http, "
+            "otlp_grpc and console exporters with batch or simple processors, one OTLP exporter per signal, the "
+            "always_on/always_off/trace_id_ratio_based/parent_based(root) samplers, limits, resource attributes, "
+            "propagators, a Prometheus pull reader, distribution.signalfire)"
+        )
+
+    def map(self, config: Any) -> dict[str, Any]:
+        values = self.values
+        if config.disabled:
+            values["sdk_disabled"] = True
+        if (limits := config.attribute_limits) is not None:
+            self.copy(limits, attribute_value_length_limit="attribute_value_length_limit")
+            self.copy(limits, attribute_count_limit="attribute_count_limit")
+        if (resource := config.resource) is not None:
+            attributes = parse_key_values(resource.attributes_list, "key=value") if resource.attributes_list else {}
+            for attribute in resource.attributes or ():
+                value = attribute.value
+                text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+                attributes[attribute.name] = text.lower() if isinstance(value, bool) else text
+            values["resource_attributes"] = attributes
+        if (tracer := config.tracer_provider) is not None:
+            self.traces(tracer)
+        if (meter := config.meter_provider) is not None:
+            self.metrics(meter)
+        if (logger := config.logger_provider) is not None:
+            self.logs(logger)
+        distribution = (config.distribution or {}).get("signalfire") or {}
+        keywords = _lookup().keywords
+        for key, value in distribution.items():
+            field_name = keywords.get(str(key).lower(), (None, 0))[0]
+            if field_name is None:
+                raise ConfigurationError(
+                    f"OTEL_CONFIG_FILE={self.path!r}: distribution.signalfire.{key} is not a setting (keys are "
+                    "signalfire.Settings field names or their variables)"
+                )
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                value = ",".join(f"{k}={v}" for k, v in value.items())
+            values[field_name] = value
+        return values
+
+    def copy(self, source: Any, **fields: str) -> None:
+        for name, attribute in fields.items():
+            value = getattr(source, attribute)
+            if value is not None:
+                self.values[name] = value
+
+    def exporter(self, signal: Signal, exporter: Any, where: str) -> str:
+        if exporter.console is not None:
+            return "console"
+        for kind, protocol in (("otlp_http", "http/protobuf"), ("otlp_grpc", "grpc")):
+            otlp = getattr(exporter, kind)
+            if otlp is None:
+                continue
+            if f"otlp_{signal}_endpoint" in self.values:
+                raise self.refuse(where, " (a second OTLP exporter for the same signal)")
+            if otlp.tls is not None:
+                raise self.refuse(f"{where}.{kind}.tls")
+            default = "http://localhost:4317" if kind == "otlp_grpc" else f"http://localhost:4318/v1/{signal}"
+            self.values[f"otlp_{signal}_endpoint"] = otlp.endpoint or default
+            self.values[f"otlp_{signal}_protocol"] = protocol
+            headers = parse_key_values(otlp.headers_list, "key=value") if otlp.headers_list else {}
+            headers.update({pair.name: pair.value or "" for pair in otlp.headers or ()})
+            if headers:
+                self.values[f"otlp_{signal}_headers"] = headers
+            if otlp.timeout is not None:
+                self.values[f"otlp_{signal}_timeout_ms"] = otlp.timeout
+            if otlp.compression is not None:
+                self.values["otlp_compression"] = otlp.compression
+            return "otlp"
+        raise self.refuse(where, " (only otlp_http, otlp_grpc and console exporters)")
+
+    def traces(self, tracer: Any) -> None:
+        names: list[str] = []
+        for index, processor in enumerate(tracer.processors):
+            where = f"tracer_provider.processors[{index}]"
+            if processor.batch is not None:
+                batch = processor.batch
+                self.copy(batch, bsp_schedule_delay_ms="schedule_delay", bsp_export_timeout_ms="export_timeout")
+                self.copy(batch, bsp_max_queue_size="max_queue_size")
+                self.copy(batch, bsp_max_export_batch_size="max_export_batch_size")
+                names.append(self.exporter("traces", batch.exporter, f"{where}.batch.exporter"))
+            elif processor.simple is not None:  # exported in batches all the same: the request path never waits
+                names.append(self.exporter("traces", processor.simple.exporter, f"{where}.simple.exporter"))
+            else:
+                raise self.refuse(where)
+        self.values["traces_exporter"] = ",".join(dict.fromkeys(names)) or "none"
+        if (limits := tracer.limits) is not None:
+            self.copy(limits, span_attribute_value_length_limit="attribute_value_length_limit")
+            self.copy(limits, span_attribute_count_limit="attribute_count_limit")
+            self.copy(limits, span_event_count_limit="event_count_limit", span_link_count_limit="link_count_limit")
+        if tracer.sampler is not None:
+            self.values["traces_sampler"], ratio = self.sampler(tracer.sampler, "tracer_provider.sampler")
+            if ratio is not None:
+                self.values["traces_sampler_arg"] = ratio
+
+    def sampler(self, sampler: Any, where: str, parent: bool = False) -> tuple[str, float | None]:
+        prefix = "parentbased_" if parent else ""
+        if sampler.always_on is not None:
+            return prefix + "always_on", None
+        if sampler.always_off is not None:
+            return prefix + "always_off", None
+        if sampler.trace_id_ratio_based is not None:
+            ratio = sampler.trace_id_ratio_based.ratio
+            return prefix + "traceidratio", 1.0 if ratio is None else ratio
+        based = sampler.parent_based
+        if based is not None and not parent:
+            for other in ("remote_parent_sampled", "remote_parent_not_sampled", "local_parent_sampled"):
+                if getattr(based, other) is not None:
+                    raise self.refuse(f"{where}.parent_based.{other}")
+            if based.local_parent_not_sampled is not None:
+                raise self.refuse(f"{where}.parent_based.local_parent_not_sampled")
+            if based.root is None:
+                return "parentbased_always_on", None
+            return self.sampler(based.root, f"{where}.parent_based.root", parent=True)
+        raise self.refuse(where)
+
+    def metrics(self, meter: Any) -> None:
+        if meter.views:
+            raise self.refuse("meter_provider.views")
+        names: list[str] = []
+        for index, reader in enumerate(meter.readers):
+            where = f"meter_provider.readers[{index}]"
+            if reader.periodic is not None:
+                periodic = reader.periodic
+                self.copy(periodic, metric_export_interval_ms="interval", metric_export_timeout_ms="timeout")
+                names.append(self.exporter("metrics", periodic.exporter, f"{where}.periodic.exporter"))
+            elif reader.pull is not None and reader.pull.exporter.prometheus_development is not None:
+                prometheus = reader.pull.exporter.prometheus_development
+                self.copy(prometheus, metrics_host="host", metrics_port="port")
+                names.append("prometheus")
+            else:
+                raise self.refuse(where)
+        self.values["metrics_exporter"] = ",".join(dict.fromkeys(names)) or "none"
+
+    def logs(self, logger: Any) -> None:
+        names: list[str] = []
+        for index, processor in enumerate(logger.processors):
+            where = f"logger_provider.processors[{index}]"
+            chosen = processor.batch or processor.simple
+            if chosen is None:
+                raise self.refuse(where)
+            names.append(self.exporter("logs", chosen.exporter, f"{where}.exporter"))
+        self.values["logs_exporter"] = ",".join(dict.fromkeys(names)) or "none"
+
+
+def apply_config_file(settings: Settings) -> None:
+    """Apply what of OTEL_CONFIG_FILE no Settings field carries: the propagators (the global text-map propagator)."""
+    config = settings._config_file
+    if config is not None and config.propagator is not None:
+        from opentelemetry.configuration.file import configure_propagator
+
+        configure_propagator(config.propagator)
+
+
+def config_file_report(settings: Settings) -> list[str]:
+    """Lines for `signalfire doctor` and `signalfire config`: the file in charge, what it set, what it overrides."""
+    if settings.config_file is None:
+        return []
+    from_file = sorted(name for name, source in settings.sources.items() if source == "config file")
+    environ = _environment()
+    ignored = sorted(
+        variable for name in file_owned_fields() if (variable := _env_name_set(name, environ)) is not None
+    )
+    lines = [f"OTEL_CONFIG_FILE={settings.config_file} is in charge: it sets {', '.join(from_file) or 'nothing'}"]
+    if ignored:
+        lines.append("ignored while it is set (the file may read them as ${VAR}): " + ", ".join(ignored))
+    return lines
+
+
+ENVIRONMENT_VARIABLES = (
+    "SIGNALFIRE_ENVIRONMENT",
+    "ENVIRONMENT",
+    "DEPLOYMENT_ENVIRONMENT",
+    "deployment.environment.name in OTEL_RESOURCE_ATTRIBUTES",
+    "SENTRY_ENVIRONMENT",
+)
+
+
+def environment_origin(settings: Settings) -> str | None:
+    """What named the deployment environment, or None when nothing did and the default preset runs."""
+    source = settings.sources.get("environment", "default")
+    if source != "default":
+        return _env_name_set("environment") if source == "environment" else source
+    attrs = settings.resource_attributes
+    for key in ("deployment.environment.name", "deployment.environment"):
+        if key in attrs:
+            return f"{key} in OTEL_RESOURCE_ATTRIBUTES"
+    if settings.sentry_environment is not None:
+        return "SENTRY_ENVIRONMENT"
+    return None
+
+
+def unnamed_environment_notice(settings: Settings) -> str | None:
+    """The start-up warning when no variable named the environment (None when one did)."""
+    if environment_origin(settings) is not None:
+        return None
+    return (
+        f"signalfire: no deployment environment is set, so the {settings.preset} preset runs "
+        f"(traces sampled at {settings.traces_sampler_arg:g}, {settings.log_format} logs"
+        + (", spans printed to the terminal" if "console" in settings.exporters("traces") else "")
+        + "). Set ENVIRONMENT=production (or any of "
+        + ", ".join(ENVIRONMENT_VARIABLES[1:])
+        + ") to choose."
+    )
+
+
 # pydantic's own wording for the built-in types, said the way the rest of the messages say it
 _TYPE_REASONS = {
     "bool_parsing": "expected true or false",
@@ -1136,18 +1539,28 @@ _TYPE_REASONS = {
 _CLEAN_PREFIX = re.compile(r"^(Value error|Assertion failed), ")
 
 
-def _describe(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
+def _describe(exc: ValidationError, arguments: Mapping[str, Any], resolution: _Resolution) -> str:
     lines = []
+    keywords = _lookup().keywords
     for error in exc.errors(include_url=False):
         loc = error["loc"]
-        field = str(loc[0]) if loc else ""  # Settings() passes every value by field name
+        key = str(loc[0]) if loc else ""  # a field's first variable (as declared) or its name
+        field_name = keywords.get(key.lower(), (key, 0))[0]
         reason = _TYPE_REASONS.get(error["type"]) or _CLEAN_PREFIX.sub("", error["msg"])
-        if field in overrides:
-            lines.append(f"init_observability({field}={overrides[field]!r}) is not accepted: {reason}")
-        elif field in Settings.model_fields:
-            variable = _env_name_set(field) or (env_names(field) or (field,))[0]
-            value = os.environ.get(variable, error.get("input"))
-            lines.append(f"{variable}={value!r} is not accepted: {reason}")
+        source = resolution.sources.get(field_name)
+        value = error.get("input")
+        if field_name in arguments and source in ("argument", None):
+            lines.append(f"init_observability({field_name}={arguments[field_name]!r}) is not accepted: {reason}")
+        elif source == "config file":
+            lines.append(
+                f"{field_name}={value!r} from OTEL_CONFIG_FILE={resolution.config_path!r} is not accepted: {reason}"
+            )
+        elif source in ("env file", "secrets dir"):
+            where = "a .env file" if source == "env file" else "the secrets directory"
+            lines.append(f"{(env_names(field_name) or (key,))[0]}={value!r} from {where} is not accepted: {reason}")
+        elif field_name in Settings.model_fields:
+            variable = _env_name_set(field_name) or (env_names(field_name) or (field_name,))[0]
+            lines.append(f"{variable}={os.environ.get(variable, value)!r} is not accepted: {reason}")
         else:  # a model-level check, whose message already names its variables
             lines.append(reason)
     return "invalid signalfire configuration:\n  " + "\n  ".join(lines)
