@@ -1522,9 +1522,9 @@ def unnamed_environment_notice(settings: Settings) -> str | None:
         f"signalfire: no deployment environment is set, so the {settings.preset} preset runs "
         f"(traces sampled at {settings.traces_sampler_arg:g}, {settings.log_format} logs"
         + (", spans printed to the terminal" if "console" in settings.exporters("traces") else "")
-        + "). Set ENVIRONMENT=production (or any of "
-        + ", ".join(ENVIRONMENT_VARIABLES[1:])
-        + ") to choose."
+        + "). To choose, set ENVIRONMENT=production (or development), or one of "
+        + ", ".join(v for v in ENVIRONMENT_VARIABLES if v != "ENVIRONMENT")
+        + "."
     )
 
 
