@@ -17,7 +17,8 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Literal, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
@@ -1173,7 +1174,7 @@ def _env_name_set(field: str, environ: Mapping[str, tuple[str, str]] | None = No
 class _Resolution:
     """What one Settings() learns while its sources run: the source of each field, the parsed OTEL_CONFIG_FILE."""
 
-    sources: dict[str, Source] = field(default_factory=dict)
+    sources: dict[str, Source] = dataclass_field(default_factory=dict)
     config_file: Any = None
     config_path: str | None = None
 
@@ -1224,7 +1225,9 @@ class _Recorded(PydanticBaseSettingsSource):
         return kept
 
 
-def _config_file_path(init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource) -> str | None:
+def _config_file_path(
+    init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource
+) -> str | None:
     """OTEL_CONFIG_FILE as an argument (config_file=...) or in the environment, before the model exists."""
     for key, value in getattr(init_settings, "init_kwargs", {}).items():
         if key.lower() in ("config_file", "otel_config_file") and value:
@@ -1301,8 +1304,7 @@ def config_file_values(path: str) -> tuple[Any, dict[str, Any]]:
         from opentelemetry.configuration import load_config_file
     except ImportError:
         raise ConfigurationError(
-            f"OTEL_CONFIG_FILE={path!r} needs the opentelemetry-configuration package: "
-            'pip install "signalfire[config]"'
+            f'OTEL_CONFIG_FILE={path!r} needs the opentelemetry-configuration package: pip install "signalfire[config]"'
         ) from None
     try:
         config = load_config_file(path)
@@ -1356,10 +1358,11 @@ class _FileMapping:
                     "signalfire.Settings field names or their variables)"
                 )
             if isinstance(value, list):
-                value = ",".join(str(v) for v in value)
+                values[field_name] = ",".join(str(v) for v in value)
             elif isinstance(value, dict):
-                value = ",".join(f"{k}={v}" for k, v in value.items())
-            values[field_name] = value
+                values[field_name] = ",".join(f"{k}={v}" for k, v in value.items())
+            else:
+                values[field_name] = value
         return values
 
     def copy(self, source: Any, **fields: str) -> None:
@@ -1482,9 +1485,7 @@ def config_file_report(settings: Settings) -> list[str]:
         return []
     from_file = sorted(name for name, source in settings.sources.items() if source == "config file")
     environ = _environment()
-    ignored = sorted(
-        variable for name in file_owned_fields() if (variable := _env_name_set(name, environ)) is not None
-    )
+    ignored = sorted(variable for name in file_owned_fields() if (variable := _env_name_set(name, environ)) is not None)
     lines = [f"OTEL_CONFIG_FILE={settings.config_file} is in charge: it sets {', '.join(from_file) or 'nothing'}"]
     if ignored:
         lines.append("ignored while it is set (the file may read them as ${VAR}): " + ", ".join(ignored))
@@ -1506,9 +1507,14 @@ def environment_origin(settings: Settings) -> str | None:
     if source != "default":
         return _env_name_set("environment") if source == "environment" else source
     attrs = settings.resource_attributes
+    where = (
+        "OTEL_CONFIG_FILE"
+        if settings.sources.get("resource_attributes") == "config file"
+        else "OTEL_RESOURCE_ATTRIBUTES"
+    )
     for key in ("deployment.environment.name", "deployment.environment"):
         if key in attrs:
-            return f"{key} in OTEL_RESOURCE_ATTRIBUTES"
+            return f"{key} in {where}"
     if settings.sentry_environment is not None:
         return "SENTRY_ENVIRONMENT"
     return None
