@@ -49,7 +49,7 @@ def test_init_without_app_or_dsn_leaves_the_optional_parts_unimported() -> None:
 
 
 def test_settings_is_a_pydantic_settings_class_and_imports_none_of_its_optional_sources() -> None:
-    """Settings is a pydantic-settings BaseSettings (issue 18); init imports none of its cloud or YAML sources' libraries."""
+    """Settings is a pydantic-settings BaseSettings; init imports none of its cloud or YAML sources' libraries."""
     result = _run(
         """
         import sys
