@@ -18,12 +18,11 @@ import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from typing import Any, Literal, Self, TypedDict
+from typing import Any, Literal, NamedTuple, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
 
@@ -1128,10 +1127,10 @@ def env_names(field: str) -> tuple[str, ...]:
     return (str(alias),) if alias else ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Lookup:
+class _Lookup(NamedTuple):
     env_names: dict[str, tuple[str, ...]]  # field -> its variables' lower-case names, first one wins
     keywords: dict[str, tuple[str, int]]  # lower-case field or variable name -> (field, rank: lower wins)
+    variables: dict[str, tuple[tuple[str, str], ...]]  # field -> (lower-case name, name as declared), first wins
 
 
 @functools.cache
@@ -1141,7 +1140,8 @@ def _lookup() -> _Lookup:
     for field, names in env.items():
         for rank, name in enumerate((*names, field.lower())):
             keywords.setdefault(name, (field, rank))
-    return _Lookup(env, keywords)
+    variables = {field: tuple((name.lower(), name) for name in env_names(field)) for field in Settings.model_fields}
+    return _Lookup(env, keywords, variables)
 
 
 def _keyword_arguments(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -1170,13 +1170,17 @@ def _env_name_set(field: str, environ: Mapping[str, tuple[str, str]] | None = No
 
 
 # --- sources: which one gave each value ------------------------------------------------------------------------------
-@dataclass(slots=True)
 class _Resolution:
-    """What one Settings() learns while its sources run: the source of each field, the parsed OTEL_CONFIG_FILE."""
+    """What one Settings() learns while its sources run: the source of each field, the parsed OTEL_CONFIG_FILE.
 
-    sources: dict[str, Source] = dataclass_field(default_factory=dict)
-    config_file: Any = None
-    config_path: str | None = None
+    A plain class, not a dataclass: dataclasses compile their methods at import, which start-up pays for."""
+
+    __slots__ = ("config_file", "config_path", "sources")
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Source] = {}
+        self.config_file: Any = None
+        self.config_path: str | None = None
 
 
 # Set by Settings.__init__ for the duration of its sources' calls (sources are built inside pydantic-settings).
@@ -1204,8 +1208,36 @@ class _Recorded(PydanticBaseSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._inner.get_field_value(field, field_name)
 
+    def _values(self) -> dict[str, Any]:
+        """The inner source's values. For the environment and a .env file, signalfire's own fields are looked up
+        directly (get_field_value): their text is never decoded, so pydantic-settings' per-field preparation, which
+        inspects every annotation on every instantiation, only costs start-up time. A subclass's own fields get it."""
+        inner = self._inner
+        if not isinstance(inner, EnvSettingsSource):  # arguments, secrets directory
+            return inner()
+        own = Settings.model_fields
+        data: dict[str, Any] = {}
+        fast = not inner.case_sensitive and inner.config.get("env_prefix_target", "variable") == "variable"
+        if fast:  # the variables by their lower-case names, as pydantic-settings keys env_vars when case-insensitive
+            env_vars = inner.env_vars
+            for variables in _lookup().variables.values():
+                for lower, declared in variables:
+                    value = env_vars.get(lower)
+                    if value is not None:
+                        data[declared] = value
+                        break
+        for name, info in self.settings_cls.model_fields.items():
+            if fast and name in own:
+                continue
+            value, key, is_complex = inner.get_field_value(info, name)
+            if name not in own:
+                value = inner.prepare_field_value(name, info, value, is_complex)
+            if value is not None:
+                data[key] = value
+        return data
+
     def __call__(self) -> dict[str, Any]:
-        data = self._inner()
+        data = self._values()
         resolution = _resolving.get()
         given = resolution.sources if resolution is not None else {}
         keywords = _lookup().keywords
