@@ -18,10 +18,19 @@ import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Self, TypedDict
+from typing import Annotated, Any, Literal, NamedTuple, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
@@ -116,6 +125,104 @@ def parse_key_values(raw: str, what: str) -> dict[str, str]:
     return result
 
 
+# --- rules shared by several fields: annotated types, each with the message a rejected value gets --------------------
+# A field declares one as its type (``otlp_timeout_ms: PositiveInt = Field(...)``); the rule runs before pydantic's own
+# type check, on the text as it came from the environment or the value as given.
+def _positive_int(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        number = 0
+    if isinstance(value, bool) or number <= 0:
+        raise ValueError("expected a whole number greater than 0")
+    return number
+
+
+def _positive_seconds(value: Any) -> Any:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number > 0 or math.isinf(number):
+        raise ValueError("expected a number of seconds greater than 0")
+    return number
+
+
+def ratio(what: str, *, optional: bool = False, strict: bool = False) -> BeforeValidator:
+    """A number from 0 to 1 (NaN refused); ``what`` names it in the message; ``strict`` also refuses true/false."""
+
+    def check(value: Any) -> Any:
+        if optional and value is None:
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if (strict and isinstance(value, bool)) or not 0.0 <= number <= 1.0:
+            raise ValueError(f"expected a number from 0 to 1 ({what})")
+        return number
+
+    return BeforeValidator(check)
+
+
+def name(max_length: int, *, no_dots: bool = False) -> AfterValidator:
+    """A printable, non-empty name (service, version, environment, Sentry release), stripped, at most so long;
+    ``no_dots`` also refuses '.' and '..' (Sentry does)."""
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value or not value.isprintable() or len(value) > max_length or (no_dots and value in (".", "..")):
+            raise ValueError(f"expected a printable, non-empty name of at most {max_length} characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def _key_values(value: Any) -> Any:
+    return parse_key_values(value, "key=value") if isinstance(value, str) else value
+
+
+def _protocol(value: Any) -> Any:
+    if value is None:
+        return None
+    normalized = str(value).strip().lower()
+    if normalized not in PROTOCOLS:
+        raise ValueError("expected grpc or http/protobuf")
+    return normalized
+
+
+def _url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
+        raise ValueError("expected an http:// or https:// URL such as http://otel-collector:4318")
+    return value
+
+
+PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
+OptionalPositiveInt = Annotated[int | None, BeforeValidator(_positive_int)]
+Seconds = Annotated[float, BeforeValidator(_positive_seconds)]
+Name = Annotated[str | None, name(255)]
+SentryName = Annotated[str | None, name(200, no_dots=True)]  # Sentry rejects releases and environments of only dots
+SampleRate = Annotated[float, ratio("the share of transactions sampled", strict=True)]
+KeyValues = Annotated[dict[str, str], BeforeValidator(_key_values)]
+OptionalKeyValues = Annotated[dict[str, str] | None, BeforeValidator(_key_values)]
+Protocol = Annotated[str, BeforeValidator(_protocol)]
+OptionalProtocol = Annotated[str | None, BeforeValidator(_protocol)]
+Url = Annotated[str | None, AfterValidator(_url)]
+
+
 class Settings(BaseSettings):
     """All of signalfire's configuration, resolved once by :func:`signalfire.init_observability`.
 
@@ -131,6 +238,8 @@ class Settings(BaseSettings):
     one ``_env(...)`` naming every variable that sets it, first one wins (the variables are the only names read from
     the environment, a .env file and a secrets directory; the field name alone is not a variable). Values arrive as
     text and are never JSON-decoded: a list or ``key=value`` field parses its text in a ``mode="before"`` validator.
+    A rule several fields share is an annotated type declared above the class (``PositiveInt``, ``Seconds``,
+    ``ratio("...")``, ``Name``, ``KeyValues``, ``Protocol``, ``Url``); a field's own rule is a ``field_validator``.
     A field whose default is None may take a value from ``PRESETS``.
     """
 
@@ -163,19 +272,19 @@ class Settings(BaseSettings):
         "propagators, the OTEL_* variables it covers are ignored (as the specification says), and signalfire's own "
         "settings may be given under distribution.signalfire. Keyword arguments still win.",
     )
-    service_name: str | None = Field(
+    service_name: Name = Field(
         None,
         validation_alias=_env("OTEL_SERVICE_NAME", "SIGNALFIRE_SERVICE_NAME"),
         description="OTEL_SERVICE_NAME. Default: service.name from OTEL_RESOURCE_ATTRIBUTES, else "
         "'unknown_service:python'.",
     )
-    service_version: str | None = Field(
+    service_version: Name = Field(
         None,
         validation_alias=_env("SIGNALFIRE_SERVICE_VERSION", "OTEL_SERVICE_VERSION", "APP_VERSION", "GIT_SHA"),
         description="SIGNALFIRE_SERVICE_VERSION / OTEL_SERVICE_VERSION / APP_VERSION / GIT_SHA. Default: "
         "service.version from OTEL_RESOURCE_ATTRIBUTES, else unset.",
     )
-    environment: str | None = Field(
+    environment: Name = Field(
         None,
         validation_alias=_env("SIGNALFIRE_ENVIRONMENT", "ENVIRONMENT", "DEPLOYMENT_ENVIRONMENT"),
         description="SIGNALFIRE_ENVIRONMENT / ENVIRONMENT / DEPLOYMENT_ENVIRONMENT. Free-form; development, dev, "
@@ -183,7 +292,7 @@ class Settings(BaseSettings):
         "deployment.environment.name (or deployment.environment) from OTEL_RESOURCE_ATTRIBUTES, else "
         "SENTRY_ENVIRONMENT, else 'development', with a start-up warning saying so (see docs/settings.md).",
     )
-    resource_attributes: dict[str, str] = Field(
+    resource_attributes: KeyValues = Field(
         default_factory=dict,
         validation_alias=_env("OTEL_RESOURCE_ATTRIBUTES"),
         description="OTEL_RESOURCE_ATTRIBUTES. key=value pairs added to every signal's resource.",
@@ -216,40 +325,42 @@ class Settings(BaseSettings):
     )
 
     # --- OTLP: generic, then per signal ----------------------------------------------------------------------------
-    otlp_endpoint: str | None = Field(
+    otlp_endpoint: Url = Field(
         None,
         validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"),
         description="OTEL_EXPORTER_OTLP_ENDPOINT. Base URL; for http/protobuf /v1/<signal> is appended.",
     )
-    otlp_traces_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-    otlp_metrics_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
-    otlp_logs_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"))
-    otlp_protocol: str = Field(
+    otlp_traces_endpoint: Url = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    otlp_metrics_endpoint: Url = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+    otlp_logs_endpoint: Url = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"))
+    otlp_protocol: Protocol = Field(
         "http/protobuf",
         validation_alias=_env("OTEL_EXPORTER_OTLP_PROTOCOL"),
         description="OTEL_EXPORTER_OTLP_PROTOCOL: grpc or http/protobuf (the specification's default).",
     )
-    otlp_traces_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
-    otlp_metrics_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"))
-    otlp_logs_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"))
-    otlp_headers: dict[str, str] = Field(
+    otlp_traces_protocol: OptionalProtocol = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+    otlp_metrics_protocol: OptionalProtocol = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"))
+    otlp_logs_protocol: OptionalProtocol = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"))
+    otlp_headers: KeyValues = Field(
         default_factory=dict,
         validation_alias=_env("OTEL_EXPORTER_OTLP_HEADERS"),
         description="OTEL_EXPORTER_OTLP_HEADERS. key=value pairs sent with every export (e.g. an API key).",
     )
-    otlp_traces_headers: dict[str, str] | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
-    otlp_metrics_headers: dict[str, str] | None = Field(
-        None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_HEADERS")
-    )
-    otlp_logs_headers: dict[str, str] | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_HEADERS"))
-    otlp_timeout_ms: int = Field(
+    otlp_traces_headers: OptionalKeyValues = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
+    otlp_metrics_headers: OptionalKeyValues = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_HEADERS"))
+    otlp_logs_headers: OptionalKeyValues = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_HEADERS"))
+    otlp_timeout_ms: PositiveInt = Field(
         10_000,
         validation_alias=_env("OTEL_EXPORTER_OTLP_TIMEOUT"),
         description="OTEL_EXPORTER_OTLP_TIMEOUT, in milliseconds as the specification says.",
     )
-    otlp_traces_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"))
-    otlp_metrics_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
-    otlp_logs_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"))
+    otlp_traces_timeout_ms: OptionalPositiveInt = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+    )
+    otlp_metrics_timeout_ms: OptionalPositiveInt = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT")
+    )
+    otlp_logs_timeout_ms: OptionalPositiveInt = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"))
     otlp_compression: str | None = Field(
         None,
         validation_alias=_env("OTEL_EXPORTER_OTLP_COMPRESSION"),
@@ -262,61 +373,61 @@ class Settings(BaseSettings):
         validation_alias=_env("OTEL_TRACES_SAMPLER"),
         description="OTEL_TRACES_SAMPLER: " + ", ".join(SAMPLERS) + ".",
     )
-    traces_sampler_arg: float | None = Field(
+    traces_sampler_arg: Annotated[float | None, ratio("the sampling ratio", optional=True)] = Field(
         None,
         validation_alias=_env("OTEL_TRACES_SAMPLER_ARG"),
         description="OTEL_TRACES_SAMPLER_ARG: the sampling ratio, 0 to 1. Preset: 1.0 in development, 0.1 in "
         "production.",
     )
-    bsp_schedule_delay_ms: int = Field(5_000, validation_alias=_env("OTEL_BSP_SCHEDULE_DELAY"))
-    bsp_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
-    bsp_max_queue_size: int = Field(2_048, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
-    bsp_max_export_batch_size: int = Field(512, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+    bsp_schedule_delay_ms: PositiveInt = Field(5_000, validation_alias=_env("OTEL_BSP_SCHEDULE_DELAY"))
+    bsp_export_timeout_ms: PositiveInt = Field(30_000, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
+    bsp_max_queue_size: PositiveInt = Field(2_048, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
+    bsp_max_export_batch_size: PositiveInt = Field(512, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
     # span limits: standard meaning, every value passed explicitly (the SDK would otherwise read the environment)
-    attribute_value_length_limit: int = Field(
+    attribute_value_length_limit: PositiveInt = Field(
         4096,
         validation_alias=_env("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
         description="OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, the longest attribute value kept, in characters (longer "
         "strings are truncated). signalfire's default is 4096 rather than unlimited: a hostile header or query "
         "string never makes an unbounded span.",
     )
-    span_attribute_value_length_limit: int | None = Field(
+    span_attribute_value_length_limit: OptionalPositiveInt = Field(
         None,
         validation_alias=_env("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
         description="OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, the same for span attributes only; default: "
         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT.",
     )
-    attribute_count_limit: int = Field(
+    attribute_count_limit: PositiveInt = Field(
         128,
         validation_alias=_env("OTEL_ATTRIBUTE_COUNT_LIMIT"),
         description="OTEL_ATTRIBUTE_COUNT_LIMIT, the most attributes kept per span, event and link (further ones are "
         "dropped).",
     )
-    span_attribute_count_limit: int | None = Field(
+    span_attribute_count_limit: OptionalPositiveInt = Field(
         None,
         validation_alias=_env("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
         description="OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, the same for span attributes only; default: "
         "OTEL_ATTRIBUTE_COUNT_LIMIT.",
     )
-    span_event_count_limit: int = Field(
+    span_event_count_limit: PositiveInt = Field(
         128,
         validation_alias=_env("OTEL_SPAN_EVENT_COUNT_LIMIT"),
         description="OTEL_SPAN_EVENT_COUNT_LIMIT, the most events kept per span.",
     )
-    span_link_count_limit: int = Field(
+    span_link_count_limit: PositiveInt = Field(
         128,
         validation_alias=_env("OTEL_SPAN_LINK_COUNT_LIMIT"),
         description="OTEL_SPAN_LINK_COUNT_LIMIT, the most links kept per span.",
     )
-    metric_export_interval_ms: int = Field(
+    metric_export_interval_ms: PositiveInt = Field(
         60_000,
         validation_alias=_env("OTEL_METRIC_EXPORT_INTERVAL"),
         description="OTEL_METRIC_EXPORT_INTERVAL, milliseconds between OTLP metric pushes.",
     )
-    metric_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_METRIC_EXPORT_TIMEOUT"))
+    metric_export_timeout_ms: PositiveInt = Field(30_000, validation_alias=_env("OTEL_METRIC_EXPORT_TIMEOUT"))
 
     # --- lifecycle -------------------------------------------------------------------------------------------------
-    shutdown_timeout_s: float = Field(
+    shutdown_timeout_s: Seconds = Field(
         5.0,
         validation_alias=_env("SIGNALFIRE_SHUTDOWN_TIMEOUT"),
         description="SIGNALFIRE_SHUTDOWN_TIMEOUT, seconds that shutdown() (also at exit and on SIGTERM) may spend "
@@ -372,7 +483,7 @@ class Settings(BaseSettings):
         validation_alias=_env("SIGNALFIRE_ACCESS_LOG"),
         description="SIGNALFIRE_ACCESS_LOG: one log line per HTTP request (logger signalfire.access).",
     )
-    access_log_sample_rate: float = Field(
+    access_log_sample_rate: Annotated[float, ratio("the share of requests logged")] = Field(
         1.0,
         validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE"),
         description="SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE: the share of requests with an access-log line, 0 to 1; 5xx "
@@ -390,24 +501,24 @@ class Settings(BaseSettings):
         description="SENTRY_DSN. Where Sentry events go (https://<public key>@<host>/<project id>); unset: Sentry "
         "stays off and the error helpers do nothing.",
     )
-    sentry_environment: str | None = Field(
+    sentry_environment: SentryName = Field(
         None,
         validation_alias=_env("SENTRY_ENVIRONMENT"),
         description="SENTRY_ENVIRONMENT. Default: the service's environment (SIGNALFIRE_ENVIRONMENT / ENVIRONMENT).",
     )
-    sentry_release: str | None = Field(
+    sentry_release: SentryName = Field(
         None,
         validation_alias=_env("SENTRY_RELEASE"),
         description="SENTRY_RELEASE. Default: the service version (SIGNALFIRE_SERVICE_VERSION / APP_VERSION / "
         "GIT_SHA).",
     )
-    sentry_traces_sample_rate: float = Field(
+    sentry_traces_sample_rate: SampleRate = Field(
         0.0,
         validation_alias=_env("SENTRY_TRACES_SAMPLE_RATE"),
         description="SENTRY_TRACES_SAMPLE_RATE, 0 to 1. Default 0: OpenTelemetry owns tracing and Sentry starts no "
         "transactions, spans or sentry-trace headers. Above 0 Sentry traces too (a second set of traces).",
     )
-    sentry_profiles_sample_rate: float = Field(
+    sentry_profiles_sample_rate: SampleRate = Field(
         0.0,
         validation_alias=_env("SENTRY_PROFILES_SAMPLE_RATE"),
         description="SENTRY_PROFILES_SAMPLE_RATE, 0 to 1, relative to SENTRY_TRACES_SAMPLE_RATE (profiles need Sentry "
@@ -544,7 +655,7 @@ class Settings(BaseSettings):
         description="SIGNALFIRE_HEALTH_DEEP_PATH. Every check with status, latency and details; 503 only when a "
         "critical check fails.",
     )
-    health_timeout_s: float = Field(
+    health_timeout_s: Seconds = Field(
         2.0,
         validation_alias=_env("SIGNALFIRE_HEALTH_TIMEOUT_SECONDS"),
         description="SIGNALFIRE_HEALTH_TIMEOUT_SECONDS. Seconds a check may take before it fails, unless the check "
@@ -563,19 +674,6 @@ class Settings(BaseSettings):
     _config_file: Any = PrivateAttr(default=None)
 
     # --- validators ------------------------------------------------------------------------------------------------
-    @field_validator("resource_attributes", "otlp_headers", mode="before")
-    @classmethod
-    def _parse_pairs(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return parse_key_values(value, "key=value")
-        return value
-
-    @field_validator("otlp_traces_headers", "otlp_metrics_headers", "otlp_logs_headers", mode="before")
-    @classmethod
-    def _parse_signal_pairs(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return parse_key_values(value, "key=value")
-        return value
 
     @field_validator("traces_exporter", "metrics_exporter", "logs_exporter", mode="before")
     @classmethod
@@ -590,34 +688,6 @@ class Settings(BaseSettings):
         if "none" in names and len(names) > 1:
             raise ValueError("'none' cannot be combined with another exporter")
         return tuple(names)
-
-    @field_validator("otlp_endpoint", "otlp_traces_endpoint", "otlp_metrics_endpoint", "otlp_logs_endpoint")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        try:
-            parts = urlsplit(value)
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError:
-            port_ok = False
-            parts = urlsplit("")
-        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
-            raise ValueError("expected an http:// or https:// URL such as http://otel-collector:4318")
-        return value
-
-    @field_validator(
-        "otlp_protocol", "otlp_traces_protocol", "otlp_metrics_protocol", "otlp_logs_protocol", mode="before"
-    )
-    @classmethod
-    def _check_protocol(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        normalized = str(value).strip().lower()
-        if normalized not in PROTOCOLS:
-            raise ValueError("expected grpc or http/protobuf")
-        return normalized
 
     @field_validator("otlp_compression", mode="before")
     @classmethod
@@ -636,19 +706,6 @@ class Settings(BaseSettings):
         if normalized not in SAMPLERS:
             raise ValueError("expected one of " + ", ".join(SAMPLERS))
         return normalized
-
-    @field_validator("traces_sampler_arg", mode="before")
-    @classmethod
-    def _check_ratio(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            ratio = float(value)
-        except (TypeError, ValueError):
-            ratio = math.nan
-        if not 0.0 <= ratio <= 1.0:  # also rejects NaN
-            raise ValueError("expected a number from 0 to 1 (the sampling ratio)")
-        return ratio
 
     @field_validator("sentry_dsn")
     @classmethod
@@ -677,17 +734,6 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("sentry_traces_sample_rate", "sentry_profiles_sample_rate", mode="before")
-    @classmethod
-    def _check_sentry_rate(cls, value: Any) -> Any:
-        try:
-            rate = float(value)
-        except (TypeError, ValueError):
-            rate = math.nan
-        if isinstance(value, bool) or not 0.0 <= rate <= 1.0:
-            raise ValueError("expected a number from 0 to 1 (the share of transactions sampled)")
-        return rate
-
     @field_validator("sentry_ignore_errors", mode="before")
     @classmethod
     def _parse_error_names(cls, value: Any) -> Any:
@@ -700,17 +746,6 @@ class Settings(BaseSettings):
                 )
         return tuple(names)
 
-    @field_validator("sentry_environment", "sentry_release")
-    @classmethod
-    def _strip_sentry(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        # Sentry rejects releases and environments with newlines, slashes-only or over 200 characters.
-        if not value or not value.isprintable() or len(value) > 200 or value in (".", ".."):
-            raise ValueError("expected a printable, non-empty name of at most 200 characters")
-        return value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _check_level(cls, value: Any) -> Any:
@@ -720,48 +755,6 @@ class Settings(BaseSettings):
         if normalized not in LOG_LEVELS:
             raise ValueError("expected one of " + ", ".join(LOG_LEVELS))
         return normalized
-
-    @field_validator(
-        "otlp_timeout_ms",
-        "otlp_traces_timeout_ms",
-        "otlp_metrics_timeout_ms",
-        "otlp_logs_timeout_ms",
-        "bsp_schedule_delay_ms",
-        "bsp_export_timeout_ms",
-        "bsp_max_queue_size",
-        "bsp_max_export_batch_size",
-        "metric_export_interval_ms",
-        "metric_export_timeout_ms",
-        "attribute_value_length_limit",
-        "span_attribute_value_length_limit",
-        "attribute_count_limit",
-        "span_attribute_count_limit",
-        "span_event_count_limit",
-        "span_link_count_limit",
-        mode="before",
-    )
-    @classmethod
-    def _check_positive_int(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            number = int(str(value).strip()) if not isinstance(value, int) else value
-        except ValueError:
-            number = 0
-        if isinstance(value, bool) or number <= 0:
-            raise ValueError("expected a whole number greater than 0")
-        return number
-
-    @field_validator("shutdown_timeout_s", "health_timeout_s", mode="before")
-    @classmethod
-    def _check_positive_float(cls, value: Any) -> Any:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if not number > 0 or math.isinf(number):
-            raise ValueError("expected a number of seconds greater than 0")
-        return number
 
     @field_validator("health_live_path", "health_ready_path", "health_deep_path")
     @classmethod
@@ -781,16 +774,6 @@ class Settings(BaseSettings):
         if not number >= 0 or math.isinf(number):
             raise ValueError("expected a number of seconds, 0 or more")
         return number
-
-    @field_validator("service_name", "service_version", "environment")
-    @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not value or not value.isprintable() or len(value) > 255:
-            raise ValueError("expected a printable, non-empty name of at most 255 characters")
-        return value
 
     # --- metrics validators ----------------------------------------------------------------------------------------
     @field_validator("metrics_prefix", mode="before")
@@ -952,17 +935,6 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,64}", name):
             raise ValueError("expected an HTTP header name such as X-Request-ID")
         return name
-
-    @field_validator("access_log_sample_rate", mode="before")
-    @classmethod
-    def _check_access_ratio(cls, value: Any) -> Any:
-        try:
-            ratio = float(value)
-        except (TypeError, ValueError):
-            ratio = math.nan
-        if not 0.0 <= ratio <= 1.0:
-            raise ValueError("expected a number from 0 to 1 (the share of requests logged)")
-        return ratio
 
     @field_validator("access_log_slow_ms", mode="before")
     @classmethod
