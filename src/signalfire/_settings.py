@@ -183,7 +183,7 @@ def name(max_length: int, *, no_dots: bool = False) -> AfterValidator:
 
 
 def _key_values(value: Any) -> Any:
-    return parse_key_values(value, "key=value") if isinstance(value, str) else value
+    return parse_key_values(value, "key=value") if isinstance(value, str) else value  # pydantic checks the rest
 
 
 def _protocol(value: Any) -> Any:
@@ -208,6 +208,20 @@ def _url(value: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
         raise ValueError("expected an http:// or https:// URL such as http://otel-collector:4318")
     return value
+
+
+def _sequence(value: Any) -> list[str]:
+    """A list field's value given as a list (an argument, a config file) rather than text; anything else is refused
+    with a ValueError, so that it is reported as the setting's error rather than a TypeError from deep inside."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return [item if isinstance(item, str) else str(item) for item in value]
+    raise ValueError("expected a comma-separated list")
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ValueError("expected comma-separated key=value pairs")
 
 
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
@@ -679,7 +693,7 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_exporters(cls, value: Any, info: Any) -> Any:
         signal: Signal = info.field_name.removesuffix("_exporter")
-        names = [n.strip().lower() for n in value.split(",")] if isinstance(value, str) else list(value)
+        names = [n.strip().lower() for n in value.split(",")] if isinstance(value, str) else _sequence(value)
         names = [n for n in names if n]
         accepted = EXPORTERS[signal]
         for name in names:
@@ -737,7 +751,7 @@ class Settings(BaseSettings):
     @field_validator("sentry_ignore_errors", mode="before")
     @classmethod
     def _parse_error_names(cls, value: Any) -> Any:
-        names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in value]
+        names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in _sequence(value)]
         names = [n for n in names if n]
         for name in names:
             if not all(part.isidentifier() for part in name.split(".")):
@@ -863,7 +877,7 @@ class Settings(BaseSettings):
     @field_validator("excluded_paths", mode="before")
     @classmethod
     def _parse_paths(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         items = [p for p in items if p]
         if [p.lower() for p in items] == ["none"]:
             return ()
@@ -875,7 +889,7 @@ class Settings(BaseSettings):
     @field_validator("auto_instrument", mode="before")
     @classmethod
     def _parse_auto_instrument(cls, value: Any) -> Any:
-        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         items = [p for p in items if p]
         if items == ["none"]:
             return ()
@@ -887,7 +901,7 @@ class Settings(BaseSettings):
     @field_validator("excluded_urls", mode="before")
     @classmethod
     def _parse_url_patterns(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         items = [p for p in items if p]
         for item in items:
             try:
@@ -910,7 +924,7 @@ class Settings(BaseSettings):
     @field_validator("log_levels", mode="before")
     @classmethod
     def _check_log_levels(cls, value: Any) -> Any:
-        pairs = parse_key_values(value, "logger=LEVEL") if isinstance(value, str) else dict(value)
+        pairs = parse_key_values(value, "logger=LEVEL") if isinstance(value, str) else _mapping(value)
         levels: dict[str, str] = {}
         for name, level in pairs.items():
             normalized = str(level).strip().upper()
@@ -925,7 +939,7 @@ class Settings(BaseSettings):
     @field_validator("scrub_keys", "scrub_allow_keys", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
-        names = value.split(",") if isinstance(value, str) else list(value)
+        names = value.split(",") if isinstance(value, str) else _sequence(value)
         return tuple(str(n).strip() for n in names if str(n).strip())
 
     @field_validator("request_id_header", mode="before")
@@ -1361,6 +1375,8 @@ class _FileMapping:
                     f"OTEL_CONFIG_FILE={self.path!r}: distribution.signalfire.{key} is not a setting (keys are "
                     "signalfire.Settings field names or their variables)"
                 )
+            if value is None:  # `key:` with nothing after it: unset
+                continue
             if isinstance(value, list):
                 values[field_name] = ",".join(str(v) for v in value)
             elif isinstance(value, dict):

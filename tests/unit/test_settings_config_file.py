@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from signalfire import ConfigurationError, Settings
 from signalfire._settings import config_file_report
@@ -163,3 +166,27 @@ def test_the_files_propagators_become_the_global_propagator(config_file):
         assert get_global_textmap().fields == {"baggage"}
     finally:
         set_global_textmap(previous)
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(sorted(Settings.model_fields)), value=yaml_values)
+def test_any_value_under_distribution_signalfire_parses_or_names_the_setting(tmp_path, key, value):
+    """Whatever a file puts under distribution.signalfire, resolving succeeds or names the setting and the file."""
+    path = tmp_path / "otel.json"  # JSON: every generated value is representable
+    path.write_text(json.dumps({"file_format": "1.0", "distribution": {"signalfire": {key: value}}}))
+    os.environ["OTEL_CONFIG_FILE"] = str(path)
+    message = ""
+    try:
+        Settings.resolve()
+    except ConfigurationError as error:
+        message = str(error)
+    finally:
+        del os.environ["OTEL_CONFIG_FILE"]
+    assert not message or "OTEL_CONFIG_FILE" in message or key in message
