@@ -278,11 +278,11 @@ def _build(
     metric_readers: Sequence[MetricReader],
     sentry_transport: Any = None,
 ) -> Observability:
-    if (notice := _settings.unnamed_environment_notice(settings)) is not None:
-        _log.warning(notice)
     if not settings.active:
         _tracing.activate(None)
         return Observability(settings, None, None)
+    if (notice := _settings.unnamed_environment_notice(settings)) is not None:
+        _log.warning(notice)  # the preset was not chosen by anyone: say which one runs (never silently)
     _settings.apply_config_file(settings)  # propagators: the one part of OTEL_CONFIG_FILE no setting carries
     # The scrubber first: the span exporters and the log pipeline built below use the policy of these settings.
     scrubber = _scrub.install(settings)

@@ -515,7 +515,7 @@ def _version(distribution: str) -> str | None:
 
 
 def check_environment(settings: Settings, timeout: float) -> Iterable[Finding]:
-    """No variable names the deployment environment: the default preset is a guess (issue: never silently)."""
+    """No variable names the deployment environment, so the default preset runs: said, not guessed silently."""
     notice = unnamed_environment_notice(settings)
     if notice is not None:
         yield Finding("warning", notice.removeprefix("signalfire: "))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -128,3 +129,21 @@ def test_a_named_environment_logs_no_notice(caplog, monkeypatch):
     with caplog.at_level(logging.WARNING, logger="signalfire"):
         signalfire.init_observability()
     assert not [r for r in caplog.records if "no deployment environment" in r.getMessage()]
+
+
+def test_doctor_flags_an_unnamed_environment_and_config_says_where_it_came_from(capsys, monkeypatch):
+    """`signalfire doctor` warns when nothing names the environment; `signalfire config` names the variable that did."""
+    from signalfire import cli
+
+    cli.main(["doctor", "--timeout", "0.1"])
+    doctor = capsys.readouterr().out
+    assert "no variable names it: the default" in doctor
+    assert "warn  no deployment environment is set, so the development preset runs" in doctor
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "staging")
+    cli.main(["config", "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert (document["environment"], document["environment_from"], document["preset"]) == (
+        "staging",
+        "SENTRY_ENVIRONMENT",
+        "production",
+    )
