@@ -566,6 +566,11 @@ def _replace_near_word(match: re.Match[str]) -> str:
 
 
 # --- known secret values ----------------------------------------------------------------------------------------------
+def _not_counted(signal: str, reason: str) -> None:
+    """The loss counter of a scrubber nobody handed one (tests, the CLI, before init)."""
+    _log.debug("signalfire: dropped %s (%s) before init; not counted", signal, reason)
+
+
 class _KnownSecrets:
     """Exact values redacted wherever they appear: one compiled alternation (longest first), swapped whole."""
 
@@ -714,6 +719,7 @@ class Scrubber:
         "_kv_gate",
         "_lock",
         "attribute_limit",
+        "dropped",
         "emails",
         "max_depth",
         "max_items",
@@ -734,7 +740,10 @@ class Scrubber:
         max_string: int = DEFAULT_MAX_LENGTH,
         attribute_limit: int = DEFAULT_ATTRIBUTE_LIMIT,
         secret_values: Iterable[str] = (),
+        dropped: Callable[[str, str], object] | None = None,
     ) -> None:
+        # The loss counter (signalfire._drops.dropped, handed down by the runtime): a cut string is counted there.
+        self.dropped: Callable[[str, str], object] = dropped or _not_counted
         self.emails = emails
         self.phones = phones
         self.max_depth = max_depth
@@ -764,8 +773,9 @@ class Scrubber:
         self._generation = generation
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Scrubber:
-        """The scrubber the settings describe (the ``scrub_*`` fields, the attribute limit, the known secrets)."""
+    def from_settings(cls, settings: Settings, dropped: Callable[[str, str], object] | None = None) -> Scrubber:
+        """The scrubber the settings describe (the ``scrub_*`` fields, the attribute limit, the known secrets);
+        ``dropped(signal, reason)`` counts what it cuts."""
         limit = settings.span_attribute_value_length_limit or settings.attribute_value_length_limit
         return cls(
             extra_keys=settings.scrub_keys,
@@ -775,6 +785,7 @@ class Scrubber:
             max_string=settings.scrub_max_length,
             attribute_limit=limit,
             secret_values=settings_secrets(settings),
+            dropped=dropped,
         )
 
     # --- keys -----------------------------------------------------------------------------------------------------
@@ -861,10 +872,14 @@ class Scrubber:
             return UNSCRUBBABLE
 
     def _truncate(self, text: str, limit: int) -> str:
-        from signalfire import _drops
-
-        _drops.dropped("scrub", "truncated")
+        self._count_truncated()
         return text[:limit] + TRUNCATED
+
+    def _count_truncated(self) -> None:
+        try:
+            self.dropped("scrub", "truncated")
+        except Exception:  # counting must not become a failure of its own
+            _log.debug("signalfire: counting a truncated string failed", exc_info=True)
 
     def _text(self, text: str, *_ignored: Any) -> str:
         length = len(text)
@@ -973,9 +988,7 @@ class Scrubber:
         try:
             truncated = len(query) > self.max_string
             if truncated:
-                from signalfire import _drops
-
-                _drops.dropped("scrub", "truncated")
+                self._count_truncated()
                 query = query[: self.max_string]
             parts = []
             for item in query.split("&"):
@@ -1130,11 +1143,12 @@ def active() -> Scrubber:
     return _active
 
 
-def install(settings: Settings) -> Scrubber:
+def install(settings: Settings, dropped: Callable[[str, str], object] | None = None) -> Scrubber:
     """Make the policy described by ``settings`` the active one (with the secret values the settings hold); returns
-    it."""
+    it. ``dropped`` is the loss counter (``signalfire._drops.dropped``): strings cut at SIGNALFIRE_SCRUB_MAX_LENGTH
+    are counted as ``scrub``/``truncated``."""
     global _active  # noqa: PLW0603 - the one policy of the process, replaced whole
-    _active = Scrubber.from_settings(settings)
+    _active = Scrubber.from_settings(settings, dropped)
     return _active
 
 

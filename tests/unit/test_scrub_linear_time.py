@@ -146,13 +146,10 @@ def test_reported_log_value_killers_are_linear(unbounded, unit, tail):
     assert_linear(lambda text: unbounded.scrub_fields({"data": text}), unit, tail)
 
 
-def test_strings_beyond_the_cap_are_cut_before_scanning_and_counted(monkeypatch):
+def test_strings_beyond_the_cap_are_cut_before_scanning_and_counted():
     """A string longer than SIGNALFIRE_SCRUB_MAX_LENGTH is cut, marked and counted as dropped scrub/truncated."""
     counted: list[tuple[str, str]] = []
-    from signalfire import _drops
-
-    monkeypatch.setattr(_drops, "dropped", lambda signal, reason, *a, **k: counted.append((signal, reason)))
-    scrubber = Scrubber(max_string=100)
+    scrubber = Scrubber(max_string=100, dropped=lambda signal, reason: counted.append((signal, reason)))
     scrubbed = scrubber.scrub_text("x" * 90 + " password=hunter22 " + "y" * 1000)
     assert scrubbed.endswith("[TRUNCATED]")
     assert len(scrubbed) == 100 + len("[TRUNCATED]")
@@ -168,6 +165,19 @@ def test_attributes_are_cut_to_the_attribute_limit_before_scrubbing():
     scrubbed = _scrub.scrub_attribute(scrubber, "note", value)
     assert scrubbed == "token=[REDACTED:token]"
     assert _scrub.scrub_attribute(scrubber, "note", "z " * 100) == ("z " * 100)[:64]
+
+
+def test_the_running_scrubber_counts_what_it_cuts():
+    """After init, the scrubber counts a cut string with the runtime's loss counter (telemetry_dropped_total)."""
+    import signalfire
+    from signalfire import _drops
+
+    signalfire.init_observability(traces_exporter="none", scrub_max_length=64)
+    try:
+        assert _scrub.active().dropped is _drops.dropped
+        assert signalfire.scrub("x" * 100).endswith("[TRUNCATED]")
+    finally:
+        signalfire.shutdown()
 
 
 def test_scrub_max_length_is_a_setting(monkeypatch):
