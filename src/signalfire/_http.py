@@ -49,7 +49,8 @@ UNMATCHED_ROUTE = "unmatched"
 CLIENT_CLOSED_REQUEST = 499
 # The scope key that marks a request as already traced by an outer signalfire middleware (nested or mounted apps).
 SCOPE_MARK = "signalfire.span"
-# FastAPI's own telemetry (FastAPI >= 0.160) skips a request whose scope holds this key: signalfire owns the span.
+# FastAPI's native telemetry (FastAPI >= 0.142) skips a request whose scope holds this key, which is how it keeps a
+# mounted FastAPI app from observing a request its parent observes: set here, mounted apps leave the request to us.
 _FASTAPI_TELEMETRY_KEY = "fastapi.telemetry"
 # The methods the HTTP semantic conventions know; any other is reported as _OTHER (as OpenTelemetry does).
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
@@ -163,11 +164,13 @@ class ObservabilityMiddleware:
     unhandled exception turns into and the exception itself. WebSocket connections and lifespan events pass through.
     """
 
-    def __init__(self, app: Any, settings: Settings, *, spans: bool = True) -> None:
+    def __init__(self, app: Any, settings: Settings, *, spans: bool = True, serve_metrics: bool = True) -> None:
         self.app = app
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
+        # False when the app serves the metrics path itself (its route wins) or SIGNALFIRE_METRICS_ON_APP=false.
+        self.serve_metrics = serve_metrics
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
@@ -181,7 +184,7 @@ class ObservabilityMiddleware:
         # the access log (SIGNALFIRE_ACCESS_LOG_*)
         self.access_log = AccessLog(settings) if settings.access_log else None
         # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
-        exposition = _metrics.exposition(settings)
+        exposition = _metrics.exposition(settings) if self.serve_metrics and settings.metrics_on_app else None
         self.metrics_path: str | None = exposition[0] if exposition else None
         self.metrics_endpoint: Any = exposition[1] if exposition else None
         self.red = _metrics.http_server
