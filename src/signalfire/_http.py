@@ -262,14 +262,17 @@ class ObservabilityMiddleware:
             attributes["client.port"] = client[1]
 
         # --- span -----------------------------------------------------------------------------------------------
-        parent = extract(headers, getter=_GETTER) if propagated else _NO_PARENT
+        # What the server or an outer layer put in the context stays in it (FastAPI's native telemetry keeps the request's
+        # state there, which its operation spans need); only the parent span comes from the headers, or none.
+        ambient = otel_context.get_current()
+        parent = extract(headers, context=ambient, getter=_GETTER) if propagated else _NO_PARENT
         server_span: trace.Span | None = None
         token = None
         if self.spans and not _is_foreign_server_span(trace.get_current_span()):
             server_span = self.tracer.start_span(
                 "HTTP" if method == "_OTHER" else method, context=parent, kind=SpanKind.SERVER, attributes=attributes
             )
-            token = otel_context.attach(trace.set_span_in_context(server_span, parent))
+            token = otel_context.attach(trace.set_span_in_context(server_span, parent if propagated else ambient))
         scope[SCOPE_MARK] = server_span
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
         red_state = self.red.start(scope)
