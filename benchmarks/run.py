@@ -440,7 +440,7 @@ def pytest_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                 _fmt(ratio, 2),
                 f"<= 1.1x {_verdict(ratio, 1.1)}",
             ]
-        ],  # fmt: skip
+        ],
     )
 
 

@@ -262,8 +262,8 @@ class ObservabilityMiddleware:
             attributes["client.port"] = client[1]
 
         # --- span -----------------------------------------------------------------------------------------------
-        # What the server or an outer layer put in the context stays in it (FastAPI's native telemetry keeps the request's
-        # state there, which its operation spans need); only the parent span comes from the headers, or none.
+        # What the server or an outer layer put in the context stays there (FastAPI's native telemetry keeps the
+        # request's state in it, which its operation spans need); only the parent span comes from the headers, or none.
         ambient = otel_context.get_current()
         parent = extract(headers, context=ambient, getter=_GETTER) if propagated else _NO_PARENT
         server_span: trace.Span | None = None
