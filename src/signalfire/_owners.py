@@ -29,9 +29,10 @@ def _describe(provider: Any, kind: str) -> str:
     return f"a global {kind} provider set before init_observability() ({module}.{type(provider).__qualname__})"
 
 
-def _fastapi_version() -> str | None:
-    """The FastAPI release in use when it has native telemetry (FastAPI >= 0.142), without importing FastAPI."""
-    if "fastapi" not in sys.modules:
+def _fastapi_version(*, imported_only: bool = True) -> str | None:
+    """The FastAPI release in use (imported, or with ``imported_only=False`` installed) when it has native telemetry
+    (FastAPI >= 0.142), without importing FastAPI."""
+    if imported_only and "fastapi" not in sys.modules:
         return None
     try:
         if importlib.util.find_spec("fastapi.telemetry") is None:
@@ -41,8 +42,9 @@ def _fastapi_version() -> str | None:
         return None
 
 
-def detect(obs: Any) -> list[tuple[str, str, str]]:
-    """The owners only the process as a whole can tell, as (signal, found, action)."""
+def detect(obs: Any, *, imported_only: bool = True) -> list[tuple[str, str, str]]:
+    """The owners only the process as a whole can tell, as (signal, found, action); ``imported_only=False`` (the
+    doctor, which has no application) also counts an installed FastAPI it has not imported."""
     from opentelemetry import _logs, trace
     from opentelemetry import metrics as otel_metrics
 
@@ -55,7 +57,7 @@ def detect(obs: Any) -> list[tuple[str, str, str]]:
     foreign_traces = tracer_provider is not _tracing.GLOBAL_PROVIDER and not isinstance(
         tracer_provider, trace.ProxyTracerProvider
     )
-    fastapi_version = _fastapi_version()
+    fastapi_version = _fastapi_version(imported_only=imported_only)
     if foreign_traces:
         native = " FastAPI's native telemetry traces requests through it; signalfire then adds no second server span"
         found.append(
