@@ -197,14 +197,24 @@ async def test_signalfire_serves_metrics_when_the_app_does_not(telemetry):
     assert "# HELP" in response.text
 
 
+@pytest.mark.signalfire_settings(log_level="DEBUG")
 def test_the_start_up_line_names_the_owners(telemetry):
-    """init writes one structured line listing the owners found and what signalfire did; doctor shows the same."""
+    """init writes one structured line listing the owners found and what signalfire did (a debug line when signalfire
+    owns every signal, as here); doctor shows the same."""
     lines = [line for line in telemetry.logs if line.get("event") == "signalfire: owners of each signal"]
     assert len(lines) == 1
     assert set(lines[0]["signals"]) == {"traces", "metrics", "logs", "errors"}
     assert lines[0]["owners"] == [o.as_dict() for o in telemetry.obs.owners]
     if NATIVE:
         assert any("native telemetry" in o["found"] for o in lines[0]["owners"])
+
+
+@pytest.mark.signalfire_settings(fastapi_otel_auto_configure=True)
+def test_an_owner_signalfire_refused_makes_the_line_an_info_line(telemetry):
+    """FASTAPI_OTEL_AUTO_CONFIGURE=true is refused, which an operator should know: the line is at info level."""
+    (line,) = [line for line in telemetry.logs if line.get("event") == "signalfire: owners of each signal"]
+    assert line["level"] == "info"
+    assert any(o["found"] == "FASTAPI_OTEL_AUTO_CONFIGURE=true" for o in line["owners"])
 
 
 async def test_instrumented_apps_are_not_kept_alive(telemetry):
