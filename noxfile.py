@@ -71,8 +71,9 @@ def bench(session: nox.Session) -> None:
 
 
 # The FastAPI releases the FastAPI tests run against: the oldest supported (pyproject: fastapi>=0.110), the first with
-# native telemetry (0.142), the first where its exporter set-up is opt-in (0.143), and the newest.
-FASTAPI_VERSIONS = ("0.110.0", "0.142.0", "0.143.0", "newest")
+# native telemetry (0.142; 0.142.0 and 0.142.1 are excluded: they fail start-up when their exporter set-up is refused),
+# the first where that set-up is opt-in (0.143), and the newest.
+FASTAPI_VERSIONS = ("0.110.0", "0.142.2", "0.143.0", "newest")
 FASTAPI_TESTS = (
     "tests/unit/test_fastapi_single_owner.py",
     "tests/unit/test_http_middleware.py",

@@ -109,11 +109,15 @@ def detect(obs: Any, *, imported_only: bool = True) -> list[tuple[str, str, str]
                 f"metrics per request, signalfire's); apps not given to signalfire stay untraced; {operations}",
             )
         )
-    if settings.fastapi_otel_auto_configure:
+    # FastAPI 0.142 adds its exporters unless told not to; 0.143 made it opt-in (FASTAPI_OTEL_AUTO_CONFIGURE).
+    by_default = (fastapi_version or "").startswith("0.142.")
+    if settings.fastapi_otel_auto_configure or by_default:
         found.append(
             (
                 "traces",
-                "FASTAPI_OTEL_AUTO_CONFIGURE=true",
+                "FASTAPI_OTEL_AUTO_CONFIGURE=true"
+                if settings.fastapi_otel_auto_configure
+                else f"FastAPI {fastapi_version}'s exporter set-up (on by default before 0.143)",
                 "refused: signalfire's providers take no exporter from FastAPI (each span and metric would leave "
                 "twice, unscrubbed); FastAPI logs one warning at start-up saying it could not add them; unset it"
                 if not foreign_traces
