@@ -68,3 +68,32 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[all,bench]", *CONSTRAINTS)
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+# The FastAPI releases the FastAPI tests run against: the oldest supported (pyproject: fastapi>=0.110), the first with
+# native telemetry (0.142; 0.142.0 and 0.142.1 are excluded: they fail start-up when their exporter set-up is refused),
+# the first where that set-up is opt-in (0.143), and the newest.
+FASTAPI_VERSIONS = ("0.110.0", "0.142.2", "0.143.0", "newest")
+FASTAPI_TESTS = (
+    "tests/unit/test_fastapi_single_owner.py",
+    "tests/unit/test_http_middleware.py",
+    "tests/unit/test_health.py",
+    "tests/unit/test_metrics_http.py",
+    "tests/integration/test_fastapi_owners.py",
+)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("fastapi", FASTAPI_VERSIONS)
+def fastapi_versions(session: nox.Session, fastapi: str) -> None:
+    """The FastAPI tests against the oldest supported FastAPI, 0.142, 0.143 and the newest release (a few minutes)."""
+    session.install("-e", ".[all,test,bench]", *CONSTRAINTS)
+    if fastapi == "newest":
+        session.install("--upgrade", "fastapi", "starlette", *CONSTRAINTS)
+    else:
+        # pip moves Starlette to the range this FastAPI release accepts
+        session.install(f"fastapi=={fastapi}", *CONSTRAINTS)
+    session.run(
+        "python", "-c", "import fastapi, starlette; print('fastapi', fastapi.__version__, starlette.__version__)"
+    )
+    session.run("python", "-m", "pytest", *FASTAPI_TESTS, "-q", "-p", "no:cacheprovider", *session.posargs)
