@@ -13,11 +13,12 @@ import contextlib
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["port_open", "started", "stop", "wait_until"]
+__all__ = ["port_open", "read_line", "started", "stop", "wait_until"]
 
 T = TypeVar("T")
 
@@ -47,6 +48,18 @@ def wait_until(
             text = message or f"condition not met within {timeout} s"
             raise AssertionError(text + (f" (last error: {last_error!r})" if last_error else "")) from last_error
         time.sleep(interval)  # polling a condition, not synchronising on time
+
+
+def read_line(stream: Any, timeout: float = 30.0) -> Any:
+    """One line from a subprocess's pipe; fails after ``timeout`` seconds instead of blocking for ever on a child that
+    hangs before it prints (the reader thread ends when the process is stopped and the pipe closes)."""
+    line: list[Any] = []
+    reader = threading.Thread(target=lambda: line.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not line:
+        raise AssertionError(f"no line from the process within {timeout} s")
+    return line[0]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.support import stop
+from tests.support import read_line, stop
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ def test_sigterm_loses_no_span_and_still_terminates(otlp_server):
         """,
         _env(otlp_server),
     )
-    assert proc.stdout.readline().strip() == "ready"
+    assert read_line(proc.stdout).strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGTERM
@@ -113,7 +113,7 @@ def test_sigterm_runs_the_applications_own_handler(otlp_server):
         """,
         _env(otlp_server),
     )
-    assert proc.stdout.readline().strip() == "ready"
+    assert read_line(proc.stdout).strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert "app handler ran" in out
