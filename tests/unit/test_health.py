@@ -174,6 +174,7 @@ async def test_a_check_that_swallows_cancellation_still_fails_at_its_timeout():
     """A check that ignores cancellation cannot hold the probe past its timeout."""
     timeout = 0.3
     release = asyncio.Event()
+    returned = asyncio.Event()
 
     async def stubborn():
         while not release.is_set():
@@ -181,6 +182,7 @@ async def test_a_check_that_swallows_cancellation_still_fails_at_its_timeout():
                 await asyncio.sleep(0.05)
             except asyncio.CancelledError:
                 continue
+        returned.set()
         return True
 
     async with client(make_app([HealthCheck("stubborn", stubborn, timeout=timeout)])) as c:
@@ -188,7 +190,7 @@ async def test_a_check_that_swallows_cancellation_still_fails_at_its_timeout():
         response = await c.get("/health/ready")
         elapsed = time.monotonic() - started
     release.set()
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(returned.wait(), 10)  # the abandoned check ends before the test's loop closes
     assert response.status_code == 503
     assert elapsed < timeout + MARGIN_S
 
