@@ -33,6 +33,7 @@ __all__ = [
     "CountingSpanExporter",
     "count_pending",
     "dropped",
+    "set_sink",
     "watch_batch_processor",
     "watch_sentry_transport",
 ]
@@ -43,6 +44,30 @@ _log = logging.getLogger("signalfire")
 WARN_INTERVAL_S = 60.0
 
 _lock = threading.Lock()
+
+
+def _not_counted(signal: str, reason: str, count: int) -> None:
+    """The sink until the metric registry is installed: losses are still warned about, only not counted."""
+
+
+class _Sink:
+    """Where losses are counted: the metric registry's ``record_dropped``, handed in by ``_metrics.install()`` (so that
+    this module, which the scrubber and the exporters call, imports nothing of ``_metrics``)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count: Callable[[str, str, int], None] = _not_counted
+
+
+_sink = _Sink()
+
+
+def set_sink(count: Callable[[str, str, int], None] | None) -> None:
+    """Count every loss with ``count(signal, reason, count)`` from now on (None: stop counting)."""
+    _sink.count = count if count is not None else _not_counted
+
+
 _last_warned: dict[tuple[str, str], float] = {}
 _unwarned: dict[tuple[str, str], int] = {}
 
@@ -55,9 +80,7 @@ def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> N
     if count <= 0:
         return
     try:
-        from signalfire import _metrics
-
-        _metrics.record_dropped(signal, reason, count)
+        _sink.count(signal, reason, count)
         if not warn:
             return
         key = (signal, reason)

@@ -14,12 +14,14 @@ import atexit
 # after our providers exist, a forked child (a gunicorn --preload worker) submits while the lock is still held and
 # hangs for ever. Importing it here, before any provider is built, registers its hook first.
 import concurrent.futures.thread  # noqa: F401
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
@@ -87,7 +89,8 @@ class Observability:
         # Components that need flushing register here, in install order; they are closed in reverse order.
         self._closers: list[tuple[str, Closer]] = []
         self._flushers: list[tuple[str, Closer]] = []
-        self._instrumented_apps: list[Any] = []
+        # Weak references: signalfire must not keep alive an app the application has dropped (an app per test).
+        self._instrumented_apps: list[weakref.ref[Any]] = []
         # What each component found already configured by the application, and what it did about it (note_owner()).
         self.owners: list[Owner] = []
         self._shut_down = False
@@ -242,23 +245,31 @@ def start(
                 raise ConfigurationError(_difference(running.settings, settings))
             running.shutdown()
             running = None
+        built = running is None
         if running is None:
             running = _build(settings, span_exporters, metric_readers, sentry_transport)
             _current = running
             _install_process_hooks(settings)
     if app is not None:
         instrument_app(running, app, health_checks)
+    if built:
+        from signalfire import _owners
+
+        _owners.report(running)  # the one start-up line: who owns each signal, what signalfire did about the others
     return running
 
 
 def instrument_app(obs: Observability, app: Any, health_checks: Iterable[Any] | None = None) -> None:
     """Instrument an ASGI app and add its health endpoints, once per handle; health_checks given again replace the
     app's checks."""
-    seen = any(existing is app for existing in obs._instrumented_apps)
+    seen = any(ref() is app for ref in obs._instrumented_apps)
     if seen and health_checks is None:
         return
     if not seen:
-        obs._instrumented_apps.append(app)
+        obs._instrumented_apps = [ref for ref in obs._instrumented_apps if ref() is not None]
+        # An app that cannot be weakly referenced is not tracked: installing again is a no-op on the app itself.
+        with contextlib.suppress(TypeError):
+            obs._instrumented_apps.append(weakref.ref(app))
     if obs.settings.health_enabled:
         from signalfire import health
 

@@ -610,6 +610,12 @@ class Settings(BaseSettings):
         description="SIGNALFIRE_METRICS_PORT / OTEL_EXPORTER_PROMETHEUS_PORT. Also serve the exposition on this port "
         "from a standalone HTTP server (for services without an ASGI app); 0 picks a free port. Default: unset.",
     )
+    metrics_on_app: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_METRICS_ON_APP"),
+        description="SIGNALFIRE_METRICS_ON_APP. false: the instrumented app does not answer SIGNALFIRE_METRICS_PATH; "
+        "with SIGNALFIRE_METRICS_PORT the exposition is then served only on its own port, off the public one.",
+    )
     metrics_host: str = Field(
         "0.0.0.0",  # Prometheus scrapes from another host; prometheus-client binds the same by default
         validation_alias=_env("SIGNALFIRE_METRICS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
@@ -648,6 +654,20 @@ class Settings(BaseSettings):
         validation_alias=_env("SIGNALFIRE_AUTO_INSTRUMENT"),
         description="SIGNALFIRE_AUTO_INSTRUMENT: comma-separated libraries init_observability() instruments when "
         "they are installed: sqlalchemy, redis, httpx (default all three; 'none' for none).",
+    )
+    fastapi_operation_spans: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_FASTAPI_OPERATION_SPANS"),
+        description="SIGNALFIRE_FASTAPI_OPERATION_SPANS. true keeps FastAPI's own operation spans (FastAPI >= 0.142: "
+        "fastapi.dependencies, fastapi.endpoint, fastapi.serialization, fastapi.background_task) as children of "
+        "signalfire's server span; by default FastAPI's native telemetry records nothing.",
+    )
+    fastapi_otel_auto_configure: bool = Field(
+        False,
+        validation_alias=_env("FASTAPI_OTEL_AUTO_CONFIGURE"),
+        description="FASTAPI_OTEL_AUTO_CONFIGURE, as FastAPI (>= 0.143) reads it: true asks FastAPI to add its own "
+        "OTLP exporters at start-up. signalfire's providers do not take them (they would export every span twice, "
+        "unscrubbed); the start-up report and signalfire doctor say so.",
     )
     redis_capture_args: bool = Field(
         False,
