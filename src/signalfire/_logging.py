@@ -582,13 +582,13 @@ def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, An
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     from signalfire._drops import CountingLogExporter, watch_batch_processor
-    from signalfire._otlp import otlp_exporter
+    from signalfire._otlp import address, otlp_exporter
 
     target = settings.otlp_target("logs")
     if target is None:
         return None, None
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    counting = CountingLogExporter(otlp_exporter("logs", target))
+    counting = CountingLogExporter(otlp_exporter("logs", target), endpoint=address(target.endpoint, target.protocol))
     processor = BatchLogRecordProcessor(counting, **settings.batch_options())
     watch_batch_processor(processor, "logs", counting)
     provider.add_log_record_processor(processor)
