@@ -40,6 +40,7 @@ __all__ = [
     "dropped",
     "end_exit_report",
     "exporters",
+    "not_flushed",
     "watch_batch_processor",
     "watch_sentry_transport",
 ]
@@ -91,6 +92,24 @@ def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> N
         )
     except Exception:  # counting a loss must not become a failure of its own
         _log.debug("signalfire: counting dropped telemetry failed", exc_info=True)
+
+
+def not_flushed(signals: Sequence[str], endpoints: Sequence[str]) -> None:
+    """Warn (once a minute) that a flush left ``signals`` queued because their collector refuses connections."""
+    key = ("+".join(sorted(signals)), "not_flushed")
+    now = time.monotonic()
+    with _lock:
+        last = _last_warned.get(key)
+        if last is not None and now - last < WARN_INTERVAL_S:
+            return
+        _last_warned[key] = now
+    _log.warning(
+        "signalfire: the collector at %s refuses connections; %s not flushed at lifespan shutdown (kept queued, "
+        "not retried now)",
+        ", ".join(endpoints),
+        ", ".join(sorted(signals)),
+        extra={"unreachable": list(endpoints), "signals": sorted(signals)},
+    )
 
 
 def _reset_warnings() -> None:

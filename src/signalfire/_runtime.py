@@ -228,7 +228,10 @@ class Observability:
         skipped = self._probe(exiting, abandon=False)
         steps = [step for step in self._flushers if step[0] not in skipped]
         finished = _run_within(steps, exiting.remaining())
-        _drops.end_exit_report(**self._report_context(exiting, finished))
+        context = self._report_context(exiting, finished)
+        _drops.end_exit_report(**context)
+        if skipped:
+            _drops.not_flushed(sorted(skipped), context.get("unreachable", []))
         if finished:
             with self._exit_lock:
                 if self._exit is exiting and not exiting.signaled:
