@@ -114,7 +114,8 @@ async def test_the_lifespan_flush_ends_within_the_budget_when_the_exporter_hangs
     try:
         sent = await _lifespan(app)
         assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-        assert exporter.entered.is_set() and not exporter.go.is_set()  # completed while the export still hung
+        assert exporter.entered.is_set()
+        assert not exporter.go.is_set()  # completed while the export still hung
         assert obs.active  # a lifespan shutdown without SIGTERM only flushes: the app may serve again
     finally:
         exporter.go.set()
