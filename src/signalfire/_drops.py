@@ -128,10 +128,11 @@ def _reset_warnings() -> None:
 # --- at exit: one line ------------------------------------------------------------------------------------------------
 # What is lost while an exit is in progress, by (signal, reason); None when no exit is.
 _exit: dict[tuple[str, str], int] | None = None
-# The ancestors of every OpenTelemetry exporter's and SDK processor's logger. While an exit is in progress their retry,
-# "transient error" and "failed to export" lines say, once per batch and in plain text, what the exit's one warning
-# line sums up: their level is raised for that time (each module logger without a level of its own inherits it).
-SILENCED_AT_EXIT = ("opentelemetry.exporter", "opentelemetry.sdk")
+# The ancestors of every OpenTelemetry exporter's and SDK processor's logger, and the connection pool sentry-sdk's
+# transport retries through. While an exit is in progress their retry, "transient error" and "failed to export" lines
+# say, once per batch, what the exit's one warning line sums up: their level is raised for that time (each module
+# logger without a level of its own inherits it).
+SILENCED_AT_EXIT = ("opentelemetry.exporter", "opentelemetry.sdk", "urllib3.connectionpool")
 _silenced: list[tuple[logging.Logger, int]] = []
 
 

@@ -48,24 +48,59 @@ _LAST_STEP_S = 0.1
 
 
 class _Exit:
-    """One exit: its deadline, shared by every hook (lifespan shutdown, SIGTERM, atexit, shutdown()), and what was
+    """One exit: its budget, shared by every hook (lifespan shutdown, SIGTERM, atexit, shutdown()), and what was
     learnt on the way (which collectors refuse connections).
+
+    The clock runs while a hook works: from the first hook's start, every hook has until the same deadline. When the
+    hooks at work have all finished in time, the clock stops with what they spent taken off the budget, so a server
+    that drains for a while between SIGTERM's flush and the lifespan's does not eat the budget, and nothing is spent
+    twice. A hook that ran out leaves the deadline behind it: the hooks after it have nothing left.
 
     ``signaled``: the exit began with SIGTERM, so the process is going away; under uvicorn the lifespan shutdown that
     follows the drain is then its last moment, and closes everything.
     """
 
-    __slots__ = ("deadline", "lock", "probed", "refused", "signaled")
+    __slots__ = ("active", "budget", "clock", "deadline", "lock", "probed", "refused", "signaled", "spent")
 
     def __init__(self, budget: float) -> None:
-        self.deadline = time.monotonic() + budget
+        self.budget = budget
+        self.spent = 0.0
+        self.active = 0
+        self.deadline: float | None = None
+        self.clock = threading.Lock()
         self.signaled = False
         self.lock = threading.Lock()
         self.probed = False
         self.refused: set[tuple[str, int]] = set()
 
+    def start(self) -> None:
+        """A hook begins: the clock runs (if it was not already)."""
+        with self.clock:
+            if self.deadline is None:
+                self.deadline = time.monotonic() + max(0.0, self.budget - self.spent)
+            self.active += 1
+
+    def finish(self, complete: bool) -> None:
+        """A hook ends; ``complete``: it did all its work in time."""
+        with self.clock:
+            self.active -= 1
+            now = time.monotonic()
+            if complete and self.active == 0 and self.deadline is not None and now < self.deadline:
+                self.spent = self.budget - (self.deadline - now)
+                self.deadline = None
+
+    def shorten(self, budget: float) -> None:
+        """A later hook asked for at most ``budget`` seconds from now."""
+        with self.clock:
+            self.budget = min(self.budget, self.spent + budget)
+            if self.deadline is not None:
+                self.deadline = min(self.deadline, time.monotonic() + budget)
+
     def remaining(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
+        with self.clock:
+            if self.deadline is None:
+                return max(0.0, self.budget - self.spent)
+            return max(0.0, self.deadline - time.monotonic())
 
 
 class Owner:
@@ -164,21 +199,28 @@ class Observability:
                 _current = None
                 _tracing.activate(None)
         exiting = self._begin_exit(timeout)
+        exiting.start()
         _drops.begin_exit_report()
-        self._probe(exiting, abandon=True)
-        finished = _run_within(self._flushers, exiting.remaining())
-        if not finished:
-            _abandon_all("shutdown_timeout")
-        providers = [step for step in reversed(self._closers) if step[0] in _PROVIDERS]
-        closed = _run_within(providers, max(_LAST_STEP_S, exiting.remaining()))
-        if not closed:
-            _abandon_all("shutdown_timeout")
-        # What the batch processors still hold now will never be exported: counted with the rest.
-        _drops.count_pending("shutdown_timeout")
-        # The one line, while signalfire's log pipeline is still installed (the "logs" component closes below).
-        _drops.end_exit_report(restore=False, **self._report_context(exiting, finished and closed))
-        components = [step for step in reversed(self._closers) if step[0] not in _PROVIDERS]
-        closed = _run_within(components, max(_LAST_STEP_S, exiting.remaining())) and closed
+        finished = closed = False
+        try:
+            self._probe(exiting, abandon=True)
+            finished = _run_within(self._flushers, exiting.remaining())
+            if not finished:
+                _abandon_all("shutdown_timeout")
+            providers = [step for step in reversed(self._closers) if step[0] in _PROVIDERS]
+            closed = _run_within(providers, max(_LAST_STEP_S, exiting.remaining()))
+            if not closed:
+                _abandon_all("shutdown_timeout")
+            if not (finished and closed):
+                # What the batch processors still hold now will never be exported: counted with the rest. (After a
+                # shutdown in time, what is queued now was logged since the flush; closing the logs below sends it.)
+                _drops.count_pending("shutdown_timeout")
+            # The one line, while signalfire's log pipeline is still installed (the "logs" component closes below).
+            _drops.end_exit_report(restore=False, **self._report_context(exiting, finished and closed))
+            components = [step for step in reversed(self._closers) if step[0] not in _PROVIDERS]
+            closed = _run_within(components, max(_LAST_STEP_S, exiting.remaining())) and closed
+        finally:
+            exiting.finish(finished and closed)
         return closed and finished
 
     # --- the exit budget ------------------------------------------------------------------------------------------
@@ -190,7 +232,7 @@ class Observability:
             if exiting is None:
                 exiting = self._exit = _Exit(budget or self.settings.shutdown_timeout_s)
             elif budget:
-                exiting.deadline = min(exiting.deadline, time.monotonic() + budget)
+                exiting.shorten(budget)
             exiting.signaled = exiting.signaled or signaled
             return exiting
 
@@ -224,10 +266,16 @@ class Observability:
         A signal whose collector refuses connections is not flushed (it would only retry): what it holds stays
         queued for the exporter's own schedule. A flush that finished leaves nothing owed, so the exit ends here;
         one that ran out of time leaves the exit open, and the next hook has only what is left."""
+        exiting.start()
         _drops.begin_exit_report()
-        skipped = self._probe(exiting, abandon=False)
-        steps = [step for step in self._flushers if step[0] not in skipped]
-        finished = _run_within(steps, exiting.remaining())
+        finished = False
+        skipped: set[str] = set()
+        try:
+            skipped = self._probe(exiting, abandon=False)
+            steps = [step for step in self._flushers if step[0] not in skipped]
+            finished = _run_within(steps, exiting.remaining())
+        finally:
+            exiting.finish(finished)
         context = self._report_context(exiting, finished)
         _drops.end_exit_report(**context)
         if skipped:
@@ -243,10 +291,15 @@ class Observability:
         requests left, without holding up the signal handler (and so the event loop). The final flush follows the
         drain, within the same budget."""
         _drops.begin_exit_report()
+        exiting.start()
 
         def run() -> None:
-            self._probe(exiting, abandon=True)
-            _run_within(self._flushers, exiting.remaining())
+            finished = False
+            try:
+                self._probe(exiting, abandon=True)
+                finished = _run_within(self._flushers, exiting.remaining())
+            finally:
+                exiting.finish(finished)
 
         threading.Thread(target=run, name="signalfire-exit-flush", daemon=True).start()
 
