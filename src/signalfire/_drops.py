@@ -41,6 +41,7 @@ __all__ = [
     "end_exit_report",
     "exporters",
     "not_flushed",
+    "unsilence",
     "watch_batch_processor",
     "watch_sentry_transport",
 ]
@@ -112,6 +113,15 @@ def not_flushed(signals: Sequence[str], endpoints: Sequence[str]) -> None:
     )
 
 
+def unsilence() -> None:
+    """Give the SDK's loggers back the levels they had before an exit silenced them (a new instance starts)."""
+    with _lock:
+        levels = list(_silenced)
+        _silenced.clear()
+    for logger, level in reversed(levels):
+        logger.setLevel(level)
+
+
 def _reset_warnings() -> None:
     """Forget when each warning was last given (tests)."""
     global _exit  # noqa: PLW0603
@@ -119,10 +129,7 @@ def _reset_warnings() -> None:
         _last_warned.clear()
         _unwarned.clear()
         _exit = None
-        levels = list(_silenced)
-        _silenced.clear()
-    for logger, level in reversed(levels):
-        logger.setLevel(level)
+    unsilence()
 
 
 # --- at exit: one line ------------------------------------------------------------------------------------------------

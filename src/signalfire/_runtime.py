@@ -474,6 +474,8 @@ def _build(
     metric_readers: Sequence[MetricReader],
     sentry_transport: Any = None,
 ) -> Observability:
+    # An earlier instance's exit silenced the SDK's exporter loggers for the rest of the process: not any more.
+    _drops.unsilence()
     if not settings.active:
         _tracing.activate(None)
         return Observability(settings, None, None)

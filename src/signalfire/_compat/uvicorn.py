@@ -6,9 +6,11 @@ serving ends and then re-raises the signals it caught. ``handle_exit`` only sets
 drains its connections and runs lifespan shutdown. Both names are public (no underscore), but the behaviour is not
 documented, so tests/unit/test_compat_uvicorn.py pins it.
 
-signalfire uses this to put its own SIGTERM handler in front of uvicorn's (the signal starts the exit budget and a
-background flush; uvicorn then drains as usual) and to know that, after the signal, lifespan shutdown is the process's
-last moment: uvicorn exits right after it. It never patches uvicorn.
+uvicorn (``uvicorn.run`` and gunicorn's uvicorn worker alike) imports the app, and so runs ``init_observability()``,
+before it installs its handler; signalfire therefore looks at lifespan startup, and when uvicorn's handler holds
+SIGTERM it puts its own in front (the signal starts the exit budget and a background flush; uvicorn then drains as
+usual). After the signal, lifespan shutdown is the process's last moment: uvicorn exits right after it. signalfire
+never patches uvicorn.
 """
 
 from __future__ import annotations
