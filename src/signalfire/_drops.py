@@ -72,6 +72,8 @@ def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> N
             if _exit is not None:  # summed up in the exit's one warning line
                 _exit[key] = _exit.get(key, 0) + count
                 return
+            if _exited:  # after the exit's line (the process is going away): counted only
+                return
         if not warn:
             return
         now = time.monotonic()
@@ -114,8 +116,11 @@ def not_flushed(signals: Sequence[str], endpoints: Sequence[str]) -> None:
 
 
 def unsilence() -> None:
-    """Give the SDK's loggers back the levels they had before an exit silenced them (a new instance starts)."""
+    """Give the SDK's loggers back the levels they had before an exit silenced them, and warn about losses again
+    (a new instance starts)."""
+    global _exited  # noqa: PLW0603
     with _lock:
+        _exited = False
         levels = list(_silenced)
         _silenced.clear()
     for logger, level in reversed(levels):
@@ -141,6 +146,8 @@ _exit: dict[tuple[str, str], int] | None = None
 # logger without a level of its own inherits it).
 SILENCED_AT_EXIT = ("opentelemetry.exporter", "opentelemetry.sdk", "urllib3.connectionpool")
 _silenced: list[tuple[logging.Logger, int]] = []
+# True once the final exit has given its line: later losses (log records written after it) are counted, not warned.
+_exited = False
 
 
 def begin_exit_report() -> None:
@@ -162,7 +169,7 @@ def end_exit_report(*, restore: bool = True, **context: Any) -> dict[tuple[str, 
     through signalfire's log pipeline, and return the sums. ``restore=False`` (the process is exiting) keeps the SDK's
     lines silenced: a thread still stuck on a dead backend would otherwise print them on the way out. ``context``
     becomes fields of the line."""
-    global _exit  # noqa: PLW0603
+    global _exit, _exited  # noqa: PLW0603
     with _lock:
         lost = dict(_exit or {})
         started = _exit is not None
@@ -170,6 +177,8 @@ def end_exit_report(*, restore: bool = True, **context: Any) -> dict[tuple[str, 
         levels = list(_silenced) if restore else []
         if restore:
             _silenced.clear()
+        else:
+            _exited = True
     for logger, level in reversed(levels):
         logger.setLevel(level)
     if not started or not (lost or context.get("budget_exhausted")):
