@@ -533,7 +533,7 @@ def exit_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     testclient = run_child("bench_exit", ["testclient", "--cycles", str(cycles)])["seconds"]
     report.raw["exit"] = {"sigterm": runs, "testclient_s": testclient, "budget_s": budget}
     targets = {"refusing": ("<= 2 s", 2.0), "black hole": (f"<= {budget + 1:.0f} s (budget + 1)", budget + 1),
-               "healthy": ("everything delivered", None)}  # fmt: skip
+               "healthy": ("(delivery: tests/integration/test_exit_budget.py)", None)}  # fmt: skip
     rows = []
     for server in servers:
         for backend in backends:

@@ -219,6 +219,7 @@ class Observability:
             _drops.end_exit_report(restore=False, **self._report_context(exiting, finished and closed))
             components = [step for step in reversed(self._closers) if step[0] not in _PROVIDERS]
             closed = _run_within(components, max(_LAST_STEP_S, exiting.remaining())) and closed
+            _drops.count_pending("shutdown_timeout")  # forgets this instance's processors (nothing is left in them)
         finally:
             exiting.finish(finished and closed)
         return closed and finished
