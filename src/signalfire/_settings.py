@@ -495,8 +495,9 @@ class Settings(BaseModel):
     redis_capture_args: bool = Field(
         False,
         validation_alias=_env("SIGNALFIRE_REDIS_CAPTURE_ARGS"),
-        description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's arguments (keys and values, "
-        "scrubbed) in db.statement; by default only the command and '?' placeholders are recorded.",
+        description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's key (scrubbed) in db.statement, "
+        "never a value nor an argument of AUTH, HELLO, CONFIG, ACL or MIGRATE; by default only the command and '?' "
+        "placeholders are recorded.",
     )
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
