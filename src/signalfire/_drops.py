@@ -41,6 +41,7 @@ __all__ = [
     "end_exit_report",
     "exporters",
     "not_flushed",
+    "set_sink",
     "unsilence",
     "watch_batch_processor",
     "watch_sentry_transport",
@@ -52,6 +53,30 @@ _log = logging.getLogger("signalfire")
 WARN_INTERVAL_S = 60.0
 
 _lock = threading.Lock()
+
+
+def _not_counted(signal: str, reason: str, count: int) -> None:
+    """The sink until the metric registry is installed: losses are still warned about, only not counted."""
+
+
+class _Sink:
+    """Where losses are counted: the metric registry's ``record_dropped``, handed in by ``_metrics.install()`` (so that
+    this module, which the scrubber and the exporters call, imports nothing of ``_metrics``)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count: Callable[[str, str, int], None] = _not_counted
+
+
+_sink = _Sink()
+
+
+def set_sink(count: Callable[[str, str, int], None] | None) -> None:
+    """Count every loss with ``count(signal, reason, count)`` from now on (None: stop counting)."""
+    _sink.count = count if count is not None else _not_counted
+
+
 _last_warned: dict[tuple[str, str], float] = {}
 _unwarned: dict[tuple[str, str], int] = {}
 
@@ -64,9 +89,7 @@ def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> N
     if count <= 0:
         return
     try:
-        from signalfire import _metrics
-
-        _metrics.record_dropped(signal, reason, count)
+        _sink.count(signal, reason, count)
         key = (signal, reason)
         with _lock:
             if _exit is not None:  # summed up in the exit's one warning line

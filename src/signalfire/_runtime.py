@@ -14,11 +14,13 @@ import atexit
 # after our providers exist, a forked child (a gunicorn --preload worker) submits while the lock is still held and
 # hangs for ever. Importing it here, before any provider is built, registers its hook first.
 import concurrent.futures.thread
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
@@ -28,7 +30,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _drops, _errors, _logging, _metrics, _otlp, _scrub, _tracing
+from signalfire import _drops, _errors, _logging, _metrics, _otlp, _scrub, _settings, _tracing
 from signalfire._compat import uvicorn as uvicorn_compat
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
@@ -150,7 +152,8 @@ class Observability:
         # Components that need flushing register here, in install order; they are closed in reverse order.
         self._closers: list[tuple[str, Closer]] = []
         self._flushers: list[tuple[str, Closer]] = []
-        self._instrumented_apps: list[Any] = []
+        # Weak references: signalfire must not keep alive an app the application has dropped (an app per test).
+        self._instrumented_apps: list[weakref.ref[Any]] = []
         # What each component found already configured by the application, and what it did about it (note_owner()).
         self.owners: list[Owner] = []
         self._shut_down = False
@@ -386,6 +389,7 @@ def init_observability(
     *,
     replace: bool = False,
     health_checks: Iterable[Any] | None = None,
+    settings: Settings | None = None,
     **overrides: Any,
 ) -> Observability:
     """Start every signal with settings from keyword arguments, the environment, the environment's preset, defaults.
@@ -400,12 +404,21 @@ def init_observability(
     plain functions, unless SIGNALFIRE_HEALTH_ENABLED=false. The endpoints are served even when telemetry is disabled,
     because a probe that starts answering 404 takes the service down.
 
+    ``settings`` is a :class:`signalfire.Settings` you built yourself (from a ``.env`` file, a secrets directory, or a
+    field of your application's own settings) to use instead of resolving one from keyword overrides.
+
     Example::
 
         app = FastAPI()
         signalfire.init_observability(app, service_name="checkout")
     """
-    settings = Settings.resolve(**overrides)
+    if settings is None:
+        settings = Settings.resolve(**overrides)
+    elif overrides:
+        raise ConfigurationError(
+            "init_observability(settings=...) takes no other settings as keyword arguments: pass them to "
+            f"Settings(...) instead ({', '.join(sorted(overrides))})"
+        )
     return start(settings, app=app, replace=replace, health_checks=health_checks)
 
 
@@ -439,23 +452,31 @@ def start(
                 raise ConfigurationError(_difference(running.settings, settings))
             running.shutdown()
             running = None
+        built = running is None
         if running is None:
             running = _build(settings, span_exporters, metric_readers, sentry_transport)
             _current = running
             _install_process_hooks(settings)
     if app is not None:
         instrument_app(running, app, health_checks)
+    if built:
+        from signalfire import _owners
+
+        _owners.report(running)  # the one start-up line: who owns each signal, what signalfire did about the others
     return running
 
 
 def instrument_app(obs: Observability, app: Any, health_checks: Iterable[Any] | None = None) -> None:
     """Instrument an ASGI app and add its health endpoints, once per handle; health_checks given again replace the
     app's checks."""
-    seen = any(existing is app for existing in obs._instrumented_apps)
+    seen = any(ref() is app for ref in obs._instrumented_apps)
     if seen and health_checks is None:
         return
     if not seen:
-        obs._instrumented_apps.append(app)
+        obs._instrumented_apps = [ref for ref in obs._instrumented_apps if ref() is not None]
+        # An app that cannot be weakly referenced is not tracked: installing again is a no-op on the app itself.
+        with contextlib.suppress(TypeError):
+            obs._instrumented_apps.append(weakref.ref(app))
     if obs.settings.health_enabled:
         from signalfire import health
 
@@ -480,6 +501,9 @@ def _build(
     if not settings.active:
         _tracing.activate(None)
         return Observability(settings, None, None)
+    if (notice := _settings.unnamed_environment_notice(settings)) is not None:
+        _log.warning(notice)  # the preset was not chosen by anyone: say which one runs (never silently)
+    _settings.apply_config_file(settings)  # propagators: the one part of OTEL_CONFIG_FILE no setting carries
     # The scrubber first: the span exporters and the log pipeline built below use the policy of these settings.
     scrubber = _scrub.install(settings)
     resource = _tracing.build_resource(settings)

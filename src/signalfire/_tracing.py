@@ -88,6 +88,11 @@ class _DelegatingTracer(trace.Tracer):
         return self.current().start_as_current_span(*args, **kwargs)
 
 
+# Instrumentation scopes whose tracers signalfire narrows (by scope name, a public part of the OpenTelemetry API):
+# FastAPI's native telemetry asks the global provider for "fastapi" (see integrations/_fastapi_native.py).
+SCOPE_TRACERS: dict[str, Callable[[trace.Tracer], trace.Tracer]] = {}
+
+
 class _DelegatingTracerProvider(trace.TracerProvider):
     def get_tracer(
         self,
@@ -96,7 +101,9 @@ class _DelegatingTracerProvider(trace.TracerProvider):
         schema_url: str | None = None,
         attributes: Any = None,
     ) -> trace.Tracer:
-        return _DelegatingTracer((instrumenting_module_name, instrumenting_library_version, schema_url, attributes))
+        tracer = _DelegatingTracer((instrumenting_module_name, instrumenting_library_version, schema_url, attributes))
+        narrow = SCOPE_TRACERS.get(instrumenting_module_name)
+        return narrow(tracer) if narrow is not None else tracer
 
 
 GLOBAL_PROVIDER = _DelegatingTracerProvider()

@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+from tests.support import read_line, stop
+
 pytestmark = pytest.mark.integration
 
 SPANS = 200
@@ -30,8 +32,20 @@ def _env(server, **extra: str) -> dict[str, str]:
     return env
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_processes():
+    """Whatever a test's assertions did, each process it started has ended (killed if need be) and its pipes are closed,
+    so that no ResourceWarning of a running Popen fails a later test."""
+    yield
+    while _started:
+        stop(_started.pop(), signal.SIGKILL, timeout=10)
+
+
 def _run(code: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
         stdout=subprocess.PIPE,
@@ -39,6 +53,8 @@ def _run(code: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
         text=True,
         **kwargs,
     )
+    _started.append(proc)
+    return proc
 
 
 def test_normal_exit_loses_no_span(otlp_server):
@@ -73,7 +89,7 @@ def test_sigterm_loses_no_span_and_still_terminates(otlp_server):
         """,
         _env(otlp_server),
     )
-    assert proc.stdout.readline().strip() == "ready"
+    assert read_line(proc.stdout).strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGTERM
@@ -98,7 +114,7 @@ def test_sigterm_runs_the_applications_own_handler(otlp_server):
         """,
         _env(otlp_server),
     )
-    assert proc.stdout.readline().strip() == "ready"
+    assert read_line(proc.stdout).strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert "app handler ran" in out

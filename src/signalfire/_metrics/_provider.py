@@ -24,6 +24,9 @@ __all__ = ["build_readers", "install"]
 _log = logging.getLogger("signalfire")
 _global_lock = threading.Lock()
 _global_set = False
+# Instrumentation scopes whose instruments record nothing while the global is signalfire's: FastAPI's native telemetry
+# ("fastapi") would duplicate signalfire's HTTP metrics (see integrations/_fastapi_native.py).
+SILENT_SCOPES: set[str] = set()
 
 
 class _DelegatingMeterProvider(otel_metrics.MeterProvider):
@@ -46,6 +49,8 @@ class _DelegatingMeterProvider(otel_metrics.MeterProvider):
     def get_meter(
         self, name: str, version: str | None = None, schema_url: str | None = None, attributes: Any = None
     ) -> otel_metrics.Meter:
+        if name in SILENT_SCOPES:
+            return otel_metrics.NoOpMeter(name, version, schema_url)
         key = (name, version, schema_url, _frozen(attributes))
         with self._lock:
             meter = self._meters.get(key)
