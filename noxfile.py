@@ -87,7 +87,7 @@ FASTAPI_TESTS = (
 @nox.session(python=PYTHON)
 @nox.parametrize("fastapi", FASTAPI_VERSIONS)
 def fastapi_versions(session: nox.Session, fastapi: str) -> None:
-    """The FastAPI tests against the oldest supported FastAPI (0.142.2), 0.143 and the newest release (a few minutes)."""
+    """The FastAPI tests against the oldest supported FastAPI (0.142.2), 0.143 and the newest (a few minutes)."""
     session.install("-e", ".[all,test,bench]", *CONSTRAINTS)
     if fastapi == "newest":
         session.install("--upgrade", "fastapi", "starlette", *CONSTRAINTS)
