@@ -13,6 +13,7 @@ instead of the ``Host`` header) this middleware follows the specification.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -141,17 +142,22 @@ def _flush_before_shutdown_complete(send: Send) -> Send:
 
     Every ASGI server runs lifespan shutdown after draining and before it exits, and some exit without running atexit
     or our SIGTERM handler (gunicorn's uvicorn worker restores SIGTERM's default action and re-raises it), so this is
-    the last moment at which what the finished requests produced can still be delivered. Bounded by
-    SIGNALFIRE_SHUTDOWN_TIMEOUT; the app's own shutdown handlers have run, so their telemetry is included.
+    the last moment at which what the finished requests produced can still be delivered. The app's own shutdown
+    handlers have run, so their telemetry is included. The flush runs on a thread and is awaited, so the event loop
+    goes on (other lifespans, the server's own tasks); it takes at most what is left of SIGNALFIRE_SHUTDOWN_TIMEOUT.
+    At ``lifespan.startup.complete`` the app serves (again): see ``Observability.lifespan_started``.
     """
 
     async def send_wrapper(message: Message) -> None:
-        if message.get("type") == "lifespan.shutdown.complete":
+        kind = message.get("type")
+        if kind in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
             from signalfire import _runtime  # the runtime imports this module's package; resolve it at use
 
             running = _runtime.current()
-            if running is not None:
-                running.force_flush()
+            if running is not None and kind == "lifespan.startup.complete":
+                running.lifespan_started()
+            elif running is not None:
+                await asyncio.wrap_future(running.lifespan_ended())
         await send(message)
 
     return send_wrapper

@@ -444,8 +444,8 @@ class Settings(BaseSettings):
     shutdown_timeout_s: Seconds = Field(
         5.0,
         validation_alias=_env("SIGNALFIRE_SHUTDOWN_TIMEOUT"),
-        description="SIGNALFIRE_SHUTDOWN_TIMEOUT, seconds that shutdown() (also at exit and on SIGTERM) may spend "
-        "flushing.",
+        description="SIGNALFIRE_SHUTDOWN_TIMEOUT, seconds the whole exit may spend flushing and closing: one budget "
+        "shared by lifespan shutdown, SIGTERM, atexit and shutdown().",
     )
     handle_sigterm: bool = Field(
         True,

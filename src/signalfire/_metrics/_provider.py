@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from signalfire._drops import CountingMetricExporter
 from signalfire._metrics import metrics as registry
 from signalfire._metrics._otel import PeriodicRegistryReader, _RegistryReaderMixin
-from signalfire._otlp import otlp_exporter
+from signalfire._otlp import address, otlp_exporter
 from signalfire._settings import Settings
 
 __all__ = ["build_readers", "install"]
@@ -161,7 +161,13 @@ def build_readers(settings: Settings) -> list[MetricReader]:
         exporter: MetricExporter | None = None
         if name == "otlp":
             target = settings.otlp_target("metrics")
-            exporter = CountingMetricExporter(otlp_exporter("metrics", target)) if target is not None else None
+            exporter = (
+                CountingMetricExporter(
+                    otlp_exporter("metrics", target), endpoint=address(target.endpoint, target.protocol)
+                )
+                if target is not None
+                else None
+            )
         elif name == "console":
             from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
