@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from signalfire import _otlp_encode
 from signalfire._otlp_encode import SpanEncoder
 from signalfire._otlp_spans import encoding_exporter
-from signalfire._scrub import Scrubber, ScrubbingSpanExporter, scrub_spans
+from signalfire._scrub import Scrubber
+from signalfire._scrub_wire import ScrubbingSpanExporter, scrub_spans
 
 CORPUS = json.loads((Path(__file__).parent.parent / "data" / "secrets.json").read_text())["secrets"]
 RESOURCE = Resource.create({"service.name": "checkout", "service.version": "1.4.2", "team": "payments"})
@@ -286,13 +288,15 @@ def test_no_corpus_secret_reaches_the_request(entry):
 
 
 def test_sensitive_keys_are_redacted_whole():
-    """A value under a sensitive key arrives as the marker; an empty one stays empty."""
-    span = make_span(attributes={"password": "hunter2", "api_key": 12345, "token": ""})
+    """A value under a sensitive key arrives as the marker; an empty one stays empty; a number is a count, not a
+    secret (issue 17: numbers under sensitive-sounding keys keep their value unless they are cards)."""
+    span = make_span(attributes={"password": "hunter2", "api_key": "k-12345", "token": "", "token_n": 3})
     request = ExportTraceServiceRequest.FromString(SpanEncoder(Scrubber()).encode([span]))
     values = {kv.key: kv.value for kv in request.resource_spans[0].scope_spans[0].spans[0].attributes}
     assert values["password"].string_value == "[REDACTED:password]"
     assert values["api_key"].string_value == "[REDACTED:api_key]"
     assert values["token"].string_value == ""
+    assert values["token_n"].int_value == 3
 
 
 class CountingScrubber(Scrubber):
@@ -317,7 +321,8 @@ def test_repeated_values_are_scrubbed_once():
         )
     assert scrubber.seen.count("/items/{item_id}") == 1
     assert scrubber.seen.count("GET /items/{item_id}") == 1  # the span name
-    assert len([text for text in scrubber.seen if "-" in text]) == 100
+    # the ids (resource and scope strings are scrubbed once per object besides)
+    assert len([text for text in scrubber.seen if re.fullmatch(r"\d-\d+", text)]) == 100
 
 
 def test_long_values_are_not_cached():
