@@ -807,7 +807,7 @@ def _adopt_root_handlers(settings: Settings, obs: Observability, installed: _Ins
             installed.removed_handlers.append((root, handler))
             if not isinstance(handler, _StdlibBridge):
                 obs.note_owner("logs", f"root handler {handler!r}", "removed (SIGNALFIRE_LOG_ROOT_HANDLERS=replace)")
-        else:
+        elif not type(handler).__module__.startswith("_pytest"):  # pytest's capture is not the application's
             obs.note_owner(
                 "logs",
                 f"root handler {handler!r}",

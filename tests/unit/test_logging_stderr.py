@@ -17,7 +17,7 @@ SCRIPT = f"""
 import threading, warnings
 import signalfire
 signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none",
-                              handle_sigterm=False)
+                              handle_sigterm=False, environment="development")
 warnings.warn("token {TOKEN} leaked", UserWarning)
 def work():
     raise RuntimeError("thread failed with {TOKEN}")
