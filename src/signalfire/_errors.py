@@ -474,7 +474,7 @@ def _scrub_envelope(envelope: Any) -> Any:
             continue
         try:
             if kind in ("event", "transaction"):
-                scrubbed = scrub_event(payload, send_user_email=send_user_email)
+                scrubbed = _strip_statements(scrub_event(payload, send_user_email=send_user_email))
             elif kind == "log":
                 scrubbed = _scrub_logs(payload)
             else:
@@ -501,6 +501,20 @@ def _scrub_envelope(envelope: Any) -> Any:
             del trace_header["transaction"]
         envelope_headers["trace"] = trace_header
     return Envelope(headers=envelope_headers, items=items)
+
+
+def _strip_statements(value: Any) -> Any:
+    """Bound parameters a database error message repeats (``[parameters: ...]``, ``Key (...)=(...)``) removed from
+    every string of an event (its exception values, message, breadcrumbs, frame variables)."""
+    from signalfire._scrub_wire import strip_statement_data
+
+    if isinstance(value, str):
+        return strip_statement_data(value) if "[parameters: " in value or "Key (" in value else value
+    if isinstance(value, dict):
+        return {k: _strip_statements(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_statements(v) for v in value]
+    return value
 
 
 def _scrub_active() -> Scrubber:

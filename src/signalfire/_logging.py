@@ -322,6 +322,14 @@ class _Pipeline:
             "logger": name,
         }
         out.update(fields)
+        for key, value in fields.items():
+            # a database error's message repeats its bound parameters: removed from the line (issue 17 item 4)
+            if isinstance(value, str) and ("[parameters: " in value or "Key (" in value):
+                out[key] = _strip_statement_data(value)
+            elif key == "exception" and isinstance(value, dict):
+                out[key] = {k: _strip_statement_data(v) if isinstance(v, str) else v for k, v in value.items()}
+        if isinstance(event, str) and ("[parameters: " in event or "Key (" in event):
+            out["event"] = _strip_statement_data(event)
         out.update(self.static)
         self._ids.add(out)
         request_id = _REQUEST_ID.get()
@@ -394,6 +402,12 @@ class _Pipeline:
 
 
 _SEVERITY = {logging.DEBUG: 5, logging.INFO: 9, logging.WARNING: 13, logging.ERROR: 17, logging.CRITICAL: 21}
+
+
+def _strip_statement_data(text: str) -> str:
+    from signalfire._scrub_wire import strip_statement_data
+
+    return strip_statement_data(text)
 
 
 def _attribute_text(value: Any) -> str:

@@ -66,8 +66,6 @@ PLACEMENT_PENDING = {
     # the app logs its request headers as a dict: "x-service-key" is not a sensitive key under today's key policy
     ("custom_header", "otlp_logs"): "scrub",
     ("custom_header", "stdout"): "scrub",
-    ("stderr", "stdout"): "sentrylog",
-    ("db_parameter", "stdout"): "statement",
     ("db_parameter", "sentry"): "statement",
 }
 PENDING_REASONS = {
@@ -75,7 +73,8 @@ PENDING_REASONS = {
     "request": "fixed by request branch: one URL policy (path parameters by route name, OAuth/SAS query values) and "
     "allow-listed Sentry request headers (issue 17 item 2)",
     "sentrylog": "fixed by sentrylog branch: warnings and thread exceptions through the log pipeline (issue 17 item 1)",
-    "statement": "needs the log renderer and Sentry's before_send (sentrylog's files) to call "
+    "statement": "Sentry events still carry the bound parameters outside the error message (the log renderer and "
+    "the error message in Sentry call "
     "signalfire._scrub_wire.strip_statement_data; spans and OTLP logs are stripped on this branch (issue 17 item 4)",
 }
 
