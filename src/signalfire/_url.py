@@ -72,6 +72,16 @@ _SECRET_PARAM_WORDS = frozenset(
         "hmac", "credential", "credentials", "auth", "session", "jwt", "apikey", "sas", "magic", "ticket",
     }
 )  # fmt: skip
+# A first word that makes "code"/"key" a plain value ({status_code}, {country_code}, {sort_key}), and last words that
+# name metadata about a secret ({key_id}, {token_type}); the scrubber's key rules follow the same idea.
+_PLAIN_QUALIFIERS = frozenset(
+    {
+        "status", "country", "zip", "postal", "post", "currency", "language", "lang", "locale", "region", "area",
+        "product", "error", "http", "response", "iso", "airport", "color", "colour", "sort", "partition", "primary",
+        "foreign", "hot", "short", "shortcut", "keyboard", "music", "unit", "tax", "discount", "coupon",
+    }
+)  # fmt: skip
+_METADATA_WORDS = frozenset({"id", "ids", "type", "kind", "name", "count", "length", "size", "at", "version"})
 # Request headers whose value goes to Sentry; every other header is sent with its value replaced by a marker.
 SAFE_HEADERS = frozenset(
     {
@@ -122,9 +132,12 @@ def is_secret_name(name: str) -> bool:
         return _param_cache[name]
     except KeyError:
         pass
-    words = _WORD_SPLIT.split(_CAMEL.sub("_", name).lower())
-    secret = any(word in _SECRET_PARAM_WORDS for word in words) or name.lower() in SECRET_QUERY_NAMES
-    if not secret:
+    words = [word for word in _WORD_SPLIT.split(_CAMEL.sub("_", name).lower()) if word]
+    if len(words) > 1 and (words[0] in _PLAIN_QUALIFIERS or words[-1] in _METADATA_WORDS):
+        secret = False  # {status_code}, {country_code}, {key_id}, {token_type}: about a code or key, not one
+    else:
+        secret = any(word in _SECRET_PARAM_WORDS for word in words) or name.lower() in SECRET_QUERY_NAMES
+    if not secret and words[-1:] != ["id"]:
         try:
             secret = _scrub.active().is_sensitive_key(name)
         except Exception:  # the scrubber never raises; if it did, fail closed
