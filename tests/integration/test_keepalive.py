@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.bench_keepalive import error_pairs
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 import signalfire
-from benchmarks.bench_keepalive import error_pairs
 from tests.integration.reliability_server import serve
 
 
