@@ -2,9 +2,10 @@
 
 ``python -m tests.integration.semconv_stacks signalfire|contrib|fastapi OUTPUT``: builds the same FastAPI app,
 instruments it with signalfire, opentelemetry-instrumentation-fastapi (the caller sets
-OTEL_SEMCONV_STABILITY_OPT_IN=http) or FastAPI's native telemetry, each with its own in-memory providers, drives the requests of :data:`REQUESTS` through it
-in-process, and writes the server spans and the HTTP server metric points. One process per stack keeps the three
-isolated: OpenTelemetry's semantic-convention mode and FastAPI's telemetry are decided once per process.
+OTEL_SEMCONV_STABILITY_OPT_IN=http) or FastAPI's native telemetry, each with its own in-memory providers, drives the
+requests of :data:`REQUESTS` through it in-process, and writes the server spans and the HTTP server metric points to
+OUTPUT. One process per stack keeps the three isolated: OpenTelemetry's semantic-convention mode and FastAPI's
+telemetry are decided once per process.
 """
 
 from __future__ import annotations
