@@ -163,10 +163,17 @@ def recorded_path(path: str, path_params: Mapping[str, Any] | None) -> str:
             continue
         replacement = _scrub.marker(name[:64])
         found = False
-        for spelling in (text, quote(text, safe="/:@!$&'()*+,;=")):
-            if spelling in path:
-                path = path.replace(spelling, replacement)
-                found = True
+        for spelling in dict.fromkeys((text, quote(text, safe="/:@!$&'()*+,;="))):
+            if "/" in spelling.strip("/"):  # a {name:path} parameter spans segments
+                if spelling in path:
+                    path, found = path.replace(spelling, replacement), True
+                continue
+            segments = path.split("/")
+            for index, segment in enumerate(segments):
+                if spelling in segment:  # the segment itself, or one like "{token}.json": the whole segment goes
+                    segments[index], found = replacement, True
+            path = "/".join(segments)
+            if found:
                 break
         if not found:
             return _PATH_MARKER
