@@ -181,9 +181,10 @@ def recorded_path(path: str, path_params: Mapping[str, Any] | None) -> str:
 
 
 def _name_category(name: str, scrubber: _scrub.Scrubber) -> str | None:
-    if name.lower() in SECRET_QUERY_NAMES:
+    category = scrubber.key_category(name)
+    if category is None and name.lower() in SECRET_QUERY_NAMES:
         return "token"
-    return scrubber.key_category(name)
+    return category
 
 
 def recorded_query(query: str) -> str:

@@ -86,7 +86,7 @@ def test_secret_parameter_spelled_differently_takes_its_whole_segment_or_the_pat
 def test_full_url_loses_userinfo_fragment_and_secret_query_values() -> None:
     """url.full and httpx's log line: no user:password@, no #fragment, secret parameters redacted."""
     recorded = _url.recorded_url(f"https://svc:{TOKEN}@api.example.com/v1/x?api_key={TOKEN}&page=1#{TOKEN}")
-    assert recorded == "https://api.example.com/v1/x?api_key=[REDACTED:token]&page=1"
+    assert recorded == "https://api.example.com/v1/x?api_key=[REDACTED:api_key]&page=1"
     assert _url.recorded_url("https://api.example.com/v1/x?page=1") == "https://api.example.com/v1/x?page=1"
 
 
