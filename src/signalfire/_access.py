@@ -39,10 +39,14 @@ class AccessLog:
         self._slow_ms = settings.access_log_slow_ms
         self._logger = _logging.get_logger(ACCESS_LOGGER)
 
-    def write(self, scope: dict[str, Any], method: str, route: str, status: int, seconds: float) -> None:
-        """Log one request (called inside its span and request-id context, so both ids are on the line)."""
+    def write(
+        self, scope: dict[str, Any], method: str, route: str, status: int, seconds: float, *, path: str | None = None
+    ) -> None:
+        """Log one request (called inside its span and request-id context, so both ids are on the line); ``path`` is
+        the path as the URL policy records it, when the caller has it already."""
         try:
-            path = _url.recorded_path(scope.get("path", ""), scope.get("path_params"))
+            if path is None:
+                path = _url.recorded_path(scope.get("path", ""), scope.get("path_params"))
             duration_ms = round(seconds * 1000, 2)
             slow = duration_ms >= self._slow_ms
             if status < 500 and not slow and self._rate < 1.0 and random.random() >= self._rate:

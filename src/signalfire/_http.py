@@ -197,6 +197,7 @@ class ObservabilityMiddleware:
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
         self._hook_failed: set[str] = set()
+        self._secret_routes: dict[str, bool] = {}
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
@@ -236,6 +237,13 @@ class ObservabilityMiddleware:
                 sanitized = self.sanitize is not None and self.sanitize.search(name)
                 values.setdefault(name, []).append("[REDACTED]" if sanitized else raw_value.decode("latin-1"))
         return {f"{prefix}{name.replace('-', '_')}": tuple(found) for name, found in values.items()}
+
+    def _learn_route(self, template: str, path_params: Any) -> bool:
+        """Whether requests of ``template`` carry a secret-like route parameter; remembered (routes are few)."""
+        secret = bool(path_params) and any(isinstance(n, str) and _url.is_secret_name(n) for n in path_params)
+        if len(self._secret_routes) < 4096:
+            self._secret_routes[template] = secret
+        return secret
 
     def _call_hook(self, kind: str, hook: Any, *args: Any) -> None:
         """A user hook never breaks the request: a failure is counted and logged once per hook kind."""
@@ -431,6 +439,14 @@ class ObservabilityMiddleware:
             elif error is not None and not response_started:
                 status_code = 500
             template = route_template(scope)
+            recorded_path = path
+            if template is not None:
+                # Whether the route has a secret-like parameter ({token}, {code}...) is a fact of the route: one lookup
+                secret = self._secret_routes.get(template)
+                if secret is None:
+                    secret = self._learn_route(template, scope.get("path_params"))
+                if secret:
+                    recorded_path = _url.recorded_path(path, scope.get("path_params"))
             error_type = _url.error_type_of_exception(error) if isinstance(error, Exception) else None
             if red_state is not None:
                 span_for_exemplar = server_span if server_span is not None else trace.get_current_span()
@@ -438,19 +454,17 @@ class ObservabilityMiddleware:
                     red_state, template or "", status_code, error_type, span_for_exemplar, protocol_version=http_version
                 )
             if self.access_log is not None:
+                elapsed = time.perf_counter() - started
                 self.access_log.write(
-                    scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
+                    scope, method, template or UNMATCHED_ROUTE, status_code, elapsed, path=recorded_path
                 )
             if error is None:
                 # After an exception the id stays bound: the server logs the traceback next, in this same task, and
                 # that line should name the request. The task ends with the request, and so does the binding.
                 _logging.reset_request_id(log_token)
             if server_span is not None:
-                path_params = scope.get("path_params")
-                if path_params:
-                    recorded = _url.recorded_path(path, path_params)
-                    if recorded is not path:
-                        server_span.set_attribute("url.path", recorded)
+                if recorded_path is not path:
+                    server_span.set_attribute("url.path", recorded_path)
                 self._finish_span(
                     server_span,
                     method=method,
