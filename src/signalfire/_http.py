@@ -421,7 +421,7 @@ class ObservabilityMiddleware:
                 await release(False)
         except BaseException as exc:
             error = exc
-            if held is not None:
+            if held is not None and isinstance(exc, Exception):  # a cancelled task sends nothing more
                 with contextlib.suppress(OSError):  # the client went away; the original exception is what matters
                     await release(True)
             if isinstance(exc, Exception) and not disconnected:
