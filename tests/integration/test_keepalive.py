@@ -78,3 +78,31 @@ def test_a_500_the_app_returns_keeps_the_connection() -> None:
     assert response.status_code == 500
     assert response.json() == {"error": "dependency down"}
     assert "connection" not in response.headers
+
+
+async def test_the_500_signalfire_sends_itself_says_connection_close(telemetry: Any) -> None:
+    """An ASGI app that raises before answering: signalfire's own 500 carries connection: close and the request id."""
+    from signalfire._http import ObservabilityMiddleware
+
+    async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise RuntimeError("no answer")
+
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": "/x", "raw_path": b"/x", "query_string": b"", "root_path": "", "headers": [(b"host", b"t")],
+        "client": ("127.0.0.1", 5000), "server": ("t", 80),
+    }  # fmt: skip
+    with pytest.raises(RuntimeError):
+        await ObservabilityMiddleware(raw_app, telemetry.settings)(scope, receive, send)
+    start = messages[0]
+    assert start["status"] == 500
+    assert (b"connection", b"close") in start["headers"]
+    assert any(name == b"x-request-id" for name, _ in start["headers"])
