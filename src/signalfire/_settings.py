@@ -483,8 +483,8 @@ class Settings(BaseModel):
         (),
         validation_alias=_env("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"),
         description="OTEL_PYTHON_FASTAPI_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS: comma-separated regular "
-        "expressions, as OpenTelemetry's instrumentations read them; a request whose path matches one (re.search) is "
-        "excluded too.",
+        "expressions, as OpenTelemetry's instrumentations read them: a request whose URL without the query "
+        "(scheme://host/path) one of them is found in (re.search) is excluded too.",
     )
     auto_instrument: tuple[str, ...] = Field(
         ("sqlalchemy", "redis", "httpx"),
