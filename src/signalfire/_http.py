@@ -367,7 +367,6 @@ class ObservabilityMiddleware:
             try:
                 await send(message)
             except OSError:
-                # uvicorn raises ClientDisconnected (an OSError) when the peer has gone away mid-response.
                 disconnected = True
                 raise
             if response_complete and end_ns is None:
@@ -384,7 +383,7 @@ class ObservabilityMiddleware:
                 await forward(message)
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status_code, response_started, held
+            nonlocal status_code, response_started, held, response_complete, end_ns, disconnected
             message_type = message["type"]
             if message_type == "http.response.start":
                 status_code = message["status"]
@@ -405,7 +404,17 @@ class ObservabilityMiddleware:
                     held.append(message)
                     return
                 await release(False)  # a streamed 500: it goes out as it comes
-            await forward(message)
+            # what forward() does, inline: this runs for every message of every response
+            if message_type == "http.response.body" and not message.get("more_body", False):
+                response_complete = True
+            try:
+                await send(message)
+            except OSError:
+                # uvicorn raises ClientDisconnected (an OSError) when the peer has gone away mid-response.
+                disconnected = True
+                raise
+            if response_complete and end_ns is None:
+                end_ns = time.time_ns()
 
         async def receive_wrapper() -> Message:
             nonlocal disconnected
@@ -496,8 +505,8 @@ class ObservabilityMiddleware:
             span.record_exception(error)
             span.set_attribute("error.type", error_type or _url.error_type_of_exception(error))
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-        elif (status_error := _url.error_type_of_status(status_code)) is not None:
-            span.set_attribute("error.type", status_error)
+        elif status_code >= 500:
+            span.set_attribute("error.type", _url.error_type_of_status(status_code) or str(status_code))
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=end_ns)
 
