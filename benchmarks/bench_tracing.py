@@ -163,7 +163,8 @@ def otlp_encode() -> Callable[[], object]:
 
 def signalfire_http_export() -> Callable[[], object]:
     from signalfire._otlp_spans import encoding_exporter
-    from signalfire._scrub import Scrubber, ScrubbingSpanExporter
+    from signalfire._scrub import Scrubber
+    from signalfire._scrub_wire import ScrubbingSpanExporter
 
     spans = _server_spans()
     endpoint = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
@@ -185,7 +186,8 @@ def sdk_scrub_encode() -> Callable[[], object]:
     """What signalfire did before its encoder: ScrubbingSpanExporter's scrubbing, then the SDK's encoder."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    from signalfire._scrub import Scrubber, scrub_spans
+    from signalfire._scrub import Scrubber
+    from signalfire._scrub_wire import scrub_spans
 
     spans = _server_spans()
     scrubber = Scrubber()

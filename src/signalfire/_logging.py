@@ -581,14 +581,18 @@ def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, An
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    from signalfire._drops import CountingLogExporter, watch_batch_processor
+    from signalfire import _scrub
+    from signalfire._drops import CountingLogExporter, dropped, watch_batch_processor
     from signalfire._otlp import otlp_exporter
+    from signalfire._scrub_wire import ScrubbingLogExporter
 
     target = settings.otlp_target("logs")
     if target is None:
         return None, None
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    counting = CountingLogExporter(otlp_exporter("logs", target))
+    # every record scrubbed at the wire by the one policy (body, attributes, resource, scope), whoever logged it
+    exporter = ScrubbingLogExporter(otlp_exporter("logs", target), _scrub.active(), dropped)
+    counting = CountingLogExporter(exporter)
     processor = BatchLogRecordProcessor(counting, **settings.batch_options())
     watch_batch_processor(processor, "logs", counting)
     provider.add_log_record_processor(processor)

@@ -13,8 +13,8 @@ length-delimited fields, fixed64 times), and what repeats across spans is encode
 What the collector receives is exactly what ``encode_spans()`` of the scrubbed spans would send (the same message,
 byte for byte; tests/unit/test_otlp_encode.py proves it differentially), including the SDK's quirks: an attribute
 whose value cannot be encoded is left out, resources and scopes are grouped by equality in first-seen order, links
-carry no trace state. The scrubbing is :class:`signalfire._scrub.ScrubbingSpanExporter`'s: span names, span and event
-attributes, status descriptions.
+carry no trace state. The scrubbing is :mod:`signalfire._scrub_wire`'s, over the whole model: span and event names,
+span, event and link attributes (keys included), status descriptions, the trace state, resource and scope attributes.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from signalfire._scrub import Scrubber, scrub_attribute
+from signalfire._scrub import Scrubber
+from signalfire._scrub_wire import scrub_resource, scrub_scope, scrub_trace_state, wire_attribute, wire_text
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
+    from opentelemetry.trace import SpanContext, TraceState
 
 __all__ = ["SpanEncoder"]
 
@@ -138,8 +139,10 @@ def _raw_attributes(tag: bytes, attributes: Any) -> list[bytes]:
     return fields
 
 
-def _trace_state(context: SpanContext) -> str:
-    state = context.trace_state
+def _trace_state(context: SpanContext, scrubber: Scrubber | None) -> str:
+    state: TraceState | None = context.trace_state
+    if state and scrubber is not None:
+        state = scrub_trace_state(scrubber, state)
     if state is None:
         return ""
     return ",".join([f"{key}={value}" for key, value in state.items()])
@@ -208,18 +211,24 @@ class SpanEncoder:
         """ResourceSpans.resource (field 1, always present) and ResourceSpans.schema_url (field 3, after the scopes)."""
         memo = self._resources.get(id(resource))
         if memo is None or memo[0] is not resource:
+            original = resource
+            if self.scrubber is not None:
+                resource = scrub_resource(self.scrubber, resource)
             head = _delimited(b"\x0a", b"".join(_raw_attributes(b"\x0a", resource.attributes)))
             schema_url = resource.schema_url
             tail = _delimited(b"\x1a", schema_url.encode("utf-8")) if schema_url else b""
             if len(self._resources) >= OBJECT_MEMO_SIZE:
                 self._resources.clear()
-            memo = self._resources[id(resource)] = (resource, head, tail)
+            memo = self._resources[id(original)] = (original, head, tail)
         return memo[1], memo[2]
 
     def _scope(self, scope: Any) -> tuple[bytes, bytes]:
         """ScopeSpans.scope (field 1, always present) and ScopeSpans.schema_url (field 3, after the spans)."""
         memo = self._scopes.get(id(scope))
         if memo is None or memo[0] is not scope:
+            original = scope
+            if scope is not None and self.scrubber is not None:
+                scope = scrub_scope(self.scrubber, scope)
             if scope is None:
                 head, tail = _EMPTY_SCOPE_FIELD, b""
             else:
@@ -233,7 +242,7 @@ class SpanEncoder:
                 tail = _delimited(b"\x1a", scope.schema_url.encode("utf-8")) if scope.schema_url else b""
             if len(self._scopes) >= OBJECT_MEMO_SIZE:
                 self._scopes.clear()
-            memo = self._scopes[id(scope)] = (scope, head, tail)
+            memo = self._scopes[id(original)] = (original, head, tail)
         return memo[1], memo[2]
 
     # --- one span ---------------------------------------------------------------------------------------------------
@@ -242,7 +251,7 @@ class SpanEncoder:
         if context is None:
             raise ValueError("span without a context")
         parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"), b"\x12\x08", context.span_id.to_bytes(8, "big")]
-        state = _trace_state(context)
+        state = _trace_state(context, self.scrubber)
         if state:
             parts.append(_delimited(b"\x1a", state.encode("utf-8")))
         parent = span.parent
@@ -269,7 +278,7 @@ class SpanEncoder:
         if span.dropped_events:
             parts.append(b"\x60" + _varint(span.dropped_events))
         for link in span.links:
-            parts.append(_delimited(b"\x6a", _link(link)))
+            parts.append(_delimited(b"\x6a", self._link(link)))
         if span.dropped_links:
             parts.append(b"\x70" + _varint(span.dropped_links))
         parts.append(self._status(span.status))
@@ -278,7 +287,7 @@ class SpanEncoder:
 
     def _name_field(self, name: str) -> bytes:
         scrubber = self.scrubber
-        text = scrubber.scrub_text(name) if scrubber is not None else name
+        text = wire_text(scrubber, name) if scrubber is not None else name
         field = _delimited(b"\x2a", text.encode("utf-8")) if text else b""
         names = self._names
         if len(names) >= NAME_CACHE_SIZE:
@@ -291,7 +300,7 @@ class SpanEncoder:
         if not description:
             return _STATUS_FIELD[status.status_code]
         if self.scrubber is not None:
-            description = self.scrubber.scrub_text(description)
+            description = wire_text(self.scrubber, description)
         body = _delimited(b"\x12", description.encode("utf-8"))
         code = status.status_code.value
         if code:
@@ -302,8 +311,11 @@ class SpanEncoder:
         parts = []
         if event.timestamp:
             parts.append(b"\x09" + _pack_fixed64(event.timestamp))
-        if event.name:
-            parts.append(_delimited(b"\x12", event.name.encode("utf-8")))
+        name = event.name
+        if name and self.scrubber is not None:
+            name = wire_text(self.scrubber, name)
+        if name:
+            parts.append(_delimited(b"\x12", name.encode("utf-8")))
         if event.attributes:
             self._attributes(parts, b"\x1a", event.attributes)
         if event.dropped_attributes:
@@ -334,7 +346,9 @@ class SpanEncoder:
         """The KeyValue as length + body, scrubbed as ScrubbingSpanExporter scrubs it; b"" when it cannot be encoded."""
         scrubber = self.scrubber
         if scrubber is not None:
-            value = scrub_attribute(scrubber, key, value)
+            value = wire_attribute(scrubber, key, value)
+            if isinstance(key, str) and len(key) >= 8:  # a key that holds a secret goes out under its scrubbed name
+                key = wire_text(scrubber, key)
         try:
             body = _key_value(key, value)
         except Exception:  # as the SDK does: one attribute that cannot be encoded does not lose the span
@@ -342,12 +356,15 @@ class SpanEncoder:
             return b""
         return _varint(len(body)) + body
 
-
-def _link(link: Any) -> bytes:
-    context = link.context
-    parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"), b"\x12\x08", context.span_id.to_bytes(8, "big")]
-    parts.extend(_raw_attributes(b"\x22", link.attributes))
-    if link.dropped_attributes:
-        parts.append(b"\x28" + _varint(link.dropped_attributes))
-    parts.append(_LINK_FLAGS_REMOTE if context.is_remote else _LINK_FLAGS_LOCAL)
-    return b"".join(parts)
+    def _link(self, link: Any) -> bytes:
+        context = link.context
+        parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"), b"\x12\x08", context.span_id.to_bytes(8, "big")]
+        if link.attributes:
+            if self.scrubber is not None:
+                self._attributes(parts, b"\x22", link.attributes)
+            else:
+                parts.extend(_raw_attributes(b"\x22", link.attributes))
+        if link.dropped_attributes:
+            parts.append(b"\x28" + _varint(link.dropped_attributes))
+        parts.append(_LINK_FLAGS_REMOTE if context.is_remote else _LINK_FLAGS_LOCAL)
+        return b"".join(parts)

@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _drops, _errors, _logging, _metrics, _scrub, _tracing
+from signalfire import _drops, _errors, _logging, _metrics, _scrub, _settings, _tracing
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -179,6 +179,7 @@ def init_observability(
     *,
     replace: bool = False,
     health_checks: Iterable[Any] | None = None,
+    settings: Settings | None = None,
     **overrides: Any,
 ) -> Observability:
     """Start every signal with settings from keyword arguments, the environment, the environment's preset, defaults.
@@ -193,12 +194,21 @@ def init_observability(
     plain functions, unless SIGNALFIRE_HEALTH_ENABLED=false. The endpoints are served even when telemetry is disabled,
     because a probe that starts answering 404 takes the service down.
 
+    ``settings`` is a :class:`signalfire.Settings` you built yourself (from a ``.env`` file, a secrets directory, or a
+    field of your application's own settings) to use instead of resolving one from keyword overrides.
+
     Example::
 
         app = FastAPI()
         signalfire.init_observability(app, service_name="checkout")
     """
-    settings = Settings.resolve(**overrides)
+    if settings is None:
+        settings = Settings.resolve(**overrides)
+    elif overrides:
+        raise ConfigurationError(
+            "init_observability(settings=...) takes no other settings as keyword arguments: pass them to "
+            f"Settings(...) instead ({', '.join(sorted(overrides))})"
+        )
     return start(settings, app=app, replace=replace, health_checks=health_checks)
 
 
@@ -271,6 +281,9 @@ def _build(
     if not settings.active:
         _tracing.activate(None)
         return Observability(settings, None, None)
+    if (notice := _settings.unnamed_environment_notice(settings)) is not None:
+        _log.warning(notice)  # the preset was not chosen by anyone: say which one runs (never silently)
+    _settings.apply_config_file(settings)  # propagators: the one part of OTEL_CONFIG_FILE no setting carries
     # The scrubber first: the span exporters and the log pipeline built below use the policy of these settings.
     scrubber = _scrub.install(settings)
     resource = _tracing.build_resource(settings)

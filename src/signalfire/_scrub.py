@@ -18,20 +18,15 @@ character-class scan.
 from __future__ import annotations
 
 import binascii
-import copy
 import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
 import orjson
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Status
 
 if TYPE_CHECKING:
     from signalfire._settings import Settings
@@ -40,13 +35,10 @@ __all__ = [
     "DEFAULT_ALLOW_KEYS",
     "SENSITIVE_KEY_TERMS",
     "Scrubber",
-    "ScrubbingSpanExporter",
     "active",
     "install",
     "scrub",
     "scrub_attribute",
-    "scrub_span",
-    "scrub_spans",
 ]
 
 _log = logging.getLogger("signalfire")
@@ -725,96 +717,3 @@ def scrub_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
         items = tuple(scrubber.scrub_text(v) if isinstance(v, str) else v for v in value)
         return value if items == tuple(value) else items
     return value
-
-
-def _scrub_attributes(scrubber: Scrubber, attributes: Any, dropped: int | None = None) -> Any:
-    """Scrubbed attributes, or the same object when nothing changed; the copy keeps the count of attributes the
-    SDK dropped (``dropped``, or the original's own)."""
-    if not attributes:
-        return attributes
-    changed: dict[str, Any] = {}
-    for key, value in attributes.items():
-        new = scrub_attribute(scrubber, key, value)
-        if new is not value and new != value:
-            changed[key] = new
-    if not changed:
-        return attributes
-    merged = BoundedAttributes(maxlen=None, attributes={**attributes, **changed}, immutable=True)
-    merged.dropped = getattr(attributes, "dropped", 0) if dropped is None else dropped
-    return merged
-
-
-def scrub_span(scrubber: Scrubber, item: ReadableSpan) -> ReadableSpan:
-    """``item`` with its name, attributes, event attributes and status description scrubbed (the same object when
-    nothing changed); may raise."""
-    # ReadableSpan.attributes is a new read-only view on every access: compared with that one view, and the dropped
-    # count (which the view does not carry) taken from the span.
-    original = item.attributes
-    attributes = _scrub_attributes(scrubber, original, item.dropped_attributes)
-    events = item.events
-    new_events = [
-        Event(event.name, new, event.timestamp)
-        if (new := _scrub_attributes(scrubber, event.attributes)) is not event.attributes
-        else event
-        for event in events
-    ]
-    name = scrubber.scrub_text(item.name)
-    status = item.status
-    if status.description:
-        description = scrubber.scrub_text(status.description)
-        if description != status.description:
-            status = Status(status.status_code, description)
-    events_changed = any(a is not b for a, b in zip(new_events, events, strict=True))
-    if attributes is original and not events_changed and name == item.name and status is item.status:
-        return item
-    copied = copy.copy(item)
-    if attributes is not original:
-        copied._attributes = attributes
-    copied._name = name
-    copied._status = status
-    if events_changed:
-        copied._events = new_events
-    return copied
-
-
-def scrub_spans(scrubber: Scrubber, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
-    """Every span scrubbed; a span that cannot be is dropped (never exported unchecked) and counted."""
-    scrubbed = []
-    for item in spans:
-        try:
-            scrubbed.append(scrub_span(scrubber, item))
-        except Exception:  # never export what could not be checked
-            _log.debug("signalfire: scrubbing a span failed; dropped", exc_info=True)
-            from signalfire import _drops
-
-            _drops.dropped("traces", "scrub_failed")
-    return scrubbed
-
-
-class ScrubbingSpanExporter(SpanExporter):
-    """Wraps a span exporter: span names, attributes, event attributes and status descriptions are scrubbed first.
-
-    Finished spans are immutable, so scrubbing happens on the way out, on the batch processor's thread (never on the
-    request path); a span with nothing to redact is passed on as it is. An exporter that scrubs while it encodes
-    (signalfire's OTLP span exporters, which have a ``scrub_with(scrubber)`` method) is handed the scrubber instead
-    and gets the spans as they are.
-    """
-
-    def __init__(self, exporter: SpanExporter, scrubber: Scrubber) -> None:
-        self.exporter = exporter
-        self.scrubber = scrubber
-        scrub_with: Callable[[Scrubber], None] | None = getattr(exporter, "scrub_with", None)
-        self.delegated = scrub_with is not None
-        if scrub_with is not None:
-            scrub_with(scrubber)
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self.delegated:
-            return self.exporter.export(spans)
-        return self.exporter.export(scrub_spans(self.scrubber, spans))
-
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.exporter.force_flush(timeout_millis)

@@ -1,7 +1,8 @@
 """Settings: the one place that reads the environment.
 
-Resolution order, highest first: keyword arguments to ``init_observability()`` > environment variables > the preset of
-the deployment environment > field defaults. Standard ``OTEL_*`` variables mean what the OpenTelemetry specification
+Resolution order, highest first: keyword arguments to ``init_observability()`` > the file OTEL_CONFIG_FILE names (when
+set) > environment variables > a ``.env`` file > a secrets directory (when configured) > the preset of the deployment
+environment > field defaults. Standard ``OTEL_*`` variables mean what the OpenTelemetry specification
 says (durations in milliseconds, ``OTEL_SDK_DISABLED=true`` disables, ...); signalfire's own use ``SIGNALFIRE_``.
 
 Every validation failure becomes one :class:`ConfigurationError` that names the variable (or keyword argument), the
@@ -15,25 +16,28 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, Self, TypedDict
+from typing import Annotated, Any, Literal, NamedTuple, Self, TypedDict
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
-    BaseModel,
-    ConfigDict,
+    BeforeValidator,
     Field,
     PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["ConfigurationError", "OtlpTarget", "Settings"]
 
 Signal = Literal["traces", "metrics", "logs"]
-Source = Literal["argument", "environment", "preset", "default"]
+# Where a value came from, highest precedence first ("env file" is a .env file, "secrets dir" a secrets directory).
+Source = Literal["argument", "config file", "environment", "env file", "secrets dir", "preset", "default"]
 
 SAMPLERS = (
     "always_on",
@@ -56,6 +60,9 @@ AUTO_INSTRUMENTABLE = ("sqlalchemy", "redis", "httpx")
 # Environments that take the development preset; every other name (staging, production, qa, ...) takes production's,
 # because a shared environment should behave like production unless told otherwise.
 DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "dev", "local", "test", "testing"})
+# The environment when no variable names one; init_observability() then logs one warning and `signalfire doctor` flags
+# it. Development, so a first local run shows its spans and readable logs; docs/settings.md gives the reasons.
+DEFAULT_ENVIRONMENT = "development"
 
 # Values a preset supplies where neither an argument nor the environment did. Each key is a Settings field whose
 # default is None; the configuration reference in docs/ is generated from this table.
@@ -118,18 +125,147 @@ def parse_key_values(raw: str, what: str) -> dict[str, str]:
     return result
 
 
-class Settings(BaseModel):
+# --- rules shared by several fields: annotated types, each with the message a rejected value gets --------------------
+# A field declares one as its type (``otlp_timeout_ms: PositiveInt = Field(...)``); the rule runs before pydantic's own
+# type check, on the text as it came from the environment or the value as given.
+def _positive_int(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        number = 0
+    if isinstance(value, bool) or number <= 0:
+        raise ValueError("expected a whole number greater than 0")
+    return number
+
+
+def _positive_seconds(value: Any) -> Any:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number > 0 or math.isinf(number):
+        raise ValueError("expected a number of seconds greater than 0")
+    return number
+
+
+def ratio(what: str, *, optional: bool = False, strict: bool = False) -> BeforeValidator:
+    """A number from 0 to 1 (NaN refused); ``what`` names it in the message; ``strict`` also refuses true/false."""
+
+    def check(value: Any) -> Any:
+        if optional and value is None:
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if (strict and isinstance(value, bool)) or not 0.0 <= number <= 1.0:
+            raise ValueError(f"expected a number from 0 to 1 ({what})")
+        return number
+
+    return BeforeValidator(check)
+
+
+def name(max_length: int, *, no_dots: bool = False) -> AfterValidator:
+    """A printable, non-empty name (service, version, environment, Sentry release), stripped, at most so long;
+    ``no_dots`` also refuses '.' and '..' (Sentry does)."""
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value or not value.isprintable() or len(value) > max_length or (no_dots and value in (".", "..")):
+            raise ValueError(f"expected a printable, non-empty name of at most {max_length} characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def _key_values(value: Any) -> Any:
+    return parse_key_values(value, "key=value") if isinstance(value, str) else value  # pydantic checks the rest
+
+
+def _protocol(value: Any) -> Any:
+    if value is None:
+        return None
+    normalized = str(value).strip().lower()
+    if normalized not in PROTOCOLS:
+        raise ValueError("expected grpc or http/protobuf")
+    return normalized
+
+
+def _url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
+        raise ValueError("expected an http:// or https:// URL such as http://otel-collector:4318")
+    return value
+
+
+def _sequence(value: Any) -> list[str]:
+    """A list field's value given as a list (an argument, a config file) rather than text; anything else is refused
+    with a ValueError, so that it is reported as the setting's error rather than a TypeError from deep inside."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return [item if isinstance(item, str) else str(item) for item in value]
+    raise ValueError("expected a comma-separated list")
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ValueError("expected comma-separated key=value pairs")
+
+
+PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
+OptionalPositiveInt = Annotated[int | None, BeforeValidator(_positive_int)]
+Seconds = Annotated[float, BeforeValidator(_positive_seconds)]
+Name = Annotated[str | None, name(255)]
+SentryName = Annotated[str | None, name(200, no_dots=True)]  # Sentry rejects releases and environments of only dots
+SampleRate = Annotated[float, ratio("the share of transactions sampled", strict=True)]
+KeyValues = Annotated[dict[str, str], BeforeValidator(_key_values)]
+OptionalKeyValues = Annotated[dict[str, str] | None, BeforeValidator(_key_values)]
+Protocol = Annotated[str, BeforeValidator(_protocol)]
+OptionalProtocol = Annotated[str | None, BeforeValidator(_protocol)]
+Url = Annotated[str | None, AfterValidator(_url)]
+
+
+class Settings(BaseSettings):
     """All of signalfire's configuration, resolved once by :func:`signalfire.init_observability`.
 
-    Each field documents its environment variables, first one wins. Pass a field name as a keyword argument to
-    ``init_observability`` to override the environment::
+    A pydantic-settings ``BaseSettings``: each field documents its environment variables, first one wins. Pass a field
+    name as a keyword argument to ``init_observability`` to override the environment::
 
         signalfire.init_observability(service_name="checkout", traces_sampler_arg=0.25)
+
+    or build one yourself (``Settings(_env_file=".env", _secrets_dir="/run/secrets")``, a subclass with its own
+    ``model_config``, or a field of your application's settings) and pass it as ``init_observability(settings=...)``.
+
+    Declaring a field: ``name: type = Field(default, validation_alias=_env("VARIABLE", "ALIAS"), description="...")``,
+    one ``_env(...)`` naming every variable that sets it, first one wins (the variables are the only names read from
+    the environment, a .env file and a secrets directory; the field name alone is not a variable). Values arrive as
+    text and are never JSON-decoded: a list or ``key=value`` field parses its text in a ``mode="before"`` validator.
+    A rule several fields share is an annotated type declared above the class (``PositiveInt``, ``Seconds``,
+    ``ratio("...")``, ``Name``, ``KeyValues``, ``Protocol``, ``Url``); a field's own rule is a ``field_validator``.
+    A field whose default is None may take a value from ``PRESETS``.
     """
 
-    # A plain model that reads the environment itself (__init__): pydantic-settings cost more at import than the rest
-    # of start-up's configuration, for two sources (arguments, variables) that fit in a dozen lines.
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid", validate_default=False)
+    model_config = SettingsConfigDict(
+        frozen=True,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=False,
+        case_sensitive=False,
+        env_ignore_empty=True,  # the OpenTelemetry specification treats an empty variable as unset
+        enable_decoding=False,  # list and key=value fields parse their own text (OTEL_RESOURCE_ATTRIBUTES=a=b,c=d)
+    )
 
     # --- identity ------------------------------------------------------------------------------------------------
     enabled: bool = Field(
@@ -142,26 +278,35 @@ class Settings(BaseModel):
         validation_alias=_env("OTEL_SDK_DISABLED"),
         description="OTEL_SDK_DISABLED. true turns every signal off, as the OpenTelemetry specification says.",
     )
-    service_name: str | None = Field(
+    config_file: str | None = Field(
+        None,
+        validation_alias=_env("OTEL_CONFIG_FILE"),
+        description="OTEL_CONFIG_FILE. An OpenTelemetry declarative configuration file (YAML or JSON; needs "
+        'pip install "signalfire[config]"). When set it configures exporters, sampler, batching, limits, resource and '
+        "propagators, the OTEL_* variables it covers are ignored (as the specification says), and signalfire's own "
+        "settings may be given under distribution.signalfire. Keyword arguments still win.",
+    )
+    service_name: Name = Field(
         None,
         validation_alias=_env("OTEL_SERVICE_NAME", "SIGNALFIRE_SERVICE_NAME"),
         description="OTEL_SERVICE_NAME. Default: service.name from OTEL_RESOURCE_ATTRIBUTES, else "
         "'unknown_service:python'.",
     )
-    service_version: str | None = Field(
+    service_version: Name = Field(
         None,
         validation_alias=_env("SIGNALFIRE_SERVICE_VERSION", "OTEL_SERVICE_VERSION", "APP_VERSION", "GIT_SHA"),
         description="SIGNALFIRE_SERVICE_VERSION / OTEL_SERVICE_VERSION / APP_VERSION / GIT_SHA. Default: "
         "service.version from OTEL_RESOURCE_ATTRIBUTES, else unset.",
     )
-    environment: str | None = Field(
+    environment: Name = Field(
         None,
         validation_alias=_env("SIGNALFIRE_ENVIRONMENT", "ENVIRONMENT", "DEPLOYMENT_ENVIRONMENT"),
         description="SIGNALFIRE_ENVIRONMENT / ENVIRONMENT / DEPLOYMENT_ENVIRONMENT. Free-form; development, dev, "
         "local, test and testing take the development preset, every other name the production preset. Default: "
-        "deployment.environment.name from OTEL_RESOURCE_ATTRIBUTES, else 'development'.",
+        "deployment.environment.name (or deployment.environment) from OTEL_RESOURCE_ATTRIBUTES, else "
+        "SENTRY_ENVIRONMENT, else 'development', with a start-up warning saying so (see docs/settings.md).",
     )
-    resource_attributes: dict[str, str] = Field(
+    resource_attributes: KeyValues = Field(
         default_factory=dict,
         validation_alias=_env("OTEL_RESOURCE_ATTRIBUTES"),
         description="OTEL_RESOURCE_ATTRIBUTES. key=value pairs added to every signal's resource.",
@@ -194,40 +339,42 @@ class Settings(BaseModel):
     )
 
     # --- OTLP: generic, then per signal ----------------------------------------------------------------------------
-    otlp_endpoint: str | None = Field(
+    otlp_endpoint: Url = Field(
         None,
         validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"),
         description="OTEL_EXPORTER_OTLP_ENDPOINT. Base URL; for http/protobuf /v1/<signal> is appended.",
     )
-    otlp_traces_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-    otlp_metrics_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
-    otlp_logs_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"))
-    otlp_protocol: str = Field(
+    otlp_traces_endpoint: Url = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    otlp_metrics_endpoint: Url = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+    otlp_logs_endpoint: Url = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"))
+    otlp_protocol: Protocol = Field(
         "http/protobuf",
         validation_alias=_env("OTEL_EXPORTER_OTLP_PROTOCOL"),
         description="OTEL_EXPORTER_OTLP_PROTOCOL: grpc or http/protobuf (the specification's default).",
     )
-    otlp_traces_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
-    otlp_metrics_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"))
-    otlp_logs_protocol: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"))
-    otlp_headers: dict[str, str] = Field(
+    otlp_traces_protocol: OptionalProtocol = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+    otlp_metrics_protocol: OptionalProtocol = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"))
+    otlp_logs_protocol: OptionalProtocol = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"))
+    otlp_headers: KeyValues = Field(
         default_factory=dict,
         validation_alias=_env("OTEL_EXPORTER_OTLP_HEADERS"),
         description="OTEL_EXPORTER_OTLP_HEADERS. key=value pairs sent with every export (e.g. an API key).",
     )
-    otlp_traces_headers: dict[str, str] | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
-    otlp_metrics_headers: dict[str, str] | None = Field(
-        None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_HEADERS")
-    )
-    otlp_logs_headers: dict[str, str] | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_HEADERS"))
-    otlp_timeout_ms: int = Field(
+    otlp_traces_headers: OptionalKeyValues = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
+    otlp_metrics_headers: OptionalKeyValues = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_HEADERS"))
+    otlp_logs_headers: OptionalKeyValues = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_HEADERS"))
+    otlp_timeout_ms: PositiveInt = Field(
         10_000,
         validation_alias=_env("OTEL_EXPORTER_OTLP_TIMEOUT"),
         description="OTEL_EXPORTER_OTLP_TIMEOUT, in milliseconds as the specification says.",
     )
-    otlp_traces_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"))
-    otlp_metrics_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
-    otlp_logs_timeout_ms: int | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"))
+    otlp_traces_timeout_ms: OptionalPositiveInt = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+    )
+    otlp_metrics_timeout_ms: OptionalPositiveInt = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT")
+    )
+    otlp_logs_timeout_ms: OptionalPositiveInt = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"))
     otlp_compression: str | None = Field(
         None,
         validation_alias=_env("OTEL_EXPORTER_OTLP_COMPRESSION"),
@@ -240,61 +387,61 @@ class Settings(BaseModel):
         validation_alias=_env("OTEL_TRACES_SAMPLER"),
         description="OTEL_TRACES_SAMPLER: " + ", ".join(SAMPLERS) + ".",
     )
-    traces_sampler_arg: float | None = Field(
+    traces_sampler_arg: Annotated[float | None, ratio("the sampling ratio", optional=True)] = Field(
         None,
         validation_alias=_env("OTEL_TRACES_SAMPLER_ARG"),
         description="OTEL_TRACES_SAMPLER_ARG: the sampling ratio, 0 to 1. Preset: 1.0 in development, 0.1 in "
         "production.",
     )
-    bsp_schedule_delay_ms: int = Field(5_000, validation_alias=_env("OTEL_BSP_SCHEDULE_DELAY"))
-    bsp_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
-    bsp_max_queue_size: int = Field(2_048, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
-    bsp_max_export_batch_size: int = Field(512, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+    bsp_schedule_delay_ms: PositiveInt = Field(5_000, validation_alias=_env("OTEL_BSP_SCHEDULE_DELAY"))
+    bsp_export_timeout_ms: PositiveInt = Field(30_000, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
+    bsp_max_queue_size: PositiveInt = Field(2_048, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
+    bsp_max_export_batch_size: PositiveInt = Field(512, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
     # span limits: standard meaning, every value passed explicitly (the SDK would otherwise read the environment)
-    attribute_value_length_limit: int = Field(
+    attribute_value_length_limit: PositiveInt = Field(
         4096,
         validation_alias=_env("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
         description="OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, the longest attribute value kept, in characters (longer "
         "strings are truncated). signalfire's default is 4096 rather than unlimited: a hostile header or query "
         "string never makes an unbounded span.",
     )
-    span_attribute_value_length_limit: int | None = Field(
+    span_attribute_value_length_limit: OptionalPositiveInt = Field(
         None,
         validation_alias=_env("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
         description="OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, the same for span attributes only; default: "
         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT.",
     )
-    attribute_count_limit: int = Field(
+    attribute_count_limit: PositiveInt = Field(
         128,
         validation_alias=_env("OTEL_ATTRIBUTE_COUNT_LIMIT"),
         description="OTEL_ATTRIBUTE_COUNT_LIMIT, the most attributes kept per span, event and link (further ones are "
         "dropped).",
     )
-    span_attribute_count_limit: int | None = Field(
+    span_attribute_count_limit: OptionalPositiveInt = Field(
         None,
         validation_alias=_env("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
         description="OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, the same for span attributes only; default: "
         "OTEL_ATTRIBUTE_COUNT_LIMIT.",
     )
-    span_event_count_limit: int = Field(
+    span_event_count_limit: PositiveInt = Field(
         128,
         validation_alias=_env("OTEL_SPAN_EVENT_COUNT_LIMIT"),
         description="OTEL_SPAN_EVENT_COUNT_LIMIT, the most events kept per span.",
     )
-    span_link_count_limit: int = Field(
+    span_link_count_limit: PositiveInt = Field(
         128,
         validation_alias=_env("OTEL_SPAN_LINK_COUNT_LIMIT"),
         description="OTEL_SPAN_LINK_COUNT_LIMIT, the most links kept per span.",
     )
-    metric_export_interval_ms: int = Field(
+    metric_export_interval_ms: PositiveInt = Field(
         60_000,
         validation_alias=_env("OTEL_METRIC_EXPORT_INTERVAL"),
         description="OTEL_METRIC_EXPORT_INTERVAL, milliseconds between OTLP metric pushes.",
     )
-    metric_export_timeout_ms: int = Field(30_000, validation_alias=_env("OTEL_METRIC_EXPORT_TIMEOUT"))
+    metric_export_timeout_ms: PositiveInt = Field(30_000, validation_alias=_env("OTEL_METRIC_EXPORT_TIMEOUT"))
 
     # --- lifecycle -------------------------------------------------------------------------------------------------
-    shutdown_timeout_s: float = Field(
+    shutdown_timeout_s: Seconds = Field(
         5.0,
         validation_alias=_env("SIGNALFIRE_SHUTDOWN_TIMEOUT"),
         description="SIGNALFIRE_SHUTDOWN_TIMEOUT, seconds that shutdown() (also at exit and on SIGTERM) may spend "
@@ -350,7 +497,7 @@ class Settings(BaseModel):
         validation_alias=_env("SIGNALFIRE_ACCESS_LOG"),
         description="SIGNALFIRE_ACCESS_LOG: one log line per HTTP request (logger signalfire.access).",
     )
-    access_log_sample_rate: float = Field(
+    access_log_sample_rate: Annotated[float, ratio("the share of requests logged")] = Field(
         1.0,
         validation_alias=_env("SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE"),
         description="SIGNALFIRE_ACCESS_LOG_SAMPLE_RATE: the share of requests with an access-log line, 0 to 1; 5xx "
@@ -368,24 +515,24 @@ class Settings(BaseModel):
         description="SENTRY_DSN. Where Sentry events go (https://<public key>@<host>/<project id>); unset: Sentry "
         "stays off and the error helpers do nothing.",
     )
-    sentry_environment: str | None = Field(
+    sentry_environment: SentryName = Field(
         None,
         validation_alias=_env("SENTRY_ENVIRONMENT"),
         description="SENTRY_ENVIRONMENT. Default: the service's environment (SIGNALFIRE_ENVIRONMENT / ENVIRONMENT).",
     )
-    sentry_release: str | None = Field(
+    sentry_release: SentryName = Field(
         None,
         validation_alias=_env("SENTRY_RELEASE"),
         description="SENTRY_RELEASE. Default: the service version (SIGNALFIRE_SERVICE_VERSION / APP_VERSION / "
         "GIT_SHA).",
     )
-    sentry_traces_sample_rate: float = Field(
+    sentry_traces_sample_rate: SampleRate = Field(
         0.0,
         validation_alias=_env("SENTRY_TRACES_SAMPLE_RATE"),
         description="SENTRY_TRACES_SAMPLE_RATE, 0 to 1. Default 0: OpenTelemetry owns tracing and Sentry starts no "
         "transactions, spans or sentry-trace headers. Above 0 Sentry traces too (a second set of traces).",
     )
-    sentry_profiles_sample_rate: float = Field(
+    sentry_profiles_sample_rate: SampleRate = Field(
         0.0,
         validation_alias=_env("SENTRY_PROFILES_SAMPLE_RATE"),
         description="SENTRY_PROFILES_SAMPLE_RATE, 0 to 1, relative to SENTRY_TRACES_SAMPLE_RATE (profiles need Sentry "
@@ -543,8 +690,9 @@ class Settings(BaseModel):
     redis_capture_args: bool = Field(
         False,
         validation_alias=_env("SIGNALFIRE_REDIS_CAPTURE_ARGS"),
-        description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's arguments (keys and values, "
-        "scrubbed) in db.statement; by default only the command and '?' placeholders are recorded.",
+        description="SIGNALFIRE_REDIS_CAPTURE_ARGS. true puts the redis command's key (scrubbed) in db.statement, "
+        "never a value nor an argument of AUTH, HELLO, CONFIG, ACL or MIGRATE; by default only the command and '?' "
+        "placeholders are recorded.",
     )
 
     # --- health checks (health.py) ---------------------------------------------------------------------------------
@@ -570,7 +718,7 @@ class Settings(BaseModel):
         description="SIGNALFIRE_HEALTH_DEEP_PATH. Every check with status, latency and details; 503 only when a "
         "critical check fails.",
     )
-    health_timeout_s: float = Field(
+    health_timeout_s: Seconds = Field(
         2.0,
         validation_alias=_env("SIGNALFIRE_HEALTH_TIMEOUT_SECONDS"),
         description="SIGNALFIRE_HEALTH_TIMEOUT_SECONDS. Seconds a check may take before it fails, unless the check "
@@ -583,29 +731,18 @@ class Settings(BaseModel):
         "dependency at most once per period; 0 runs the checks on every probe.",
     )
 
-    # Where each field's value came from; filled by resolve(), read by `signalfire doctor`.
+    # Where each field's value came from, filled by __init__ and read by `signalfire doctor`; the parsed
+    # OTEL_CONFIG_FILE (an opentelemetry.configuration model), for what no field expresses (propagators).
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+    _config_file: Any = PrivateAttr(default=None)
 
     # --- validators ------------------------------------------------------------------------------------------------
-    @field_validator("resource_attributes", "otlp_headers", mode="before")
-    @classmethod
-    def _parse_pairs(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return parse_key_values(value, "key=value")
-        return value
-
-    @field_validator("otlp_traces_headers", "otlp_metrics_headers", "otlp_logs_headers", mode="before")
-    @classmethod
-    def _parse_signal_pairs(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return parse_key_values(value, "key=value")
-        return value
 
     @field_validator("traces_exporter", "metrics_exporter", "logs_exporter", mode="before")
     @classmethod
     def _parse_exporters(cls, value: Any, info: Any) -> Any:
         signal: Signal = info.field_name.removesuffix("_exporter")
-        names = [n.strip().lower() for n in value.split(",")] if isinstance(value, str) else list(value)
+        names = [n.strip().lower() for n in value.split(",")] if isinstance(value, str) else _sequence(value)
         names = [n for n in names if n]
         accepted = EXPORTERS[signal]
         for name in names:
@@ -614,34 +751,6 @@ class Settings(BaseModel):
         if "none" in names and len(names) > 1:
             raise ValueError("'none' cannot be combined with another exporter")
         return tuple(names)
-
-    @field_validator("otlp_endpoint", "otlp_traces_endpoint", "otlp_metrics_endpoint", "otlp_logs_endpoint")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        try:
-            parts = urlsplit(value)
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError:
-            port_ok = False
-            parts = urlsplit("")
-        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
-            raise ValueError("expected an http:// or https:// URL such as http://otel-collector:4318")
-        return value
-
-    @field_validator(
-        "otlp_protocol", "otlp_traces_protocol", "otlp_metrics_protocol", "otlp_logs_protocol", mode="before"
-    )
-    @classmethod
-    def _check_protocol(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        normalized = str(value).strip().lower()
-        if normalized not in PROTOCOLS:
-            raise ValueError("expected grpc or http/protobuf")
-        return normalized
 
     @field_validator("otlp_compression", mode="before")
     @classmethod
@@ -660,19 +769,6 @@ class Settings(BaseModel):
         if normalized not in SAMPLERS:
             raise ValueError("expected one of " + ", ".join(SAMPLERS))
         return normalized
-
-    @field_validator("traces_sampler_arg", mode="before")
-    @classmethod
-    def _check_ratio(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            ratio = float(value)
-        except (TypeError, ValueError):
-            ratio = math.nan
-        if not 0.0 <= ratio <= 1.0:  # also rejects NaN
-            raise ValueError("expected a number from 0 to 1 (the sampling ratio)")
-        return ratio
 
     @field_validator("sentry_dsn")
     @classmethod
@@ -701,21 +797,10 @@ class Settings(BaseModel):
             )
         return value
 
-    @field_validator("sentry_traces_sample_rate", "sentry_profiles_sample_rate", mode="before")
-    @classmethod
-    def _check_sentry_rate(cls, value: Any) -> Any:
-        try:
-            rate = float(value)
-        except (TypeError, ValueError):
-            rate = math.nan
-        if isinstance(value, bool) or not 0.0 <= rate <= 1.0:
-            raise ValueError("expected a number from 0 to 1 (the share of transactions sampled)")
-        return rate
-
     @field_validator("sentry_ignore_errors", mode="before")
     @classmethod
     def _parse_error_names(cls, value: Any) -> Any:
-        names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in value]
+        names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in _sequence(value)]
         names = [n for n in names if n]
         for name in names:
             if not all(part.isidentifier() for part in name.split(".")):
@@ -723,17 +808,6 @@ class Settings(BaseModel):
                     "expected comma-separated exception class names or dotted paths, e.g. 'KeyError,myapp.errors.Retry'"
                 )
         return tuple(names)
-
-    @field_validator("sentry_environment", "sentry_release")
-    @classmethod
-    def _strip_sentry(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        # Sentry rejects releases and environments with newlines, slashes-only or over 200 characters.
-        if not value or not value.isprintable() or len(value) > 200 or value in (".", ".."):
-            raise ValueError("expected a printable, non-empty name of at most 200 characters")
-        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -744,48 +818,6 @@ class Settings(BaseModel):
         if normalized not in LOG_LEVELS:
             raise ValueError("expected one of " + ", ".join(LOG_LEVELS))
         return normalized
-
-    @field_validator(
-        "otlp_timeout_ms",
-        "otlp_traces_timeout_ms",
-        "otlp_metrics_timeout_ms",
-        "otlp_logs_timeout_ms",
-        "bsp_schedule_delay_ms",
-        "bsp_export_timeout_ms",
-        "bsp_max_queue_size",
-        "bsp_max_export_batch_size",
-        "metric_export_interval_ms",
-        "metric_export_timeout_ms",
-        "attribute_value_length_limit",
-        "span_attribute_value_length_limit",
-        "attribute_count_limit",
-        "span_attribute_count_limit",
-        "span_event_count_limit",
-        "span_link_count_limit",
-        mode="before",
-    )
-    @classmethod
-    def _check_positive_int(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            number = int(str(value).strip()) if not isinstance(value, int) else value
-        except ValueError:
-            number = 0
-        if isinstance(value, bool) or number <= 0:
-            raise ValueError("expected a whole number greater than 0")
-        return number
-
-    @field_validator("shutdown_timeout_s", "health_timeout_s", mode="before")
-    @classmethod
-    def _check_positive_float(cls, value: Any) -> Any:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if not number > 0 or math.isinf(number):
-            raise ValueError("expected a number of seconds greater than 0")
-        return number
 
     @field_validator("health_live_path", "health_ready_path", "health_deep_path")
     @classmethod
@@ -805,16 +837,6 @@ class Settings(BaseModel):
         if not number >= 0 or math.isinf(number):
             raise ValueError("expected a number of seconds, 0 or more")
         return number
-
-    @field_validator("service_name", "service_version", "environment")
-    @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not value or not value.isprintable() or len(value) > 255:
-            raise ValueError("expected a printable, non-empty name of at most 255 characters")
-        return value
 
     # --- metrics validators ----------------------------------------------------------------------------------------
     @field_validator("metrics_prefix", mode="before")
@@ -878,7 +900,12 @@ class Settings(BaseModel):
         if self.service_version is None and "service.version" in attrs:
             object.__setattr__(self, "service_version", attrs["service.version"])
         if self.environment is None:
-            env = attrs.get("deployment.environment.name") or attrs.get("deployment.environment") or "development"
+            env = (
+                attrs.get("deployment.environment.name")
+                or attrs.get("deployment.environment")
+                or self.sentry_environment
+                or DEFAULT_ENVIRONMENT
+            )
             object.__setattr__(self, "environment", env)
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
@@ -899,7 +926,7 @@ class Settings(BaseModel):
     @field_validator("excluded_paths", mode="before")
     @classmethod
     def _parse_paths(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         items = [p for p in items if p]
         if [p.lower() for p in items] == ["none"]:
             return ()
@@ -911,7 +938,7 @@ class Settings(BaseModel):
     @field_validator("auto_instrument", mode="before")
     @classmethod
     def _parse_auto_instrument(cls, value: Any) -> Any:
-        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         items = [p for p in items if p]
         if items == ["none"]:
             return ()
@@ -923,7 +950,7 @@ class Settings(BaseModel):
     @field_validator("excluded_urls", mode="before")
     @classmethod
     def _parse_url_patterns(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         items = [p for p in items if p]
         for item in items:
             try:
@@ -1001,7 +1028,7 @@ class Settings(BaseModel):
     @field_validator("log_levels", mode="before")
     @classmethod
     def _check_log_levels(cls, value: Any) -> Any:
-        pairs = parse_key_values(value, "logger=LEVEL") if isinstance(value, str) else dict(value)
+        pairs = parse_key_values(value, "logger=LEVEL") if isinstance(value, str) else _mapping(value)
         levels: dict[str, str] = {}
         for name, level in pairs.items():
             normalized = str(level).strip().upper()
@@ -1016,7 +1043,7 @@ class Settings(BaseModel):
     @field_validator("scrub_keys", "scrub_allow_keys", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
-        names = value.split(",") if isinstance(value, str) else list(value)
+        names = value.split(",") if isinstance(value, str) else _sequence(value)
         return tuple(str(n).strip() for n in names if str(n).strip())
 
     @field_validator("request_id_header", mode="before")
@@ -1026,17 +1053,6 @@ class Settings(BaseModel):
         if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,64}", name):
             raise ValueError("expected an HTTP header name such as X-Request-ID")
         return name
-
-    @field_validator("access_log_sample_rate", mode="before")
-    @classmethod
-    def _check_access_ratio(cls, value: Any) -> Any:
-        try:
-            ratio = float(value)
-        except (TypeError, ValueError):
-            ratio = math.nan
-        if not 0.0 <= ratio <= 1.0:
-            raise ValueError("expected a number from 0 to 1 (the share of requests logged)")
-        return ratio
 
     @field_validator("access_log_slow_ms", mode="before")
     @classmethod
@@ -1120,26 +1136,57 @@ class Settings(BaseModel):
 
     # --- construction ----------------------------------------------------------------------------------------------
     def __init__(self, **values: Any) -> None:
-        """Keyword arguments (a field's name or one of its variables' names, in any case), then the environment.
+        """Keyword arguments (a field's name or one of its variables' names, in any case), then pydantic-settings'
+        sources (see :meth:`settings_customise_sources`), then presets and defaults; raises ConfigurationError.
 
-        A field takes its first variable that is set and not empty (the OpenTelemetry specification treats an empty
-        variable as unset); variable names are matched case-insensitively. Values are validated as given: the list
-        and ``key=value`` fields parse their text in their own validators, nothing is decoded as JSON.
+        pydantic-settings' own keyword arguments (``_env_file``, ``_secrets_dir``, ...) are accepted as usual.
         """
         data = _keyword_arguments(values)
-        environ = _environment()
-        for field, names in _lookup().env_names.items():
-            if field not in data:
-                for name in names:
-                    found = environ.get(name)
-                    if found is not None:
-                        data[field] = found[1]
-                        break
-        super().__init__(**data)
+        resolution = _Resolution()
+        token = _resolving.set(resolution)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc, data, resolution)) from None
+        finally:
+            _resolving.reset(token)
+        preset_fields = PRESETS[self.preset]
+        for name in type(self).model_fields:
+            source = resolution.sources.get(name)
+            self._sources[name] = source or ("preset" if name in preset_fields else "default")
+        self._config_file = resolution.config_file
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments > OTEL_CONFIG_FILE > environment > .env file > secrets directory, each recorded for ``sources``.
+
+        A subclass that adds its own sources keeps source reporting by wrapping them in ``super()``'s result. A .env
+        file's other variables (the application's) are left out rather than rejected; without a .env file or a
+        secrets directory their sources are not called at all.
+        """
+        sources: list[PydanticBaseSettingsSource] = [_Recorded(init_settings, "argument", keep_unknown=True)]
+        owned: frozenset[str] = frozenset()
+        path = _config_file_path(init_settings, env_settings)
+        if path is not None:
+            sources.append(_ConfigFileSource(settings_cls, path))
+            owned = file_owned_fields()
+        sources.append(_Recorded(env_settings, "environment", drop=owned))
+        if getattr(dotenv_settings, "env_vars", True):
+            sources.append(_Recorded(dotenv_settings, "env file", drop=owned))
+        if getattr(file_secret_settings, "secrets_dir", True) is not None:
+            sources.append(_Recorded(file_secret_settings, "secrets dir", drop=owned))
+        return tuple(sources)
 
     @classmethod
     def resolve(cls, **overrides: Any) -> Self:
-        """Build the settings from keyword overrides and the environment, or raise ConfigurationError.
+        """Build the settings from keyword overrides and pydantic-settings' sources, or raise ConfigurationError.
 
         >>> Settings.resolve(service_name="checkout").service_name
         'checkout'
@@ -1150,24 +1197,7 @@ class Settings(BaseModel):
                 "; ".join(f"init_observability({name}=...) is not a setting" for name in unknown)
                 + ". Accepted keyword arguments are the fields of signalfire.Settings."
             )
-        try:
-            settings = cls(**overrides)
-        except ValidationError as exc:
-            raise ConfigurationError(_describe(exc, overrides)) from None
-        sources: dict[str, Source] = {}
-        preset_fields = PRESETS[settings.preset]
-        environ = _environment()
-        for name in cls.model_fields:
-            if name in overrides:
-                sources[name] = "argument"
-            elif _env_name_set(name, environ) is not None:
-                sources[name] = "environment"
-            elif name in preset_fields:
-                sources[name] = "preset"
-            else:
-                sources[name] = "default"
-        settings._sources.update(sources)
-        return settings
+        return cls(**overrides)
 
     def __eq__(self, other: object) -> bool:
         # Equal configuration is what matters for idempotent init; where each value came from does not.
@@ -1187,10 +1217,10 @@ def env_names(field: str) -> tuple[str, ...]:
     return (str(alias),) if alias else ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Lookup:
+class _Lookup(NamedTuple):
     env_names: dict[str, tuple[str, ...]]  # field -> its variables' lower-case names, first one wins
     keywords: dict[str, tuple[str, int]]  # lower-case field or variable name -> (field, rank: lower wins)
+    variables: dict[str, tuple[tuple[str, str], ...]]  # field -> (lower-case name, name as declared), first wins
 
 
 @functools.cache
@@ -1200,7 +1230,8 @@ def _lookup() -> _Lookup:
     for field, names in env.items():
         for rank, name in enumerate((*names, field.lower())):
             keywords.setdefault(name, (field, rank))
-    return _Lookup(env, keywords)
+    variables = {field: tuple((name.lower(), name) for name in env_names(field)) for field in Settings.model_fields}
+    return _Lookup(env, keywords, variables)
 
 
 def _keyword_arguments(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -1228,6 +1259,405 @@ def _env_name_set(field: str, environ: Mapping[str, tuple[str, str]] | None = No
     return None
 
 
+# --- sources: which one gave each value ------------------------------------------------------------------------------
+class _Resolution:
+    """What one Settings() learns while its sources run: the source of each field, the parsed OTEL_CONFIG_FILE.
+
+    A plain class, not a dataclass: dataclasses compile their methods at import, which start-up pays for."""
+
+    __slots__ = ("config_file", "config_path", "sources")
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Source] = {}
+        self.config_file: Any = None
+        self.config_path: str | None = None
+
+
+# Set by Settings.__init__ for the duration of its sources' calls (sources are built inside pydantic-settings).
+_resolving: ContextVar[_Resolution | None] = ContextVar("signalfire_settings_resolving", default=None)
+
+
+class _Recorded(PydanticBaseSettingsSource):
+    """A pydantic-settings source that notes which fields it gave and gives none a higher source already gave.
+
+    Unknown keys are dropped (a .env file's or secrets directory's other entries belong to the application), except
+    from the arguments, where pydantic rejects them as a misspelt setting.
+    """
+
+    def __init__(
+        self,
+        inner: PydanticBaseSettingsSource,
+        label: Source,
+        *,
+        drop: frozenset[str] = frozenset(),
+        keep_unknown: bool = False,
+    ) -> None:
+        super().__init__(inner.settings_cls)
+        self._inner, self._label, self._drop, self._keep_unknown = inner, label, drop, keep_unknown
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def _values(self) -> dict[str, Any]:
+        """The inner source's values. For the environment and a .env file, signalfire's own fields are looked up
+        directly (get_field_value): their text is never decoded, so pydantic-settings' per-field preparation, which
+        inspects every annotation on every instantiation, only costs start-up time. A subclass's own fields get it."""
+        inner = self._inner
+        if not isinstance(inner, EnvSettingsSource):  # arguments, secrets directory
+            return inner()
+        own = Settings.model_fields
+        data: dict[str, Any] = {}
+        fast = not inner.case_sensitive and inner.config.get("env_prefix_target", "variable") == "variable"
+        if fast:  # the variables by their lower-case names, as pydantic-settings keys env_vars when case-insensitive
+            env_vars = inner.env_vars
+            for variables in _lookup().variables.values():
+                for lower, declared in variables:
+                    value = env_vars.get(lower)
+                    if value is not None:
+                        data[declared] = value
+                        break
+        for name, info in self.settings_cls.model_fields.items():
+            if fast and name in own:
+                continue
+            value, key, is_complex = inner.get_field_value(info, name)
+            if name not in own:
+                value = inner.prepare_field_value(name, info, value, is_complex)
+            if value is not None:
+                data[key] = value
+        return data
+
+    def __call__(self) -> dict[str, Any]:
+        data = self._values()
+        resolution = _resolving.get()
+        given = resolution.sources if resolution is not None else {}
+        keywords = _lookup().keywords
+        kept: dict[str, Any] = {}
+        for key, value in data.items():
+            field_name = keywords.get(key.lower(), (None, 0))[0]
+            if field_name is None:
+                if self._keep_unknown:
+                    kept[key] = value
+                continue
+            if field_name in self._drop or field_name in given:
+                continue
+            if not self._keep_unknown and key.lower() not in _lookup().env_names[field_name]:
+                continue  # pydantic-settings also reads a field's bare name (populate_by_name); only variables count
+            kept[key] = value
+            given[field_name] = self._label
+        return kept
+
+
+def _config_file_path(
+    init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource
+) -> str | None:
+    """OTEL_CONFIG_FILE as an argument (config_file=...) or in the environment, before the model exists."""
+    for key, value in getattr(init_settings, "init_kwargs", {}).items():
+        if key.lower() in ("config_file", "otel_config_file") and value:
+            return str(value)
+    env_vars: Mapping[str, Any] = getattr(env_settings, "env_vars", {})
+    value = env_vars.get("otel_config_file") or env_vars.get("OTEL_CONFIG_FILE")
+    return str(value) if value else None
+
+
+# Variables an OpenTelemetry configuration file replaces: the SDK's own (the specification: when OTEL_CONFIG_FILE is
+# set, the other SDK variables are ignored; the file may read them with ${VAR}). A field is the file's when its first
+# variable is one of these; instrumentation variables (OTEL_PYTHON_*, OTEL_INSTRUMENTATION_*) stay in effect.
+_SDK_VARIABLE_PREFIXES = (
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_",
+    "OTEL_BSP_",
+    "OTEL_METRIC_EXPORT_",
+    "OTEL_ATTRIBUTE_",
+    "OTEL_SPAN_",
+)
+
+
+@functools.cache
+def file_owned_fields() -> frozenset[str]:
+    """The fields whose variables OTEL_CONFIG_FILE replaces."""
+    return frozenset(
+        name
+        for name in Settings.model_fields
+        if (names := env_names(name)) and names[0].upper().startswith(_SDK_VARIABLE_PREFIXES)
+    )
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """OTEL_CONFIG_FILE mapped onto Settings fields (see :func:`config_file_values`), keyed by each field's first
+    variable so that it ranks above the environment whatever alias the environment used."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str) -> None:
+        super().__init__(settings_cls)
+        self._path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        config, values = config_file_values(self._path)
+        resolution = _resolving.get()
+        data: dict[str, Any] = {}
+        for field_name, value in values.items():
+            if resolution is not None:
+                if field_name in resolution.sources:  # an argument
+                    continue
+                resolution.sources[field_name] = "config file"
+            data[(env_names(field_name) or (field_name,))[0]] = value
+        if resolution is not None:
+            resolution.config_file, resolution.config_path = config, self._path
+        return data
+
+
+# --- OTEL_CONFIG_FILE ------------------------------------------------------------------------------------------------
+def config_file_values(path: str) -> tuple[Any, dict[str, Any]]:
+    """Load an OpenTelemetry declarative configuration file and map it onto Settings fields.
+
+    Returns the parsed model (``opentelemetry.configuration.OpenTelemetryConfiguration``) and the field values. What
+    no field can express is refused with a ConfigurationError naming it, rather than silently ignored; propagators are
+    applied from the parsed model by :func:`apply_config_file`.
+    """
+    try:
+        from opentelemetry.configuration import ConfigurationError as FileError
+        from opentelemetry.configuration import load_config_file
+    except ImportError:
+        raise ConfigurationError(
+            f'OTEL_CONFIG_FILE={path!r} needs the opentelemetry-configuration package: pip install "signalfire[config]"'
+        ) from None
+    try:
+        config = load_config_file(path)
+    except (FileError, OSError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"OTEL_CONFIG_FILE={path!r} is not accepted: {exc}") from None
+    return config, _FileMapping(path).map(config)
+
+
+class _FileMapping:
+    """The declarative configuration's model, field by field, onto Settings (the stable schema's common subset)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.values: dict[str, Any] = {}
+
+    def refuse(self, where: str, what: str = "") -> ConfigurationError:
+        return ConfigurationError(
+            f"OTEL_CONFIG_FILE={self.path!r}: {where} is not supported by signalfire{what} (supported: otlp_http, "
+            "otlp_grpc and console exporters with batch or simple processors, one OTLP exporter per signal, the "
+            "always_on/always_off/trace_id_ratio_based/parent_based(root) samplers, limits, resource attributes, "
+            "propagators, a Prometheus pull reader, distribution.signalfire)"
+        )
+
+    def map(self, config: Any) -> dict[str, Any]:
+        values = self.values
+        if config.disabled:
+            values["sdk_disabled"] = True
+        if (limits := config.attribute_limits) is not None:
+            self.copy(limits, attribute_value_length_limit="attribute_value_length_limit")
+            self.copy(limits, attribute_count_limit="attribute_count_limit")
+        if (resource := config.resource) is not None:
+            attributes = parse_key_values(resource.attributes_list, "key=value") if resource.attributes_list else {}
+            for attribute in resource.attributes or ():
+                value = attribute.value
+                text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+                attributes[attribute.name] = text.lower() if isinstance(value, bool) else text
+            values["resource_attributes"] = attributes
+        if (tracer := config.tracer_provider) is not None:
+            self.traces(tracer)
+        if (meter := config.meter_provider) is not None:
+            self.metrics(meter)
+        if (logger := config.logger_provider) is not None:
+            self.logs(logger)
+        distribution = (config.distribution or {}).get("signalfire") or {}
+        keywords = _lookup().keywords
+        for key, value in distribution.items():
+            field_name = keywords.get(str(key).lower(), (None, 0))[0]
+            if field_name is None:
+                raise ConfigurationError(
+                    f"OTEL_CONFIG_FILE={self.path!r}: distribution.signalfire.{key} is not a setting (keys are "
+                    "signalfire.Settings field names or their variables)"
+                )
+            if value is None:  # `key:` with nothing after it: unset
+                continue
+            if isinstance(value, list):
+                values[field_name] = ",".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                values[field_name] = ",".join(f"{k}={v}" for k, v in value.items())
+            else:
+                values[field_name] = value
+        return values
+
+    def copy(self, source: Any, **fields: str) -> None:
+        for name, attribute in fields.items():
+            value = getattr(source, attribute)
+            if value is not None:
+                self.values[name] = value
+
+    def exporter(self, signal: Signal, exporter: Any, where: str) -> str:
+        if exporter.console is not None:
+            return "console"
+        for kind, protocol in (("otlp_http", "http/protobuf"), ("otlp_grpc", "grpc")):
+            otlp = getattr(exporter, kind)
+            if otlp is None:
+                continue
+            if f"otlp_{signal}_endpoint" in self.values:
+                raise self.refuse(where, " (a second OTLP exporter for the same signal)")
+            if otlp.tls is not None:
+                raise self.refuse(f"{where}.{kind}.tls")
+            default = "http://localhost:4317" if kind == "otlp_grpc" else f"http://localhost:4318/v1/{signal}"
+            self.values[f"otlp_{signal}_endpoint"] = otlp.endpoint or default
+            self.values[f"otlp_{signal}_protocol"] = protocol
+            headers = parse_key_values(otlp.headers_list, "key=value") if otlp.headers_list else {}
+            headers.update({pair.name: pair.value or "" for pair in otlp.headers or ()})
+            if headers:
+                self.values[f"otlp_{signal}_headers"] = headers
+            if otlp.timeout is not None:
+                self.values[f"otlp_{signal}_timeout_ms"] = otlp.timeout
+            if otlp.compression is not None:
+                self.values["otlp_compression"] = otlp.compression
+            return "otlp"
+        raise self.refuse(where, " (only otlp_http, otlp_grpc and console exporters)")
+
+    def traces(self, tracer: Any) -> None:
+        names: list[str] = []
+        for index, processor in enumerate(tracer.processors):
+            where = f"tracer_provider.processors[{index}]"
+            if processor.batch is not None:
+                batch = processor.batch
+                self.copy(batch, bsp_schedule_delay_ms="schedule_delay", bsp_export_timeout_ms="export_timeout")
+                self.copy(batch, bsp_max_queue_size="max_queue_size")
+                self.copy(batch, bsp_max_export_batch_size="max_export_batch_size")
+                names.append(self.exporter("traces", batch.exporter, f"{where}.batch.exporter"))
+            elif processor.simple is not None:  # exported in batches all the same: the request path never waits
+                names.append(self.exporter("traces", processor.simple.exporter, f"{where}.simple.exporter"))
+            else:
+                raise self.refuse(where)
+        self.values["traces_exporter"] = ",".join(dict.fromkeys(names)) or "none"
+        if (limits := tracer.limits) is not None:
+            self.copy(limits, span_attribute_value_length_limit="attribute_value_length_limit")
+            self.copy(limits, span_attribute_count_limit="attribute_count_limit")
+            self.copy(limits, span_event_count_limit="event_count_limit", span_link_count_limit="link_count_limit")
+        if tracer.sampler is not None:
+            self.values["traces_sampler"], ratio = self.sampler(tracer.sampler, "tracer_provider.sampler")
+            if ratio is not None:
+                self.values["traces_sampler_arg"] = ratio
+
+    def sampler(self, sampler: Any, where: str, parent: bool = False) -> tuple[str, float | None]:
+        prefix = "parentbased_" if parent else ""
+        if sampler.always_on is not None:
+            return prefix + "always_on", None
+        if sampler.always_off is not None:
+            return prefix + "always_off", None
+        if sampler.trace_id_ratio_based is not None:
+            ratio = sampler.trace_id_ratio_based.ratio
+            return prefix + "traceidratio", 1.0 if ratio is None else ratio
+        based = sampler.parent_based
+        if based is not None and not parent:
+            for other in ("remote_parent_sampled", "remote_parent_not_sampled", "local_parent_sampled"):
+                if getattr(based, other) is not None:
+                    raise self.refuse(f"{where}.parent_based.{other}")
+            if based.local_parent_not_sampled is not None:
+                raise self.refuse(f"{where}.parent_based.local_parent_not_sampled")
+            if based.root is None:
+                return "parentbased_always_on", None
+            return self.sampler(based.root, f"{where}.parent_based.root", parent=True)
+        raise self.refuse(where)
+
+    def metrics(self, meter: Any) -> None:
+        if meter.views:
+            raise self.refuse("meter_provider.views")
+        names: list[str] = []
+        for index, reader in enumerate(meter.readers):
+            where = f"meter_provider.readers[{index}]"
+            if reader.periodic is not None:
+                periodic = reader.periodic
+                self.copy(periodic, metric_export_interval_ms="interval", metric_export_timeout_ms="timeout")
+                names.append(self.exporter("metrics", periodic.exporter, f"{where}.periodic.exporter"))
+            elif reader.pull is not None and reader.pull.exporter.prometheus_development is not None:
+                prometheus = reader.pull.exporter.prometheus_development
+                self.copy(prometheus, metrics_host="host", metrics_port="port")
+                names.append("prometheus")
+            else:
+                raise self.refuse(where)
+        self.values["metrics_exporter"] = ",".join(dict.fromkeys(names)) or "none"
+
+    def logs(self, logger: Any) -> None:
+        names: list[str] = []
+        for index, processor in enumerate(logger.processors):
+            where = f"logger_provider.processors[{index}]"
+            chosen = processor.batch or processor.simple
+            if chosen is None:
+                raise self.refuse(where)
+            names.append(self.exporter("logs", chosen.exporter, f"{where}.exporter"))
+        self.values["logs_exporter"] = ",".join(dict.fromkeys(names)) or "none"
+
+
+def apply_config_file(settings: Settings) -> None:
+    """Apply what of OTEL_CONFIG_FILE no Settings field carries: the propagators (the global text-map propagator)."""
+    config = settings._config_file
+    if config is not None and config.propagator is not None:
+        from opentelemetry.configuration.file import configure_propagator
+
+        configure_propagator(config.propagator)
+
+
+def config_file_report(settings: Settings) -> list[str]:
+    """Lines for `signalfire doctor` and `signalfire config`: the file in charge, what it set, what it overrides."""
+    if settings.config_file is None:
+        return []
+    from_file = sorted(name for name, source in settings.sources.items() if source == "config file")
+    environ = _environment()
+    ignored = sorted(variable for name in file_owned_fields() if (variable := _env_name_set(name, environ)) is not None)
+    lines = [f"OTEL_CONFIG_FILE={settings.config_file} is in charge: it sets {', '.join(from_file) or 'nothing'}"]
+    if ignored:
+        lines.append("ignored while it is set (the file may read them as ${VAR}): " + ", ".join(ignored))
+    return lines
+
+
+ENVIRONMENT_VARIABLES = (
+    "SIGNALFIRE_ENVIRONMENT",
+    "ENVIRONMENT",
+    "DEPLOYMENT_ENVIRONMENT",
+    "deployment.environment.name in OTEL_RESOURCE_ATTRIBUTES",
+    "SENTRY_ENVIRONMENT",
+)
+
+
+def environment_origin(settings: Settings) -> str | None:
+    """What named the deployment environment, or None when nothing did and the default preset runs."""
+    source = settings.sources.get("environment", "default")
+    if source != "default":
+        return _env_name_set("environment") if source == "environment" else source
+    attrs = settings.resource_attributes
+    where = (
+        "OTEL_CONFIG_FILE"
+        if settings.sources.get("resource_attributes") == "config file"
+        else "OTEL_RESOURCE_ATTRIBUTES"
+    )
+    for key in ("deployment.environment.name", "deployment.environment"):
+        if key in attrs:
+            return f"{key} in {where}"
+    if settings.sentry_environment is not None:
+        return "SENTRY_ENVIRONMENT"
+    return None
+
+
+def unnamed_environment_notice(settings: Settings) -> str | None:
+    """The start-up warning when no variable named the environment (None when one did)."""
+    if environment_origin(settings) is not None:
+        return None
+    return (
+        f"signalfire: no deployment environment is set, so the {settings.preset} preset runs "
+        f"(traces sampled at {settings.traces_sampler_arg:g}, {settings.log_format} logs"
+        + (", spans printed to the terminal" if "console" in settings.exporters("traces") else "")
+        + "). To choose, set ENVIRONMENT=production (or development), or one of "
+        + ", ".join(v for v in ENVIRONMENT_VARIABLES if v != "ENVIRONMENT")
+        + "."
+    )
+
+
 # pydantic's own wording for the built-in types, said the way the rest of the messages say it
 _TYPE_REASONS = {
     "bool_parsing": "expected true or false",
@@ -1239,18 +1669,28 @@ _TYPE_REASONS = {
 _CLEAN_PREFIX = re.compile(r"^(Value error|Assertion failed), ")
 
 
-def _describe(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
+def _describe(exc: ValidationError, arguments: Mapping[str, Any], resolution: _Resolution) -> str:
     lines = []
+    keywords = _lookup().keywords
     for error in exc.errors(include_url=False):
         loc = error["loc"]
-        field = str(loc[0]) if loc else ""  # Settings() passes every value by field name
+        key = str(loc[0]) if loc else ""  # a field's first variable (as declared) or its name
+        field_name = keywords.get(key.lower(), (key, 0))[0]
         reason = _TYPE_REASONS.get(error["type"]) or _CLEAN_PREFIX.sub("", error["msg"])
-        if field in overrides:
-            lines.append(f"init_observability({field}={overrides[field]!r}) is not accepted: {reason}")
-        elif field in Settings.model_fields:
-            variable = _env_name_set(field) or (env_names(field) or (field,))[0]
-            value = os.environ.get(variable, error.get("input"))
-            lines.append(f"{variable}={value!r} is not accepted: {reason}")
+        source = resolution.sources.get(field_name)
+        value = error.get("input")
+        if field_name in arguments and source in ("argument", None):
+            lines.append(f"init_observability({field_name}={arguments[field_name]!r}) is not accepted: {reason}")
+        elif source == "config file":
+            lines.append(
+                f"{field_name}={value!r} from OTEL_CONFIG_FILE={resolution.config_path!r} is not accepted: {reason}"
+            )
+        elif source in ("env file", "secrets dir"):
+            where = "a .env file" if source == "env file" else "the secrets directory"
+            lines.append(f"{(env_names(field_name) or (key,))[0]}={value!r} from {where} is not accepted: {reason}")
+        elif field_name in Settings.model_fields:
+            variable = _env_name_set(field_name) or (env_names(field_name) or (field_name,))[0]
+            lines.append(f"{variable}={os.environ.get(variable, value)!r} is not accepted: {reason}")
         else:  # a model-level check, whose message already names its variables
             lines.append(reason)
     return "invalid signalfire configuration:\n  " + "\n  ".join(lines)

@@ -32,10 +32,10 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from signalfire import _scrub
+from signalfire import _drops, _scrub
 from signalfire._drops import CountingSpanExporter, watch_batch_processor
 from signalfire._otlp import otlp_exporter
-from signalfire._scrub import ScrubbingSpanExporter
+from signalfire._scrub_wire import ScrubbingSpanExporter
 from signalfire._settings import Settings
 
 __all__ = ["build_resource", "install", "span", "traced"]
@@ -226,7 +226,7 @@ def install(
     for exporter in chosen:
         # one scrubber policy for every signal: span attributes and events are scrubbed before export; the counting
         # wrapper outside it sees every loss, the scrubber's included, and keeps any exception from the SDK's thread
-        counting = CountingSpanExporter(ScrubbingSpanExporter(exporter, _scrub.active()))
+        counting = CountingSpanExporter(ScrubbingSpanExporter(exporter, _scrub.active(), _drops.dropped))
         processor = BatchSpanProcessor(counting, **settings.batch_options())
         watch_batch_processor(processor, "traces", counting)
         provider.add_span_processor(processor)

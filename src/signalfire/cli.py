@@ -31,7 +31,16 @@ from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from signalfire._scrub import Scrubber
-from signalfire._settings import ConfigurationError, Settings, Signal, _env_name_set, env_names
+from signalfire._settings import (
+    ConfigurationError,
+    Settings,
+    Signal,
+    _env_name_set,
+    config_file_report,
+    env_names,
+    environment_origin,
+    unnamed_environment_notice,
+)
 from signalfire._version import __version__
 
 __all__ = ["COMMANDS", "Command", "Finding", "main"]
@@ -189,16 +198,25 @@ def run_config(args: argparse.Namespace) -> int:
     if args.format == "json":
         document = {
             "environment": settings.environment,
+            "environment_from": environment_origin(settings),
             "preset": settings.preset,
+            "config_file": config_file_report(settings),
             "settings": {
                 r.field: {"value": r.value, "source": r.source, "variable": r.variable} for r in rows(settings)
             },
         }
         print(json.dumps(document, indent=2))
     else:
-        print(f"environment: {settings.environment} (preset: {settings.preset})")
+        print(f"environment: {settings.environment} (preset: {settings.preset}; {_origin(settings)})")
+        for line in config_file_report(settings):
+            print(line)
         print_table(settings, sys.stdout)
     return EXIT_OK
+
+
+def _origin(settings: Settings) -> str:
+    origin = environment_origin(settings)
+    return f"from {origin}" if origin is not None else "no variable names it: the default"
 
 
 # --- doctor -----------------------------------------------------------------------------------------------------------
@@ -496,8 +514,16 @@ def _version(distribution: str) -> str | None:
         return None
 
 
+def check_environment(settings: Settings, timeout: float) -> Iterable[Finding]:
+    """No variable names the deployment environment, so the default preset runs: said, not guessed silently."""
+    notice = unnamed_environment_notice(settings)
+    if notice is not None:
+        yield Finding("warning", notice.removeprefix("signalfire: "))
+
+
 # The doctor's checks, in the order they print; a component adds its own check here.
 CHECKS: tuple[Check, ...] = (
+    check_environment,
     check_exporters,
     check_otlp,
     check_sentry,
@@ -518,7 +544,9 @@ def run_doctor(args: argparse.Namespace) -> int:
     """Show the effective configuration, run every check, and exit 1 if any found a problem."""
     settings = resolve_settings(args)
     print(f"signalfire {__version__} doctor")
-    print(f"\nconfiguration (environment: {settings.environment}, preset: {settings.preset})")
+    print(f"\nconfiguration (environment: {settings.environment}, preset: {settings.preset}; {_origin(settings)})")
+    for line in config_file_report(settings):
+        print(f"  {line}")
     print_table(settings, sys.stdout, only_set=not args.all)
     if not args.all:
         print("  (every other setting is at its default: signalfire config lists them all)")

@@ -124,10 +124,77 @@ add("json_client_secret", t := r(36), json.dumps({"client_id": "web", "client_se
 add("cookie_header", t := r(32, H), f"Cookie: theme=dark; sessionid={t}")
 add("set_cookie_header", t := r(40), f"Set-Cookie: session_id={t}; Path=/; HttpOnly")
 add("password_kv_quoted", t := r(16, A + " -_"), f"login failed password='{t}'")
+# --- templates: one line per new shape (kind, secret, text); each runs for several random values --------------------
+TEMPLATES = [
+    ("jwt_template", lambda: jwt({"alg": "HS512"}, {"sub": r(9), "n": rng.randrange(10**9)}, 64), "{s}"),
+    ("aws_access_key_template", lambda: "AKIA" + r(16, U), "using key id {s} for s3"),
+    ("github_pat_template", lambda: "ghp_" + r(36), "git clone with {s}"),
+    ("stripe_live_template", lambda: "sk_live_" + r(40), "charging with {s}"),
+    ("gitlab_template", lambda: "glpat-" + r(20, A + "-_"), "{s}"),
+    ("card_visa_template", lambda: luhn_complete("4", 16), "card {s} declined"),
+    ("card_mc_template", lambda: luhn_complete("5" + rng.choice("12345"), 16), "charged {s}"),
+    ("pg_url_template", lambda: r(18), "postgresql://svc:{s}@db-{n}.internal:5432/app"),
+    ("mysql_url_template", lambda: r(16), "mysql://root:{s}@mysql.internal/app"),
+    ("https_url_template", lambda: r(20), "https://ci:{s}@repo.example.com/app.git"),
+    ("bearer_template", lambda: r(36, A + "-._~"), "Authorization: Bearer {s}"),
+    ("password_kv_template", lambda: r(14), "password={s}"),
+    ("client_secret_kv_template", lambda: r(30), "client_secret: {s}"),
+    ("api_key_kv_template", lambda: r(32), "api_key={s}"),
+    ("access_token_kv_template", lambda: r(28), '{{"access_token": "{s}"}}'),
+    ("private_key_kv_template", lambda: r(40), "private_key={s}"),
+]
+# 98 entries here (104 with the pending ones): tests/integration/test_sentry.py puts one breadcrumb per entry and
+# counts them, and sentry-sdk keeps 100 by default (max_breadcrumbs), two of which its ASGI integration takes; the
+# templates take turns so that every shape has two or three values.
+CORPUS_SIZE = 98
+for n in range(3):
+    for kind, make, template in TEMPLATES:
+        if len(E) < CORPUS_SIZE:
+            value = make()
+            add(kind, value, template.format(s=value, n=n))
+
+# Shapes other branches detect (prefix-free credentials): kept apart ("pending"), so that only the leak audit sees them
+# (as strict xfails); once that branch is merged, move them into the corpus.
+PENDING_ENTRIES = []
+PENDING = [
+    ("scrub", "vault_token", lambda: "hvs." + r(90, A + "_-"), "vault token {s}"),
+    ("scrub", "google_oauth_access_token", lambda: "ya29." + r(120, A + "-_"), "{s}"),
+    ("scrub", "huggingface_token", lambda: "hf_" + r(34), "HF token {s}"),
+    ("scrub", "shopify_token", lambda: "shpat_" + r(32, H), "{s}"),
+    ("scrub", "azure_account_key", lambda: r(86, A + "+/") + "==", "AccountKey={s};EndpointSuffix=core.windows.net"),
+    ("scrub", "cloud_secret_after_key", lambda: r(40, A + "+/"), "the key {s} was rotated"),
+]
+for helper, kind, make, template in PENDING:
+    value = make()
+    PENDING_ENTRIES.append({"kind": kind, "secret": value, "text": template.format(s=value), "fixed_by": helper})
+
+# Values operators need, which must arrive unchanged ("wrongly redacted" when they do not).
+OPERATOR = [
+    ("request_id", f"{rng.getrandbits(128):032x}", None),
+    ("uuid", "-".join(r(n, H) for n in (8, 4, 4, 4, 12)), None),
+    ("timestamp_ms", str(1764547200000 + rng.randrange(10**8)), None),
+    ("timestamp_ns", str(1764547200000000000 + rng.randrange(10**15)), None),
+    ("count", str(rng.randrange(10, 10**6)), None),
+    ("order_number", "ORD-" + str(rng.randrange(10**9, 10**10)), None),
+    ("luhn_order_number", luhn_complete("4", 16), "scrub"),
+    ("imei", luhn_complete("35", 15), "scrub"),
+    ("long_numeric_id", str(rng.randrange(10**17, 10**18)), None),
+]
+OPERATOR_VALUES = [
+    {"kind": kind, "value": value, **({"fixed_by": helper} if helper else {})} for kind, value, helper in OPERATOR
+]
+
 DESCRIPTION = (
     "FAKE secrets generated with a fixed seed for tests (not real credentials). "
-    "'secret' is what must never appear; 'text' is the secret in its natural context."
+    "'secret' is what must never appear; 'text' is the secret in its natural context. 'pending': shapes whose "
+    "detector is on another branch ('fixed_by'). 'operator_values' must arrive unchanged."
 )
 with Path(__file__).with_name("secrets.json").open("w") as out:
-    json.dump({"description": DESCRIPTION, "secrets": E}, out, indent=1)
+    document = {
+        "description": DESCRIPTION,
+        "secrets": E,
+        "pending": PENDING_ENTRIES,
+        "operator_values": OPERATOR_VALUES,
+    }
+    json.dump(document, out, indent=1)
 print(len(E))

@@ -11,7 +11,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import signalfire
 from signalfire._otlp_spans import encoding_exporter
-from signalfire._scrub import Scrubber, ScrubbingSpanExporter, scrub_spans
+from signalfire._scrub import Scrubber
+from signalfire._scrub_wire import ScrubbingSpanExporter, scrub_spans
 
 pytestmark = pytest.mark.integration
 

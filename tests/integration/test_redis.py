@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -76,14 +77,47 @@ def test_asyncio_client_is_traced_and_measured(telemetry: Telemetry, redis_serve
 
 
 @pytest.mark.signalfire_settings(redis_capture_args=True)
-def test_capture_args_records_the_arguments(telemetry: Telemetry, redis_server: RedisServer) -> None:
-    """SIGNALFIRE_REDIS_CAPTURE_ARGS=true puts the command's arguments in db.statement."""
+def test_capture_args_records_the_key_never_the_value(telemetry: Telemetry, redis_server: RedisServer) -> None:
+    """SIGNALFIRE_REDIS_CAPTURE_ARGS=true puts the command and its key in db.statement, never the value (issue 17)."""
     client = redis.Redis.from_url(redis_server.url)
     try:
         client.set("user:7", "blue")
+        client.hset("profile:7", mapping={"email": "ann@example.com"})
     finally:
         client.close()
-    assert [s.attributes["db.statement"] for s in _redis_spans(telemetry)] == ["SET user:7 blue"]
+    statements = [s.attributes["db.statement"] for s in _redis_spans(telemetry)]
+    assert statements == ["SET user:7 ?", "HSET profile:7 ? ?"]
+
+
+@pytest.mark.signalfire_settings(redis_capture_args=True)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("AUTH", "svc-user", "Pw-5ecret-Value-123"),
+        ("AUTH", "Pw-5ecret-Value-123"),
+        ("HELLO", "3", "AUTH", "svc-user", "Pw-5ecret-Value-123"),
+        ("CONFIG", "SET", "requirepass", "Pw-5ecret-Value-123"),
+        ("ACL", "SETUSER", "svc-user", ">Pw-5ecret-Value-123"),
+    ],
+)
+def test_credential_commands_record_no_argument(
+    telemetry: Telemetry, redis_server: RedisServer, command: tuple[str, ...]
+) -> None:
+    """AUTH, HELLO, CONFIG and ACL sent to a real redis-server record the command alone: no argument, no password."""
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        with contextlib.suppress(redis.RedisError):
+            client.execute_command(*command)
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            client.execute_command("CONFIG", "SET", "requirepass", "")
+            client.execute_command("ACL", "DELUSER", "svc-user")
+        client.close()
+    spans = [s for s in _redis_spans(telemetry) if s.name == command[0]]
+    assert spans, "the command was traced"
+    exported = repr([(s.name, dict(s.attributes), [e.attributes for e in s.events], s.status) for s in spans])
+    assert "Pw-5ecret-Value-123" not in exported
+    assert spans[0].attributes["db.statement"] == " ".join([command[0], *["?"] * (len(command) - 1)])
 
 
 def test_cache_hit_and_miss_helpers_go_with_redis(telemetry: Telemetry, redis_server: RedisServer) -> None:

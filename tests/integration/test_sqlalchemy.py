@@ -265,3 +265,31 @@ def test_engines_follow_a_new_instance_when_the_old_one_could_not_uninstrument(
     finally:
         engine.dispose()
     assert [s.attributes["db.statement"] for s in _db_spans(second)] == ["SELECT ?"]
+
+
+def test_integrity_error_exports_no_bound_parameter(postgres_server: PostgresServer, start) -> None:
+    """A unique violation on real PostgreSQL: neither SQLAlchemy's [parameters: ...] nor PostgreSQL's DETAIL value
+    reaches the query span's status or the enclosing span's exception event."""
+    telemetry = start()
+    engine = sqlalchemy.create_engine(postgres_server.sqlalchemy_url("psycopg"))
+    value = "integrity.secret.9f3@example.org"
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS members"))
+            conn.execute(text("CREATE TABLE members (email text UNIQUE)"))
+            conn.execute(text("INSERT INTO members VALUES (:email)"), {"email": value})
+        with pytest.raises(sqlalchemy.exc.IntegrityError), signalfire.span("signup"), engine.begin() as conn:
+            conn.execute(text("INSERT INTO members VALUES (:email)"), {"email": value})
+    finally:
+        engine.dispose()
+    spans = telemetry.spans
+    failed = [s for s in spans if s.status.status_code is StatusCode.ERROR]
+    assert failed, "the failed query and the enclosing span are exported with an error status"
+    exported = repr(
+        [
+            (s.name, dict(s.attributes), s.status.description, [(e.name, dict(e.attributes)) for e in s.events])
+            for s in spans
+        ]
+    )
+    assert value not in exported
+    assert "[parameters: [REDACTED:parameters]]" in exported or "Key (email)=([REDACTED:parameters])" in exported

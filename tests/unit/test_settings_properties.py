@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,3 +44,14 @@ def test_any_value_parses_or_names_the_variable(variable: str, value: str) -> No
         else:
             os.environ[variable] = previous
     assert not message or variable in message
+
+
+ODD_VALUES = [None, 5, 1.5, True, [1, "a"], {"a": 1}, object(), b"x", ("a",), {"x"}]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_any_keyword_argument_of_any_type_parses_or_is_a_configuration_error(value: object) -> None:
+    """An oddly typed keyword argument (or config-file value) for any field is a ConfigurationError, not a TypeError."""
+    for name in Settings.model_fields:
+        with contextlib.suppress(ConfigurationError):
+            Settings.resolve(**{name: value})

@@ -1,7 +1,8 @@
 """OpenTelemetry instruments of other libraries (SQLAlchemy, Redis, httpx instrumentations) on /metrics.
 
 A pull reader on the MeterProvider is collected at scrape time and its metrics are rendered as Prometheus families,
-named by the same OpenTelemetry-to-Prometheus rules as the registry's. signalfire's own meter is skipped (the
+named by the same OpenTelemetry-to-Prometheus rules as the registry's, their label values and descriptions scrubbed by
+the one policy first. signalfire's own meter is skipped (the
 registry exposes those itself), and so is any name the registry already exposes.
 
 Single process only: under PROMETHEUS_MULTIPROC_DIR a scrape would show just the serving worker's share, so there
@@ -18,6 +19,7 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from signalfire._metrics._otel import scrub_collection
 from signalfire._metrics._registry import MetricsRegistry, prometheus_label, prometheus_name
 
 __all__ = ["OtelBridge"]
@@ -45,6 +47,10 @@ class OtelBridge:
                 self._warned = True
                 _log.warning("signalfire: reading OpenTelemetry metrics for /metrics failed", exc_info=True)
             return
+        if data is None:
+            return
+        # scrubbed at the wire like every other collection: label values, descriptions (None: dropped and counted)
+        data = scrub_collection(data, self._registry)
         if data is None:
             return
         taken = {spec.prometheus_name for spec in self._registry.instruments()}

@@ -8,7 +8,9 @@ no observable histogram, so a reader is the one place where pre-aggregated histo
 Temporality follows the reader's preference (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE for OTLP): cumulative
 series start when the series was first recorded; delta series report the change since the reader's previous
 collection (a series that did not change is left out, as the SDK leaves out a synchronous series without
-measurements). Exemplars are the last sampled measurement of each histogram bucket since the previous collection.
+measurements). Whatever a reader collects, from every meter, is scrubbed at the wire before its exporter sees
+it (``scrub_collection``). Exemplars are the last sampled measurement of each histogram bucket since the previous
+collection.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from signalfire import _scrub
 from signalfire._metrics._registry import Instrument, MetricsRegistry, _Child, _HistogramChild
+from signalfire._scrub_wire import scrub_metrics_data
 
 # The semantic-conventions schema the registry's instruments follow; the same value as signalfire._url.SCHEMA_URL (the
 # server span's tracer), written here so the metrics package does not import the request path's module.
@@ -173,6 +177,38 @@ def _exemplar(value: float, at: int, labels: dict[str, str]) -> Exemplar:
     )
 
 
+def scrub_collection(data: MetricsData, registry: MetricsRegistry | None) -> MetricsData | None:
+    """What a reader collected, every meter's points scrubbed at the wire by the running policy (attributes of
+    points and exemplars, descriptions, resource and scope); None (dropped, counted, one warning) when it cannot be
+    scrubbed: never exported unchecked."""
+    global _scrub_warned  # noqa: PLW0603 - one warning per process
+    try:
+        scrubbed: MetricsData = scrub_metrics_data(_scrub.active(), data)
+    except Exception:
+        if registry is not None:
+            registry.record_dropped("metrics", "scrub_failed", _points(data))
+        if not _scrub_warned:
+            _scrub_warned = True
+            _log.warning("signalfire: scrubbing collected metrics failed; the collection was dropped", exc_info=True)
+        return None
+    return scrubbed
+
+
+def _points(data: MetricsData) -> int:
+    try:
+        return sum(
+            len(metric.data.data_points)
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+        )
+    except Exception:
+        return 1
+
+
+_scrub_warned = False
+
+
 def _reset_locks_after_fork() -> None:
     # A lock the parent's collecting thread held at fork would stay locked in the child for ever.
     for collection in list(_collections):
@@ -215,8 +251,9 @@ class _RegistryReaderMixin:
             # the SDK had nothing of its own to collect: deliver the registry's metrics alone
             scope = collection.scope_metrics()
             if scope is not None:
-                data = MetricsData([ResourceMetrics(resource, [scope], "")])
-                super()._receive_metrics(data, timeout_millis=timeout_millis)  # type: ignore[misc]
+                data = scrub_collection(MetricsData([ResourceMetrics(resource, [scope], "")]), collection._registry)
+                if data is not None:
+                    super()._receive_metrics(data, timeout_millis=timeout_millis)  # type: ignore[misc]
 
     def _set_meter_provider(self, meter_provider: Any) -> None:
         self._provider = meter_provider
@@ -237,7 +274,9 @@ class _RegistryReaderMixin:
             first, *rest = metrics_data.resource_metrics
             first = ResourceMetrics(first.resource, [*first.scope_metrics, scope], first.schema_url)
             metrics_data = MetricsData([first, *rest])
-        super()._receive_metrics(metrics_data, timeout_millis=timeout_millis, **kwargs)  # type: ignore[misc]
+        scrubbed = scrub_collection(metrics_data, collection._registry if collection is not None else None)
+        if scrubbed is not None:
+            super()._receive_metrics(scrubbed, timeout_millis=timeout_millis, **kwargs)  # type: ignore[misc]
 
 
 class PeriodicRegistryReader(_RegistryReaderMixin, PeriodicExportingMetricReader):  # type: ignore[misc]

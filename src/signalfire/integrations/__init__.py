@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import re
 import sys
 import threading
 import time
@@ -111,8 +110,6 @@ def _instrument(name: str, obs: Observability) -> None:
 # --- statement hygiene ----------------------------------------------------------------------------------------------
 # Inline literals in SQL text (parameters are already placeholders): quoted strings, then numbers that are not part
 # of an identifier or a placeholder ($1, :p1, %(name)s).
-_SQL_STRING = re.compile(r"'(?:[^']|'')*'|E'(?:[^'\\]|\\.|'')*'")
-_SQL_NUMBER = re.compile(r"(?<![\w$:.%])-?\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b", re.IGNORECASE)
 _MAX_STATEMENT = 4096
 
 
@@ -128,7 +125,9 @@ def scrub_text(text: str) -> str:
 
 def sanitize_sql(statement: str) -> str:
     """A SQL statement with inline literal values replaced by ``?``, scrubbed, and at most 4096 characters."""
-    sanitized = _SQL_NUMBER.sub("?", _SQL_STRING.sub("?", statement))
+    from signalfire._scrub_wire import strip_sql_literals
+
+    sanitized = strip_sql_literals(statement)
     if len(sanitized) > _MAX_STATEMENT:
         sanitized = sanitized[: _MAX_STATEMENT - 3] + "..."
     return scrub_text(sanitized)

@@ -1,7 +1,8 @@
 """Redis: opentelemetry-instrumentation-redis, configured with signalfire's tracer and extended through its hooks.
 
 The contrib instrumentation records ``db.statement`` as the command with ``?`` for every argument (``SET ? ?``); with
-SIGNALFIRE_REDIS_CAPTURE_ARGS=true signalfire's request hook replaces it with the real arguments, scrubbed. The hooks
+SIGNALFIRE_REDIS_CAPTURE_ARGS=true signalfire's request hook records the command and its key (``SET user:42 ?``),
+scrubbed: never a value, and never an argument of AUTH, HELLO, CONFIG, ACL or MIGRATE. The hooks
 also record each command's duration (``db.client.operation.duration``, ``db.system.name=redis``, by command) whether
 or not the span is sampled. Both ``redis.Redis`` and ``redis.asyncio.Redis`` (and their pipelines) are covered.
 """
@@ -41,11 +42,26 @@ def _command_name(args: Any) -> str:
     return name if len(name) <= 32 and name.replace(" ", "").isalpha() else "OTHER"
 
 
+# Commands whose arguments are credentials or configuration (passwords, ACL rules, MIGRATE's AUTH): never recorded.
+_NO_ARGUMENTS = frozenset({"AUTH", "HELLO", "CONFIG", "ACL", "MIGRATE"})
+
+
+def _text(arg: Any) -> str:
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+
+
 def _render_args(args: Any) -> str:
-    parts = []
-    for arg in args:
-        text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-        parts.append(text)
+    """The command and its key, with ``?`` for every other argument (values are never recorded); only ``?`` after
+    AUTH, HELLO, CONFIG, ACL and MIGRATE, whose arguments are credentials."""
+    if not args:
+        return ""
+    command = _command_name(args[:1])
+    parts = [command if command != "OTHER" else "?"]
+    rest = list(args[1:])
+    if rest and command not in _NO_ARGUMENTS:
+        parts.append(_text(rest[0]))
+        rest = rest[1:]
+    parts.extend("?" * len(rest))
     rendered = " ".join(parts)
     if len(rendered) > _MAX_ARGS_TEXT:
         rendered = rendered[: _MAX_ARGS_TEXT - 3] + "..."
@@ -96,9 +112,10 @@ def instrument_redis(client: Any = None) -> None:
     """Trace redis commands (``redis.Redis`` and ``redis.asyncio.Redis``) with the running signalfire instance.
 
     Spans carry db.system=redis and the command with ``?`` placeholders (SIGNALFIRE_REDIS_CAPTURE_ARGS=true records
-    the scrubbed arguments instead); ``db.client.operation.duration`` records each command's duration. Without
-    ``client`` every client is instrumented (what init_observability() does when SIGNALFIRE_AUTO_INSTRUMENT includes
-    redis); with one, only that client. Needs ``pip install "signalfire[redis]"``.
+    the key as well, never a value nor an argument of AUTH, HELLO, CONFIG, ACL or MIGRATE);
+    ``db.client.operation.duration`` records each command's duration. Without ``client`` every client is
+    instrumented (what init_observability() does when SIGNALFIRE_AUTO_INSTRUMENT includes redis); with one, only that
+    client. Needs ``pip install "signalfire[redis]"``.
 
     Example::
 

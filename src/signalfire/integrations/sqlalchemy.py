@@ -1,9 +1,11 @@
-"""SQLAlchemy: opentelemetry-instrumentation-sqlalchemy's EngineTracer, configured and extended.
+"""SQLAlchemy: opentelemetry-instrumentation-sqlalchemy's EngineTracer, configured, with signalfire's metrics beside it.
 
-signalfire builds one ``EngineTracer`` per engine with its own tracer and meter, and extends it in three places: the
-``db.statement`` it records has inline literal values replaced by ``?`` and goes through the shared scrubber; every
-query's duration is recorded by operation and table (``db.client.operation.duration`` in signalfire's metric
-registry); and the pool is read at each scrape (``db.client.connection.count``, state ``used`` / ``idle``). The
+signalfire builds one contrib ``EngineTracer`` per engine with its own tracer and meter (what it relies on of the
+contrib package is in ``signalfire._compat.opentelemetry``), and adds through SQLAlchemy's public events: every
+query's duration by operation and table (``db.client.operation.duration`` in signalfire's metric registry); and the
+pool read at each scrape (``db.client.connection.count``, state ``used`` / ``idle``). The ``db.statement`` leaves with
+inline literal values replaced by ``?`` and database errors without their bound parameters: that is done at the wire
+(``signalfire._scrub_wire``), for every span, so no override of the tracer is needed for it. The
 instrumentation's own ``db.client.connections.usage`` counter is kept, started from the pool's real counts for an
 engine instrumented while connections are open.
 
@@ -21,6 +23,7 @@ import weakref
 from typing import Any
 
 from signalfire import integrations
+from signalfire._compat import opentelemetry as compat
 
 __all__ = ["install", "instrument_sqlalchemy", "uninstrument_sqlalchemy"]
 
@@ -75,101 +78,117 @@ class _State:
         self.obs = obs
 
 
-def _engine_tracer_class() -> type[Any]:
-    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+class _EngineHooks:
+    """What signalfire adds to one engine: the contrib EngineTracer (spans, connection usage), the duration metric
+    through SQLAlchemy's public events, and the pool observation; ``stop()`` undoes it all."""
 
-    class SignalfireEngineTracer(EngineTracer):
-        """EngineTracer with a sanitised, scrubbed db.statement and a duration metric."""
+    def __init__(self, state: _State, engine: Any, tracer_class: type | None) -> None:
+        from sqlalchemy import event
 
-        # Its own list, so removing signalfire's listeners never touches those of a separate contrib instrumentor.
-        _remove_event_listener_params: list[Any] = []  # noqa: RUF012 - the contrib base class's design
-
-        def __init__(self, state: _State, engine: Any) -> None:
-            self._durations = state.durations
-            super().__init__(state.tracer, engine, state.connections_usage)  # type: ignore[no-untyped-call]
-            self._register_event_listener(engine, "before_cursor_execute", self._start_timer)  # type: ignore[no-untyped-call]
-            self._register_event_listener(engine, "after_cursor_execute", self._record_duration)  # type: ignore[no-untyped-call]
-            self._register_event_listener(engine, "handle_error", self._record_failed)  # type: ignore[no-untyped-call]
+        self._durations = state.durations
+        self.vendor = engine.dialect.name
+        self.engine = weakref.ref(engine)
+        self._listeners = [
+            ("before_cursor_execute", self._start_timer),
+            ("after_cursor_execute", self._record_duration),
+            ("handle_error", self._record_failed),
+        ]
+        self.tracer: Any = None
+        if tracer_class is not None:
+            self.tracer = tracer_class(state.tracer, engine, state.connections_usage)
             self._count_open_connections(engine.pool)
-            self._stop_observing = self._observe_pool(engine)
+        for name, listener in self._listeners:
+            event.listen(engine, name, listener)
+        self._stop_observing = self._observe_pool(engine)
 
-        @staticmethod
-        def _observe_pool(engine: Any) -> Any:
-            # The registry's db.client.connection.count reads the pool itself at each scrape: always exact.
-            from signalfire._metrics import metrics
+    @staticmethod
+    def _observe_pool(engine: Any) -> Any:
+        # The registry's db.client.connection.count reads the pool itself at each scrape: always exact.
+        from signalfire._metrics import metrics
 
-            pool = engine.pool
-            if not (hasattr(pool, "checkedout") and hasattr(pool, "checkedin")):
-                return None
-            url = engine.url
-            address = f"{url.drivername}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
-            name = getattr(pool, "logging_name", None) or address
+        pool = engine.pool
+        if not (hasattr(pool, "checkedout") and hasattr(pool, "checkedin")):
+            return None
+        url = engine.url
+        address = f"{url.drivername}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+        name = getattr(pool, "logging_name", None) or address
 
-            def counts() -> dict[str, int]:
-                return {"used": int(pool.checkedout()), "idle": int(pool.checkedin())}
+        def counts() -> dict[str, int]:
+            return {"used": int(pool.checkedout()), "idle": int(pool.checkedin())}
 
+        try:
+            return metrics.observe_db_pool(counts, pool=name)
+        except Exception:
+            _log.debug("signalfire: observing a SQLAlchemy pool failed", exc_info=True)
+            return None
+
+    def stop(self) -> None:
+        """Stop observing the pool and remove the duration listeners (the tracer's are removed by the caller)."""
+        from sqlalchemy import event
+
+        engine = self.engine()
+        if engine is not None:
+            for name, listener in self._listeners:
+                if event.contains(engine, name, listener):
+                    event.remove(engine, name, listener)
+        if self._stop_observing is not None:
             try:
-                return metrics.observe_db_pool(counts, pool=name)
+                self._stop_observing()
             except Exception:
-                _log.debug("signalfire: observing a SQLAlchemy pool failed", exc_info=True)
-                return None
+                _log.debug("signalfire: stopping a pool observation failed", exc_info=True)
+            self._stop_observing = None
 
-        def stop(self) -> None:
-            """Stop observing the pool (the event listeners are removed by the caller)."""
-            if self._stop_observing is not None:
-                try:
-                    self._stop_observing()
-                except Exception:
-                    _log.debug("signalfire: stopping a pool observation failed", exc_info=True)
-                self._stop_observing = None
+    def _count_open_connections(self, pool: Any) -> None:
+        # Connections opened before this tracer existed would otherwise drive the gauges below zero at check-in.
+        try:
+            used, idle = int(pool.checkedout()), int(pool.checkedin())
+        except Exception:  # pools without counts (NullPool, StaticPool) start from zero
+            return
+        compat.sqlalchemy_start_usage(self.tracer, used, idle)
 
-        def _count_open_connections(self, pool: Any) -> None:
-            # Connections opened before this tracer existed would otherwise drive the gauges below zero at check-in.
-            try:
-                used, idle = int(pool.checkedout()), int(pool.checkedin())
-            except Exception:  # pools without counts (NullPool, StaticPool) start from zero
+    # Signatures of SQLAlchemy's before/after_cursor_execute and handle_error events.
+    def _start_timer(self, *args: Any) -> None:
+        context = args[4]
+        if context is not None:
+            context._signalfire_start = integrations.now()
+
+    def _record_duration(self, *args: Any) -> None:
+        self._finish(args[4], args[2])
+
+    def _record_failed(self, exception_context: Any) -> None:
+        self._finish(exception_context.execution_context, exception_context.statement)
+
+    def _finish(self, context: Any, statement: Any) -> None:
+        try:
+            start = getattr(context, "_signalfire_start", None)
+            if start is None or not isinstance(statement, str):
                 return
-            if used:
-                self._add_used_to_connection_usage(used)  # type: ignore[no-untyped-call]
-            if idle:
-                self._add_idle_to_connection_usage(idle)  # type: ignore[no-untyped-call]
-
-        def _set_db_client_span_attributes(self, span: Any, statement: Any, db_name: Any, attrs: Any) -> None:
-            if isinstance(statement, str):
-                statement = integrations.sanitize_sql(statement)
-            super()._set_db_client_span_attributes(span, statement, db_name, attrs)
-
-        # Signatures of SQLAlchemy's before/after_cursor_execute events.
-        def _start_timer(self, *args: Any) -> None:
-            context = args[4]
-            if context is not None:
-                context._signalfire_start = integrations.now()
-
-        def _record_duration(self, *args: Any) -> None:
-            self._finish(args[4], args[2])
-
-        def _record_failed(self, exception_context: Any) -> None:
-            self._finish(exception_context.execution_context, exception_context.statement)
-
-        def _finish(self, context: Any, statement: Any) -> None:
-            try:
-                start = getattr(context, "_signalfire_start", None)
-                if start is None or not isinstance(statement, str):
-                    return
-                context._signalfire_start = None
-                operation, table = operation_and_table(statement)
-                self._durations.record(self.vendor, operation, table, integrations.now() - start)
-            except Exception:  # telemetry never breaks the query
-                _log.debug("signalfire: recording a query duration failed", exc_info=True)
-
-    return SignalfireEngineTracer
+            context._signalfire_start = None
+            operation, table = operation_and_table(statement)
+            self._durations.record(self.vendor, operation, table, integrations.now() - start)
+        except Exception:  # telemetry never breaks the query
+            _log.debug("signalfire: recording a query duration failed", exc_info=True)
 
 
-_tracer_class: type[Any] | None = None
+_tracer_class: type | None = None
+_tracer_class_built = False
+
+
+def _contrib_tracer_class() -> type | None:
+    """The contrib EngineTracer as signalfire uses it (built once), or None, said once, when its contract changed."""
+    global _tracer_class, _tracer_class_built  # noqa: PLW0603 - built once, at first use (an optional package)
+    if not _tracer_class_built:
+        _tracer_class = compat.sqlalchemy_tracer_class()
+        _tracer_class_built = True
+        if _tracer_class is None:
+            _log.warning(
+                "signalfire: this opentelemetry-instrumentation-sqlalchemy release is not one signalfire knows; "
+                "SQLAlchemy queries are measured but not traced"
+            )
+    return _tracer_class
 
 
 def _instrument_engine(state: _State, engine: Any) -> None:
-    global _tracer_class  # noqa: PLW0603 - built once, at first use, because the contrib package is optional
     sync_engine = getattr(engine, "sync_engine", engine)
     existing = _tracers.get(id(sync_engine))
     if existing is not None and existing[0]() is sync_engine:
@@ -178,10 +197,8 @@ def _instrument_engine(state: _State, engine: Any) -> None:
         existing = _tracers.get(id(sync_engine))
         if existing is not None and existing[0]() is sync_engine:
             return
-        if _tracer_class is None:
-            _tracer_class = _engine_tracer_class()
-        tracer = _tracer_class(state, sync_engine)
-        _tracers[id(sync_engine)] = (weakref.ref(sync_engine), tracer)
+        hooks = _EngineHooks(state, sync_engine, _contrib_tracer_class())
+        _tracers[id(sync_engine)] = (weakref.ref(sync_engine), hooks)
 
 
 def _ensure_state(obs: Any) -> _State:
@@ -249,11 +266,11 @@ def instrument_sqlalchemy(engine: Any = None) -> None:
 
 
 def _forget_engines() -> None:
-    """Stop every engine tracer (called with _lock held)."""
+    """Stop every engine's hooks (called with _lock held)."""
     if _tracer_class is not None:
-        _tracer_class.remove_all_event_listeners()
-    for _ref, tracer in _tracers.values():
-        tracer.stop()
+        compat.sqlalchemy_remove_all(_tracer_class)
+    for _ref, hooks in _tracers.values():
+        hooks.stop()
     _tracers.clear()
 
 
@@ -275,11 +292,7 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
             if entry is not None:
                 entry[1].stop()
             if entry is not None and _tracer_class is not None:
-                params = _tracer_class._remove_event_listener_params
-                for item in [p for p in params if p[0]() is sync_engine]:
-                    if event.contains(sync_engine, item[1], item[2]):
-                        event.remove(sync_engine, item[1], item[2])
-                    params.remove(item)
+                compat.sqlalchemy_remove_engine(_tracer_class, sync_engine)
             return
         _forget_engines()
         _state = None

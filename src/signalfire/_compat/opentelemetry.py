@@ -1,0 +1,163 @@
+"""OpenTelemetry internals signalfire relies on, in one place; pinned by tests/unit/test_compat_opentelemetry.py.
+
+The OTLP span exporters (``signalfire._otlp_spans``) send request bodies written by signalfire's encoder, which
+scrubs while it encodes. They reach into the SDK's exporters at two points:
+
+- OTLP/HTTP (1.45 layout): ``export()`` is the SDK's, sending bytes through ``_client.export(bytes)`` behind the
+  size check (``_common._is_request_too_large``) and the exporter's ``_metrics``;
+- OTLP/gRPC: the SDK's ``_export()`` serialises through ``_translate_data()`` and (re)creates its client from
+  ``_stub(_channel)``; a stub with an identity serializer sends the encoder's bytes as they are.
+
+Privacy fails closed: when a check below says the layout is unknown, the exporter takes the SDK's own encoder on
+spans scrubbed by the public path (``signalfire._scrub_wire``), never unscrubbed spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["grpc_layout_known", "grpc_send_bytes", "http_layout_known", "http_send"]
+
+
+def http_layout_known(exporter: Any) -> bool:
+    """True when ``exporter`` (an SDK OTLPSpanExporter over HTTP) has the members :func:`http_send` uses."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http._common import (  # noqa: F401
+            RequestPayloadTooLargeError,
+            _is_request_too_large,
+        )
+        from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE  # noqa: F401
+    except ImportError:
+        return False
+    return all(hasattr(exporter, name) for name in ("_client", "_metrics", "_max_request_size", "_shutdown"))
+
+
+def http_send(exporter: Any, count: int, serialise: Callable[[], bytes], log: Any) -> bool:
+    """The SDK's OTLPSpanExporter.export() (1.45) with its serialisation replaced by ``serialise()``: True when the
+    batch was delivered. ``log`` is the SDK's logger, so that its rate limiting applies."""
+    from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
+    from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
+
+    if exporter._shutdown:
+        log.warning("Exporter already shutdown, ignoring batch")
+        return False
+    with exporter._metrics.export_operation(count) as outcome:
+        try:
+            data = serialise()
+        except Exception as error:
+            log.error("Failed to encode span batch: %s", error)
+            outcome.error = error
+            return False
+        if _is_request_too_large(data, exporter._max_request_size):
+            log.warning(
+                "Dropping span batch: serialized size %d bytes exceeds max_request_size %d bytes.",
+                len(data),
+                exporter._max_request_size,
+            )
+            outcome.error = RequestPayloadTooLargeError(
+                f"Serialized span request size {len(data)} bytes exceeds max_request_size "
+                f"{exporter._max_request_size} bytes."
+            )
+            return False
+        sent = exporter._client.export(data)
+        if not sent.success:
+            outcome.error = sent.error
+            outcome.error_attrs = (
+                {HTTP_RESPONSE_STATUS_CODE: sent.status_code} if sent.status_code is not None else None
+            )
+            return False
+    return True
+
+
+def grpc_layout_known(exporter_class: type) -> bool:
+    """True when the SDK's gRPC exporter serialises through ``_translate_data`` in ``_export`` (so that an override
+    of it sees every batch) and keeps its client in ``_stub`` / ``_channel`` / ``_client``."""
+    export = getattr(exporter_class, "_export", None)
+    code = getattr(export, "__code__", None)
+    if code is None or "_translate_data" not in code.co_names or not hasattr(exporter_class, "_translate_data"):
+        return False
+    return all(name in code.co_names for name in ("_client",))
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class _BytesTraceStub:
+    """The SDK's TraceServiceStub, sending a request already serialised."""
+
+    def __init__(self, channel: Any) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        self.Export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=_identity,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+
+
+def grpc_send_bytes(exporter: Any) -> bool:
+    """Make ``exporter`` (an instance of signalfire's subclass of the SDK's gRPC span exporter) send the bytes its
+    ``_translate_data`` returns as they are; False (nothing changed) when its layout is unknown."""
+    if not (grpc_layout_known(type(exporter)) and all(hasattr(exporter, n) for n in ("_stub", "_channel", "_client"))):
+        return False
+    # The SDK re-creates the client from _stub whenever it reconnects.
+    exporter._stub = _BytesTraceStub
+    exporter._client = _BytesTraceStub(exporter._channel)
+    return True
+
+
+# --- opentelemetry-instrumentation-sqlalchemy -------------------------------------------------------------------------
+# signalfire builds the contrib EngineTracer per engine (its instrumentor instruments once per process, and signalfire
+# instruments each engine at its first connection). What of it is private: the class-level list of registered
+# listeners (a subclass gets its own, so removing signalfire's never touches a separate SQLAlchemyInstrumentor's), and
+# the connection-usage counter's two adders (an engine instrumented with connections open starts from the pool's
+# counts instead of going below zero).
+SQLALCHEMY_TRACER_MEMBERS = (
+    "_remove_event_listener_params",
+    "_add_used_to_connection_usage",
+    "_add_idle_to_connection_usage",
+    "remove_all_event_listeners",
+)
+
+
+def sqlalchemy_tracer_class() -> type | None:
+    """A subclass of the contrib ``EngineTracer`` with its own listener list, or None when the members it relies on
+    are not there (the caller then leaves the engine untraced and says so)."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    if not all(hasattr(EngineTracer, name) for name in SQLALCHEMY_TRACER_MEMBERS):
+        return None
+
+    class OwnListenersEngineTracer(EngineTracer):
+        """The contrib EngineTracer; its listeners are kept apart from every other EngineTracer's."""
+
+        _remove_event_listener_params: list[Any] = []  # noqa: RUF012 - the contrib base class's design
+
+    return OwnListenersEngineTracer
+
+
+def sqlalchemy_start_usage(tracer: Any, used: int, idle: int) -> None:
+    """Start the tracer's connection-usage counter from the pool's current counts."""
+    if used:
+        tracer._add_used_to_connection_usage(used)
+    if idle:
+        tracer._add_idle_to_connection_usage(idle)
+
+
+def sqlalchemy_remove_engine(tracer_class: Any, engine: Any) -> None:
+    """Remove the listeners ``tracer_class``'s tracers registered on ``engine`` (through SQLAlchemy's public
+    ``event.remove``)."""
+    from sqlalchemy import event
+
+    params = tracer_class._remove_event_listener_params
+    for item in [p for p in params if p[0]() is engine]:
+        if event.contains(engine, item[1], item[2]):
+            event.remove(engine, item[1], item[2])
+        params.remove(item)
+
+
+def sqlalchemy_remove_all(tracer_class: Any) -> None:
+    """Remove every listener ``tracer_class``'s tracers registered."""
+    tracer_class.remove_all_event_listeners()

@@ -1,0 +1,127 @@
+"""Contract of signalfire._compat.opentelemetry: the SDK internals the OTLP span exporters rely on are there, and
+when they are not, spans still leave scrubbed (privacy fails closed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_sdk
+from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_sdk
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, TraceFlags
+
+from signalfire._compat import opentelemetry as compat
+from signalfire._otlp_spans import encoding_exporter
+from signalfire._scrub import Scrubber
+from signalfire._scrub_wire import ScrubbingSpanExporter
+
+SECRET = "password=Wire-Compat-Pw-991"
+
+
+def test_http_exporter_layout_is_the_one_http_send_uses() -> None:
+    """OTLPSpanExporter (HTTP) has _client, _metrics, _max_request_size, _shutdown and _common's size check."""
+    exporter = http_sdk.OTLPSpanExporter(endpoint="http://127.0.0.1:4318/v1/traces", timeout=1)
+    try:
+        assert compat.http_layout_known(exporter)
+    finally:
+        exporter.shutdown()
+
+
+def test_grpc_exporter_serialises_through_translate_data() -> None:
+    """The SDK's gRPC _export() calls _translate_data and keeps its client in _stub/_channel/_client."""
+    assert compat.grpc_layout_known(grpc_sdk.OTLPSpanExporter)
+    exporter = grpc_sdk.OTLPSpanExporter(endpoint="http://127.0.0.1:4317", insecure=True, timeout=1)
+    try:
+        assert all(hasattr(exporter, name) for name in ("_stub", "_channel", "_client"))
+    finally:
+        exporter.shutdown()
+
+
+def test_an_unknown_grpc_layout_is_detected() -> None:
+    """A class whose _export does not serialise through _translate_data is not taken for the known layout."""
+
+    class Other:
+        def _export(self, data: Any) -> Any:
+            return self._client.Export(request=data)  # type: ignore[attr-defined]
+
+    assert not compat.grpc_layout_known(Other)
+
+
+def test_without_the_fast_path_the_grpc_exporter_sends_scrubbed_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: with the layout unknown, the SDK's own path receives spans the public path scrubbed."""
+    monkeypatch.setattr(compat, "grpc_layout_known", lambda _cls: False)
+    exporter = encoding_exporter("grpc", endpoint="http://127.0.0.1:4317", insecure=True, timeout=1)
+    seen: list[Any] = []
+    monkeypatch.setattr(grpc_sdk.OTLPSpanExporter, "export", lambda self, spans: seen.extend(spans))
+    try:
+        assert not exporter.fast
+        ScrubbingSpanExporter(exporter, Scrubber())
+        context = SpanContext(1, 2, False, TraceFlags(1))
+        exporter.export([ReadableSpan(f"login {SECRET}", context=context)])
+    finally:
+        monkeypatch.undo()
+        exporter.shutdown()
+    assert [span.name for span in seen] == ["login password=[REDACTED:password]"]
+
+
+def test_without_the_fast_path_the_http_exporter_sends_scrubbed_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: with the HTTP layout unknown, the SDK's export() receives spans the public path scrubbed."""
+    monkeypatch.setattr(compat, "http_layout_known", lambda _exporter: False)
+    exporter = encoding_exporter("http/protobuf", endpoint="http://127.0.0.1:4318/v1/traces", timeout=1)
+    seen: list[Any] = []
+    monkeypatch.setattr(http_sdk.OTLPSpanExporter, "export", lambda self, spans: seen.extend(spans))
+    try:
+        assert not exporter.fast
+        ScrubbingSpanExporter(exporter, Scrubber())
+        exporter.export([ReadableSpan(f"login {SECRET}", context=SpanContext(1, 2, False, TraceFlags(1)))])
+    finally:
+        monkeypatch.undo()
+        exporter.shutdown()
+    assert [span.name for span in seen] == ["login password=[REDACTED:password]"]
+
+
+def test_the_sqlalchemy_engine_tracer_members_are_there() -> None:
+    """The contrib EngineTracer keeps its listeners in a class-level list and has the two usage adders."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    for name in compat.SQLALCHEMY_TRACER_MEMBERS:
+        assert hasattr(EngineTracer, name), name
+    tracer_class = compat.sqlalchemy_tracer_class()
+    assert tracer_class is not None
+    assert tracer_class._remove_event_listener_params is not EngineTracer._remove_event_listener_params
+
+
+def test_an_unknown_engine_tracer_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the members, no tracer class: the engine is measured, not traced (and nothing raises)."""
+    from opentelemetry.instrumentation.sqlalchemy import engine
+
+    monkeypatch.delattr(engine.EngineTracer, "_add_used_to_connection_usage")
+    assert compat.sqlalchemy_tracer_class() is None
+
+
+def test_an_engine_tracer_registers_and_removes_its_listeners_on_one_engine() -> None:
+    """The subclass's listeners are registered on the engine and removed from it alone."""
+    import sqlalchemy
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer_class = compat.sqlalchemy_tracer_class()
+    assert tracer_class is not None
+    one, two = sqlalchemy.create_engine("sqlite://"), sqlalchemy.create_engine("sqlite://")
+    usage = MeterProvider().get_meter("t").create_up_down_counter("u")
+    tracer = TracerProvider().get_tracer("t")
+    for engine in (one, two):
+        tracer_class(tracer, engine, usage)
+    compat.sqlalchemy_start_usage(tracer_class(tracer, one, usage), 1, 1)
+    compat.sqlalchemy_remove_engine(tracer_class, one)
+    assert not sqlalchemy.event.contains(one, "handle_error", _handle_error())
+    assert sqlalchemy.event.contains(two, "handle_error", _handle_error())
+    compat.sqlalchemy_remove_all(tracer_class)
+    assert not sqlalchemy.event.contains(two, "handle_error", _handle_error())
+
+
+def _handle_error() -> Any:
+    from opentelemetry.instrumentation.sqlalchemy.engine import _handle_error
+
+    return _handle_error
