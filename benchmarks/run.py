@@ -1,6 +1,6 @@
 """Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
 ``python -m benchmarks.run [--quick] [--only SECTION,...] [--rounds N] [--output FILE]``, SECTION one of request,
-instructions, micro, startup, e2e, memory (default: all).
+instructions, micro, startup, pytest, e2e, memory, exit (default: all).
 
 Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
 run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import apps, bench_e2e
+from benchmarks import apps, bench_e2e, bench_exit
 from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
-SECTIONS = ("request", "instructions", "micro", "startup", "e2e", "memory")
+SECTIONS = ("request", "instructions", "micro", "startup", "pytest", "e2e", "memory", "exit")
 # Micro-benchmark modules following the contract in bench_micro.py; a missing one is skipped (and said so).
-MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics")
+MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics", "bench_hostile")
 PACKAGES = (
     "signalfire",
     "opentelemetry-sdk",
@@ -384,6 +384,66 @@ def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+PYTEST_CASES = ("plugin", "no_plugin")
+ONE_TEST = "def test_one():\n    assert 1 + 1 == 2\n"
+
+
+def _pytest_cpu_ms(directory: Path, case: str) -> float:
+    """CPU time (user + system) of one ``pytest`` run of a one-test file, in a fresh process."""
+    import resource
+
+    # logfire's own pytest plugins import OpenTelemetry in both cases; switched off so the figure is signalfire's
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:logfire", "-p", "no:pytest_logfire"]
+    if case == "no_plugin":
+        args += ["-p", "no:signalfire"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "test_one.py"],
+        cwd=directory,
+        env=child_env(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
+
+
+def pytest_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """A one-test pytest run with signalfire's plugin installed against the same run with ``-p no:signalfire``."""
+    import tempfile
+
+    runs: dict[str, list[float]] = {c: [] for c in PYTEST_CASES}
+    with tempfile.TemporaryDirectory(prefix="signalfire-bench-pytest-") as tmp:
+        directory = Path(tmp)
+        (directory / "test_one.py").write_text(ONE_TEST)
+        for case in PYTEST_CASES:  # one discarded run each: bytecode
+            _pytest_cpu_ms(directory, case)
+        for r in range(plan.startup_rounds):
+            for case in _rotate(PYTEST_CASES, r):
+                runs[case].append(_pytest_cpu_ms(directory, case))
+    report.raw["pytest"] = runs
+    cpu = {c: median(runs[c]) for c in PYTEST_CASES}
+    ratio = cpu["plugin"] / cpu["no_plugin"]
+    report.table(
+        "pytest start-up with the plugin installed",
+        "`pytest -q test_one.py` (one trivial test that does not use the `telemetry` fixture) with signalfire's "
+        "plugin loaded from its entry point, against the same run with `-p no:signalfire`; CPU time of the whole "
+        f"pytest process, {plan.startup_rounds} fresh processes each (after one discarded run), alternating. logfire's "
+        "pytest plugins are off in both. The plugin module imports only pytest until a test asks for the fixture.",
+        ["measure", "plugin installed", "-p no:signalfire", "ratio", "target"],
+        [
+            [
+                "one-test run, CPU ms",
+                _fmt(cpu["plugin"]),
+                _fmt(cpu["no_plugin"]),
+                _fmt(ratio, 2),
+                f"<= 1.1x {_verdict(ratio, 1.1)}",
+            ]
+        ],
+    )
+
+
 INSTRUCTION_VARIANTS = ("bare", "signalfire", "signalfire_10pct", "otel", "logfire")
 
 
@@ -512,13 +572,63 @@ def memory_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+def exit_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """SIGTERM to exit under uvicorn and gunicorn per backend, and the cost of a TestClient with the collector down."""
+    quick = plan.instruction_requests is None  # the smoke test: prove the section runs, in little time
+    budget = 1.0 if quick else 5.0
+    rounds = 1 if quick else max(3, plan.rounds // 2)
+    servers = ("uvicorn", "gunicorn")
+    backends = ("refusing", "black hole", "healthy")
+    runs: dict[str, list[dict[str, Any]]] = {f"{s} {b}": [] for s in servers for b in backends}
+    with BlackHole() as hole:
+        endpoints = {"refusing": f"http://127.0.0.1:{bench_exit.free_port()}", "black hole": hole.url,
+                     "healthy": sink.url}  # fmt: skip
+        for r in range(rounds):
+            for server in servers:
+                for backend in _rotate(backends, r):
+                    result = bench_exit.sigterm_to_exit(server, endpoints[backend], budget)
+                    runs[f"{server} {backend}"].append(result)
+                    _progress(f"exit round {r + 1}/{rounds} {server} {backend}: {result['seconds']:.2f} s")
+    cycles = 3 if quick else 10
+    testclient = run_child("bench_exit", ["testclient", "--cycles", str(cycles)])["seconds"]
+    report.raw["exit"] = {"sigterm": runs, "testclient_s": testclient, "budget_s": budget}
+    targets = {"refusing": ("<= 2 s", 2.0), "black hole": (f"<= {budget + 1:.0f} s (budget + 1)", budget + 1),
+               "healthy": ("(delivery: tests/integration/test_exit_budget.py)", None)}  # fmt: skip
+    rows = []
+    for server in servers:
+        for backend in backends:
+            results = runs[f"{server} {backend}"]
+            seconds = median([x["seconds"] for x in results])
+            text, target = targets[backend]
+            lines = max(x["lost_line"] for x in results)
+            tracebacks = max(x["tracebacks"] for x in results)
+            rows.append(
+                [server, backend, _fmt(seconds, 2), str(lines), str(tracebacks), f"{text} {_verdict(seconds, target)}"]
+            )
+    per_cycle = median(testclient[1:] or testclient)
+    rows.append(["TestClient", "refusing", _fmt(per_cycle, 3), "", "", "enter + one request + exit"])
+    report.table(
+        "Process exit with dead backends",
+        f"SIGTERM to exit of benchmarks/exit_app.py after {bench_exit.REQUESTS} requests, with "
+        f"SIGNALFIRE_SHUTDOWN_TIMEOUT={budget:.0f} s and the OTLP endpoint and Sentry DSN refusing connections, "
+        f"black-holed (accepting, never answering) or healthy; median of {rounds} run(s). 'lost lines' counts "
+        "signalfire's one warning line for what it could not deliver; 'tracebacks' should be 0. The last row is "
+        "the cost of entering and leaving a TestClient (one request) with the collector refusing, median of "
+        f"{cycles} cycles after the first.",
+        ["server", "backend", "seconds", "lost lines", "tracebacks", "target"],
+        rows,
+    )
+
+
 RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "request": request_section,
     "instructions": instructions_section,
     "micro": micro_section,
     "startup": startup_section,
+    "pytest": pytest_section,
     "e2e": e2e_section,
     "memory": memory_section,
+    "exit": exit_section,
 }
 
 

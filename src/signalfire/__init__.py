@@ -16,7 +16,7 @@ from signalfire._errors import add_breadcrumb, capture_exception, capture_messag
 from signalfire._logging import get_logger
 from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
-from signalfire._scrub import scrub
+from signalfire._scrub import register_secret, scrub
 from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__
@@ -44,6 +44,7 @@ __all__ = [
     "instrument_redis",
     "instrument_sqlalchemy",
     "metrics",
+    "register_secret",
     "scrub",
     "set_context",
     "set_user",

@@ -7,10 +7,13 @@ such loss visible the same way, at the cost of nothing on the request path:
   processor-metrics hook, which it calls exactly when it drops);
 - ``export_failed``: an exporter returned FAILURE or raised (the wrapper counts the batch and never raises);
 - ``shutdown_timeout``: still queued or in flight when ``shutdown()``'s budget ran out;
+- ``collector_unreachable``: given up at exit because the collector refused the connection (not retried);
 - ``network_error``, ``queue_overflow``, ``ratelimit_backoff``, ...: Sentry events its transport reports lost.
 
 Each (signal, reason) is warned about at most once a minute (the warning carries the count since the last one), and the
-SDK's own per-item and per-batch warnings are suppressed or rate-limited the same way.
+SDK's own per-item and per-batch warnings are suppressed or rate-limited the same way. During an exit (see
+:func:`begin_exit_report`) nothing is warned about one by one: what is lost is summed up in one warning line at the
+end, and the SDK's own retry and failure lines are silenced.
 """
 
 from __future__ import annotations
@@ -28,11 +31,18 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = [
+    "SILENCED_AT_EXIT",
     "CountingLogExporter",
     "CountingMetricExporter",
     "CountingSpanExporter",
+    "begin_exit_report",
     "count_pending",
     "dropped",
+    "end_exit_report",
+    "exporters",
+    "not_flushed",
+    "set_sink",
+    "unsilence",
     "watch_batch_processor",
     "watch_sentry_transport",
 ]
@@ -43,6 +53,30 @@ _log = logging.getLogger("signalfire")
 WARN_INTERVAL_S = 60.0
 
 _lock = threading.Lock()
+
+
+def _not_counted(signal: str, reason: str, count: int) -> None:
+    """The sink until the metric registry is installed: losses are still warned about, only not counted."""
+
+
+class _Sink:
+    """Where losses are counted: the metric registry's ``record_dropped``, handed in by ``_metrics.install()`` (so that
+    this module, which the scrubber and the exporters call, imports nothing of ``_metrics``)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count: Callable[[str, str, int], None] = _not_counted
+
+
+_sink = _Sink()
+
+
+def set_sink(count: Callable[[str, str, int], None] | None) -> None:
+    """Count every loss with ``count(signal, reason, count)`` from now on (None: stop counting)."""
+    _sink.count = count if count is not None else _not_counted
+
+
 _last_warned: dict[tuple[str, str], float] = {}
 _unwarned: dict[tuple[str, str], int] = {}
 
@@ -55,12 +89,16 @@ def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> N
     if count <= 0:
         return
     try:
-        from signalfire import _metrics
-
-        _metrics.record_dropped(signal, reason, count)
+        _sink.count(signal, reason, count)
+        key = (signal, reason)
+        with _lock:
+            if _exit is not None:  # summed up in the exit's one warning line
+                _exit[key] = _exit.get(key, 0) + count
+                return
+            if _exited:  # after the exit's line (the process is going away): counted only
+                return
         if not warn:
             return
-        key = (signal, reason)
         now = time.monotonic()
         with _lock:
             pending = _unwarned.get(key, 0) + count
@@ -82,24 +120,146 @@ def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> N
         _log.debug("signalfire: counting dropped telemetry failed", exc_info=True)
 
 
+def not_flushed(signals: Sequence[str], endpoints: Sequence[str]) -> None:
+    """Warn (once a minute) that a flush left ``signals`` queued because their collector refuses connections."""
+    key = ("+".join(sorted(signals)), "not_flushed")
+    now = time.monotonic()
+    with _lock:
+        last = _last_warned.get(key)
+        if last is not None and now - last < WARN_INTERVAL_S:
+            return
+        _last_warned[key] = now
+    _log.warning(
+        "signalfire: the collector at %s refuses connections; %s not flushed at lifespan shutdown (kept queued, "
+        "not retried now)",
+        ", ".join(endpoints),
+        ", ".join(sorted(signals)),
+        extra={"unreachable": list(endpoints), "signals": sorted(signals)},
+    )
+
+
+def unsilence() -> None:
+    """Give the SDK's loggers back the levels they had before an exit silenced them, and warn about losses again
+    (a new instance starts)."""
+    global _exited  # noqa: PLW0603
+    with _lock:
+        _exited = False
+        levels = list(_silenced)
+        _silenced.clear()
+    for logger, level in reversed(levels):
+        logger.setLevel(level)
+
+
 def _reset_warnings() -> None:
     """Forget when each warning was last given (tests)."""
+    global _exit  # noqa: PLW0603
     with _lock:
         _last_warned.clear()
         _unwarned.clear()
+        _exit = None
+    unsilence()
+
+
+# --- at exit: one line ------------------------------------------------------------------------------------------------
+# What is lost while an exit is in progress, by (signal, reason); None when no exit is.
+_exit: dict[tuple[str, str], int] | None = None
+# The ancestors of every OpenTelemetry exporter's and SDK processor's logger, and the connection pool sentry-sdk's
+# transport retries through. While an exit is in progress their retry, "transient error" and "failed to export" lines
+# say, once per batch, what the exit's one warning line sums up: their level is raised for that time (each module
+# logger without a level of its own inherits it).
+SILENCED_AT_EXIT = ("opentelemetry.exporter", "opentelemetry.sdk", "urllib3.connectionpool")
+_silenced: list[tuple[logging.Logger, int]] = []
+# True once the final exit has given its line: later losses (log records written after it) are counted, not warned.
+_exited = False
+
+
+def begin_exit_report() -> None:
+    """From now on sum what is lost (instead of warning about each loss) and silence the SDK's exporter lines, until
+    :func:`end_exit_report`. Idempotent: every hook of one exit shares the sum."""
+    global _exit  # noqa: PLW0603
+    with _lock:
+        if _exit is not None:
+            return
+        _exit = {}
+        for name in SILENCED_AT_EXIT:
+            logger = logging.getLogger(name)
+            _silenced.append((logger, logger.level))
+            logger.setLevel(logging.CRITICAL)
+
+
+def end_exit_report(*, restore: bool = True, **context: Any) -> dict[tuple[str, str], int]:
+    """Log one structured warning for everything lost since :func:`begin_exit_report` (nothing when nothing was),
+    through signalfire's log pipeline, and return the sums. ``restore=False`` (the process is exiting) keeps the SDK's
+    lines silenced: a thread still stuck on a dead backend would otherwise print them on the way out. ``context``
+    becomes fields of the line."""
+    global _exit, _exited  # noqa: PLW0603
+    with _lock:
+        lost = dict(_exit or {})
+        started = _exit is not None
+        _exit = None
+        levels = list(_silenced) if restore else []
+        if restore:
+            _silenced.clear()
+        else:
+            _exited = True
+    for logger, level in reversed(levels):
+        logger.setLevel(level)
+    if not started or not (lost or context.get("budget_exhausted")):
+        return lost
+    try:
+        by_signal: dict[str, dict[str, int]] = {}
+        for (signal, reason), count in sorted(lost.items()):
+            by_signal.setdefault(signal, {})[reason] = count
+        summary = ", ".join(
+            f"{sum(reasons.values())} {signal} ({', '.join(sorted(reasons))})" for signal, reasons in by_signal.items()
+        )
+        _log.warning(
+            "signalfire: telemetry lost at shutdown: %s; counted in signalfire_telemetry_dropped_total",
+            summary or "nothing counted, but the flush did not finish in time",
+            extra={"dropped": by_signal, **context},
+        )
+    except Exception:
+        _log.debug("signalfire: reporting the telemetry lost at shutdown failed", exc_info=True)
+    return lost
 
 
 # --- exporter wrappers ------------------------------------------------------------------------------------------------
 class _Counting:
-    """What the three wrappers share: the signal, the batch in flight, and "closed" (losses already counted)."""
+    """What the three wrappers share: the signal, the endpoint it exports to (None: not an OTLP exporter built from
+    settings), the batch in flight, "closed" (losses already counted) and "abandoned" (given up at exit)."""
 
     signal = ""
+    exporter: Any
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: tuple[str, int] | None = None) -> None:
         self.in_flight = 0
         self.closed = False
+        self.endpoint = endpoint
+        # The reason every batch from now on is dropped without being offered to the exporter (None: exporting).
+        self.abandoned: str | None = None
+        with _lock:
+            _exporters.add(self)
+
+    def abandon(self, reason: str) -> None:
+        """Give up exporting, at once: every later batch is counted as dropped for ``reason`` without being sent, and
+        the exporter is shut down, which stops a retry loop in progress (its backoff waits on the shutdown event in
+        both the HTTP and the gRPC exporters of opentelemetry-exporter-otlp)."""
+        if self.abandoned is not None:
+            return
+        self.abandoned = reason
+        try:
+            self._close_exporter()
+        except Exception:
+            _log.debug("signalfire: closing the %s exporter failed", self.signal, exc_info=True)
+
+    def _close_exporter(self) -> None:
+        self.exporter.shutdown()
 
     def _export(self, batch_size: int, call: Callable[[], Any], failure: Any, success: Any) -> Any:
+        if self.abandoned is not None:
+            if not self.closed:
+                dropped(self.signal, self.abandoned, batch_size)
+            return failure
         self.in_flight = batch_size
         try:
             result = call()
@@ -110,8 +270,17 @@ class _Counting:
             self.in_flight = 0
         # Compared by name: the gRPC and HTTP log exporters return different (deprecated and current) result enums.
         if getattr(result, "name", None) != success.name and not self.closed:
-            dropped(self.signal, "export_failed", batch_size)
+            dropped(self.signal, self.abandoned or "export_failed", batch_size)
         return result
+
+    def _shutdown_once(self, close: Callable[[], Any]) -> None:
+        if self.abandoned is not None:  # already shut down when it was abandoned
+            return
+        self.abandoned = "shutdown"
+        try:
+            close()
+        except Exception:
+            _log.debug("signalfire: closing the %s exporter failed", self.signal, exc_info=True)
 
 
 class CountingSpanExporter(_Counting, SpanExporter):
@@ -119,8 +288,8 @@ class CountingSpanExporter(_Counting, SpanExporter):
 
     signal = "traces"
 
-    def __init__(self, exporter: SpanExporter) -> None:
-        super().__init__()
+    def __init__(self, exporter: SpanExporter, endpoint: tuple[str, int] | None = None) -> None:
+        super().__init__(endpoint)
         self.exporter = exporter
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -130,14 +299,11 @@ class CountingSpanExporter(_Counting, SpanExporter):
         return result
 
     def shutdown(self) -> None:
-        try:
-            self.exporter.shutdown()
-        except Exception:
-            _log.debug("signalfire: closing the span exporter failed", exc_info=True)
+        self._shutdown_once(self.exporter.shutdown)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         try:
-            return self.exporter.force_flush(timeout_millis)
+            return bool(self.exporter.force_flush(timeout_millis))
         except Exception:
             return False
 
@@ -147,8 +313,8 @@ class CountingLogExporter(_Counting, LogRecordExporter):
 
     signal = "logs"
 
-    def __init__(self, exporter: Any) -> None:
-        super().__init__()
+    def __init__(self, exporter: Any, endpoint: tuple[str, int] | None = None) -> None:
+        super().__init__(endpoint)
         self.exporter = exporter
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
@@ -161,10 +327,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         return result
 
     def shutdown(self) -> None:
-        try:
-            self.exporter.shutdown()
-        except Exception:
-            _log.debug("signalfire: closing the log exporter failed", exc_info=True)
+        self._shutdown_once(self.exporter.shutdown)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         try:
@@ -178,8 +341,8 @@ class CountingMetricExporter(_Counting, MetricExporter):
 
     signal = "metrics"
 
-    def __init__(self, exporter: MetricExporter) -> None:
-        _Counting.__init__(self)
+    def __init__(self, exporter: MetricExporter, endpoint: tuple[str, int] | None = None) -> None:
+        _Counting.__init__(self, endpoint)
         MetricExporter.__init__(
             self,
             preferred_temporality=exporter._preferred_temporality,
@@ -198,15 +361,12 @@ class CountingMetricExporter(_Counting, MetricExporter):
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         try:
-            return self.exporter.force_flush(timeout_millis)
+            return bool(self.exporter.force_flush(timeout_millis))
         except Exception:
             return False
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        try:
-            self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
-        except Exception:
-            _log.debug("signalfire: closing the metric exporter failed", exc_info=True)
+        self._shutdown_once(lambda: self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs))
 
 
 def _points(metrics_data: MetricsData) -> int:
@@ -275,6 +435,13 @@ _NOISY_LOGGERS = (
 )
 _noise_filter = _SdkNoise()
 _watched: list[tuple[str, weakref.ref[Any], weakref.ref[Any] | None]] = []
+_exporters: weakref.WeakSet[_Counting] = weakref.WeakSet()
+
+
+def exporters() -> list[_Counting]:
+    """Every counting exporter wrapper alive (the exit path abandons those whose collector is gone)."""
+    with _lock:
+        return list(_exporters)
 
 
 def quiet_sdk_loggers() -> None:

@@ -13,6 +13,7 @@ instead of the ``Host`` header) this middleware follows the specification.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -50,7 +51,8 @@ UNMATCHED_ROUTE = "unmatched"
 CLIENT_CLOSED_REQUEST = 499
 # The scope key that marks a request as already traced by an outer signalfire middleware (nested or mounted apps).
 SCOPE_MARK = "signalfire.span"
-# FastAPI's own telemetry (FastAPI >= 0.160) skips a request whose scope holds this key: signalfire owns the span.
+# FastAPI's native telemetry (FastAPI >= 0.142) skips a request whose scope holds this key, which is how it keeps a
+# mounted FastAPI app from observing a request its parent observes: set here, mounted apps leave the request to us.
 _FASTAPI_TELEMETRY_KEY = "fastapi.telemetry"
 # Sent on the 500 of an unhandled error: the server closes that connection, so the client must not reuse it.
 _CONNECTION_CLOSE = (b"connection", b"close")
@@ -168,17 +170,22 @@ def _flush_before_shutdown_complete(send: Send) -> Send:
 
     Every ASGI server runs lifespan shutdown after draining and before it exits, and some exit without running atexit
     or our SIGTERM handler (gunicorn's uvicorn worker restores SIGTERM's default action and re-raises it), so this is
-    the last moment at which what the finished requests produced can still be delivered. Bounded by
-    SIGNALFIRE_SHUTDOWN_TIMEOUT; the app's own shutdown handlers have run, so their telemetry is included.
+    the last moment at which what the finished requests produced can still be delivered. The app's own shutdown
+    handlers have run, so their telemetry is included. The flush runs on a thread and is awaited, so the event loop
+    goes on (other lifespans, the server's own tasks); it takes at most what is left of SIGNALFIRE_SHUTDOWN_TIMEOUT.
+    At ``lifespan.startup.complete`` the app serves (again): see ``Observability.lifespan_started``.
     """
 
     async def send_wrapper(message: Message) -> None:
-        if message.get("type") == "lifespan.shutdown.complete":
+        kind = message.get("type")
+        if kind in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
             from signalfire import _runtime  # the runtime imports this module's package; resolve it at use
 
             running = _runtime.current()
-            if running is not None:
-                running.force_flush()
+            if running is not None and kind == "lifespan.startup.complete":
+                running.lifespan_started()
+            elif running is not None:
+                await asyncio.wrap_future(running.lifespan_ended())
         await send(message)
 
     return send_wrapper
@@ -191,13 +198,15 @@ class ObservabilityMiddleware:
     unhandled exception turns into and the exception itself. WebSocket connections and lifespan events pass through.
     """
 
-    def __init__(self, app: Any, settings: Settings, *, spans: bool = True) -> None:
+    def __init__(self, app: Any, settings: Settings, *, spans: bool = True, serve_metrics: bool = True) -> None:
         self.app = app
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http", schema_url=_url.SCHEMA_URL)
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
         self._hook_failed: set[str] = set()
         self._secret_routes: dict[str, bool] = {}
+        # False when the app serves the metrics path itself (its route wins) or SIGNALFIRE_METRICS_ON_APP=false.
+        self.serve_metrics = serve_metrics
         self.configure(settings)
 
     def configure(self, settings: Settings) -> None:
@@ -223,7 +232,7 @@ class ObservabilityMiddleware:
         # the access log (SIGNALFIRE_ACCESS_LOG_*)
         self.access_log = AccessLog(settings) if settings.access_log else None
         # metrics: the /metrics endpoint (served before anything else, never traced) and the RED recorder
-        exposition = _metrics.exposition(settings)
+        exposition = _metrics.exposition(settings) if self.serve_metrics and settings.metrics_on_app else None
         self.metrics_path: str | None = exposition[0] if exposition else None
         self.metrics_endpoint: Any = exposition[1] if exposition else None
         self.red = _metrics.http_server
@@ -331,14 +340,17 @@ class ObservabilityMiddleware:
             attributes.update(self._headers("http.request.header.", headers, self.capture_request))
 
         # --- span -----------------------------------------------------------------------------------------------
-        parent = extract(headers, getter=_GETTER) if propagated else _NO_PARENT
+        # What the server or an outer layer put in the context stays there (FastAPI's native telemetry keeps the
+        # request's state in it, which its operation spans need); only the parent span comes from the headers, or none.
+        ambient = otel_context.get_current()
+        parent = extract(headers, context=ambient, getter=_GETTER) if propagated else _NO_PARENT
         server_span: trace.Span | None = None
         token = None
         if self.spans and not _is_foreign_server_span(trace.get_current_span()):
             server_span = self.tracer.start_span(
                 "HTTP" if method == "_OTHER" else method, context=parent, kind=SpanKind.SERVER, attributes=attributes
             )
-            token = otel_context.attach(trace.set_span_in_context(server_span, parent))
+            token = otel_context.attach(trace.set_span_in_context(server_span, parent if propagated else ambient))
             if self.request_hook is not None:
                 self._call_hook("server_request_hook", self.request_hook, server_span, scope)
         scope[SCOPE_MARK] = server_span

@@ -583,7 +583,7 @@ def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, An
 
     from signalfire import _scrub
     from signalfire._drops import CountingLogExporter, dropped, watch_batch_processor
-    from signalfire._otlp import otlp_exporter
+    from signalfire._otlp import address, otlp_exporter
     from signalfire._scrub_wire import ScrubbingLogExporter
 
     target = settings.otlp_target("logs")
@@ -592,7 +592,7 @@ def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, An
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     # every record scrubbed at the wire by the one policy (body, attributes, resource, scope), whoever logged it
     exporter = ScrubbingLogExporter(otlp_exporter("logs", target), _scrub.active(), dropped)
-    counting = CountingLogExporter(exporter)
+    counting = CountingLogExporter(exporter, endpoint=address(target.endpoint, target.protocol))
     processor = BatchLogRecordProcessor(counting, **settings.batch_options())
     watch_batch_processor(processor, "logs", counting)
     provider.add_log_record_processor(processor)

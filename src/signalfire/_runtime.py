@@ -13,13 +13,14 @@ import atexit
 # it in the child from its own after-fork hook; hooks run in registration order, so when that module is first imported
 # after our providers exist, a forked child (a gunicorn --preload worker) submits while the lock is still held and
 # hangs for ever. Importing it here, before any provider is built, registers its hook first.
-import concurrent.futures.thread  # noqa: F401
+import concurrent.futures.thread
+import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
@@ -29,7 +30,8 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _drops, _errors, _logging, _metrics, _scrub, _settings, _tracing
+from signalfire import _drops, _errors, _logging, _metrics, _otlp, _scrub, _settings, _tracing
+from signalfire._compat import uvicorn as uvicorn_compat
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
@@ -38,6 +40,69 @@ __all__ = ["Observability", "Owner", "current", "init_observability", "shutdown"
 _log = logging.getLogger("signalfire")
 
 Closer = Callable[[float], object]
+
+# The names of the closers that shut the providers down (their last export); they run before the components'.
+_PROVIDERS = ("traces", "metrics")
+# At most this long (or half of what is left of the budget) to learn whether a collector refuses connections.
+_PROBE_TIMEOUT_S = 1.0
+# What a close step gets when the budget is spent: enough to stop threads that are not stuck, not enough to wait.
+_LAST_STEP_S = 0.1
+
+
+class _Exit:
+    """One exit: its budget, shared by every hook (lifespan shutdown, SIGTERM, atexit, shutdown()), and what was
+    learnt on the way (which collectors refuse connections).
+
+    The clock runs while a hook works: from the first hook's start, every hook has until the same deadline. When the
+    hooks at work have all finished in time, the clock stops with what they spent taken off the budget, so a server
+    that drains for a while between SIGTERM's flush and the lifespan's does not eat the budget, and nothing is spent
+    twice. A hook that ran out leaves the deadline behind it: the hooks after it have nothing left.
+
+    ``signaled``: the exit began with SIGTERM, so the process is going away; under uvicorn the lifespan shutdown that
+    follows the drain is then its last moment, and closes everything.
+    """
+
+    __slots__ = ("active", "budget", "clock", "deadline", "lock", "probed", "refused", "signaled", "spent")
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.spent = 0.0
+        self.active = 0
+        self.deadline: float | None = None
+        self.clock = threading.Lock()
+        self.signaled = False
+        self.lock = threading.Lock()
+        self.probed = False
+        self.refused: set[tuple[str, int]] = set()
+
+    def start(self) -> None:
+        """A hook begins: the clock runs (if it was not already)."""
+        with self.clock:
+            if self.deadline is None:
+                self.deadline = time.monotonic() + max(0.0, self.budget - self.spent)
+            self.active += 1
+
+    def finish(self, complete: bool) -> None:
+        """A hook ends; ``complete``: it did all its work in time."""
+        with self.clock:
+            self.active -= 1
+            now = time.monotonic()
+            if complete and self.active == 0 and self.deadline is not None and now < self.deadline:
+                self.spent = self.budget - (self.deadline - now)
+                self.deadline = None
+
+    def shorten(self, budget: float) -> None:
+        """A later hook asked for at most ``budget`` seconds from now."""
+        with self.clock:
+            self.budget = min(self.budget, self.spent + budget)
+            if self.deadline is not None:
+                self.deadline = min(self.deadline, time.monotonic() + budget)
+
+    def remaining(self) -> float:
+        with self.clock:
+            if self.deadline is None:
+                return max(0.0, self.budget - self.spent)
+            return max(0.0, self.deadline - time.monotonic())
 
 
 class Owner:
@@ -87,10 +152,14 @@ class Observability:
         # Components that need flushing register here, in install order; they are closed in reverse order.
         self._closers: list[tuple[str, Closer]] = []
         self._flushers: list[tuple[str, Closer]] = []
-        self._instrumented_apps: list[Any] = []
+        # Weak references: signalfire must not keep alive an app the application has dropped (an app per test).
+        self._instrumented_apps: list[weakref.ref[Any]] = []
         # What each component found already configured by the application, and what it did about it (note_owner()).
         self.owners: list[Owner] = []
         self._shut_down = False
+        # The exit in progress (None: serving); every shutdown hook spends from its one budget.
+        self._exit: _Exit | None = None
+        self._exit_lock = threading.Lock()
         if tracer_provider is not None:
             self._flushers.append(("traces", lambda t: tracer_provider.force_flush(int(t * 1000))))
             self._closers.append(("traces", lambda _t: tracer_provider.shutdown()))
@@ -118,7 +187,12 @@ class Observability:
         return _run_within(self._flushers, timeout or self.settings.shutdown_timeout_s)
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Flush and close every provider within ``timeout`` seconds; idempotent. True when all finished in time."""
+        """Flush and close every provider within ``timeout`` seconds; idempotent. True when all finished in time.
+
+        The time comes out of the exit's one budget (SIGNALFIRE_SHUTDOWN_TIMEOUT, counted from the first shutdown
+        hook: lifespan shutdown, SIGTERM, atexit or this call), never on top of what an earlier hook spent. What
+        cannot be delivered is counted and reported in one warning line.
+        """
         with _lock:
             if self._shut_down:
                 return True
@@ -127,46 +201,182 @@ class Observability:
             if _current is self:
                 _current = None
                 _tracing.activate(None)
-        budget = timeout or self.settings.shutdown_timeout_s
-        deadline = time.monotonic() + budget
-        finished = _run_within(self._flushers, budget)
-        remaining = max(0.05, deadline - time.monotonic())
-        closed = _run_within(list(reversed(self._closers)), remaining)
-        # What the batch processors still hold now will never be exported: counted, and warned about.
-        _drops.count_pending("shutdown_timeout")
+        exiting = self._begin_exit(timeout)
+        exiting.start()
+        _drops.begin_exit_report()
+        finished = closed = False
+        try:
+            self._probe(exiting, abandon=True)
+            finished = _run_within(self._flushers, exiting.remaining())
+            if not finished:
+                _abandon_all("shutdown_timeout")
+            providers = [step for step in reversed(self._closers) if step[0] in _PROVIDERS]
+            closed = _run_within(providers, max(_LAST_STEP_S, exiting.remaining()))
+            if not closed:
+                _abandon_all("shutdown_timeout")
+            if not (finished and closed):
+                # What the batch processors still hold now will never be exported: counted with the rest. (After a
+                # shutdown in time, what is queued now was logged since the flush; closing the logs below sends it.)
+                _drops.count_pending("shutdown_timeout")
+            # The one line, while signalfire's log pipeline is still installed (the "logs" component closes below).
+            _drops.end_exit_report(restore=False, **self._report_context(exiting, finished and closed))
+            components = [step for step in reversed(self._closers) if step[0] not in _PROVIDERS]
+            closed = _run_within(components, max(_LAST_STEP_S, exiting.remaining())) and closed
+            _drops.count_pending("shutdown_timeout")  # forgets this instance's processors (nothing is left in them)
+        finally:
+            exiting.finish(finished and closed)
         return closed and finished
+
+    # --- the exit budget ------------------------------------------------------------------------------------------
+    def _begin_exit(self, budget: float | None = None, *, signaled: bool = False) -> _Exit:
+        """The exit in progress, started now with ``budget`` (default SIGNALFIRE_SHUTDOWN_TIMEOUT) if none is; a
+        ``budget`` given to a later hook can only shorten it."""
+        with self._exit_lock:
+            exiting = self._exit
+            if exiting is None:
+                exiting = self._exit = _Exit(budget or self.settings.shutdown_timeout_s)
+            elif budget:
+                exiting.shorten(budget)
+            exiting.signaled = exiting.signaled or signaled
+            return exiting
+
+    def _probe(self, exiting: _Exit, *, abandon: bool) -> set[str]:
+        """Ask once per exit which collectors refuse connections; with ``abandon``, give their exporters up at once
+        (every batch counted as collector_unreachable, none retried). Returns the signals exporting to one."""
+        with exiting.lock:
+            wrappers = [w for w in _drops.exporters() if w.endpoint is not None and w.abandoned is None]
+            if not exiting.probed:
+                exiting.probed = True
+                endpoints = {w.endpoint for w in wrappers if w.endpoint is not None}
+                if endpoints:
+                    exiting.refused = _otlp.refusing(endpoints, min(_PROBE_TIMEOUT_S, exiting.remaining() / 2))
+            refused = [w for w in wrappers if w.endpoint in exiting.refused]
+        if abandon:
+            for wrapper in refused:
+                wrapper.abandon("collector_unreachable")
+        return {w.signal for w in refused}
+
+    def _report_context(self, exiting: _Exit, finished: bool) -> dict[str, Any]:
+        context: dict[str, Any] = {"budget_s": self.settings.shutdown_timeout_s}
+        if exiting.refused:
+            context["unreachable"] = sorted(f"{host}:{port}" for host, port in exiting.refused)
+        if not finished:
+            context["budget_exhausted"] = True
+        return context
+
+    def _soft_flush(self, exiting: _Exit) -> bool:
+        """Flush within what is left of the exit budget, keeping everything open (the app may serve again).
+
+        A signal whose collector refuses connections is not flushed (it would only retry): what it holds stays
+        queued for the exporter's own schedule. A flush that finished leaves nothing owed, so the exit ends here;
+        one that ran out of time leaves the exit open, and the next hook has only what is left."""
+        exiting.start()
+        _drops.begin_exit_report()
+        finished = False
+        skipped: set[str] = set()
+        try:
+            skipped = self._probe(exiting, abandon=False)
+            steps = [step for step in self._flushers if step[0] not in skipped]
+            finished = _run_within(steps, exiting.remaining())
+        finally:
+            exiting.finish(finished)
+        context = self._report_context(exiting, finished)
+        _drops.end_exit_report(**context)
+        if skipped:
+            _drops.not_flushed(sorted(skipped), context.get("unreachable", []))
+        if finished:
+            with self._exit_lock:
+                if self._exit is exiting and not exiting.signaled:
+                    self._exit = None
+        return finished
+
+    def _background_flush(self, exiting: _Exit) -> None:
+        """At SIGTERM under a server that drains first: give up refusing collectors and export what the finished
+        requests left, without holding up the signal handler (and so the event loop). The final flush follows the
+        drain, within the same budget."""
+        _drops.begin_exit_report()
+        exiting.start()
+
+        def run() -> None:
+            finished = False
+            try:
+                self._probe(exiting, abandon=True)
+                finished = _run_within(self._flushers, exiting.remaining())
+            finally:
+                exiting.finish(finished)
+
+        threading.Thread(target=run, name="signalfire-exit-flush", daemon=True).start()
+
+    def lifespan_started(self) -> None:
+        """The app (re)starts serving: an exit that ended in a flush is over. In the main thread, SIGTERM is chained
+        in front of uvicorn's handler, which uvicorn installed after ``init_observability()`` ran (gunicorn's
+        worker imports the app before it serves)."""
+        with self._exit_lock:
+            if self._exit is not None and not self._exit.signaled:
+                self._exit = None
+        if self.settings.handle_sigterm and threading.current_thread() is threading.main_thread():
+            try:
+                if uvicorn_compat.is_server_exit_handler(signal.getsignal(signal.SIGTERM)):
+                    _chain_sigterm()
+            except (ValueError, OSError):
+                pass
+
+    def lifespan_ended(self) -> concurrent.futures.Future[bool]:
+        """Flush at lifespan shutdown, on a daemon thread; the future is done when it is, within the budget.
+
+        After SIGTERM this is the last moment under uvicorn (it exits, or re-raises the signal, right after), so it
+        shuts everything down; otherwise (a TestClient leaving, a server stopping by itself) it only flushes.
+        """
+        done: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        exiting = self._begin_exit()
+
+        def run() -> None:
+            try:
+                result = self.shutdown() if exiting.signaled else self._soft_flush(exiting)
+            except Exception:
+                result = False
+            done.set_result(result)
+
+        threading.Thread(target=run, name="signalfire-lifespan-flush", daemon=True).start()
+        return done
+
+
+def _abandon_all(reason: str) -> None:
+    """Stop every exporter still trying (the budget is spent): what they hold is counted for ``reason``."""
+    for wrapper in _drops.exporters():
+        wrapper.abandon(reason)
 
 
 def _run_within(steps: Sequence[tuple[str, Closer]], timeout: float) -> bool:
     """Run ``steps`` in order on a helper thread and wait at most ``timeout`` seconds for all of them.
 
     The SDK's force_flush does not honour its timeout and a black-holed exporter may block for its own timeout and
-    retries; a daemon thread keeps that from delaying exit or a SIGTERM beyond the budget we promise.
+    retries; a daemon thread keeps that from delaying exit or a SIGTERM beyond the budget we promise. A step that
+    fails is logged at debug level only: what it could not deliver is counted and reported once by the caller.
     """
     if not steps:
         return True
     deadline = time.monotonic() + timeout
+    failed: list[str] = []
 
     def run() -> None:
         for name, step in steps:
             try:
-                step(max(0.0, deadline - time.monotonic()))
-            except Exception:
-                _log.warning("signalfire: flushing %s failed", name, exc_info=True)
+                if step(max(0.0, deadline - time.monotonic())) is False:
+                    failed.append(name)
+            except Exception as error:
+                failed.append(name)
+                _log.debug("signalfire: flushing %s failed: %r", name, error)
 
     worker = threading.Thread(target=run, name="signalfire-flush", daemon=True)
     worker.start()
     worker.join(timeout)
-    if worker.is_alive():
-        _log.warning("signalfire: flush did not finish within %.1f s; pending telemetry may be lost", timeout)
-        return False
-    return True
+    return not worker.is_alive()
 
 
 _lock = threading.RLock()
 _current: Observability | None = None
 _hooks_installed = False
-_previous_sigterm: Any = None
 
 
 def current() -> Observability | None:
@@ -242,23 +452,31 @@ def start(
                 raise ConfigurationError(_difference(running.settings, settings))
             running.shutdown()
             running = None
+        built = running is None
         if running is None:
             running = _build(settings, span_exporters, metric_readers, sentry_transport)
             _current = running
             _install_process_hooks(settings)
     if app is not None:
         instrument_app(running, app, health_checks)
+    if built:
+        from signalfire import _owners
+
+        _owners.report(running)  # the one start-up line: who owns each signal, what signalfire did about the others
     return running
 
 
 def instrument_app(obs: Observability, app: Any, health_checks: Iterable[Any] | None = None) -> None:
     """Instrument an ASGI app and add its health endpoints, once per handle; health_checks given again replace the
     app's checks."""
-    seen = any(existing is app for existing in obs._instrumented_apps)
+    seen = any(ref() is app for ref in obs._instrumented_apps)
     if seen and health_checks is None:
         return
     if not seen:
-        obs._instrumented_apps.append(app)
+        obs._instrumented_apps = [ref for ref in obs._instrumented_apps if ref() is not None]
+        # An app that cannot be weakly referenced is not tracked: installing again is a no-op on the app itself.
+        with contextlib.suppress(TypeError):
+            obs._instrumented_apps.append(weakref.ref(app))
     if obs.settings.health_enabled:
         from signalfire import health
 
@@ -278,6 +496,8 @@ def _build(
     metric_readers: Sequence[MetricReader],
     sentry_transport: Any = None,
 ) -> Observability:
+    # An earlier instance's exit silenced the SDK's exporter loggers for the rest of the process: not any more.
+    _drops.unsilence()
     if not settings.active:
         _tracing.activate(None)
         return Observability(settings, None, None)
@@ -285,7 +505,7 @@ def _build(
         _log.warning(notice)  # the preset was not chosen by anyone: say which one runs (never silently)
     _settings.apply_config_file(settings)  # propagators: the one part of OTEL_CONFIG_FILE no setting carries
     # The scrubber first: the span exporters and the log pipeline built below use the policy of these settings.
-    scrubber = _scrub.install(settings)
+    scrubber = _scrub.install(settings, _drops.dropped)
     resource = _tracing.build_resource(settings)
     # other libraries' OpenTelemetry metrics reach /metrics through a reader that must exist before the provider
     bridge = _metrics.otel_bridge(settings)
@@ -344,55 +564,61 @@ def _install_process_hooks(settings: Settings) -> None:
     os.register_at_fork(after_in_child=_after_fork_in_child)
     if settings.handle_sigterm and threading.current_thread() is threading.main_thread():
         _chain_sigterm()
-    if settings.handle_sigterm:
-        _flush_when_uvicorn_begins_exiting()
+
+
+class _SigtermChain:
+    """signalfire's SIGTERM handler, in front of the one it replaced (``previous``), which it always calls after.
+
+    - In front of a uvicorn server's handler (uvicorn serves the app, see ``_compat.uvicorn``): the signal starts the
+      exit budget and a background flush, and uvicorn's handler runs at once, so draining starts without delay; the
+      lifespan shutdown after the drain closes everything within what is left of the budget.
+    - In front of an application's own handler: a flush within the budget, then the application's handler (whatever
+      it does next, atexit's shutdown has only what is left of the budget).
+    - In front of the default action: shutdown, then the process ends by the signal, as it would have without us.
+    - In front of SIG_IGN: a flush, and the process goes on.
+
+    One object per installation: under gunicorn there are two (one at init, one in front of uvicorn's handler once
+    it serves), each with its own ``previous``.
+    """
+
+    __slots__ = ("previous",)
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        previous = self.previous
+        running = _current
+        if running is not None and running.active:
+            try:
+                if uvicorn_compat.is_server_exit_handler(previous):
+                    running._background_flush(running._begin_exit(signaled=True))
+                elif callable(previous) or previous == signal.SIG_IGN:
+                    running._soft_flush(running._begin_exit())
+                else:
+                    running._begin_exit(signaled=True)
+                    running.shutdown()
+            except Exception:  # a signal handler must not raise into whatever the main thread was doing
+                _log.debug("signalfire: the SIGTERM flush failed", exc_info=True)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_IGN:
+            return
+        else:
+            # The default action: terminate with the signal, as the process would have without us.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _chain_sigterm() -> None:
-    global _previous_sigterm  # noqa: PLW0603
+    """Put signalfire's handler in front of the current one, unless it already is."""
     try:
-        _previous_sigterm = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        current = signal.getsignal(signal.SIGTERM)
+        if isinstance(current, _SigtermChain):
+            return
+        signal.signal(signal.SIGTERM, _SigtermChain(current))
     except (ValueError, OSError):  # not the main thread of the main interpreter
-        _previous_sigterm = None
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    previous = _previous_sigterm
-    shutdown()
-    if callable(previous):
-        previous(signum, frame)
-    elif previous == signal.SIG_IGN:
         return
-    else:
-        # The default action: terminate with the signal, as the process would have without us.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _flush_when_uvicorn_begins_exiting() -> None:
-    """Start a flush as soon as uvicorn receives SIGTERM/SIGINT, not only when it has finished draining.
-
-    uvicorn replaces our SIGTERM handler while it serves and hands the signal back only after every in-flight request
-    has ended. A request that hangs keeps it draining until a supervisor kills the process (gunicorn's
-    --graceful-timeout, Kubernetes' terminationGracePeriodSeconds), and the SIGKILL would take with it everything the
-    completed requests left queued. Flushing in the background from the first exit signal gets that out while the
-    server drains; the final shutdown still runs when (if) it exits normally.
-    """
-    server_module = sys.modules.get("uvicorn.server")
-    server_class = getattr(server_module, "Server", None)
-    original = getattr(server_class, "handle_exit", None)
-    if original is None or getattr(original, "_signalfire", False):
-        return
-
-    def handle_exit(self: Any, sig: int, frame: FrameType | None) -> None:
-        original(self, sig, frame)
-        running = _current
-        if running is not None and running.active:
-            threading.Thread(target=running.force_flush, name="signalfire-exit-flush", daemon=True).start()
-
-    handle_exit._signalfire = True  # type: ignore[attr-defined]
-    server_class.handle_exit = handle_exit  # type: ignore[union-attr]
 
 
 def _after_fork_in_child() -> None:

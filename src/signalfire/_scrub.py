@@ -1,18 +1,31 @@
 """The one scrubber: a single redaction policy for log events, span attributes and Sentry events.
 
-Two rules, applied together:
+Three rules, applied together, identically in every sink (there are no per-sink variants):
 
 - **by key**: a value stored under a sensitive key (``password``, ``Authorization``, ``x-api-key``, ``apiKey``, ...)
   is replaced whole. Keys are compared case- and separator-insensitively, word by word, so ``api_key``, ``API-Key``
-  and ``apiKey`` are the same key and ``classname`` does not look like ``ssn``;
+  and ``apiKey`` are the same key and ``classname`` does not look like ``ssn``. Keys that name metadata about a secret
+  (``token_expires_at``, ``api_key_id``, ``auth_latency_ms``, ``gen_ai.usage.input_tokens``) are kept, and so are
+  booleans and numbers (unless the number is a card, a PIN, a CVV, an OTP or an SSN);
+- **by value**: the secret values signalfire knows (the Sentry DSN's password, OTLP header values, environment
+  variables whose names say they are secret, database and Redis URL passwords, and what the application registers
+  with :func:`register_secret_values`) are redacted wherever they appear, whatever the key;
 - **by value shape**, wherever the value sits (also inside longer strings, log messages and JSON held in strings):
-  JWTs, bearer and basic credentials, well-known key formats, PEM private keys, Luhn-valid card numbers, passwords in
-  URLs, ``key=value`` pairs whose key is sensitive; emails and phone numbers when asked for.
+  JWTs, bearer and basic credentials, vendor key formats, PEM private keys, card numbers (issuer prefix, length and
+  Luhn), IBANs (mod 97), passwords in URLs, ``key=value`` pairs whose key is sensitive (placeholders such as
+  ``%(name)s``, ``:name``, ``$1`` and ``?`` are not values), high-entropy strings right after a word such as ``key``
+  or ``secret``, emails and phone numbers (SIGNALFIRE_SCRUB_EMAILS, SIGNALFIRE_SCRUB_PHONES).
 
 Every redaction is a marker that names what was removed (``[REDACTED:jwt]``) and never keeps any part of the secret.
-Scrubbing never raises: a value it cannot handle is replaced by ``[REDACTED:unscrubbable]``. It is bounded in depth,
-container size and string length, and a short string without a suspicious character costs a length check and one
-character-class scan.
+Scrubbing never raises: a value it cannot handle is replaced by ``[REDACTED:unscrubbable]``.
+
+**Linear time, bounded input.** Strings longer than SIGNALFIRE_SCRUB_MAX_LENGTH are cut (``[TRUNCATED]``, counted as
+dropped ``scrub``/``truncated``) before any pattern runs, and span attributes are cut to the OpenTelemetry attribute
+value limit before they are scrubbed. Every pattern runs in time linear in its input: no pattern has nested or
+adjacent overlapping quantifiers, every unbounded repetition is possessive (``++``, ``{n,}+``) and every pattern whose
+body can fail after an unbounded run may start only where that run starts (a look-behind excludes the run's own
+characters), so no two attempts scan the same characters. tests/unit/test_scrub_linear_time.py holds this with long
+repetitions of every pattern's prefixes and separators; benchmarks/bench_hostile.py reports the cost per request part.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 import orjson
 
@@ -33,10 +46,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ALLOW_KEYS",
+    "DEFAULT_MAX_LENGTH",
+    "MIN_SECRET_LENGTH",
     "SENSITIVE_KEY_TERMS",
     "Scrubber",
     "active",
     "install",
+    "register_secret",
+    "register_secret_values",
+    "register_url_secrets",
     "scrub",
     "scrub_attribute",
 ]
@@ -64,25 +82,28 @@ SENSITIVE_KEY_TERMS: dict[str, str] = {
     "ccnumber": "card",
     "privatekey": "private_key",
     "accesskey": "access_key",
+    "accountkey": "access_key",
     "credential": "credential",
     "signature": "signature",
     "encryptionkey": "secret",
     "signingkey": "secret",
     "masterkey": "secret",
 }
-# Short terms that are sensitive only as a whole word of the key ("user_ssn", "cvv", "X-Auth"), never as part of a
-# longer word ("classname", "mapping", "author").
+# Short terms that are sensitive only as a whole word of the key ("user_ssn", "cvv", "X-Auth", "pass", "session"),
+# never as part of a longer word ("classname", "mapping", "author", "passenger").
 SENSITIVE_KEY_WORDS: dict[str, str] = {
     "ssn": "ssn",
     "cvv": "cvv",
     "cvv2": "cvv",
     "cvc": "cvv",
     "pwd": "password",
+    "pass": "password",
     "pin": "pin",
     "auth": "authorization",
     "jwt": "jwt",
     "otp": "otp",
     "sid": "session",
+    "session": "session",
     "csrf": "token",
     "xsrf": "token",
     "dsn": "dsn",
@@ -110,12 +131,52 @@ DEFAULT_ALLOW_KEYS: tuple[str, ...] = (
     "cookie_count",
     "auth_method",
     "auth_provider",
+    "auth_required",
 )
-# A key whose last word is one of these names a quantity or a kind, not the secret itself ("token_expires",
-# "session_id_length" stays readable; "password" does not).
-_SAFE_LAST_WORDS = frozenset({"count", "total", "length", "len", "size", "limit", "ttl", "type", "used", "expires"})
+# A key whose last word is one of these names metadata about a secret, not the secret itself: a quantity, a time, an
+# identifier of the secret, a state ("token_expires", "password_changed_at", "api_key_id", "auth_latency_ms" stay
+# readable; "password" does not). Any later word starting with "expir" does the same ("token_expires_in").
+_SAFE_LAST_WORDS = frozenset(
+    {
+        "count",
+        "total",
+        "length",
+        "len",
+        "size",
+        "limit",
+        "ttl",
+        "type",
+        "used",
+        "expires",
+        "at",
+        "id",
+        "ids",
+        "ms",
+        "us",
+        "ns",
+        "seconds",
+        "sec",
+        "status",
+        "required",
+        "enabled",
+        "latency",
+        "duration",
+        "version",
+        "algorithm",
+        "name",
+        "kind",
+        "provider",
+        "method",
+    }
+)
+# ... except where the id *is* the secret: a session id, a cloud access key id.
+_SECRET_IDS = ("sessionid", "sessid", "accesskeyid")
+# Semantic-convention namespaces whose "*_tokens" attributes are counts (gen_ai.usage.input_tokens).
+_COUNT_NAMESPACES = ("genaiusage", "llmusage", "llmtokencount")
+# Categories whose secrets are numbers: under such a key a number is redacted too (under "token" it is metadata).
+_NUMERIC_SECRET_CATEGORIES = frozenset({"pin", "cvv", "otp", "ssn", "card"})
 
-_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+_WORD_SPLIT = re.compile(r"[^a-z0-9]++")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -128,67 +189,99 @@ def _normalize(key: str) -> str:
 
 
 # --- value shapes -----------------------------------------------------------------------------------------------------
+# Linear time: an unbounded run is possessive, and a pattern that can fail after one starts only where the run starts.
 _B64URL = r"[A-Za-z0-9_\-]"
-_KEY_CHARS = r"[A-Za-z0-9_.\-]"
 # Known token formats: (marker name, issuer prefixes, pattern of the rest). Every alternative of the combined regex
 # starts with a literal, which lets the regex engine skip most positions; word boundaries are checked on each match.
+# None of them can fail after an unbounded run except the JWT, which is therefore anchored where its run starts.
 _AWS_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA")
+_JWT_START = r"(?:(?<![A-Za-z0-9_\-]eyJ)|(?<=%[0-9A-Fa-f][0-9A-Fa-f]eyJ))"  # after the literal: keeps the prefix scan
 _TOKEN_FORMATS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("jwt", ("eyJ",), rf"{_B64URL}{{5,}}\.{_B64URL}{{2,}}(?:\.{_B64URL}*){{0,3}}"),
+    ("jwt", ("eyJ",), rf"{_JWT_START}{_B64URL}{{5,}}+\.{_B64URL}{{2,}}+(?:\.{_B64URL}*+){{0,3}}+"),
     ("aws_access_key", _AWS_PREFIXES, r"[A-Z0-9]{16}(?![A-Z0-9])"),
-    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"[A-Za-z0-9]{30,255}"),
-    ("github_token", ("github_pat_",), r"[A-Za-z0-9_]{22,255}"),
-    ("slack_webhook", ("https://hooks.slack.com/",), r"(?:services|workflows|triggers)/[A-Za-z0-9/_\-]+"),
-    ("slack_token", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xoxe-"), r"[A-Za-z0-9\-]{10,}"),
-    ("stripe_key", ("sk_live_", "sk_test_", "rk_live_", "rk_test_"), r"[A-Za-z0-9]{10,}"),
-    ("stripe_key", ("whsec_",), r"[A-Za-z0-9+/=]{20,}"),
+    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"[A-Za-z0-9]{30,255}+"),
+    ("github_token", ("github_pat_",), r"[A-Za-z0-9_]{22,255}+"),
+    ("slack_webhook", ("https://hooks.slack.com/",), r"(?:services|workflows|triggers)/[A-Za-z0-9/_\-]++"),
+    ("slack_token", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xoxe-"), r"[A-Za-z0-9\-]{10,}+"),
+    ("stripe_key", ("sk_live_", "sk_test_", "rk_live_", "rk_test_"), r"[A-Za-z0-9]{10,}+"),
+    ("stripe_key", ("whsec_",), r"[A-Za-z0-9+/=]{20,}+"),
     ("google_api_key", ("AIza",), rf"{_B64URL}{{35}}"),
-    ("api_key", ("sk-",), rf"(?:proj-|ant-|svcacct-)?{_B64URL}{{20,}}"),
-    ("gitlab_token", ("glpat-",), rf"{_B64URL}{{20,}}"),
+    ("google_oauth_token", ("ya29.",), r"[A-Za-z0-9_\-.]{20,}+"),
+    ("api_key", ("sk-",), rf"(?:proj-|ant-|svcacct-)?+{_B64URL}{{20,}}+"),
+    ("gitlab_token", ("glpat-",), rf"{_B64URL}{{20,}}+"),
     ("npm_token", ("npm_",), r"[A-Za-z0-9]{36}"),
-    ("pypi_token", ("pypi-",), rf"{_B64URL}{{50,}}"),
-    ("sendgrid_key", ("SG.",), rf"{_B64URL}{{16,}}\.{_B64URL}{{16,}}"),
+    ("pypi_token", ("pypi-",), rf"{_B64URL}{{50,}}+"),
+    ("sendgrid_key", ("SG.",), rf"{_B64URL}{{16,}}+\.{_B64URL}{{16,}}+"),
+    ("vault_token", ("hvs.", "hvb.", "hvr."), rf"{_B64URL}{{24,}}+"),
+    ("huggingface_token", ("hf_",), r"[A-Za-z0-9]{30,}+"),
+    ("shopify_token", ("shpat_", "shpca_", "shppa_", "shpss_"), r"[a-fA-F0-9]{32}(?![A-Za-z0-9])"),
 )
 _TOKEN_KIND: dict[str, str] = {prefix: name for name, prefixes, _ in _TOKEN_FORMATS for prefix in prefixes}
 _TOKEN_PREFIX_LENGTHS = sorted({len(prefix) for prefix in _TOKEN_KIND}, reverse=True)
-_PEM = r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----(?:.*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----|.*\Z)"
-_URL_CREDENTIALS = r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}://[^\s:/?#@\[\]]*):(?P<url_password>[^\s/?#]+)@"
-_BEARER = r"(?<![A-Za-z0-9])(?P<bearer_word>[Bb]earer|BEARER)(?:\s+|%20|\+)[A-Za-z0-9\-._~+/]{8,}=*"
+# The lazy body meets its END at the first one; without an END the key runs to the end of the text (both linear).
+_PEM = (
+    r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:.*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|.*+\Z)"
+)
+# The user part cannot hold ':' and the password part cannot hold '/': two attempts never share a scanned span.
+_URL_CREDENTIALS = r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+):(?P<url_password>[^\s/?#]+)@"
+_BEARER = r"(?P<bearer_word>[Bb]earer|BEARER)(?<![A-Za-z0-9][\s\S]{6})(?:\s++|%20|\+)[A-Za-z0-9\-._~+/]{8,}+=*+"
+# "basic" may not follow a character of its own value, so "basic+basic+...===" is one failed attempt, not one each.
 _BASIC = (
-    r"(?<![A-Za-z0-9])(?P<basic_word>[Bb]asic|BASIC)(?:\s+|%20|\+)"
-    r"(?P<basic_value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])"
+    r"(?P<basic_word>[Bb]asic|BASIC)(?<![A-Za-z0-9+/][\s\S]{5})(?:\s++|%20|\+)"
+    r"(?P<basic_value>[A-Za-z0-9+/]{6,}+={0,2}+)(?![A-Za-z0-9+/=])"
 )
-# 13 to 19 digits, optionally grouped by single spaces or dashes, starting 2-6 (Visa, Mastercard, Amex, Discover, JCB,
-# Diners, UnionPay); validated with Luhn. Millisecond and nanosecond timestamps start with 1 and never match. The run
-# must stand on its own: digits inside a hex identifier (a UUID request id, a trace id) are part of that identifier,
-# and about one random 32-hex id in 250 holds a Luhn-valid 13+ digit run (found by tests/integration/test_concurrency).
-_CARD = r"(?<![A-Za-z0-9])[2-6](?:[ \-]?\d){12,18}(?![A-Za-z0-9])"
-_EMAIL = (
-    r"(?<![\w.+\-\]])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}(?![\w\-])"
+# A run of at least 13 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix,
+# length, grouping, Luhn), or searched for cards by _cards_within when longer. The run must stand on its own: digits
+# inside a hex identifier (a UUID request id, a trace id) are part of that identifier.
+_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9]){12,}+(?![A-Za-z0-9])"
+# Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
+_EMAIL = r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)++(?![\w\-])"
+# Three forms (after "+", in "(415) 555-0100", "415-555-0100"), each behind a substring gate; the look-behind
+# follows the first character so the regex engine can skip to candidates.
+_PHONE_FORMS = (
+    r"\+(?<![\w+\]]\+)[1-9][0-9]{0,2}[ .\-]?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{1,4}(?:[ .\-]?[0-9]{2,4}){1,4}(?!\w)",
+    r"\((?<![\w+\]]\()[0-9]{3}\)[ ]?[0-9]{3}[ .\-][0-9]{4}(?!\w)",
+    r"[0-9](?<![\w+\]][0-9])[0-9]{2}[.\-][0-9]{3}[.\-][0-9]{4}(?!\w)",
 )
-_PHONE = (
-    r"(?<![\w+\]])(?:\+[1-9]\d{0,2}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
-    r"|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4})(?![\w])"
+# Two letters (country), two check digits, 11 to 30 more letters or digits, unbroken or in groups of four.
+_IBAN = (
+    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[A-Z0-9]{11,30}+|(?: [A-Z0-9]{4}){2,7}+(?: [A-Z0-9]{1,3})?+)"
+    r"(?![A-Za-z0-9])"
+)
+# A high-entropy string right after a word that names a secret ("key hkTU9xZr...", "secret: 5lb2Vsh..."); the string
+# is judged by _looks_random on the match (mixed classes), so hashes and trace ids (lower-case hex) are kept.
+_NEAR_WORD = (
+    r"(?<![A-Za-z0-9])(?P<word>(?i:key|secret|token|password|passwd|credentials?|api[_\-]?key|access[_\-]?key))"
+    r"(?P<sep>[\s:=\"'`]{1,4}+|\s{1,3}+is\s{1,3}+)(?P<value>[A-Za-z0-9+/_\-]{20,}+={0,2}+)(?![A-Za-z0-9+/=])"
 )
 # key=value / key: value / "key": "value" wherever a sensitive-looking key appears; the key is confirmed with
-# is_sensitive_key, so the term list only has to find candidates.
+# key_category, so the term list only has to find candidates. Every branch is a single possessive run.
 _KV_VALUE = (
-    r"(?P<kv_value>\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?"
-    r"|(?:(?:[Bb]earer|BEARER|[Bb]asic|BASIC|[Tt]oken|[Dd]igest)\s+)?[^\s&,;\"'<>\]\[)(}{]+)"
+    r"(?P<kv_value>\"(?:[^\"\\]++|\\.)*+\"?|'(?:[^'\\]++|\\.)*+'?"
+    r"|(?:(?:[Bb]earer|BEARER|[Bb]asic|BASIC|[Tt]oken|[Dd]igest)\s++)?+[^\s&,;\"'<>\]\[)(}{]++)"
 )
+# Placeholders of parameterised statements and templates are never values: %(name)s, %s, :name, $1, ?, {name}, @p1.
+_PLACEHOLDER = re.compile(
+    r"(?:%\([A-Za-z0-9_.]{1,64}+\)[a-z]|%[sdifr]|:[A-Za-z_][A-Za-z0-9_]{0,63}+|\$\d{1,3}+|\?"
+    r"|\{[A-Za-z0-9_]{0,64}+\}|@[A-Za-z_][A-Za-z0-9_]{0,63}+)(?![A-Za-z0-9_])"
+)
+# A value that is a word, not a secret: "token: refreshed", "password: changed". Only after ':' (prose); after '='
+# every value is redacted.
+_PROSE_WORD = re.compile(r"[a-z]{2,24}")
+_LITERALS = frozenset({"true", "false", "null", "none", "True", "False", "None", "TRUE", "FALSE", "NULL", "NONE"})
 
 # Characters at least one of which every value-shape rule needs (digits for cards and phones, '=' and ':' for
 # key=value, '.' for JWTs, '@' for emails and URLs, '_' and '-' for token prefixes); strings without any of them
 # are checked only for the few letter-only shapes below.
 _SUSPICIOUS = re.compile(r"[0-9=:@/+_.\-]")
-_LETTER_ONLY_TRIGGERS = ("earer", "EARER", "asic", "ASIC", "AKIA", "ASIA")
 _MIN_SCAN_LENGTH = 8  # the shortest shape we redact ("pin=1234") is this long
 
 # Each rule is a separate regex behind a cheap gate (a substring test), because one alternation of every rule defeats
 # the regex engine's prefix scan and costs tens of microseconds per string; gated passes cost well under one.
 _PEM_RE = re.compile(_PEM, re.DOTALL)
 _URL_RE = re.compile(_URL_CREDENTIALS)
-_QUERY_RE = re.compile(r"\?([^\s?#\"'<>]*=[^\s?#\"'<>]*)")
+_QUERY_RE = re.compile(r"\?([^\s?#\"'<>=]*+=[^\s?#\"'<>]*+)")
 _TOKENS_RE = re.compile(
     "|".join(re.escape(prefix) + rest for _, prefixes, rest in _TOKEN_FORMATS for prefix in prefixes)
 )
@@ -196,10 +289,14 @@ _LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{14}")  # every token format has at l
 _AUTH_RE = re.compile(f"{_BEARER}|{_BASIC}")
 _CARD_RE = re.compile(_CARD)
 _EMAIL_RE = re.compile(_EMAIL)
-_PHONE_RE = re.compile(_PHONE)
+_PHONE_RES = tuple(re.compile(pattern) for pattern in _PHONE_FORMS)
+_IBAN_RE = re.compile(_IBAN)
+_NEAR_WORD_RE = re.compile(_NEAR_WORD)
+
+
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an extension or a code, not a number
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
-_KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-\[])([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}[:=]\s{0,3}")
+_KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-\[])([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
 _KV_VALUE_RE = re.compile(_KV_VALUE)
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # a header or field name in a (name, value) pair
 
@@ -243,6 +340,10 @@ _CLEAN_CACHE_MAX_LENGTH = 256
 _MARKER_PREFIX = "[REDACTED:"
 TRUNCATED = "[TRUNCATED]"
 UNSCRUBBABLE = "[REDACTED:unscrubbable]"
+DEFAULT_MAX_LENGTH = 65_536  # SIGNALFIRE_SCRUB_MAX_LENGTH's default
+DEFAULT_ATTRIBUTE_LIMIT = 4_096  # OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT's default in signalfire
+MIN_SECRET_LENGTH = 6  # shorter known values are ignored: they would destroy ordinary text
+_MAX_KNOWN_SECRETS = 4_096
 
 
 def marker(category: str) -> str:
@@ -250,20 +351,97 @@ def marker(category: str) -> str:
     return f"{_MARKER_PREFIX}{category}]"
 
 
+_LUHN_DOUBLED = bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)).maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+_LUHN_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
+
+
 def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        number = ord(char) - 48
-        if index % 2 == 1:
-            number *= 2
-            if number > 9:
-                number -= 9
-        total += number
-    return total % 10 == 0
+    raw = digits.encode("ascii")
+    # every second digit from the right doubled (digit sums precomputed); C-level translate and sum, no Python loop
+    return (sum(raw[-1::-2].translate(_LUHN_PLAIN)) + sum(raw[-2::-2].translate(_LUHN_DOUBLED))) % 10 == 0
+
+
+def _issuer_accepts(digits: str) -> bool:
+    """The issuer prefix (IIN range) of a major card network allows this many digits."""
+    length = len(digits)
+    two, three, four = int(digits[:2]), int(digits[:3]), int(digits[:4])
+    return (
+        (digits[0] == "4" and length in (13, 16, 19))  # Visa
+        or ((51 <= two <= 55 or 2221 <= four <= 2720) and length == 16)  # Mastercard
+        or (two in (34, 37) and length == 15)  # American Express
+        or ((four == 6011 or 644 <= three <= 649 or two == 65) and 16 <= length <= 19)  # Discover
+        or (3528 <= four <= 3589 and 16 <= length <= 19)  # JCB
+        or ((300 <= three <= 305 or two in (36, 38, 39)) and 14 <= length <= 19)  # Diners Club
+        or (two == 62 and 16 <= length <= 19)  # UnionPay
+    )
 
 
 def _is_card_number(digits: str) -> bool:
-    return 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits)
+    """A run of digits is a card: 13 to 19 digits, a card network's prefix for that length, and the Luhn check.
+
+    Luhn alone is one number in ten: order numbers, 15-digit IMEIs and long numeric ids would match."""
+    return 13 <= len(digits) <= 19 and digits.isdigit() and _issuer_accepts(digits) and _luhn_ok(digits)
+
+
+# Groupings printed on cards and typed by people: 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners).
+_CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 4, 4, 1, 2)})
+_CARD_GROUPS_LONGEST_FIRST = [list(shape) for shape in sorted(_CARD_GROUPS, key=len, reverse=True)]
+
+
+def _is_card_text(text: str) -> bool:
+    """``text`` (digits, maybe grouped by one kind of separator) is a card number written as cards are written."""
+    separators = {char for char in text if not char.isdigit()}
+    if not separators:
+        return _is_card_number(text)
+    if len(separators) > 1:
+        return False
+    groups = tuple(len(group) for group in text.split(separators.pop()))
+    return groups in _CARD_GROUPS and _is_card_number("".join(text.split(text[groups[0]])))
+
+
+def _is_card_int(value: int) -> bool:
+    return 10**12 <= value < 10**19 and _is_card_number(str(value))
+
+
+# IBAN length by country (ISO 13616 registry): a wrong length is rejected before the checksum is computed.
+_IBAN_LENGTHS = {
+    **dict.fromkeys(("NO",), 15),
+    **dict.fromkeys(("BE",), 16),
+    **dict.fromkeys(("DK", "FI", "FO", "GL", "NL"), 18),
+    **dict.fromkeys(("MK", "SI"), 19),
+    **dict.fromkeys(("AT", "BA", "EE", "KZ", "LT", "LU", "XK"), 20),
+    **dict.fromkeys(("CH", "HR", "LI", "LV"), 21),
+    **dict.fromkeys(("BG", "BH", "CR", "DE", "GB", "GE", "IE", "ME", "RS"), 22),
+    **dict.fromkeys(("AE", "GI", "IL"), 23),
+    **dict.fromkeys(("AD", "CZ", "ES", "MD", "PK", "RO", "SA", "SE", "SK", "TN", "VG"), 24),
+    **dict.fromkeys(("PT",), 25),
+    **dict.fromkeys(("IS", "TR"), 26),
+    **dict.fromkeys(("FR", "GR", "IT", "MC", "MR", "SM"), 27),
+    **dict.fromkeys(("AL", "AZ", "CY", "DO", "GT", "HU", "LB", "PL"), 28),
+    **dict.fromkeys(("BR", "PS", "QA", "UA"), 29),
+    **dict.fromkeys(("JO", "KW", "MU"), 30),
+    **dict.fromkeys(("MT",), 31),
+}
+_IBAN_DIGITS = str.maketrans({chr(code): str(code - 55) for code in range(ord("A"), ord("Z") + 1)})
+
+
+def _iban_ok(text: str) -> bool:
+    compact = text.replace(" ", "")
+    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
+        return False
+    # mod 97 of the number the rearranged IBAN spells, letters as 10..35 (ISO 7064), in C: translate and int()
+    return int((compact[4:] + compact[:4]).translate(_IBAN_DIGITS)) % 97 == 1
+
+
+def _looks_random(value: str) -> bool:
+    """Mixed character classes, as in generated keys: upper case, lower case and digits (or a symbol)."""
+    classes = (
+        any(char.isupper() for char in value)
+        + any(char.islower() for char in value)
+        + any(char.isdigit() for char in value)
+        + any(char in "+/_-" for char in value)
+    )
+    return classes >= 3 and len(set(value)) >= min(len(value) // 2, 16)
 
 
 def _is_basic_credential(value: str) -> bool:
@@ -276,8 +454,8 @@ def _is_basic_credential(value: str) -> bool:
 
 
 _PRIVATE_KEY_MARKER = marker("private_key")
-_EMAIL_MARKER = marker("email")
 _PHONE_MARKER = marker("phone")
+_SECRET_MARKER = marker("secret")
 
 
 def _replace_url(match: re.Match[str]) -> str:
@@ -298,7 +476,7 @@ def _replace_token(match: re.Match[str]) -> str:
         kind = _TOKEN_KIND.get(text[:length])
         if kind is not None:
             return marker(kind)
-    return marker("secret")
+    return _SECRET_MARKER
 
 
 def _replace_auth(match: re.Match[str]) -> str:
@@ -315,23 +493,218 @@ def _replace_phone(match: re.Match[str]) -> str:
     return _PHONE_MARKER if _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1] else text
 
 
+_CARD_SPLIT = re.compile(r"([ \-])")
+_MAX_CARD_CANDIDATES = 64  # card-shaped group runs checked in one run of digit groups; a receipt has a few
+_CARD_MARKER = marker("card")
+
+
+def _cards_within(text: str) -> str:
+    """``text`` (digit groups and single separators) with every run of whole groups that is written as a card and is
+    one redacted: "44 20 7946 0958 4111 1111 1111 1111" is a phone's digits, then a card. Linear: a card starts with
+    a group of four (or is one group of 13 to 19), so each group is tried against a handful of groupings."""
+    parts = _CARD_SPLIT.split(text)
+    groups, seps = parts[0::2], parts[1::2]
+    lengths = [len(group) for group in groups]
+    out: list[str] = []
+    i = 0
+    count = len(groups)
+    candidates = 0
+    while i < count:
+        end = i + 1
+        if 13 <= lengths[i] <= 19 and _is_card_number(groups[i]):
+            out.append(_CARD_MARKER)
+        elif lengths[i] == 4 and groups[i][0] in "23456":
+            candidates += 1
+            if candidates > _MAX_CARD_CANDIDATES:
+                # a hostile run of card-shaped groups: the rest is dropped whole, never checked group by group
+                out.append(_CARD_MARKER)
+                break
+            for shape in _CARD_GROUPS_LONGEST_FIRST:
+                stop = i + len(shape)
+                if (
+                    lengths[i:stop] == shape
+                    and seps[i : stop - 1].count(seps[i]) == len(shape) - 1
+                    and _is_card_number("".join(groups[i:stop]))
+                ):
+                    out.append(_CARD_MARKER)
+                    end = stop
+                    break
+            else:
+                out.append(groups[i])
+        else:
+            out.append(groups[i])
+        if end < count:
+            out.append(seps[end - 1])
+        i = end
+    return "".join(out)
+
+
 def _replace_card(match: re.Match[str]) -> str:
     text = match.group(0)
     start = match.start()
     if start > 0 and match.string[start - 1] in "0123456789.]":
         return text
-    return marker("card") if _is_card_number(text.replace(" ", "").replace("-", "")) else text
+    if len(text) <= 23 and _is_card_text(text):
+        return _CARD_MARKER
+    return _cards_within(text) if ("-" in text or " " in text) else text
+
+
+def _replace_email(match: re.Match[str]) -> str:
+    text = match.group(0)
+    top = text.rsplit(".", 1)[1]
+    return marker("email") if 2 <= len(top) <= 24 and top.isalpha() and top.isascii() else text
+
+
+def _replace_iban(match: re.Match[str]) -> str:
+    return marker("iban") if _iban_ok(match.group(0)) else match.group(0)
+
+
+def _replace_near_word(match: re.Match[str]) -> str:
+    if not _looks_random(match.group("value")):
+        return match.group(0)
+    return f"{match.group('word')}{match.group('sep')}{_SECRET_MARKER}"
+
+
+# --- known secret values ----------------------------------------------------------------------------------------------
+def _not_counted(signal: str, reason: str) -> None:
+    """The loss counter of a scrubber nobody handed one (tests, the CLI, before init)."""
+    _log.debug("signalfire: dropped %s (%s) before init; not counted", signal, reason)
+
+
+class _KnownSecrets:
+    """Exact values redacted wherever they appear: one compiled alternation (longest first), swapped whole."""
+
+    __slots__ = ("pattern", "values")
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self.values = tuple(sorted(set(values), key=lambda v: (-len(v), v)))
+        self.pattern = re.compile("|".join(re.escape(v) for v in self.values)) if self.values else None
+
+    def sub(self, text: str) -> str:
+        # A literal alternation is linear in the text (each attempt is bounded by the longest value).
+        if self.pattern is None or len(text) < MIN_SECRET_LENGTH:
+            return text
+        return self.pattern.sub(_SECRET_MARKER, text)
+
+
+_registry_lock = threading.Lock()
+_registered: frozenset[str] = frozenset()  # the application's and the integrations' values, kept across inits
+_generation = 0  # bumped on every registration: scrubbers rebuild their matcher and forget strings seen clean
+
+
+def _acceptable_secret(value: Any) -> str | None:
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    text: str = value.strip()
+    if len(text) < MIN_SECRET_LENGTH or len(text) > DEFAULT_ATTRIBUTE_LIMIT or text.startswith(_MARKER_PREFIX):
+        return None
+    return text
+
+
+def register_secret_values(*values: Any) -> int:
+    """Redact these exact values wherever they appear, whatever the key, in every signal; returns how many were new.
+
+    For the integrations (an engine URL's password, a Redis password) and :func:`signalfire.register_secret`. Values
+    shorter than MIN_SECRET_LENGTH (6) characters, non-strings and empty values are ignored: redacting "admin" or
+    "1234" everywhere would destroy ordinary text. Never raises.
+    """
+    global _registered, _generation  # noqa: PLW0603 - the process's one registry, replaced whole under the lock
+    try:
+        accepted = {v for v in map(_acceptable_secret, values) if v is not None}
+        with _registry_lock:
+            new = accepted - _registered
+            if not new or len(_registered) + len(new) > _MAX_KNOWN_SECRETS:
+                return 0
+            _registered = _registered | new
+            _generation += 1
+        return len(new)
+    except Exception:
+        _log.debug("signalfire: registering secret values failed", exc_info=True)
+        return 0
+
+
+def _forget_registered() -> None:
+    """Forget every registered value (tests: one test's secrets must not redact another's text)."""
+    global _registered, _generation  # noqa: PLW0603
+    with _registry_lock:
+        _registered = frozenset()
+        _generation += 1
+
+
+def url_secrets(url: Any) -> tuple[str, ...]:
+    """The secret parts of a URL (the password of its user-info), percent-decoded and as written; never raises."""
+    try:
+        text = url if isinstance(url, str) else str(url)
+        if "@" not in text:
+            return ()
+        password = urlsplit(text).password
+    except Exception:
+        return ()
+    if not password:
+        return ()
+    return tuple({password, unquote(password)})
+
+
+def register_url_secrets(*urls: Any) -> int:
+    """Register the passwords of these URLs (database, Redis, broker URLs) with :func:`register_secret_values`.
+
+    For the integrations: ``instrument_sqlalchemy`` passes ``engine.url`` (a ``sqlalchemy.URL`` renders its password
+    only with ``render_as_string(hide_password=False)``; pass that string), ``instrument_redis`` the connection URL or
+    password. Never raises; returns how many values were new.
+    """
+    return register_secret_values(*(secret for url in urls for secret in url_secrets(url)))
+
+
+def register_secret(*values: str) -> None:
+    """Redact these exact values wherever they appear in logs, spans, metrics and Sentry events, whatever the key.
+
+    signalfire already registers what it is configured with: the password of the Sentry DSN (SENTRY_DSN), the values
+    of OTEL_EXPORTER_OTLP_HEADERS, the values of environment variables whose names say they are secret
+    (``*_PASSWORD``, ``*_SECRET``, ``*_TOKEN``, ``*_API_KEY``, ...) and the passwords of URLs in the environment and of
+    the database and Redis connections it instruments. Register the application's own (a key fetched from a vault at
+    start-up, a webhook secret) here, before or after ``init_observability()``. Values shorter than 6 characters are
+    ignored, because redacting them everywhere would destroy ordinary text. Never raises.
+
+    Example::
+
+        import signalfire
+
+        signalfire.register_secret(vault.read("payments/webhook-secret"))
+        signalfire.scrub("signature was computed with wh-7Tq9Lz2Kp")  # "... computed with [REDACTED:secret]"
+    """
+    register_secret_values(*values)
+
+
+def settings_secrets(settings: Settings) -> tuple[str, ...]:
+    """The secret values the settings hold: the DSN's and OTLP endpoints' passwords, OTLP header values, and the
+    environment's secret-named variables that Settings collected when it read the environment."""
+    found: list[str] = []
+    found.extend(url_secrets(getattr(settings, "sentry_dsn", None) or ""))
+    for signal in ("", "traces_", "metrics_", "logs_"):
+        found.extend(url_secrets(getattr(settings, f"otlp_{signal}endpoint", None) or ""))
+        headers = getattr(settings, f"otlp_{signal}headers", None) or {}
+        for value in headers.values():
+            if isinstance(value, str):
+                found.append(value)
+                scheme, _, credential = value.strip().partition(" ")
+                if credential and scheme.isalpha():
+                    found.append(credential)  # "Bearer <token>": the token alone, as it may be logged
+    found.extend(getattr(settings, "secret_values", ()) or ())
+    return tuple(found)
 
 
 class Scrubber:
     """Redacts secrets and personal data from any nested value; one instance holds one policy.
 
     The running instance is configured from Settings by ``init_observability()`` (SIGNALFIRE_SCRUB_KEYS,
-    SIGNALFIRE_SCRUB_ALLOW_KEYS, SIGNALFIRE_SCRUB_EMAILS, SIGNALFIRE_SCRUB_PHONES); :func:`active` returns it.
+    SIGNALFIRE_SCRUB_ALLOW_KEYS, SIGNALFIRE_SCRUB_EMAILS, SIGNALFIRE_SCRUB_PHONES, SIGNALFIRE_SCRUB_MAX_LENGTH and
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT); :func:`active` returns it.
 
     Example::
 
-        scrubber = Scrubber(extra_keys=["internal_ref"], emails=True)
+        scrubber = Scrubber(extra_keys=["internal_ref"])
         scrubber.scrub({"user": "ann@example.com", "internal_ref": "x-1"})
         # {'user': '[REDACTED:email]', 'internal_ref': '[REDACTED:internal_ref]'}
     """
@@ -340,14 +713,19 @@ class Scrubber:
         "_allow",
         "_clean",
         "_extra_terms",
+        "_generation",
         "_key_cache",
+        "_known",
         "_kv_gate",
         "_lock",
+        "attribute_limit",
+        "dropped",
         "emails",
         "max_depth",
         "max_items",
         "max_string",
         "phones",
+        "secret_values",
     )
 
     def __init__(
@@ -355,38 +733,59 @@ class Scrubber:
         *,
         extra_keys: Iterable[str] = (),
         allow_keys: Iterable[str] = (),
-        emails: bool = False,
-        phones: bool = False,
+        emails: bool = True,
+        phones: bool = True,
         max_depth: int = 16,
         max_items: int = 1_000,
-        max_string: int = 65_536,
+        max_string: int = DEFAULT_MAX_LENGTH,
+        attribute_limit: int = DEFAULT_ATTRIBUTE_LIMIT,
+        secret_values: Iterable[str] = (),
+        dropped: Callable[[str, str], object] | None = None,
     ) -> None:
+        # The loss counter (signalfire._drops.dropped, handed down by the runtime): a cut string is counted there.
+        self.dropped: Callable[[str, str], object] = dropped or _not_counted
         self.emails = emails
         self.phones = phones
         self.max_depth = max_depth
         self.max_items = max_items
-        self.max_string = max_string
-        self._extra_terms: dict[str, str] = {}
-        for key in extra_keys:
-            normalized = _normalize(key)
-            if normalized:
-                self._extra_terms[normalized] = "_".join(_words(key))
-        self._allow = frozenset(_normalize(k) for k in (*DEFAULT_ALLOW_KEYS, *allow_keys)) - set(self._extra_terms)
+        self.max_string = max(1, max_string)
+        self.attribute_limit = max(1, attribute_limit)
+        self.secret_values = tuple(v for v in map(_acceptable_secret, secret_values) if v is not None)
+        self._allow = frozenset(_normalize(key) for key in (*DEFAULT_ALLOW_KEYS, *allow_keys))
+        self._extra_terms = {
+            normalized: "_".join(_words(key)) for key in extra_keys if (normalized := _normalize(key.strip()))
+        }
+        fragments = [*_KV_GATE_FRAGMENTS, *(re.escape(word) for key in extra_keys for word in _words(key))]
+        self._kv_gate = re.compile("|".join(fragments))
         self._key_cache: dict[Any, str | None] = {}
-        # Strings found clean under this policy; log events repeat their messages and enum-like values.
         self._clean: dict[str, None] = {}
         self._lock = threading.Lock()
-        extra_words = {word for name in self._extra_terms.values() for word in name.split("_")}
-        self._kv_gate = re.compile("|".join([*_KV_GATE_FRAGMENTS, *map(re.escape, sorted(extra_words))]))
+        self._generation = -1
+        self._known = _KnownSecrets(())
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Take in newly registered values; strings seen clean before may hold one now."""
+        with _registry_lock:
+            generation, registered = _generation, _registered
+        self._known = _KnownSecrets((*self.secret_values, *registered))
+        self._clean.clear()
+        self._generation = generation
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Scrubber:
-        """The scrubber the settings describe (the ``scrub_*`` fields)."""
+    def from_settings(cls, settings: Settings, dropped: Callable[[str, str], object] | None = None) -> Scrubber:
+        """The scrubber the settings describe (the ``scrub_*`` fields, the attribute limit, the known secrets);
+        ``dropped(signal, reason)`` counts what it cuts."""
+        limit = settings.span_attribute_value_length_limit or settings.attribute_value_length_limit
         return cls(
             extra_keys=settings.scrub_keys,
             allow_keys=settings.scrub_allow_keys,
             emails=settings.scrub_emails,
             phones=settings.scrub_phones,
+            max_string=settings.scrub_max_length,
+            attribute_limit=limit,
+            secret_values=settings_secrets(settings),
+            dropped=dropped,
         )
 
     # --- keys -----------------------------------------------------------------------------------------------------
@@ -420,8 +819,11 @@ class Scrubber:
         for term, category in self._extra_terms.items():
             if term in joined:
                 return category
-        if words[-1] in _SAFE_LAST_WORDS and len(words) > 1:
-            return None
+        if len(words) > 1 and not joined.endswith(_SECRET_IDS):
+            if words[-1] in _SAFE_LAST_WORDS or any(word.startswith("expir") for word in words[1:]):
+                return None
+            if words[-1] == "tokens" and joined.startswith(_COUNT_NAMESPACES):
+                return None
         for word in words:
             if word in SENSITIVE_KEY_WORDS:
                 return SENSITIVE_KEY_WORDS[word]
@@ -434,28 +836,71 @@ class Scrubber:
         """True when a value stored under ``key`` is redacted whole (``Authorization``, ``x-api-key``, ``apiKey``)."""
         return self.key_category(key) is not None
 
+    def redact_under(self, category: str, value: Any) -> Any:
+        """What a value under a key of ``category`` becomes: the marker, except for None and empty strings (kept),
+        booleans and numbers (kept: a flag or a count, not a secret) unless the number is a card or the category's
+        secrets are numbers (pin, cvv, otp, ssn, card)."""
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int | float):
+            if category in _NUMERIC_SECRET_CATEGORIES or (isinstance(value, int) and _is_card_int(value)):
+                return marker(category if category in _NUMERIC_SECRET_CATEGORIES else "card")
+            return value
+        if isinstance(value, str | bytes) and not value:
+            return value
+        return marker(category)
+
     # --- text -----------------------------------------------------------------------------------------------------
     def scrub_text(self, text: str, *, emails: bool | None = None, phones: bool | None = None) -> str:
-        """``text`` with every secret-shaped part replaced by a marker; never raises."""
+        """``text`` with every secret-shaped part replaced by a marker; never raises.
+
+        ``emails`` and ``phones`` are accepted for compatibility and ignored: the policy (SIGNALFIRE_SCRUB_EMAILS,
+        SIGNALFIRE_SCRUB_PHONES) is the same in every sink."""
         try:
-            return self._text(
-                text, self.emails if emails is None else emails, self.phones if phones is None else phones
-            )
+            # Span attributes, routes, user agents and label values repeat: a string seen clean costs one lookup.
+            clean = self._clean
+            if self._generation == _generation and text in clean:
+                return text
+            scrubbed = self._text(text)
+            if scrubbed is text and len(text) <= _CLEAN_CACHE_MAX_LENGTH:
+                if len(clean) >= _CLEAN_CACHE_SIZE:
+                    clean.clear()
+                clean[text] = None
+            return scrubbed
         except Exception:  # a scrubber bug must never leak the value nor break the caller
             _log.debug("signalfire: scrubbing a string failed", exc_info=True)
             return UNSCRUBBABLE
 
-    def _text(self, text: str, emails: bool, phones: bool) -> str:
-        if len(text) < _MIN_SCAN_LENGTH:
+    def _truncate(self, text: str, limit: int) -> str:
+        self._count_truncated()
+        return text[:limit] + TRUNCATED
+
+    def _count_truncated(self) -> None:
+        try:
+            self.dropped("scrub", "truncated")
+        except Exception:  # counting must not become a failure of its own
+            _log.debug("signalfire: counting a truncated string failed", exc_info=True)
+
+    def _text(self, text: str, *_ignored: Any) -> str:
+        length = len(text)
+        if length < MIN_SECRET_LENGTH:
             return text
-        if len(text) > self.max_string:
-            text = text[: self.max_string] + TRUNCATED
+        if length > self.max_string:
+            text = self._truncate(text, self.max_string)
+        if self._generation != _generation:
+            self._refresh()
+        known = self._known.pattern
+        if known is not None:  # one literal alternation, linear in the text
+            text = known.sub(_SECRET_MARKER, text)
+        if length < _MIN_SCAN_LENGTH:
+            return text
         auth_word = "earer" in text or "EARER" in text or "asic" in text or "ASIC" in text
+        # A high-entropy string after "key" has a digit or a symbol, so the near-word rule needs no gate of its own.
         if _SUSPICIOUS.search(text) is None and not (auth_word or "AKIA" in text or "ASIA" in text):
             return text
         first = text.lstrip()[:1]
         if first in ("{", "[") and text.rstrip()[-1:] in ("}", "]"):
-            embedded = self._json_text(text, emails, phones)
+            embedded = self._json_text(text)
             if embedded is not None:
                 return embedded
         if "-----BEGIN" in text:
@@ -469,13 +914,24 @@ class Scrubber:
             text = _URL_RE.sub(_replace_url, text)
         if _LONG_RUN.search(text) is not None:
             text = _TOKENS_RE.sub(_replace_token, text)
+            lower = text.lower()
+            if "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "credential" in lower:
+                text = _NEAR_WORD_RE.sub(_replace_near_word, text)
         if auth_word:
             text = _AUTH_RE.sub(_replace_auth, text)
         text = _CARD_RE.sub(_replace_card, text)
-        if emails and "@" in text:
-            text = _EMAIL_RE.sub(_EMAIL_MARKER, text)
-        if phones:
-            text = _PHONE_RE.sub(_replace_phone, text)
+        if not text.islower():  # an IBAN starts with two capitals
+            text = _IBAN_RE.sub(_replace_iban, text)
+        if self.phones:
+            plus, paren, dotted = _PHONE_RES
+            if "+" in text:
+                text = plus.sub(_replace_phone, text)
+            if "(" in text:
+                text = paren.sub(_replace_phone, text)
+            if "-" in text or "." in text:
+                text = dotted.sub(_replace_phone, text)
+        if self.emails and "@" in text:
+            text = _EMAIL_RE.sub(_replace_email, text)
         return text
 
     def _key_values(self, text: str) -> str:
@@ -488,12 +944,22 @@ class Scrubber:
             category = self.key_category(match.group("key"))
             if category is None:
                 continue
-            value = _KV_VALUE_RE.match(text, match.end())
+            start = match.end()
+            if _PLACEHOLDER.match(text, start) is not None:
+                continue  # "password=%(password)s", "token = :token", "pin=$1", "secret = ?"
+            value = _KV_VALUE_RE.match(text, start)
             if value is None:
                 continue
-            quote_char = value.group(0)[0]
+            found = value.group(0)
+            if found in _LITERALS or (
+                match.group(0).rstrip()[-1] == ":"
+                and category not in _NUMERIC_SECRET_CATEGORIES
+                and _PROSE_WORD.fullmatch(found) is not None
+            ):
+                continue  # "token: refreshed", "password=null": a word or a literal, not a secret
+            quote_char = found[0]
             redacted = marker(category)
-            pieces.append(text[done : match.end()])
+            pieces.append(text[done:start])
             pieces.append(f"{quote_char}{redacted}{quote_char}" if quote_char in "'\"" else redacted)
             done = value.end()
         if not pieces:
@@ -501,38 +967,43 @@ class Scrubber:
         pieces.append(text[done:])
         return "".join(pieces)
 
-    def _json_text(self, text: str, emails: bool, phones: bool) -> str | None:
+    def _json_text(self, text: str) -> str | None:
         try:
             parsed = orjson.loads(text)
         except orjson.JSONDecodeError:
             return None
         if not isinstance(parsed, dict | list):
             return None
-        scrubbed = self._value(parsed, 0, emails, phones)
+        scrubbed = self._value(parsed, 0)
         if scrubbed == parsed:
             return text
         return orjson.dumps(scrubbed).decode()
 
     def scrub_query(self, query: str) -> str:
         """A URL query string with sensitive parameters' values (by name or by shape, after percent-decoding)
-        replaced by markers; other parameters are kept byte for byte. Never raises."""
+        replaced by markers; other parameters are kept byte for byte. At most SIGNALFIRE_SCRUB_MAX_LENGTH characters
+        are read (the rest becomes ``[TRUNCATED]``). Never raises."""
         if not query:
             return query
         try:
+            truncated = len(query) > self.max_string
+            if truncated:
+                self._count_truncated()
+                query = query[: self.max_string]
             parts = []
             for item in query.split("&"):
                 name, sep, raw = item.partition("=")
                 if not sep:
-                    parts.append(item)
+                    parts.append(self._text(item) if len(item) >= MIN_SECRET_LENGTH else item)
                     continue
                 category = self.key_category(unquote_plus(name))
                 if category is not None and raw:
                     parts.append(f"{name}={marker(category)}")
                     continue
                 value = unquote_plus(raw)
-                scrubbed = self.scrub_text(value)
+                scrubbed = self._text(value)
                 parts.append(item if scrubbed == value else f"{name}={quote(scrubbed, safe='[]:')}")
-            return "&".join(parts)
+            return "&".join(parts) + (TRUNCATED if truncated else "")
         except Exception:
             _log.debug("signalfire: scrubbing a query string failed", exc_info=True)
             return UNSCRUBBABLE
@@ -542,12 +1013,10 @@ class Scrubber:
         """A scrubbed copy of ``value``: dicts, lists, tuples, sets, dataclasses and pydantic models (as dicts), JSON
         held in strings, bytes. Never raises; values without anything to redact come back equal (often identical).
 
-        ``emails`` / ``phones`` override this scrubber's setting for one call (Sentry events pass ``True``).
+        ``emails`` and ``phones`` are accepted for compatibility and ignored: one policy for every sink.
         """
         try:
-            return self._value(
-                value, 0, self.emails if emails is None else emails, self.phones if phones is None else phones
-            )
+            return self._value(value, 0)
         except Exception:
             _log.debug("signalfire: scrubbing a value failed", exc_info=True)
             return UNSCRUBBABLE
@@ -556,7 +1025,7 @@ class Scrubber:
         self, mapping: Mapping[Any, Any], *, emails: bool | None = None, phones: bool | None = None
     ) -> dict[Any, Any]:
         """A scrubbed copy of a flat-or-nested mapping (a log event, span attributes); never raises."""
-        result = self.scrub(dict(mapping), emails=emails, phones=phones)
+        result = self.scrub(dict(mapping))
         return result if isinstance(result, dict) else {"value": result}
 
     def scrub_fields(self, fields: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
@@ -565,7 +1034,8 @@ class Scrubber:
         The hot-path form of :meth:`scrub`: only values that change are written back, and strings already seen
         clean (event names, enum-like values) are recognised by one dictionary lookup.
         """
-        emails, phones = self.emails, self.phones
+        if self._generation != _generation:
+            self._refresh()
         key_cache = self._key_cache
         clean = self._clean
         try:
@@ -574,14 +1044,15 @@ class Scrubber:
                 if category is _UNKNOWN:
                     category = self.key_category(key)
                 if category is not None:
-                    if value is not None and not (isinstance(value, str | bytes) and not value):
-                        fields[key] = marker(category)
+                    redacted = self.redact_under(category, value)
+                    if redacted is not value:
+                        fields[key] = redacted
                     continue
                 kind = type(value)
                 if kind is str:
-                    if len(value) < _MIN_SCAN_LENGTH or value in clean:
+                    if len(value) < MIN_SECRET_LENGTH or value in clean:
                         continue
-                    scrubbed = self._text(value, emails, phones)
+                    scrubbed = self._text(value)
                     if scrubbed is not value:
                         fields[key] = scrubbed
                     elif len(value) <= _CLEAN_CACHE_MAX_LENGTH:
@@ -589,33 +1060,31 @@ class Scrubber:
                             clean.clear()
                         clean[value] = None
                 elif kind is int:
-                    if value >= 10**12 and _is_card_number(str(value)):
+                    if value >= 10**12 and _is_card_int(value):
                         fields[key] = marker("card")
                 elif not (value is None or kind is float or kind is bool):
-                    fields[key] = self._value(value, 1, emails, phones)
+                    fields[key] = self._value(value, 1)
         except Exception:
             _log.debug("signalfire: scrubbing fields failed", exc_info=True)
             for key in list(fields):
                 fields[key] = UNSCRUBBABLE
         return fields
 
-    def _value(self, value: Any, depth: int, emails: bool, phones: bool) -> Any:
+    def _value(self, value: Any, depth: int, *_ignored: Any) -> Any:
         if value is None or isinstance(value, bool | float):
             return value
         if isinstance(value, str):
-            return self._text(value, emails, phones)
+            return self._text(value)
         if isinstance(value, int):
-            if 10**12 <= value < 10**19 and _is_card_number(str(value)):
-                return marker("card")
-            return value
+            return marker("card") if _is_card_int(value) else value
         if depth >= self.max_depth:
             return marker("too_deep")
         if isinstance(value, Mapping):
-            return self._mapping(value, depth, emails, phones)
+            return self._mapping(value, depth)
         if isinstance(value, list | tuple):
-            return self._sequence(value, depth, emails, phones)
+            return self._sequence(value, depth)
         if isinstance(value, set | frozenset):
-            items = self._sequence(list(value), depth, emails, phones)
+            items = self._sequence(list(value), depth)
             try:
                 return type(value)(items)
             except TypeError:
@@ -623,40 +1092,43 @@ class Scrubber:
         if isinstance(value, bytes | bytearray | memoryview):
             raw = bytes(value[: self.max_string])
             text = raw.decode("utf-8", errors="replace")
-            scrubbed = self._text(text, emails, phones)
-            return value if scrubbed == text and len(value) <= self.max_string else scrubbed
+            scrubbed = self._text(text)
+            if len(value) > self.max_string:
+                return self._truncate(scrubbed, len(scrubbed))
+            return value if scrubbed == text else scrubbed
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
-            return self._mapping(fields, depth, emails, phones)
+            return self._mapping(fields, depth)
         dump: Callable[..., Any] | None = getattr(type(value), "model_dump", None)
         if dump is not None and hasattr(type(value), "model_fields"):
-            return self._value(dump(value, mode="python"), depth + 1, emails, phones)
+            return self._value(dump(value, mode="python"), depth + 1)
         if isinstance(value, BaseException):
-            return self._text(f"{type(value).__name__}: {value}", emails, phones)
+            return self._text(f"{type(value).__name__}: {value}")
         return value
 
-    def _mapping(self, value: Mapping[Any, Any], depth: int, emails: bool, phones: bool) -> dict[Any, Any]:
+    def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for count, (key, item) in enumerate(value.items()):
             if count >= self.max_items:
                 result[TRUNCATED] = f"{len(value) - count} more items"
                 break
             category = self.key_category(key)
-            if category is not None and item is not None and not (isinstance(item, str | bytes) and not item):
-                result[key] = marker(category)
+            if category is not None:
+                redacted = self.redact_under(category, item)
+                result[key] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
-                new_key = self._text(key, emails, phones) if isinstance(key, str) else key
-                result[new_key] = self._value(item, depth + 1, emails, phones)
+                new_key = self._text(key) if isinstance(key, str) else key
+                result[new_key] = self._value(item, depth + 1)
         return result
 
-    def _sequence(self, value: list[Any] | tuple[Any, ...], depth: int, emails: bool, phones: bool) -> Any:
+    def _sequence(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
         # A (name, value) pair whose name is sensitive, as in ASGI and HTTP header lists.
         if len(value) == 2 and isinstance(value[1], str | bytes) and value[1] and _is_field_name(value[0]):
             category = self.key_category(value[0])
             if category is not None:
                 pair = (value[0], marker(category))
                 return list(pair) if isinstance(value, list) else pair
-        items = [self._value(item, depth + 1, emails, phones) for item in value[: self.max_items]]
+        items = [self._value(item, depth + 1) for item in value[: self.max_items]]
         if len(value) > self.max_items:
             items.append(TRUNCATED)
         return items if isinstance(value, list) else tuple(items)
@@ -671,10 +1143,12 @@ def active() -> Scrubber:
     return _active
 
 
-def install(settings: Settings) -> Scrubber:
-    """Make the policy described by ``settings`` the active one; returns it."""
+def install(settings: Settings, dropped: Callable[[str, str], object] | None = None) -> Scrubber:
+    """Make the policy described by ``settings`` the active one (with the secret values the settings hold); returns
+    it. ``dropped`` is the loss counter (``signalfire._drops.dropped``): strings cut at SIGNALFIRE_SCRUB_MAX_LENGTH
+    are counted as ``scrub``/``truncated``."""
     global _active  # noqa: PLW0603 - the one policy of the process, replaced whole
-    _active = Scrubber.from_settings(settings)
+    _active = Scrubber.from_settings(settings, dropped)
     return _active
 
 
@@ -690,10 +1164,13 @@ def scrub(value: Any) -> Any:
 
     Works on any nested value (dicts, lists, tuples, sets, dataclasses and pydantic models as dicts, JSON held in
     strings) and never raises. Values under sensitive keys (password, token, api key, authorization, cookie, ...) are
-    redacted whole; JWTs, bearer/basic credentials, AWS/GitHub/Slack/Stripe keys, PEM private keys, Luhn-valid card
-    numbers, passwords in URLs and sensitive query parameters are redacted wherever they appear. The policy is the
-    one ``init_observability()`` configured: SIGNALFIRE_SCRUB_KEYS adds sensitive keys, SIGNALFIRE_SCRUB_ALLOW_KEYS
-    keeps keys readable, SIGNALFIRE_SCRUB_EMAILS and SIGNALFIRE_SCRUB_PHONES redact emails and phone numbers.
+    redacted whole (booleans and numbers there are kept unless they are card numbers); registered secret values
+    (:func:`signalfire.register_secret`), JWTs, bearer/basic credentials, vendor keys (AWS, GitHub, Slack, Stripe,
+    Google, Vault, Hugging Face, Shopify, ...), PEM private keys, card numbers, IBANs, passwords in URLs, sensitive
+    query parameters, emails and phone numbers are redacted wherever they appear. The policy is the one
+    ``init_observability()`` configured: SIGNALFIRE_SCRUB_KEYS adds sensitive keys, SIGNALFIRE_SCRUB_ALLOW_KEYS keeps
+    keys readable, SIGNALFIRE_SCRUB_EMAILS=false and SIGNALFIRE_SCRUB_PHONES=false keep emails and phone numbers, and
+    SIGNALFIRE_SCRUB_MAX_LENGTH bounds the strings it reads.
 
     Example::
 
@@ -705,15 +1182,34 @@ def scrub(value: Any) -> Any:
 
 
 # --- spans --------------------------------------------------------------------------------------------------------
+def _bounded(scrubber: Scrubber, text: str) -> str:
+    """An attribute string cut to the attribute value limit, then scrubbed: the limit bounds the work."""
+    if len(text) > scrubber.attribute_limit:
+        text = text[: scrubber.attribute_limit]
+    return scrubber.scrub_text(text)
+
+
 def scrub_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
-    """A span or event attribute's value as it is exported: the marker under a sensitive key, strings (and sequences
-    of strings) scrubbed by shape, anything else as it is."""
+    """A span or event attribute's value as it is exported: the marker under a sensitive key (booleans and numbers
+    kept unless they are cards), strings (and sequences of strings) cut to the attribute value limit
+    (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) and then scrubbed, card numbers held as integers redacted, anything else as
+    it is."""
     category = scrubber.key_category(key)
     if category is not None:
-        return marker(category) if value not in (None, "", ()) else value
+        if isinstance(value, tuple | list):
+            items = tuple(scrubber.redact_under(category, v) for v in value)
+            return value if items == tuple(value) else items
+        return scrubber.redact_under(category, value) if value not in ("", ()) else value
     if isinstance(value, str):
-        return scrubber.scrub_text(value)
-    if isinstance(value, tuple | list) and value and isinstance(value[0], str):
-        items = tuple(scrubber.scrub_text(v) if isinstance(v, str) else v for v in value)
+        return _bounded(scrubber, value)
+    if type(value) is int:
+        return marker("card") if _is_card_int(value) else value
+    if isinstance(value, tuple | list) and value:
+        if isinstance(value[0], str):
+            items = tuple(_bounded(scrubber, v) if isinstance(v, str) else v for v in value)
+        elif type(value[0]) is int:
+            items = tuple(marker("card") if type(v) is int and _is_card_int(v) else v for v in value)
+        else:
+            return value
         return value if items == tuple(value) else items
     return value

@@ -444,8 +444,8 @@ class Settings(BaseSettings):
     shutdown_timeout_s: Seconds = Field(
         5.0,
         validation_alias=_env("SIGNALFIRE_SHUTDOWN_TIMEOUT"),
-        description="SIGNALFIRE_SHUTDOWN_TIMEOUT, seconds that shutdown() (also at exit and on SIGTERM) may spend "
-        "flushing.",
+        description="SIGNALFIRE_SHUTDOWN_TIMEOUT, seconds the whole exit may spend flushing and closing: one budget "
+        "shared by lifespan shutdown, SIGTERM, atexit and shutdown().",
     )
     handle_sigterm: bool = Field(
         True,
@@ -478,14 +478,24 @@ class Settings(BaseSettings):
         "(comma-separated), added to the built-in list (token_count, session_count, ...).",
     )
     scrub_emails: bool = Field(
-        False,
+        True,
         validation_alias=_env("SIGNALFIRE_SCRUB_EMAILS"),
-        description="SIGNALFIRE_SCRUB_EMAILS: redact email addresses in logs and spans (Sentry events always are).",
+        description="SIGNALFIRE_SCRUB_EMAILS: redact email addresses, in every signal alike (logs, spans, metrics, "
+        "Sentry events); false keeps them everywhere.",
     )
     scrub_phones: bool = Field(
-        False,
+        True,
         validation_alias=_env("SIGNALFIRE_SCRUB_PHONES"),
-        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers in logs and spans (Sentry events always are).",
+        description="SIGNALFIRE_SCRUB_PHONES: redact phone numbers, in every signal alike; false keeps them "
+        "everywhere.",
+    )
+    scrub_max_length: int = Field(
+        65_536,
+        validation_alias=_env("SIGNALFIRE_SCRUB_MAX_LENGTH"),
+        description="SIGNALFIRE_SCRUB_MAX_LENGTH: the longest string the scrubber reads, in characters (a log value, "
+        "a query string, a Sentry field); the rest is cut and replaced by [TRUNCATED] before any pattern runs, and "
+        'counted in signalfire_telemetry_dropped_total{signal="scrub",reason="truncated"}. Span attributes are '
+        "cut to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT first.",
     )
     request_id_header: str = Field(
         "X-Request-ID",
@@ -600,6 +610,12 @@ class Settings(BaseSettings):
         description="SIGNALFIRE_METRICS_PORT / OTEL_EXPORTER_PROMETHEUS_PORT. Also serve the exposition on this port "
         "from a standalone HTTP server (for services without an ASGI app); 0 picks a free port. Default: unset.",
     )
+    metrics_on_app: bool = Field(
+        True,
+        validation_alias=_env("SIGNALFIRE_METRICS_ON_APP"),
+        description="SIGNALFIRE_METRICS_ON_APP. false: the instrumented app does not answer SIGNALFIRE_METRICS_PATH; "
+        "with SIGNALFIRE_METRICS_PORT the exposition is then served only on its own port, off the public one.",
+    )
     metrics_host: str = Field(
         "0.0.0.0",  # Prometheus scrapes from another host; prometheus-client binds the same by default
         validation_alias=_env("SIGNALFIRE_METRICS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
@@ -687,6 +703,20 @@ class Settings(BaseSettings):
         description="SIGNALFIRE_SERVER_RESPONSE_HOOK: a function called as hook(span, scope, message) with the "
         "http.response.start message (OpenTelemetry's ASGI client_response_hook signature).",
     )
+    fastapi_operation_spans: bool = Field(
+        False,
+        validation_alias=_env("SIGNALFIRE_FASTAPI_OPERATION_SPANS"),
+        description="SIGNALFIRE_FASTAPI_OPERATION_SPANS. true keeps FastAPI's own operation spans (FastAPI >= 0.142: "
+        "fastapi.dependencies, fastapi.endpoint, fastapi.serialization, fastapi.background_task) as children of "
+        "signalfire's server span; by default FastAPI's native telemetry records nothing.",
+    )
+    fastapi_otel_auto_configure: bool = Field(
+        False,
+        validation_alias=_env("FASTAPI_OTEL_AUTO_CONFIGURE"),
+        description="FASTAPI_OTEL_AUTO_CONFIGURE, as FastAPI (>= 0.143) reads it: true asks FastAPI to add its own "
+        "OTLP exporters at start-up. signalfire's providers do not take them (they would export every span twice, "
+        "unscrubbed); the start-up report and signalfire doctor say so.",
+    )
     redis_capture_args: bool = Field(
         False,
         validation_alias=_env("SIGNALFIRE_REDIS_CAPTURE_ARGS"),
@@ -734,6 +764,9 @@ class Settings(BaseSettings):
     # Where each field's value came from, filled by __init__ and read by `signalfire doctor`; the parsed
     # OTEL_CONFIG_FILE (an opentelemetry.configuration model), for what no field expresses (propagators).
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+    # Values of secret-named environment variables and passwords of URLs in the environment, read once with the rest
+    # of the environment; the scrubber redacts them wherever they appear (not a field: never shown or compared).
+    _secret_values: tuple[str, ...] = PrivateAttr(default_factory=lambda: secret_environment_values(os.environ))
     _config_file: Any = PrivateAttr(default=None)
 
     # --- validators ------------------------------------------------------------------------------------------------
@@ -1065,7 +1098,25 @@ class Settings(BaseSettings):
             raise ValueError("expected a number of milliseconds, 0 or more")
         return number
 
+    @field_validator("scrub_max_length", mode="before")
+    @classmethod
+    def _check_scrub_max_length(cls, value: Any) -> Any:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            number = 0
+        if isinstance(value, bool) or number < 64:
+            raise ValueError("expected a whole number of characters, at least 64")
+        return number
+
     # --- derived values --------------------------------------------------------------------------------------------
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The environment's secret values: variables named ``*_PASSWORD``, ``*_SECRET``, ``*_TOKEN``, ``*_API_KEY``,
+        ``*_DSN``, ... and the passwords of URLs in any variable (``DATABASE_URL``); read when the settings were
+        built."""
+        return self._secret_values
+
     @property
     def preset(self) -> str:
         """The preset the environment selects: ``development`` or ``production``."""
@@ -1207,6 +1258,35 @@ class Settings(BaseSettings):
 
     def __hash__(self) -> int:
         return hash(repr(sorted(self.model_dump().items())))
+
+
+# The last word(s) of a variable name that says its value is a secret (PWD, the working directory, is not one).
+_SECRET_VARIABLE = re.compile(
+    r"(?:^|_)(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|SECRET_KEY|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_ACCESS_KEY"
+    r"|CREDENTIALS?|DSN|AUTH_TOKEN|WEBHOOK_SECRET|SIGNING_KEY|ENCRYPTION_KEY|MASTER_KEY|ACCOUNT_KEY)$",
+    re.IGNORECASE,
+)
+
+
+def secret_environment_values(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret values in an environment: whole values of secret-named variables (a URL among them gives its
+    password only) and the password of a URL in any variable."""
+    found: list[str] = []
+    for name, raw in environ.items():
+        value = raw.strip()
+        if not value:
+            continue
+        if "://" in value and "@" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                found.extend({password, unquote(password)})
+            continue
+        if _SECRET_VARIABLE.search(name) is not None:
+            found.append(value)
+    return tuple(found)
 
 
 def env_names(field: str) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from signalfire import _drops, _scrub
 from signalfire._drops import CountingSpanExporter, watch_batch_processor
-from signalfire._otlp import otlp_exporter
+from signalfire._otlp import address, otlp_exporter
 from signalfire._scrub_wire import ScrubbingSpanExporter
 from signalfire._settings import Settings
 
@@ -88,6 +88,11 @@ class _DelegatingTracer(trace.Tracer):
         return self.current().start_as_current_span(*args, **kwargs)
 
 
+# Instrumentation scopes whose tracers signalfire narrows (by scope name, a public part of the OpenTelemetry API):
+# FastAPI's native telemetry asks the global provider for "fastapi" (see integrations/_fastapi_native.py).
+SCOPE_TRACERS: dict[str, Callable[[trace.Tracer], trace.Tracer]] = {}
+
+
 class _DelegatingTracerProvider(trace.TracerProvider):
     def get_tracer(
         self,
@@ -96,7 +101,9 @@ class _DelegatingTracerProvider(trace.TracerProvider):
         schema_url: str | None = None,
         attributes: Any = None,
     ) -> trace.Tracer:
-        return _DelegatingTracer((instrumenting_module_name, instrumenting_library_version, schema_url, attributes))
+        tracer = _DelegatingTracer((instrumenting_module_name, instrumenting_library_version, schema_url, attributes))
+        narrow = SCOPE_TRACERS.get(instrumenting_module_name)
+        return narrow(tracer) if narrow is not None else tracer
 
 
 GLOBAL_PROVIDER = _DelegatingTracerProvider()
@@ -189,16 +196,22 @@ def build_span_limits(settings: Settings) -> SpanLimits:
 
 def build_span_exporters(settings: Settings) -> list[SpanExporter]:
     """The exporters OTEL_TRACES_EXPORTER and the endpoints select (an empty list: spans are not exported)."""
-    exporters: list[SpanExporter] = []
+    return [exporter for exporter, _ in _span_exporters(settings)]
+
+
+def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, tuple[str, int] | None]]:
+    """The exporters with the (host, port) each connects to (None: not over the network), so that the exit path can
+    tell a collector that refuses connections at once (``_otlp.refusing``)."""
+    exporters: list[tuple[SpanExporter, tuple[str, int] | None]] = []
     for name in settings.exporters("traces"):
         if name == "otlp":
             target = settings.otlp_target("traces")
             if target is not None:
-                exporters.append(otlp_exporter("traces", target))
+                exporters.append((otlp_exporter("traces", target), address(target.endpoint, target.protocol)))
         elif name == "console":
             from signalfire._console import SpanTreeExporter
 
-            exporters.append(SpanTreeExporter())
+            exporters.append((SpanTreeExporter(), None))
     return exporters
 
 
@@ -222,11 +235,13 @@ def install(
     )
     for processor in extra_processors:
         provider.add_span_processor(processor)
-    chosen = list(exporters) if exporters is not None else build_span_exporters(settings)
-    for exporter in chosen:
+    chosen = [(e, None) for e in exporters] if exporters is not None else _span_exporters(settings)
+    for exporter, endpoint in chosen:
         # one scrubber policy for every signal: span attributes and events are scrubbed before export; the counting
         # wrapper outside it sees every loss, the scrubber's included, and keeps any exception from the SDK's thread
-        counting = CountingSpanExporter(ScrubbingSpanExporter(exporter, _scrub.active(), _drops.dropped))
+        counting = CountingSpanExporter(
+            ScrubbingSpanExporter(exporter, _scrub.active(), _drops.dropped), endpoint=endpoint
+        )
         processor = BatchSpanProcessor(counting, **settings.batch_options())
         watch_batch_processor(processor, "traces", counting)
         provider.add_span_processor(processor)

@@ -534,8 +534,42 @@ CHECKS: tuple[Check, ...] = (
 _MARKS: dict[Status, str] = {"ok": "ok  ", "problem": "FAIL", "warning": "warn", "info": "    "}
 
 
+def owners(settings: Settings, app_spec: str | None) -> list[tuple[str, str, str]]:
+    """Who owns each signal: with ``--app module:attribute``, what init_observability() finds for that application
+    (the owners recorded if the module initialised signalfire itself); without it, what the environment alone tells."""
+    from signalfire import _owners, _runtime
+
+    if app_spec is None:
+        probe = _runtime.Observability(settings, None, None)
+        return _owners.detect(probe, imported_only=False)
+    module_name, _, attribute = app_spec.partition(":")
+    sys.path.insert(0, os.getcwd())  # as uvicorn does: the application's package from the current directory
+    module = importlib.import_module(module_name)
+    app = getattr(module, attribute or "app")
+    running = _runtime.current()
+    started = running is None
+    if running is None:
+        running = _runtime.start(settings, app=app)
+    else:
+        _runtime.instrument_app(running, app)
+    try:
+        # The app's own routes are judged when its middleware stack is built (its first request): build it now.
+        build = getattr(app, "build_middleware_stack", None)
+        if callable(build):
+            build()
+        return [(o.signal, o.found, o.action) for o in running.owners]
+    finally:
+        if started:
+            running.shutdown(timeout=1.0)
+
+
 def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
     _add_settings_arguments(parser)
+    parser.add_argument(
+        "--app",
+        metavar="MODULE:ATTRIBUTE",
+        help="import the application (as uvicorn would, e.g. myservice.main:app) and report who owns each signal",
+    )
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="per network check (default: 3)")
     parser.add_argument("--all", action="store_true", help="list every setting, not only those set or preset")
 
@@ -550,8 +584,23 @@ def run_doctor(args: argparse.Namespace) -> int:
     print_table(settings, sys.stdout, only_set=not args.all)
     if not args.all:
         print("  (every other setting is at its default: signalfire config lists them all)")
-    print("\nchecks")
     problems = 0
+    print("\nowners (who owns each signal, and what signalfire does about it)")
+    try:
+        found = owners(settings, getattr(args, "app", None))
+    except Exception as exc:  # an application that fails to import is the doctor's finding, not its crash
+        found = []
+        print(f"  FAIL  importing {args.app} failed: {exc!r}")
+        problems += 1
+    if not found:
+        print("        signalfire owns traces, metrics, logs and errors; nothing else was found")
+    for signal, who, action in found:
+        mark = _MARKS["warning"] if action.startswith("refused") else _MARKS["info"]
+        print(f"  {mark}  {signal}: {who}")
+        print(f"        {action}")
+    if getattr(args, "app", None) is None:
+        print("        (pass --app module:attribute to see what signalfire finds in your application)")
+    print("\nchecks")
     for check in CHECKS:
         try:
             findings = list(check(settings, args.timeout))

@@ -640,9 +640,68 @@ def install(obs: Any, app: Any, checks: Iterable[HealthCheck | CheckFunction] | 
         return
     _warn_if_traced(settings)
     state = _Health(_as_checks(checks or ()), settings)
-    # In front of the app's own routes so a catch-all route (a single-page app's /{path:path}) cannot shadow the probes.
-    routes[0:0] = state.routes()
+    # In front of the app's own routes so a catch-all route (a single-page app's /{path:path}) cannot shadow the probes;
+    # a path the app names itself stays the app's (here, and again when the app is first served: yield_to_app).
+    routes[0:0] = [route for route in state.routes() if not _app_serves(app, route, obs.note_owner)]
     app._signalfire_health = state
+
+
+def serves_path(app: Any, path: str) -> bool:
+    """True when one of ``app``'s own routes answers exactly ``path``: a route of that template, or a mount at it.
+
+    A parameterised catch-all (a single-page app's ``/{path:path}``) does not count: signalfire's routes go in front
+    of it, and the application keeps every path it names.
+    """
+    routes = getattr(getattr(app, "router", None), "routes", None)
+    if not isinstance(routes, list):
+        return False
+    for route in routes:
+        if (getattr(route, "name", None) or "").startswith("signalfire_"):
+            continue
+        template = getattr(route, "path", None)
+        if not isinstance(template, str):
+            continue
+        if template == path or (type(route).__name__ == "Mount" and template.rstrip("/") == path.rstrip("/")):
+            return True
+    return False
+
+
+def _app_serves(app: Any, route: Any, note: Any) -> bool:
+    if not serves_path(app, route.path):
+        return False
+    _log.warning(
+        "signalfire: %s already serves %s; signalfire's %s endpoint is left out (set %s to serve it elsewhere)",
+        type(app).__name__,
+        route.path,
+        _ROUTE_VARIABLES[route.name][0],
+        _ROUTE_VARIABLES[route.name][1],
+    )
+    note(
+        "routes",
+        f"{type(app).__name__}'s own {route.path}",
+        f"kept: signalfire's {_ROUTE_VARIABLES[route.name][0]} endpoint is not served "
+        f"({_ROUTE_VARIABLES[route.name][1]} moves it)",
+    )
+    return True
+
+
+_ROUTE_VARIABLES = {
+    "signalfire_health_live": ("liveness", "SIGNALFIRE_HEALTH_LIVE_PATH"),
+    "signalfire_health_ready": ("readiness", "SIGNALFIRE_HEALTH_READY_PATH"),
+    "signalfire_health_deep": ("deep health", "SIGNALFIRE_HEALTH_DEEP_PATH"),
+}
+
+
+def yield_to_app(app: Any, note: Any) -> None:
+    """Take out signalfire's health routes whose path the app has come to serve itself since init (routes added after
+    ``init_observability()``); called when the app's middleware stack is built, at its first request."""
+    routes = getattr(getattr(app, "router", None), "routes", None)
+    if not isinstance(routes, list) or getattr(app, "_signalfire_health", None) is None:
+        return
+    ours = [r for r in routes if getattr(r, "name", None) in _ROUTE_VARIABLES]
+    for route in ours:
+        if _app_serves(app, route, note):
+            routes.remove(route)
 
 
 def _warn_if_traced(settings: Settings) -> None:

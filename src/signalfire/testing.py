@@ -1,6 +1,7 @@
 """signalfire's pytest plugin: the ``telemetry`` fixture captures every signal of a test in memory.
 
-Installed with signalfire (entry point ``pytest11``), so no conftest copying::
+Installed with signalfire (entry point ``pytest11``, the module ``_signalfire_pytest``, which imports this one only
+when a test uses the fixture: a project that never does pays nothing), so no conftest copying::
 
     def test_checkout_is_traced(telemetry):
         checkout(order_id="o-1")
@@ -43,7 +44,7 @@ from signalfire._metrics import metrics as registry
 from signalfire._metrics._otel import InMemoryRegistryReader
 from signalfire._settings import Settings
 
-__all__ = ["MemorySentryTransport", "Telemetry", "telemetry"]
+__all__ = ["MemorySentryTransport", "Telemetry", "capture", "telemetry"]
 
 # What the fixture overrides unless the test's marker says otherwise: everything recorded, nothing sent anywhere.
 TEST_DEFAULTS: dict[str, Any] = {
@@ -286,9 +287,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-@pytest.fixture
-def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
-    """signalfire started in memory for one test; shut down and reset afterwards."""
+def capture(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
+    """The ``telemetry`` fixture's body: signalfire started in memory for one test, shut down and reset afterwards.
+
+    The plugin that pytest loads at start-up (``_signalfire_pytest``) imports this module only when a test asks for
+    the fixture, so projects that never use it do not pay for importing signalfire.
+    """
     overrides = dict(TEST_DEFAULTS)
     marker = request.node.get_closest_marker("signalfire_settings")
     if marker is not None:
@@ -309,6 +313,13 @@ def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
             obs.shutdown()
     finally:
         _logging.remove_tap(logs)
+
+
+@pytest.fixture
+def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
+    """signalfire started in memory for one test; shut down and reset afterwards (for ``pytest_plugins =
+    ["signalfire.testing"]``; the installed plugin defines the same fixture lazily)."""
+    yield from capture(request)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,6 +11,7 @@ import signalfire
 
 app = FastAPI()
 signalfire.init_observability(app, service_name="workers")
+_hanging = 0  # requests now inside /hang (what a test waits on before it signals the worker)
 
 
 @app.get("/block/{n}")
@@ -30,5 +31,12 @@ async def hang() -> dict[str, bool]:
     # Outlasts gunicorn's graceful timeout: the worker is killed with this request still in flight.
     import asyncio
 
+    global _hanging  # noqa: PLW0603
+    _hanging += 1
     await asyncio.sleep(120)
     return {"hung": False}
+
+
+@app.get("/hanging")
+async def hanging() -> dict[str, int]:
+    return {"hanging": _hanging}

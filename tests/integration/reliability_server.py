@@ -74,8 +74,17 @@ def dropped(scrape: str, signal_name: str, reason: str) -> float:
 
 
 @contextmanager
-def serve(tmp_path: Path, *, uvicorn_args: tuple[str, ...] = (), **env: str) -> Iterator[Server]:
-    """Start the app with ``env`` (on top of a production preset with no backends) and stop it afterwards."""
+def serve(
+    tmp_path: Path,
+    *,
+    uvicorn_args: tuple[str, ...] = (),
+    server: str = "uvicorn",
+    app: str = "tests.apps.reliability_app:app",
+    **env: str,
+) -> Iterator[Server]:
+    """Start the app with ``env`` (on top of a production preset with no backends) and stop it afterwards.
+
+    ``server`` is "uvicorn" or "gunicorn" (one uvicorn worker, ``uvicorn_worker.UvicornWorker``)."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
     environment.update(
@@ -90,40 +99,33 @@ def serve(tmp_path: Path, *, uvicorn_args: tuple[str, ...] = (), **env: str) -> 
     environment.update(env)
     stdout = tmp_path / f"stdout-{port}.log"
     with stdout.open("wb") as sink:
+        if server == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", app, "-k", "uvicorn_worker.UvicornWorker", "-w", "1"]
+            command += ["-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+        else:
+            command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+            command += ["--no-access-log", "--log-level", "warning", *uvicorn_args]
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.apps.reliability_app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                *uvicorn_args,
-            ],
+            command,
             env=environment,
             cwd=ROOT,
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    server = Server(proc, port, stdout)
+    running = Server(proc, port, stdout)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(f"{server.url}/ready", timeout=1)
+                httpx.get(f"{running.url}/ready", timeout=1)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()
                     proc.wait()
-                    pytest.fail(f"the app did not start:\n{server.output()[-3000:].decode('utf-8', 'replace')}")
+                    pytest.fail(f"the app did not start:\n{running.output()[-3000:].decode('utf-8', 'replace')}")
                 time.sleep(0.1)
-        yield server
+        yield running
     finally:
         if proc.poll() is None:
             proc.kill()

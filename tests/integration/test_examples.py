@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 
 from tests.conftest import _CONFIG_NAMES, _CONFIG_PREFIXES
 from tests.receivers import HttpOtlpServer
+from tests.support import stop
 
 pytestmark = pytest.mark.integration
 
@@ -161,8 +161,7 @@ def test_gunicorn_config_serves_the_example_service_and_every_worker_flushes_on_
                 time.sleep(0.1)
                 scraped = scrape_count(port)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
+            out, err = stop(proc)
         # gunicorn's own lines go to stderr, or through signalfire's pipeline to stdout once it took them over
         log = out + err
         if request_error is not None:
@@ -200,7 +199,6 @@ def test_uvicorn_flushes_on_sigterm_when_the_app_initializes_at_import(tmp_path)
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/{number}", timeout=5) as response:
                     assert response.status == 200
         finally:
-            proc.send_signal(signal.SIGTERM)
-            _, log = proc.communicate(timeout=30)
+            _, log = stop(proc)
         server_spans = [span for _, span in server.receiver.spans() if span.name == "GET /items/{item_id}"]
     assert len(server_spans) >= 11, log

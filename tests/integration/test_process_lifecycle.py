@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import textwrap
 
 import pytest
+
+from tests.support import read_line, stop
 
 pytestmark = pytest.mark.integration
 
@@ -29,8 +32,20 @@ def _env(server, **extra: str) -> dict[str, str]:
     return env
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_processes():
+    """Whatever a test's assertions did, each process it started has ended (killed if need be) and its pipes are closed,
+    so that no ResourceWarning of a running Popen fails a later test."""
+    yield
+    while _started:
+        stop(_started.pop(), signal.SIGKILL, timeout=10)
+
+
 def _run(code: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
         stdout=subprocess.PIPE,
@@ -38,6 +53,8 @@ def _run(code: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
         text=True,
         **kwargs,
     )
+    _started.append(proc)
+    return proc
 
 
 def test_normal_exit_loses_no_span(otlp_server):
@@ -72,7 +89,7 @@ def test_sigterm_loses_no_span_and_still_terminates(otlp_server):
         """,
         _env(otlp_server),
     )
-    assert proc.stdout.readline().strip() == "ready"
+    assert read_line(proc.stdout).strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGTERM
@@ -97,7 +114,7 @@ def test_sigterm_runs_the_applications_own_handler(otlp_server):
         """,
         _env(otlp_server),
     )
-    assert proc.stdout.readline().strip() == "ready"
+    assert read_line(proc.stdout).strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert "app handler ran" in out
@@ -157,3 +174,88 @@ def test_fork_after_the_executor_module_is_imported_late_does_not_hang():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "child status 0" in result.stdout
+
+
+def test_sigterm_leaves_a_handler_installed_after_init_in_place(otlp_server):
+    """A handler the application installs after init is not taken back by signalfire; when it hands the signal on
+    (to the handler it replaced, signalfire's), the spans are flushed and the process ends by the signal."""
+    proc = _run(
+        """
+        import os, signal, sys, time
+        import signalfire
+        signalfire.init_observability()
+        replaced = None
+        def handler(signum, frame):
+            print("app handler ran", flush=True)
+            replaced(signum, frame)
+        replaced = signal.signal(signal.SIGTERM, handler)
+        with signalfire.span("work"):
+            pass
+        print("ready", "app" if signal.getsignal(signal.SIGTERM) is handler else "other", flush=True)
+        time.sleep(60)
+        """,
+        _env(otlp_server),
+    )
+    assert proc.stdout.readline().split() == ["ready", "app"]
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert out.count("app handler ran") == 1
+    assert proc.returncode == -signal.SIGTERM
+    assert len(otlp_server.receiver.spans()) == 1
+
+
+def test_sigterm_with_a_refusing_collector_gives_it_up_and_says_so_once():
+    """Nothing listens at the endpoint: SIGTERM is not held up by the exporters' retries (what they hold is counted
+    as collector_unreachable), one JSON warning line says so, and no SDK retry line or traceback is printed."""
+    from tests.receivers import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_LOGS_EXPORTER="otlp",
+        ENVIRONMENT="production",
+        OTEL_TRACES_SAMPLER_ARG="1.0",
+        SIGNALFIRE_LOG_FORMAT="json",
+        # a short export interval, so that the exporters are already retrying when the signal arrives
+        OTEL_BSP_SCHEDULE_DELAY="50",
+    )
+    proc = _run(
+        f"""
+        import time
+        import signalfire
+        signalfire.init_observability()
+        log = signalfire.get_logger("app")
+        for i in range({SPANS}):
+            with signalfire.span("work", i=i):
+                log.info("step", i=i)
+        time.sleep(0.5)
+        print("ready", flush=True)
+        time.sleep(60)
+        """,
+        env,
+    )
+    try:
+        before = []  # the app's log lines come first, on the same stdout
+        for _ in range(10 * SPANS):
+            before.append(proc.stdout.readline())
+            if before[-1].strip() in ("ready", ""):
+                break
+        assert before[-1].strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGTERM
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    (lost,) = [line for line in lines if str(line["event"]).startswith("signalfire: telemetry lost at shutdown")]
+    assert lost["logger"] == "signalfire"
+    assert "unreachable" in lost
+    assert "budget_exhausted" not in lost
+    # only what was still queued or retrying at the signal: given up, not retried
+    assert set(lost["dropped"]["traces"]) <= {"collector_unreachable"}
+    exit_part = out[out.index('"signalfire: telemetry lost') :] + err
+    assert "Transient error" not in exit_part
+    assert "Traceback" not in out + err

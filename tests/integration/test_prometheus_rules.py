@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from signalfire._dashboards import dashboard_queries, dashboards
 from signalfire._metrics import Metrics
 from tests.conftest import require_binary
 from tests.prometheus_server import PrometheusServer
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -159,6 +161,12 @@ def _service_instruments() -> list[Any]:
     return [spec for spec in metrics.instruments() if spec.name in names]
 
 
+def _evaluated_after(prometheus: PrometheusServer, moment: float) -> bool:
+    """Whether every rule group has been evaluated (on Prometheus's clock) after ``moment`` (a Unix time)."""
+    groups = prometheus.rule_groups()
+    return bool(groups) and all(datetime.fromisoformat(g["lastEvaluation"]).timestamp() > moment for g in groups)
+
+
 def _error_alerts(prometheus: PrometheusServer, state: str) -> list[dict[str, Any]]:
     return [a for a in prometheus.alerts() if a["labels"]["alertname"] == "HighErrorRate" and a["state"] == state]
 
@@ -206,7 +214,9 @@ def test_error_rate_alert_fires_when_the_service_fails(
         _drive_until(client, lambda: prometheus.query(f'signalfire:slo_errors:ratio_rate5m{{job="{JOB}"}}'), 30,
                      "the error ratio to be recorded")  # fmt: skip
         _traffic(client, 100)
-        time.sleep(3)
+        # The rules have seen all of it: evaluated more than two intervals (scrape and evaluation: 1 s) after it ended.
+        ended = time.time()
+        wait_until(lambda: _evaluated_after(prometheus, ended + 2), timeout=60, message="the rules were not evaluated")
         assert _error_alerts(prometheus, "pending") + _error_alerts(prometheus, "firing") == []
         state["failing"] = True
         firing = _drive_until(client, lambda: _error_alerts(prometheus, "firing"), 40, "HighErrorRate to fire")

@@ -75,8 +75,10 @@ def _counter_total(receiver: OtlpReceiver, name: str) -> float:
     return latest
 
 
-def test_sigterm_under_load_loses_nothing_that_completed(tmp_path: Path) -> None:
-    """Spans, metric increments, OTLP log records and Sentry events of every completed request arrive after SIGTERM."""
+@pytest.mark.parametrize("server_name", ["uvicorn", "gunicorn"])
+def test_sigterm_under_load_loses_nothing_that_completed(tmp_path: Path, server_name: str) -> None:
+    """Spans, metric increments, OTLP log records and Sentry events of every completed request arrive after SIGTERM,
+    under uvicorn and under gunicorn with one uvicorn worker."""
     receiver = OtlpReceiver()
     with HttpOtlpServer(receiver) as otlp, SentryIngestServer() as sentry:
         env = {
@@ -89,7 +91,7 @@ def test_sigterm_under_load_loses_nothing_that_completed(tmp_path: Path) -> None
             "SENTRY_DSN": sentry.dsn,
             "SIGNALFIRE_SHUTDOWN_TIMEOUT": "10",
         }
-        with serve(tmp_path, **env) as server:
+        with serve(tmp_path, server=server_name, **env) as server:
             with Load(server.url) as load:
                 deadline = time.monotonic() + 120
                 while load.count() < BEFORE_SIGTERM and time.monotonic() < deadline:

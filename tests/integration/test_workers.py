@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.receivers import HttpOtlpServer
+from tests.support import stop, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +112,10 @@ def test_every_worker_exports_every_span_with_its_own_instance_id(command):
     """Every request's server span arrives (zero lost after SIGTERM), from two workers with distinct instance ids."""
     with HttpOtlpServer() as receiver:
         port, proc = _serve(command, receiver)
-        served = _load_and_stop(port, proc)
+        try:
+            served = _load_and_stop(port, proc)
+        finally:
+            stop(proc, signal.SIGKILL, timeout=10)  # already ended unless an assertion failed
         spans = _server_spans(receiver)
         assert len(spans) == served
         instance_ids = {resource["service.instance.id"] for resource, _ in spans}
@@ -129,11 +133,16 @@ def test_worker_killed_at_graceful_timeout_still_delivers_completed_requests():
         completed = [httpx.get(f"http://127.0.0.1:{port}/block/{i}", timeout=10).status_code for i in range(10)]
         assert completed == [200] * 10
         hung = ThreadPoolExecutor(max_workers=1)
-        hung.submit(lambda: httpx.get(f"http://127.0.0.1:{port}/hang", timeout=60))
-        time.sleep(0.5)  # the hanging request is in flight
-        proc.send_signal(signal.SIGTERM)
         try:
+            hung.submit(lambda: httpx.get(f"http://127.0.0.1:{port}/hang", timeout=60))
+            wait_until(
+                lambda: httpx.get(f"http://127.0.0.1:{port}/hanging", timeout=5).json()["hanging"] == 1,
+                timeout=30,
+                message="the hanging request never reached the worker",
+            )
+            proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=60)
         finally:
+            stop(proc, signal.SIGKILL, timeout=10)
             hung.shutdown(wait=True, cancel_futures=True)
         assert len(_server_spans(receiver)) == 10

@@ -124,3 +124,43 @@ def test_a_sampler_that_samples_nothing_is_a_warning():
     [warning] = [f for f in findings if f.status == "warning"]
     assert "samples no trace" in warning.title
     assert warning.fix is not None
+
+
+APP_MODULE = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/health/live")
+def own_live():
+    return {"own": True}
+"""
+
+
+def test_doctor_names_the_owners_it_finds_in_the_application(capsys, monkeypatch, tmp_path):
+    """doctor --app module:attribute imports the app and lists who owns what, with what signalfire did: here the
+    app's own /health/live, which signalfire leaves to it."""
+    (tmp_path / "doctor_owned_app.py").write_text(APP_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli.main(["doctor", "--set", "traces_exporter=none", "--app", "doctor_owned_app:app"]) == 0
+    out = capsys.readouterr().out
+    owners = out.split("owners (who owns each signal", 1)[1].split("\nchecks", 1)[0]
+    assert "routes: FastAPI's own /health/live" in owners
+    assert "SIGNALFIRE_HEALTH_LIVE_PATH moves it" in owners
+
+
+def test_doctor_flags_fastapi_auto_configure(capsys, monkeypatch):
+    """FASTAPI_OTEL_AUTO_CONFIGURE=true is a warning in the owners list, saying what signalfire does about it."""
+    monkeypatch.setenv("FASTAPI_OTEL_AUTO_CONFIGURE", "true")
+    assert cli.main(["doctor", "--set", "traces_exporter=none"]) == 0
+    out = capsys.readouterr().out
+    assert "warn  traces: FASTAPI_OTEL_AUTO_CONFIGURE=true" in out
+    assert "refused" in out
+
+
+def test_doctor_reports_an_application_that_fails_to_import(capsys):
+    """An --app that cannot be imported is a FAIL line and exit 1, not a traceback."""
+    assert cli.main(["doctor", "--set", "traces_exporter=none", "--app", "no_such_module_here:app"]) == 1
+    assert "FAIL  importing no_such_module_here:app failed" in capsys.readouterr().out

@@ -174,6 +174,7 @@ async def test_a_check_that_swallows_cancellation_still_fails_at_its_timeout():
     """A check that ignores cancellation cannot hold the probe past its timeout."""
     timeout = 0.3
     release = asyncio.Event()
+    returned = asyncio.Event()
 
     async def stubborn():
         while not release.is_set():
@@ -181,6 +182,7 @@ async def test_a_check_that_swallows_cancellation_still_fails_at_its_timeout():
                 await asyncio.sleep(0.05)
             except asyncio.CancelledError:
                 continue
+        returned.set()
         return True
 
     async with client(make_app([HealthCheck("stubborn", stubborn, timeout=timeout)])) as c:
@@ -188,7 +190,7 @@ async def test_a_check_that_swallows_cancellation_still_fails_at_its_timeout():
         response = await c.get("/health/ready")
         elapsed = time.monotonic() - started
     release.set()
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(returned.wait(), 10)  # the abandoned check ends before the test's loop closes
     assert response.status_code == 503
     assert elapsed < timeout + MARGIN_S
 
@@ -568,3 +570,37 @@ async def test_errors_and_details_go_through_the_shared_scrubber():
     assert "sk-live-abc" not in response.text
     assert check["details"]["region"] == "eu"
     assert check["details"]["api_key"].startswith("[REDACTED")
+
+
+async def test_the_apps_own_health_route_wins_over_signalfires():
+    """An app that serves /health/live itself keeps it; signalfire leaves its liveness endpoint out, serves the
+    others, and says so in the owners report."""
+    app = FastAPI()
+
+    @app.get("/health/live")
+    def own_live():
+        return {"own": True}
+
+    obs = signalfire.init_observability(app, traces_exporter="none")
+    async with client(app) as c:
+        assert (await c.get("/health/live")).json() == {"own": True}
+        assert (await c.get("/health/ready")).status_code == 200
+    found = [o for o in obs.owners if o.signal == "routes"]
+    assert len(found) == 1
+    assert "/health/live" in found[0].found
+    assert "SIGNALFIRE_HEALTH_LIVE_PATH" in found[0].action
+
+
+async def test_a_route_the_app_adds_after_init_still_wins():
+    """A health path the app adds after init_observability() is the app's once it serves its first request."""
+    app = FastAPI()
+    obs = signalfire.init_observability(app, traces_exporter="none")
+
+    @app.get("/health/ready")
+    def own_ready():
+        return {"own": "ready"}
+
+    async with client(app) as c:
+        assert (await c.get("/health/ready")).json() == {"own": "ready"}
+        assert (await c.get("/health/deep")).status_code == 200
+    assert any("/health/ready" in o.found for o in obs.owners)

@@ -174,7 +174,6 @@ async def test_init_before_routes_are_added_sees_them(telemetry: Telemetry) -> N
 async def test_instrumenting_after_the_app_served_requests_takes_effect(telemetry: Telemetry) -> None:
     """An app that already built its middleware stack is instrumented from the next request on."""
     app = _app()
-    app._telemetry["tracing"] = False  # FastAPI's own spans would otherwise trace the first request
     await _get(app, "/items/1")
     signalfire.instrument_fastapi(app)
     await _get(app, "/items/2")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
@@ -41,3 +45,98 @@ async def test_spans_are_exported_before_lifespan_shutdown_completes():
 
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
     assert events == ["lifespan.startup.complete", "exported finished-request-work", "lifespan.shutdown.complete"]
+
+
+class HeldExporter(SpanExporter):
+    """An exporter whose export waits for ``go`` (at most 10 s): a collector that answers only when told."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.go = threading.Event()
+        self.exported: list[str] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.entered.set()
+        self.go.wait(10)
+        self.exported.extend(s.name for s in spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.go.set()
+
+
+async def _lifespan(app: FastAPI, during_shutdown: Any = None) -> list[str]:
+    """Run the app's lifespan (startup, then shutdown); ``during_shutdown`` runs on the loop meanwhile."""
+    sent: list[str] = []
+    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> dict[str, str]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, str]) -> None:
+        sent.append(message["type"])
+
+    task = asyncio.ensure_future(during_shutdown()) if during_shutdown is not None else None
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    if task is not None:
+        await task
+    return sent
+
+
+async def test_the_lifespan_flush_leaves_the_event_loop_running():
+    """While the flush waits on the exporter, other coroutines on the loop run (the flush is on a thread)."""
+    exporter = HeldExporter()
+    settings = Settings.resolve(**{**TEST_DEFAULTS, "bsp_schedule_delay_ms": 60_000, "sentry_dsn": None})
+    app = FastAPI()
+    _runtime.start(settings, app=app, span_exporters=[exporter])
+    with signalfire.span("finished-request-work"):
+        pass
+
+    async def meanwhile() -> None:
+        # the exporter is entered from the flush thread; this coroutine can only see it if the loop is free
+        while not exporter.entered.is_set():
+            await asyncio.sleep(0.01)
+        exporter.go.set()
+
+    sent = await _lifespan(app, meanwhile)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert exporter.exported == ["finished-request-work"]
+
+
+async def test_the_lifespan_flush_ends_within_the_budget_when_the_exporter_hangs():
+    """An exporter that never answers holds lifespan shutdown for the budget only, not for its own timeout."""
+    exporter = HeldExporter()
+    overrides = {"bsp_schedule_delay_ms": 60_000, "sentry_dsn": None, "shutdown_timeout_s": 0.5}
+    app = FastAPI()
+    obs = _runtime.start(Settings.resolve(**{**TEST_DEFAULTS, **overrides}), app=app, span_exporters=[exporter])
+    with signalfire.span("stuck"):
+        pass
+    try:
+        sent = await _lifespan(app)
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert exporter.entered.is_set()
+        assert not exporter.go.is_set()  # completed while the export still hung
+        assert obs.active  # a lifespan shutdown without SIGTERM only flushes: the app may serve again
+    finally:
+        exporter.go.set()
+
+
+def test_one_budget_is_shared_by_the_lifespan_flush_and_shutdown():
+    """After a lifespan flush spent the whole budget, shutdown() has nothing left to spend: the two together take
+    about one budget, not two."""
+    budget = 3.0
+    exporter = HeldExporter()
+    overrides = {"bsp_schedule_delay_ms": 60_000, "sentry_dsn": None, "shutdown_timeout_s": budget}
+    app = FastAPI()
+    obs = _runtime.start(Settings.resolve(**{**TEST_DEFAULTS, **overrides}), app=app, span_exporters=[exporter])
+    with signalfire.span("stuck"):
+        pass
+    try:
+        started = time.monotonic()
+        asyncio.run(_lifespan(app))
+        assert obs.shutdown() is False
+        total = time.monotonic() - started
+        # one budget, and half a budget of slack for a busy machine; two budgets would be 2.0
+        assert total / budget < 1.5
+    finally:
+        exporter.go.set()

@@ -288,13 +288,15 @@ def test_no_corpus_secret_reaches_the_request(entry):
 
 
 def test_sensitive_keys_are_redacted_whole():
-    """A value under a sensitive key arrives as the marker; an empty one stays empty."""
-    span = make_span(attributes={"password": "hunter2", "api_key": 12345, "token": ""})
+    """A value under a sensitive key arrives as the marker; an empty one stays empty; a number is a count, not a
+    secret (issue 17: numbers under sensitive-sounding keys keep their value unless they are cards)."""
+    span = make_span(attributes={"password": "hunter2", "api_key": "k-12345", "token": "", "token_n": 3})
     request = ExportTraceServiceRequest.FromString(SpanEncoder(Scrubber()).encode([span]))
     values = {kv.key: kv.value for kv in request.resource_spans[0].scope_spans[0].spans[0].attributes}
     assert values["password"].string_value == "[REDACTED:password]"
     assert values["api_key"].string_value == "[REDACTED:api_key]"
     assert values["token"].string_value == ""
+    assert values["token_n"].int_value == 3
 
 
 class CountingScrubber(Scrubber):

@@ -148,3 +148,51 @@ def test_a_users_suite_gets_the_fixture_from_the_entry_point_without_conftest(py
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=4)
     assert not list(pytester.path.glob("conftest.py"))
+
+
+def test_the_entry_point_imports_neither_signalfire_nor_opentelemetry():
+    """The module pytest loads at start-up imports only pytest: -X importtime lists no signalfire or OpenTelemetry
+    module (deterministic, unlike a timing)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import _signalfire_pytest"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    imported = [
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    ]
+    assert "_signalfire_pytest" in imported
+    assert [name for name in imported if name.startswith(("signalfire", "opentelemetry", "sentry_sdk"))] == []
+
+
+NO_FIXTURE_TESTS = """
+    import sys
+
+
+    def test_nothing_of_signalfire_was_imported():
+        assert "signalfire" not in sys.modules
+
+
+    def test_the_fixture_imports_it_on_first_use(telemetry):
+        assert "signalfire.testing" in sys.modules
+        assert telemetry.spans == []
+"""
+
+
+def test_a_suite_that_does_not_use_the_fixture_never_imports_signalfire(pytester, monkeypatch):
+    """With signalfire installed, a test that does not ask for `telemetry` runs without signalfire imported; the
+    first test that does gets the fixture."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    pytester.makepyfile(test_plain=textwrap.dedent(NO_FIXTURE_TESTS))
+    # logfire's own pytest plugins import OpenTelemetry and pydantic; they are not what is measured here
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:logfire", "-p", "no:pytest_logfire", "-q"
+    )
+    result.assert_outcomes(passed=2)

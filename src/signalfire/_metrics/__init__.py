@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from signalfire import _drops
 from signalfire._metrics import _prometheus
 from signalfire._metrics._bridge import OtelBridge
 from signalfire._metrics._catalog import Metrics
@@ -127,6 +128,7 @@ def install(settings: Settings, obs: Any, *, push: bool, bridge: OtelBridge | No
         exemplars=prometheus is not None and not prometheus.multiprocess,
     )
     metrics._bind(backend)
+    _drops.set_sink(record_dropped)
     _prometheus.activate(prometheus)
     if prometheus is not None:
         prometheus.start(settings.metrics_host, settings.metrics_port)

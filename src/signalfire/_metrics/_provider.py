@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from signalfire._drops import CountingMetricExporter
 from signalfire._metrics import metrics as registry
 from signalfire._metrics._otel import PeriodicRegistryReader, _RegistryReaderMixin
-from signalfire._otlp import otlp_exporter
+from signalfire._otlp import address, otlp_exporter
 from signalfire._settings import Settings
 
 __all__ = ["build_readers", "install"]
@@ -24,6 +24,9 @@ __all__ = ["build_readers", "install"]
 _log = logging.getLogger("signalfire")
 _global_lock = threading.Lock()
 _global_set = False
+# Instrumentation scopes whose instruments record nothing while the global is signalfire's: FastAPI's native telemetry
+# ("fastapi") would duplicate signalfire's HTTP metrics (see integrations/_fastapi_native.py).
+SILENT_SCOPES: set[str] = set()
 
 
 class _DelegatingMeterProvider(otel_metrics.MeterProvider):
@@ -46,6 +49,8 @@ class _DelegatingMeterProvider(otel_metrics.MeterProvider):
     def get_meter(
         self, name: str, version: str | None = None, schema_url: str | None = None, attributes: Any = None
     ) -> otel_metrics.Meter:
+        if name in SILENT_SCOPES:
+            return otel_metrics.NoOpMeter(name, version, schema_url)
         key = (name, version, schema_url, _frozen(attributes))
         with self._lock:
             meter = self._meters.get(key)
@@ -156,7 +161,13 @@ def build_readers(settings: Settings) -> list[MetricReader]:
         exporter: MetricExporter | None = None
         if name == "otlp":
             target = settings.otlp_target("metrics")
-            exporter = CountingMetricExporter(otlp_exporter("metrics", target)) if target is not None else None
+            exporter = (
+                CountingMetricExporter(
+                    otlp_exporter("metrics", target), endpoint=address(target.endpoint, target.protocol)
+                )
+                if target is not None
+                else None
+            )
         elif name == "console":
             from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 

@@ -75,6 +75,9 @@ def install(settings: Settings, obs: Observability) -> None:
     A library the application has imported already is instrumented now; one it has not is instrumented when it is
     first imported (a post-import hook), so init does not pay for importing libraries the service never uses.
     """
+    from signalfire.integrations import _fastapi_native
+
+    _fastapi_native.install(settings)  # FastAPI's native telemetry under signalfire's providers (no import of FastAPI)
     for name in settings.auto_instrument:
         if not available(name):
             continue

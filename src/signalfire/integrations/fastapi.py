@@ -9,6 +9,7 @@ the stack: init may run before or after routes and middleware are added, and eve
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 from signalfire import _http
@@ -27,41 +28,81 @@ def _require_starlette() -> None:
 
 
 class _Installed:
-    """What install() left on an app: the original stack builder and the middlewares built since."""
+    """What install() left on an app: the original stack builder, the middlewares built since, and where to report
+    what the build found (the running instance's ``note_owner``)."""
 
-    __slots__ = ("built", "original", "settings")
+    __slots__ = ("built", "original", "owners", "settings")
 
     def __init__(self, original: Any, settings: Any) -> None:
         self.original = original
         self.settings = settings
         self.built: list[_http.ObservabilityMiddleware] = []
+        self.owners: Any = None
+
+    def note(self, signal: str, found: str, action: str) -> None:
+        if self.owners is not None:
+            self.owners(signal, found, action)
 
 
 def install(obs: Any, app: Any) -> None:
     """Make signalfire's ASGI middleware the outermost layer of ``app`` (FastAPI or Starlette), once.
 
     Installing again (a new ``init_observability()`` after ``shutdown()``) keeps the middleware in place and gives it
-    the new settings, so the app's own middleware instances are not rebuilt.
+    the new settings, so the app's own middleware instances are not rebuilt. FastAPI's native telemetry needs nothing
+    here: the tracer and meter it gets from signalfire's providers record nothing (see ``_fastapi_native``).
     """
     _require_starlette()
     installed: _Installed | None = getattr(app, _INSTALLED, None)
     if installed is not None:
         installed.settings = obs.settings
+        installed.owners = obs.note_owner
         for middleware in installed.built:
             middleware.configure(obs.settings)
         return
     installed = _Installed(app.build_middleware_stack, obs.settings)
+    installed.owners = obs.note_owner
+    # The stack is built at the first request, when every route and middleware has been added: conflicts are judged
+    # then. The closure holds the app weakly: signalfire must not keep an app alive that the application dropped.
+    app_ref = weakref.ref(app)
+    app_name = type(app).__name__
 
     def build_middleware_stack() -> Any:
         stack = installed.original()
+        target = app_ref()
         foreign = any(type(layer).__name__ == "OpenTelemetryMiddleware" for layer in _http.iter_middlewares(stack))
+        settings = installed.settings
         if foreign:
             _log.warning(
                 "signalfire: %s is also instrumented by OpenTelemetry's FastAPIInstrumentor; its server span is kept "
                 "and signalfire adds none (remove FastAPIInstrumentor to get signalfire's span)",
-                type(app).__name__,
+                app_name,
             )
-        middleware = _http.ObservabilityMiddleware(stack, installed.settings, spans=not foreign)
+            installed.note(
+                "traces",
+                f"OpenTelemetry's FastAPIInstrumentor on {app_name}",
+                "kept: its server span is the request's span, signalfire adds none (FastAPI's native telemetry "
+                "stands aside for it too); signalfire records the HTTP metrics",
+            )
+        from signalfire import health
+
+        serve_metrics = settings.metrics_on_app
+        if serve_metrics and target is not None and health.serves_path(target, settings.metrics_path):
+            serve_metrics = False
+            _log.warning(
+                "signalfire: %s already serves %s; signalfire leaves it to the app and does not answer it (set "
+                "SIGNALFIRE_METRICS_PATH, or SIGNALFIRE_METRICS_PORT with SIGNALFIRE_METRICS_ON_APP=false)",
+                app_name,
+                settings.metrics_path,
+            )
+            installed.note(
+                "routes",
+                f"{app_name}'s own {settings.metrics_path}",
+                "kept: signalfire's Prometheus exposition is not served there (SIGNALFIRE_METRICS_PATH moves it, "
+                "SIGNALFIRE_METRICS_PORT serves it on its own port)",
+            )
+        if target is not None:
+            health.yield_to_app(target, installed.note)
+        middleware = _http.ObservabilityMiddleware(stack, settings, spans=not foreign, serve_metrics=serve_metrics)
         installed.built = [middleware]
         return middleware
 
@@ -69,7 +110,6 @@ def install(obs: Any, app: Any) -> None:
     app.build_middleware_stack = build_middleware_stack
     # A stack Starlette already built (the app has served a request) is rebuilt with us outside on the next request.
     app.middleware_stack = None
-    _disable_native_telemetry(app)
 
 
 def uninstall(app: Any) -> None:
@@ -80,19 +120,6 @@ def uninstall(app: Any) -> None:
     app.build_middleware_stack = installed.original
     delattr(app, _INSTALLED)
     app.middleware_stack = None
-
-
-def _disable_native_telemetry(app: Any) -> None:
-    """Turn off FastAPI's own OpenTelemetry telemetry (FastAPI >= 0.165) on an app signalfire instruments.
-
-    FastAPI enables it as soon as a global tracer provider is configured, which init_observability() does; left on, it
-    would open a second server span (in a second trace), per-operation spans and its own HTTP metrics for every
-    request. One owner per signal: signalfire's middleware. ``FastAPI(telemetry=...)`` keeps its config dict by
-    reference, so setting the documented keys here takes effect for the running app.
-    """
-    config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict):
-        config.update(tracing=False, metrics=False, logs=False)
 
 
 def instrument_fastapi(app: Any) -> None:
