@@ -146,10 +146,9 @@ def main() -> None:
     from signalfire._metrics import http_server
 
     active = Gauge("http_server_active_requests", "a", ["m"], registry=reg)
-    scope = {"type": "http", "method": "GET", "path": "/items/42"}
 
     def ours_request():
-        state = http_server.start(scope)
+        state = http_server.start("GET", "http")
         http_server.finish(state, "/items/{item_id}", 200, None, INVALID_SPAN)
 
     def raw_request():

@@ -10,7 +10,7 @@ import logging
 import random
 from typing import Any
 
-from signalfire import _logging, _scrub
+from signalfire import _logging, _url
 from signalfire._settings import Settings
 
 __all__ = ["AccessLog", "send_error_response"]
@@ -19,7 +19,12 @@ _log = logging.getLogger("signalfire")
 
 ACCESS_LOGGER = "signalfire.access"
 _ERROR_BODY = b"Internal Server Error"
-_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(_ERROR_BODY)).encode())]
+# connection: close, because the server closes a connection whose app raised (docs/reliability.md, "Keep-alive").
+_ERROR_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_ERROR_BODY)).encode()),
+    (b"connection", b"close"),
+]
 
 
 class AccessLog:
@@ -34,17 +39,21 @@ class AccessLog:
         self._slow_ms = settings.access_log_slow_ms
         self._logger = _logging.get_logger(ACCESS_LOGGER)
 
-    def write(self, scope: dict[str, Any], method: str, route: str, status: int, seconds: float) -> None:
-        """Log one request (called inside its span and request-id context, so both ids are on the line)."""
+    def write(
+        self, scope: dict[str, Any], method: str, route: str, status: int, seconds: float, *, path: str | None = None
+    ) -> None:
+        """Log one request (called inside its span and request-id context, so both ids are on the line); ``path`` is
+        the path as the URL policy records it, when the caller has it already."""
         try:
-            path: str = scope.get("path", "")
+            if path is None:
+                path = _url.recorded_path(scope.get("path", ""), scope.get("path_params"))
             duration_ms = round(seconds * 1000, 2)
             slow = duration_ms >= self._slow_ms
             if status < 500 and not slow and self._rate < 1.0 and random.random() >= self._rate:
                 return
             query: bytes = scope.get("query_string", b"")
             if query:
-                path = f"{path}?{_scrub.active().scrub_query(query.decode('latin-1'))}"
+                path = f"{path}?{_url.recorded_query(query.decode('latin-1'))}"
             if status >= 500:
                 emit = self._logger.error
             elif slow:

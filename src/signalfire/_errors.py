@@ -1326,27 +1326,11 @@ def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str |
 
 
 def _request_info(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """Sentry's ``request`` interface from the ASGI scope: method, URL without the query, query string and headers
-    (scrubbed in before_send). No body: reading it would mean buffering every request."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers") or ():
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    host = headers.get("host")
-    if not host:
-        server = scope.get("server")
-        host = f"{server[0]}:{server[1]}" if server else "localhost"
-    path = f"{scope.get('root_path', '')}{scope.get('path', '')}"
-    info: dict[str, Any] = {
-        "method": scope.get("method"),
-        "url": f"{scope.get('scheme', 'http')}://{host}{path}",
-        "headers": headers,
-    }
-    query: bytes = scope.get("query_string") or b""
-    if query:
-        info["query_string"] = query.decode("latin-1")
-    return info
+    """Sentry's ``request`` interface from the ASGI scope, under the one URL policy (``signalfire._url``): secret
+    path segments and query values redacted, headers allow-listed (scrubbed again in before_send)."""
+    from signalfire import _url
+
+    return _url.sentry_request(scope)
 
 
 _lookup_patched = False

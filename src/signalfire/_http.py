@@ -14,6 +14,7 @@ instead of the ``Host`` header) this middleware follows the specification.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -27,11 +28,11 @@ from opentelemetry.propagate import extract, get_global_textmap
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _errors, _logging, _metrics, _scrub, _tracing
+from signalfire import _drops, _errors, _logging, _metrics, _tracing, _url
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
 
-__all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "route_template"]
+__all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "excluded_url_matcher", "route_template"]
 
 _log = logging.getLogger("signalfire")
 
@@ -44,7 +45,7 @@ Send = Any
 REQUEST_ID_HEADER = b"x-request-id"
 # Printable ASCII without spaces, at most 128 characters: UUIDs, nginx's 32-hex $request_id, ULIDs, ...
 _SANE_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
-# The label RED metrics and access lines use for requests no route matched (one series, whatever the path).
+# The route access lines show for requests no route matched; their metric points and spans have no http.route at all.
 UNMATCHED_ROUTE = "unmatched"
 # nginx's code for "the client closed the connection before the response was complete".
 CLIENT_CLOSED_REQUEST = 499
@@ -53,24 +54,51 @@ SCOPE_MARK = "signalfire.span"
 # FastAPI's native telemetry (FastAPI >= 0.142) skips a request whose scope holds this key, which is how it keeps a
 # mounted FastAPI app from observing a request its parent observes: set here, mounted apps leave the request to us.
 _FASTAPI_TELEMETRY_KEY = "fastapi.telemetry"
-# The methods the HTTP semantic conventions know; any other is reported as _OTHER (as OpenTelemetry does).
-_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
+# Sent on the 500 of an unhandled error: the server closes that connection, so the client must not reuse it.
+_CONNECTION_CLOSE = (b"connection", b"close")
 # The parent of a request that carries no propagation header: a root span, whatever context the server runs in.
 _NO_PARENT = otel_context.Context()
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def excluded_path_matcher(settings: Settings) -> re.Pattern[str] | None:
-    """One compiled pattern for SIGNALFIRE_EXCLUDED_PATHS and OTEL_PYTHON_FASTAPI_EXCLUDED_URLS (None: nothing)."""
+    """One compiled pattern for SIGNALFIRE_EXCLUDED_PATHS and OTEL_PYTHON_FASTAPI_EXCLUDED_URLS searched in a path
+    (None: nothing); the probes' check uses it. The middleware matches the OpenTelemetry patterns against the full URL,
+    as OpenTelemetry's instrumentations do (:func:`excluded_url_matcher`)."""
+    parts = _path_patterns(settings)
+    parts.extend(f"(?:{pattern})" for pattern in settings.excluded_urls)
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _path_patterns(settings: Settings) -> list[str]:
     parts: list[str] = []
     for path in settings.excluded_paths:
         if path.endswith("*"):
             parts.append("^" + re.escape(path[:-1]))
         else:
             parts.append("^" + re.escape(path) + "$")
-    # OpenTelemetry searches its patterns anywhere in the URL; searching the path keeps that meaning for paths.
-    parts.extend(f"(?:{pattern})" for pattern in settings.excluded_urls)
-    return re.compile("|".join(parts)) if parts else None
+    return parts
+
+
+def excluded_url_matcher(settings: Settings) -> re.Pattern[str] | None:
+    """OTEL_PYTHON_FASTAPI_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS as opentelemetry-util-http's ExcludeList reads
+    them: the patterns joined by ``|`` and searched (``re.search``) in ``scheme://host/path`` (no query)."""
+    return re.compile("|".join(settings.excluded_urls)) if settings.excluded_urls else None
+
+
+def _full_url(scope: Scope, scheme: str) -> str:
+    """The URL OpenTelemetry's ASGI instrumentation matches exclusions against: the Host header (else the server's
+    address, with its port unless 80), then the path."""
+    for key, value in scope.get("headers") or ():
+        if key == b"host":
+            return f"{scheme}://{value.decode('latin-1')}{scope.get('path', '')}"
+    server = scope.get("server") or ("0.0.0.0", 80)
+    host = server[0] if str(server[1]) == "80" else f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}{scope.get('path', '')}"
+
+
+def _header_capture(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
 
 
 def route_template(scope: Scope) -> str | None:
@@ -172,9 +200,11 @@ class ObservabilityMiddleware:
 
     def __init__(self, app: Any, settings: Settings, *, spans: bool = True, serve_metrics: bool = True) -> None:
         self.app = app
-        self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http")
+        self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http", schema_url=_url.SCHEMA_URL)
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
+        self._hook_failed: set[str] = set()
+        self._secret_routes: dict[str, bool] = {}
         # False when the app serves the metrics path itself (its route wins) or SIGNALFIRE_METRICS_ON_APP=false.
         self.serve_metrics = serve_metrics
         self.configure(settings)
@@ -182,8 +212,20 @@ class ObservabilityMiddleware:
     def configure(self, settings: Settings) -> None:
         """Take new settings (a re-initialisation); everything derived from them is computed here, once."""
         self.settings = settings
-        self.excluded = excluded_path_matcher(settings)
+        paths = _path_patterns(settings)
+        self.excluded = re.compile("|".join(paths)) if paths else None
+        self.excluded_urls = excluded_url_matcher(settings)
         self.request_id_header = settings.request_id_header.lower().encode("latin-1")
+        self.known_methods = (
+            frozenset(settings.http_known_methods) if settings.http_known_methods is not None else _url.HTTP_METHODS
+        )
+        # OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*: names matched whole, case-insensitively; sanitised by search.
+        self.capture_request = _header_capture(settings.http_capture_headers_server_request)
+        self.capture_response = _header_capture(settings.http_capture_headers_server_response)
+        sanitize = settings.http_capture_headers_sanitize_fields
+        self.sanitize = re.compile("|".join(sanitize), re.IGNORECASE) if sanitize else None
+        self.request_hook = settings.server_request_hook
+        self.response_hook = settings.server_response_hook
         # Header names the configured propagators read (traceparent, tracestate, baggage): extract() costs about 2 us,
         # so it runs only for requests that carry one of them.
         self.propagation_headers = frozenset(name.lower().encode("latin-1") for name in get_global_textmap().fields)
@@ -194,6 +236,33 @@ class ObservabilityMiddleware:
         self.metrics_path: str | None = exposition[0] if exposition else None
         self.metrics_endpoint: Any = exposition[1] if exposition else None
         self.red = _metrics.http_server
+
+    def _headers(self, prefix: str, raw: Iterable[tuple[bytes, bytes]], wanted: re.Pattern[str]) -> dict[str, Any]:
+        """``http.request.header.<name>`` / ``http.response.header.<name>`` attributes, each a tuple of values."""
+        values: dict[str, list[str]] = {}
+        for raw_name, raw_value in raw:
+            name = raw_name.decode("latin-1").lower()
+            if wanted.fullmatch(name):
+                sanitized = self.sanitize is not None and self.sanitize.search(name)
+                values.setdefault(name, []).append("[REDACTED]" if sanitized else raw_value.decode("latin-1"))
+        return {f"{prefix}{name.replace('-', '_')}": tuple(found) for name, found in values.items()}
+
+    def _learn_route(self, template: str, path_params: Any) -> bool:
+        """Whether requests of ``template`` carry a secret-like route parameter; remembered (routes are few)."""
+        secret = bool(path_params) and any(isinstance(n, str) and _url.is_secret_name(n) for n in path_params)
+        if len(self._secret_routes) < 4096:
+            self._secret_routes[template] = secret
+        return secret
+
+    def _call_hook(self, kind: str, hook: Any, *args: Any) -> None:
+        """A user hook never breaks the request: a failure is counted and logged once per hook kind."""
+        try:
+            hook(*args)
+        except Exception:
+            _drops.dropped("traces", "hook_failed", warn=False)
+            if kind not in self._hook_failed:
+                self._hook_failed.add(kind)
+                _log.warning("signalfire: the %s raised; the request goes on (logged once)", kind, exc_info=True)
 
     # One function on purpose: on the per-request path every extra call costs (benchmarks/).
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
@@ -207,7 +276,10 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if self.excluded is not None and self.excluded.search(path):
+        scheme: str = scope.get("scheme", "http")
+        if (self.excluded is not None and self.excluded.search(path)) or (
+            self.excluded_urls is not None and self.excluded_urls.search(_full_url(scope, scheme))
+        ):
             scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)  # mounted FastAPI apps must not trace it either
             await self.app(scope, receive, send)
             return
@@ -233,10 +305,7 @@ class ObservabilityMiddleware:
         if request_id is None:
             request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, without building a UUID
         raw_method: str = scope.get("method", "GET")
-        method = raw_method if raw_method in _KNOWN_METHODS else raw_method.upper()
-        if method not in _KNOWN_METHODS:
-            method = "_OTHER"
-        scheme: str = scope.get("scheme", "http")
+        method = raw_method if raw_method in self.known_methods else _url.http_method(raw_method, self.known_methods)
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "url.scheme": scheme,
@@ -248,8 +317,8 @@ class ObservabilityMiddleware:
         query: bytes = scope.get("query_string", b"")
         if query:
             # Tokens and signatures travel in query strings; only their values are replaced, the rest kept as sent.
-            attributes["url.query"] = _scrub.active().scrub_query(query.decode("utf-8", "replace"))
-        http_version = scope.get("http_version")
+            attributes["url.query"] = _url.recorded_query(query.decode("utf-8", "replace"))
+        http_version: str = scope.get("http_version") or ""
         if http_version:
             attributes["network.protocol.version"] = http_version
         if host is not None:
@@ -265,7 +334,10 @@ class ObservabilityMiddleware:
         client = scope.get("client")
         if client:
             attributes["client.address"] = client[0]
-            attributes["client.port"] = client[1]
+            if client[1]:  # behind a proxy the server knows the client's address, not its port (uvicorn gives 0)
+                attributes["client.port"] = client[1]
+        if self.capture_request is not None:
+            attributes.update(self._headers("http.request.header.", headers, self.capture_request))
 
         # --- span -----------------------------------------------------------------------------------------------
         # What the server or an outer layer put in the context stays there (FastAPI's native telemetry keeps the
@@ -279,9 +351,11 @@ class ObservabilityMiddleware:
                 "HTTP" if method == "_OTHER" else method, context=parent, kind=SpanKind.SERVER, attributes=attributes
             )
             token = otel_context.attach(trace.set_span_in_context(server_span, parent if propagated else ambient))
+            if self.request_hook is not None:
+                self._call_hook("server_request_hook", self.request_hook, server_span, scope)
         scope[SCOPE_MARK] = server_span
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
-        red_state = self.red.start(scope)
+        red_state = self.red.start(method, scheme)
         log_token = _logging.bind_request_id(request_id)
         _errors.request_started(request_id)  # this request's own Sentry user, contexts, breadcrumbs
         started = time.perf_counter()
@@ -293,15 +367,57 @@ class ObservabilityMiddleware:
         disconnected = False
         end_ns: int | None = None
         request_id_header = (request_id_key, request_id.encode("ascii"))
+        # A 500's start and its single body, held until the app returns: if an exception follows (Starlette's
+        # ServerErrorMiddleware answers, then re-raises), the server will close the connection, so the response says
+        # so first (docs/reliability.md, "Keep-alive after an unhandled error").
+        held: list[Message] | None = None
+
+        async def forward(message: Message) -> None:
+            nonlocal response_complete, end_ns, disconnected
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                response_complete = True
+            try:
+                await send(message)
+            except OSError:
+                disconnected = True
+                raise
+            if response_complete and end_ns is None:
+                end_ns = time.time_ns()
+
+        async def release(close: bool) -> None:
+            nonlocal held
+            messages, held = held, None
+            if not messages:
+                return
+            if close:
+                messages[0]["headers"] = [*messages[0]["headers"], _CONNECTION_CLOSE]
+            for message in messages:
+                await forward(message)
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status_code, response_started, response_complete, end_ns, disconnected
+            nonlocal status_code, response_started, held, response_complete, end_ns, disconnected
             message_type = message["type"]
             if message_type == "http.response.start":
                 status_code = message["status"]
                 response_started = True
                 message["headers"] = [*message.get("headers", ()), request_id_header]
-            elif message_type == "http.response.body" and not message.get("more_body", False):
+                if server_span is not None:
+                    if self.capture_response is not None:
+                        server_span.set_attributes(
+                            self._headers("http.response.header.", message["headers"], self.capture_response)
+                        )
+                    if self.response_hook is not None:
+                        self._call_hook("server_response_hook", self.response_hook, server_span, scope, message)
+                if status_code == 500:
+                    held = [message]
+                    return
+            elif held is not None:
+                if len(held) == 1 and message_type == "http.response.body" and not message.get("more_body", False):
+                    held.append(message)
+                    return
+                await release(False)  # a streamed 500: it goes out as it comes
+            # what forward() does, inline: this runs for every message of every response
+            if message_type == "http.response.body" and not message.get("more_body", False):
                 response_complete = True
             try:
                 await send(message)
@@ -322,8 +438,13 @@ class ObservabilityMiddleware:
         error: BaseException | None = None
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
+            if held is not None:
+                await release(False)
         except BaseException as exc:
             error = exc
+            if held is not None and isinstance(exc, Exception):  # a cancelled task sends nothing more
+                with contextlib.suppress(OSError):  # the client went away; the original exception is what matters
+                    await release(True)
             if isinstance(exc, Exception) and not disconnected:
                 _errors.capture_unhandled(exc, scope, route_template(scope))  # while the server span is current
             if not response_started and not disconnected and isinstance(exc, Exception):
@@ -339,21 +460,40 @@ class ObservabilityMiddleware:
             elif error is not None and not response_started:
                 status_code = 500
             template = route_template(scope)
+            recorded_path = path
+            if template is not None:
+                # Whether the route has a secret-like parameter ({token}, {code}...) is a fact of the route: one lookup
+                secret = self._secret_routes.get(template)
+                if secret is None:
+                    secret = self._learn_route(template, scope.get("path_params"))
+                if secret:
+                    recorded_path = _url.recorded_path(path, scope.get("path_params"))
+            error_type = _url.error_type_of_exception(error) if isinstance(error, Exception) else None
             if red_state is not None:
-                error_type = type(error).__qualname__ if isinstance(error, Exception) else None
                 span_for_exemplar = server_span if server_span is not None else trace.get_current_span()
-                self.red.finish(red_state, template or UNMATCHED_ROUTE, status_code, error_type, span_for_exemplar)
+                self.red.finish(
+                    red_state, template or "", status_code, error_type, span_for_exemplar, protocol_version=http_version
+                )
             if self.access_log is not None:
+                elapsed = time.perf_counter() - started
                 self.access_log.write(
-                    scope, method, template or UNMATCHED_ROUTE, status_code, time.perf_counter() - started
+                    scope, method, template or UNMATCHED_ROUTE, status_code, elapsed, path=recorded_path
                 )
             if error is None:
                 # After an exception the id stays bound: the server logs the traceback next, in this same task, and
                 # that line should name the request. The task ends with the request, and so does the binding.
                 _logging.reset_request_id(log_token)
             if server_span is not None:
+                if recorded_path is not path:
+                    server_span.set_attribute("url.path", recorded_path)
                 self._finish_span(
-                    server_span, method=method, template=template, status_code=status_code, error=error, end_ns=end_ns
+                    server_span,
+                    method=method,
+                    template=template,
+                    status_code=status_code,
+                    error=error,
+                    error_type=error_type,
+                    end_ns=end_ns,
                 )
             if token is not None:
                 otel_context.detach(token)
@@ -366,6 +506,7 @@ class ObservabilityMiddleware:
         template: str | None,
         status_code: int,
         error: BaseException | None,
+        error_type: str | None,
         end_ns: int | None,
     ) -> None:
         if template is not None:
@@ -374,10 +515,10 @@ class ObservabilityMiddleware:
         span.set_attribute("http.response.status_code", status_code)
         if isinstance(error, Exception):
             span.record_exception(error)
-            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_attribute("error.type", error_type or _url.error_type_of_exception(error))
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         elif status_code >= 500:
-            span.set_attribute("error.type", str(status_code))
+            span.set_attribute("error.type", _url.error_type_of_status(status_code) or str(status_code))
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=end_ns)
 

@@ -653,14 +653,62 @@ class Settings(BaseSettings):
         (),
         validation_alias=_env("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"),
         description="OTEL_PYTHON_FASTAPI_EXCLUDED_URLS / OTEL_PYTHON_EXCLUDED_URLS: comma-separated regular "
-        "expressions, as OpenTelemetry's instrumentations read them; a request whose path matches one (re.search) is "
-        "excluded too.",
+        "expressions, as OpenTelemetry's instrumentations read them: a request whose URL without the query "
+        "(scheme://host/path) one of them is found in (re.search) is excluded too.",
     )
     auto_instrument: tuple[str, ...] = Field(
         ("sqlalchemy", "redis", "httpx"),
         validation_alias=_env("SIGNALFIRE_AUTO_INSTRUMENT"),
         description="SIGNALFIRE_AUTO_INSTRUMENT: comma-separated libraries init_observability() instruments when "
         "they are installed: sqlalchemy, redis, httpx (default all three; 'none' for none).",
+    )
+    http_capture_headers_server_request: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"),
+        description="OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST: comma-separated regular expressions; "
+        "each request header whose whole name matches one (case-insensitively) is recorded on the server span as "
+        "http.request.header.<name> (lower case, - as _), a list of its values, as OpenTelemetry's instrumentations "
+        "do.",
+    )
+    http_capture_headers_server_response: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE"),
+        description="OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE: the same for response headers "
+        "(http.response.header.<name>).",
+    )
+    http_capture_headers_sanitize_fields: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"),
+        description="OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS: comma-separated regular expressions; "
+        "a captured header whose name they find (re.search, case-insensitively) is recorded as [REDACTED]. Captured "
+        "values go through the scrubber as well.",
+    )
+    http_known_methods: tuple[str, ...] | None = Field(
+        None,
+        validation_alias=_env("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"),
+        description="OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS: comma-separated HTTP methods (case-sensitive) that "
+        "replace the semantic conventions' set (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, QUERY); "
+        "any other method is recorded as _OTHER.",
+    )
+    semconv_stability_opt_in: tuple[str, ...] = Field(
+        (),
+        validation_alias=_env("OTEL_SEMCONV_STABILITY_OPT_IN"),
+        description="OTEL_SEMCONV_STABILITY_OPT_IN: comma-separated, as OpenTelemetry reads it (http, http/dup, "
+        "database, ...). signalfire emits only the stable HTTP conventions whatever it says: http and http/dup are "
+        "accepted (http/dup's old attribute names are not emitted); other values are for other instrumentations.",
+    )
+    server_request_hook: Callable[..., Any] | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_SERVER_REQUEST_HOOK"),
+        description="SIGNALFIRE_SERVER_REQUEST_HOOK: a function called as hook(span, scope) when a request's server "
+        "span starts (the keyword argument, or 'package.module:function' in the environment). A hook that raises is "
+        "logged once and counted, never breaks the request.",
+    )
+    server_response_hook: Callable[..., Any] | None = Field(
+        None,
+        validation_alias=_env("SIGNALFIRE_SERVER_RESPONSE_HOOK"),
+        description="SIGNALFIRE_SERVER_RESPONSE_HOOK: a function called as hook(span, scope, message) with the "
+        "http.response.start message (OpenTelemetry's ASGI client_response_hook signature).",
     )
     fastapi_operation_spans: bool = Field(
         False,
@@ -950,6 +998,61 @@ class Settings(BaseSettings):
             except re.error as exc:
                 raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
         return tuple(items)
+
+    @field_validator(
+        "http_capture_headers_server_request",
+        "http_capture_headers_server_response",
+        "http_capture_headers_sanitize_fields",
+        mode="before",
+    )
+    @classmethod
+    def _parse_header_patterns(cls, value: Any) -> Any:
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p for p in items if p]
+        for item in items:
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
+        return tuple(items)
+
+    @field_validator("http_known_methods", mode="before")
+    @classmethod
+    def _parse_known_methods(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(p).strip() for p in value]
+        items = [p for p in items if p]
+        for item in items:
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,32}", item):
+                raise ValueError("expected comma-separated HTTP method names such as GET,POST,PURGE")
+        return tuple(dict.fromkeys(items))
+
+    @field_validator("semconv_stability_opt_in", mode="before")
+    @classmethod
+    def _parse_semconv_opt_in(cls, value: Any) -> Any:
+        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)
+        return tuple(dict.fromkeys(p for p in items if p))
+
+    @field_validator("server_request_hook", "server_response_hook", mode="before")
+    @classmethod
+    def _resolve_hook(cls, value: Any) -> Any:
+        if value is None or callable(value):
+            return value
+        if isinstance(value, str) and value.strip():
+            module, sep, name = value.strip().partition(":")
+            if not sep or not module or not name:
+                raise ValueError("expected a callable, or 'package.module:function'")
+            import importlib
+
+            try:
+                found = getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(f"expected 'package.module:function' naming a function ({exc})") from None
+            if not callable(found):
+                raise ValueError(f"expected 'package.module:function' naming a function ({value} is not callable)")
+            return found
+        raise ValueError("expected a callable, or 'package.module:function'")
 
     # --- validators: logs, request correlation and the scrubber ------------------------------------------------------
     @field_validator("log_format", mode="before")

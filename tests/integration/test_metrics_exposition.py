@@ -167,6 +167,8 @@ def test_registry_instruments_arrive_over_otlp(otlp_server):
         "http.request.method": "GET",
         "http.route": "/items/{item_id}",
         "http.response.status_code": 200,
+        "url.scheme": "http",
+        "network.protocol.version": "1.1",
     }
     payments = received["tvl.payments.processed"]
     assert payments.unit == "{payment}"

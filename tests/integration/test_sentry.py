@@ -249,7 +249,15 @@ def test_secret_corpus_never_reaches_sentry(ingest: SentryIngestServer, asgi_int
     ]
     assert leaked == []
     # the secrets were really there to be found: every place is present in the event
-    assert len(event["request"]["query_string"]) > 1000
+    query_string = event["request"]["query_string"]
+    if asgi_integration:
+        assert len(query_string) > 1000
+    else:
+        # signalfire's own report follows the URL policy: every parameter keeps its name, most values are markers,
+        # and the query is cut at 4096 characters before it is judged
+        names = [part.split("=", 1)[0] for part in query_string.split("&")]
+        assert names == [n for n, _ in query][: len(names)]
+        assert len(names) >= 25
     assert len([h for h in event["request"]["headers"] if h.lower().startswith("x-note-")]) == len(headers) - 2
     if asgi_integration:  # sentry-sdk's integration captures the body; signalfire's lean report does not
         assert event["request"]["data"]["texts"]

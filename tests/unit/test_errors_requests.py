@@ -57,9 +57,9 @@ def make_app(seen_scopes: list[Any]) -> FastAPI:
         logging.getLogger("shop.orders").warning("stock low for %s", order_id)
         raise RuntimeError("out of stock")
 
-    @app.get("/status/{code}")
-    async def status(code: int) -> None:
-        raise HTTPException(status_code=code, detail="answer")
+    @app.get("/status/{status}")
+    async def status(status: int) -> None:
+        raise HTTPException(status_code=status, detail="answer")
 
     return app
 
@@ -258,7 +258,7 @@ async def test_5xx_http_exception_reported_once_4xx_not(app: FastAPI, telemetry:
     assert (await call(app, "GET", "/status/503")).status_code == 503
     (event,) = telemetry.sentry_events
     assert event["exception"]["values"][-1]["type"] == "HTTPException"
-    assert event["tags"]["http.route"] == "/status/{code}"
+    assert event["tags"]["http.route"] == "/status/{status}"
     assert event["request"]["url"] == "http://shop.test/status/503"
 
 

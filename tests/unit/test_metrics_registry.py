@@ -60,7 +60,10 @@ def test_catalog_lists_every_category_with_prometheus_names():
     assert (http.prometheus_name, http.kind, http.unit, http.business) == (
         "http_server_request_duration_seconds", "histogram", "s", False,
     )  # fmt: skip
-    assert http.labels == ("http.request.method", "http.route", "http.response.status_code", "error.type")
+    assert http.labels == (
+        "http.request.method", "http.route", "http.response.status_code", "error.type", "url.scheme",
+        "network.protocol.version",
+    )  # fmt: skip
     assert http.buckets == (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
     assert specs["payments.processed"].prometheus_name == "payments_processed_total"
     assert specs["gen_ai.client.token.usage"].prometheus_name == "gen_ai_client_token_usage"
@@ -334,7 +337,10 @@ def test_specs_carry_the_names_each_backend_uses():
     assert (spec.otel_name, spec.prometheus_name) == ("tvl.payments.processed", "tvl_payments_processed_total")
     http = next(s for s in metrics.instruments(prefix="tvl") if s.name == "http.server.request.duration")
     assert http.otel_name == "http.server.request.duration"
-    assert http.prometheus_labels == ("http_request_method", "http_route", "http_response_status_code", "error_type")
+    assert http.prometheus_labels == (
+        "http_request_method", "http_route", "http_response_status_code", "error_type", "url_scheme",
+        "network_protocol_version",
+    )  # fmt: skip
 
 
 def test_label_value_holding_a_secret_is_scrubbed_and_counted():

@@ -13,7 +13,7 @@ from typing import Any
 from signalfire import _drops
 from signalfire._metrics import _prometheus
 from signalfire._metrics._bridge import OtelBridge
-from signalfire._metrics._catalog import HTTP_METHODS, Metrics
+from signalfire._metrics._catalog import Metrics
 from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec, span_exemplar
 from signalfire._settings import Settings
 
@@ -53,20 +53,26 @@ class HttpServerMetrics:
         self._duration: Instrument = registry.http_server_duration
         self._active: Instrument = registry.http_server_active
 
-    def start(self, scope: dict[str, Any]) -> tuple[str, Any, float] | None:
+    def start(self, method: str, scheme: str) -> tuple[tuple[str, str], Any, float] | None:
+        """``method`` as the middleware normalised it (a known method or ``_OTHER``), ``scheme`` the URL scheme."""
         if not self._duration._bound:
             return None
-        method = scope.get("method", "GET")
-        if method not in HTTP_METHODS:
-            method = "_OTHER"
-        active = self._active._child((method,))
+        active = self._active._child((method, scheme))
         active.add(1)
-        return method, active, time.perf_counter()
+        return (method, scheme), active, time.perf_counter()
 
     def finish(
-        self, state: tuple[str, Any, float], route: str, status_code: int, error_type: str | None, span: Any
+        self,
+        state: tuple[tuple[str, str], Any, float],
+        route: str,
+        status_code: int,
+        error_type: str | None,
+        span: Any,
+        *,
+        protocol_version: str = "",
     ) -> None:
-        method, active, started = state
+        """``route`` is the template, ``""`` when no route matched (the point then has no ``http.route``)."""
+        (method, scheme), active, started = state
         elapsed = time.perf_counter() - started
         try:
             active.add(-1)
@@ -74,7 +80,8 @@ class HttpServerMetrics:
                 error_type = str(status_code)
             # {} (not None) tells the child not to look the span up again
             exemplar = (span_exemplar(span) or {}) if self._duration._exemplars else {}
-            self._duration._child((method, route, status_code, error_type or "")).record(elapsed, exemplar)
+            key = (method, route, status_code, error_type or "", scheme, protocol_version)
+            self._duration._child(key).record(elapsed, exemplar)
         except Exception as exc:
             self._duration._failed(exc)
 

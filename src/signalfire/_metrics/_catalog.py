@@ -157,12 +157,15 @@ class Metrics(MetricsRegistry):
         self.http_server_duration = d(
             "http.server.request.duration", "histogram", unit="s", category="http",
             description="Duration of HTTP server requests; its _count is the request count.",
-            labels=("http.request.method", "http.route", "http.response.status_code", "error.type"),
+            labels=(
+                "http.request.method", "http.route", "http.response.status_code", "error.type", "url.scheme",
+                "network.protocol.version",
+            ),
             buckets=HTTP_DURATION_BUCKETS,
         )  # fmt: skip
         self.http_server_active = d(
             "http.server.active_requests", "updown_counter", unit="{request}", category="http",
-            description="HTTP server requests in flight.", labels=("http.request.method",),
+            description="HTTP server requests in flight.", labels=("http.request.method", "url.scheme"),
             multiprocess_mode="livesum",
         )  # fmt: skip
         # --- database ----------------------------------------------------------------------------------------------
@@ -310,15 +313,24 @@ class Metrics(MetricsRegistry):
 
     # --- HTTP --------------------------------------------------------------------------------------------------------
     def record_http_request(
-        self, method: str, route: str, status_code: int, duration_s: float, error_type: str | None = None
+        self,
+        method: str,
+        route: str,
+        status_code: int,
+        duration_s: float,
+        error_type: str | None = None,
+        *,
+        scheme: str = "http",
+        protocol_version: str = "",
     ) -> None:
         """Record one HTTP server request yourself (frameworks without the ASGI middleware): ``route`` must be the
-        route template (``/items/{item_id}``), never the raw path."""
+        route template (``/items/{item_id}``), never the raw path; ``""`` when no route matched (no ``http.route``)."""
         try:
             method = method if method in HTTP_METHODS else "_OTHER"
             if error_type is None and status_code >= 500:
                 error_type = str(status_code)
-            self.http_server_duration._child((method, route, status_code, error_type or "")).record(duration_s)
+            key = (method, route, status_code, error_type or "", scheme, protocol_version)
+            self.http_server_duration._child(key).record(duration_s)
         except Exception as exc:
             self.http_server_duration._failed(exc)
 

@@ -44,6 +44,10 @@ from signalfire import _scrub
 from signalfire._metrics._registry import Instrument, MetricsRegistry, _Child, _HistogramChild
 from signalfire._scrub_wire import scrub_metrics_data
 
+# The semantic-conventions schema the registry's instruments follow; the same value as signalfire._url.SCHEMA_URL (the
+# server span's tracer), written here so the metrics package does not import the request path's module.
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
+
 __all__ = ["InMemoryRegistryReader", "PeriodicRegistryReader", "RegistryCollection"]
 
 _log = logging.getLogger("signalfire")
@@ -61,7 +65,7 @@ class RegistryCollection:
         self._previous: dict[_Child, Any] = {}
         self._last_ns = time.time_ns()
         self._lock = threading.Lock()
-        self._scope = InstrumentationScope("signalfire")
+        self._scope = InstrumentationScope("signalfire", schema_url=SCHEMA_URL)
         _collections.add(self)
 
     def scope_metrics(self) -> ScopeMetrics | None:
@@ -88,7 +92,7 @@ class RegistryCollection:
                     metrics.append(metric)
         if not metrics:
             return None
-        return ScopeMetrics(scope=self._scope, metrics=metrics, schema_url="")
+        return ScopeMetrics(scope=self._scope, metrics=metrics, schema_url=SCHEMA_URL)
 
     def _metric(self, inst: Instrument, now: int, since: int, previous: dict[_Child, Any]) -> Metric | None:
         spec = inst._exposed

@@ -3,13 +3,17 @@
 Every request of ``httpx.Client`` and ``httpx.AsyncClient`` gets a CLIENT span and carries the W3C ``traceparent``
 (and ``baggage``) headers, so a call from one instrumented service to another continues the same trace; the
 instrumentation's ``http.client.request.duration`` histogram goes to signalfire's meter provider.
+
+URLs follow signalfire's one URL policy (``signalfire._url``): the span's ``url.full`` and httpx's own INFO line
+``HTTP Request: GET https://...`` carry no userinfo and no secret query values (``?api_key=``, ``?sig=``, ...).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from signalfire import integrations
+from signalfire import _url, integrations
 
 __all__ = ["install", "instrument_httpx", "uninstrument_httpx"]
 
@@ -23,9 +27,51 @@ def _require() -> None:
     integrations.require("opentelemetry.instrumentation.httpx", "instrument_httpx", "httpx")
 
 
+def _record_url(span: Any, request: Any) -> None:
+    """request_hook: ``url.full`` under signalfire's URL policy (the instrumentation's own redaction strips less)."""
+    try:
+        if span.is_recording():
+            span.set_attribute("url.full", _url.recorded_url(str(request.url)))
+    except Exception:  # a hook must never break the call
+        span.set_attribute("url.full", _url.recorded_url(""))
+
+
+async def _record_url_async(span: Any, request: Any) -> None:
+    _record_url(span, request)
+
+
+class UrlLogFilter(logging.Filter):
+    """Rewrites httpx's ``HTTP Request: %s %s ...`` records so their URL follows signalfire's URL policy."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 2 and str(record.msg).startswith("HTTP Request:"):
+            try:
+                record.args = (args[0], _url.recorded_url(str(args[1])), *args[2:])
+            except Exception:  # never lose the line; never keep the raw URL either
+                record.args = (args[0], "[REDACTED:url]", *args[2:])
+        return True
+
+
+_LOG_FILTER = UrlLogFilter()
+_HOOKS = {"request_hook": _record_url, "async_request_hook": _record_url_async}
+
+
+def _filter_log(obs: Any) -> None:
+    logger = logging.getLogger("httpx")
+    if _LOG_FILTER not in logger.filters:
+        logger.addFilter(_LOG_FILTER)
+        obs.on_shutdown("httpx.log", _unfilter_log)
+
+
+def _unfilter_log(_timeout: float = 0.0) -> None:
+    logging.getLogger("httpx").removeFilter(_LOG_FILTER)
+
+
 def install(obs: Any) -> None:
     """Instrument every httpx client, sync and async (init_observability() calls this when httpx is installed)."""
-    _instrumented.library(obs, tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider)
+    _filter_log(obs)
+    _instrumented.library(obs, tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider, **_HOOKS)
 
 
 def instrument_httpx(client: Any = None) -> None:
@@ -45,7 +91,13 @@ def instrument_httpx(client: Any = None) -> None:
     if client is None:
         install(obs)
         return
-    _instrumented.client(obs, client, tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider)
+    import httpx
+
+    _filter_log(obs)
+    hook = _record_url_async if isinstance(client, httpx.AsyncClient) else _record_url
+    _instrumented.client(
+        obs, client, tracer_provider=obs.tracer_provider, meter_provider=obs.meter_provider, request_hook=hook
+    )
 
 
 def uninstrument_httpx(client: Any = None) -> None:
@@ -56,3 +108,5 @@ def uninstrument_httpx(client: Any = None) -> None:
         signalfire.uninstrument_httpx()
     """
     _instrumented.undo(client)
+    if client is None:
+        _unfilter_log()
