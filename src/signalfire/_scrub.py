@@ -830,6 +830,10 @@ class Scrubber:
         for term, category in SENSITIVE_KEY_TERMS.items():
             if term in joined:
                 return category
+        # A custom HTTP header named "X-...-Key" (X-Service-Key, X-Signing-Key) carries a credential by convention;
+        # other "*_key" names (cache_key, sort_key, idempotency_key) are identifiers and stay readable.
+        if len(words) > 2 and words[0] == "x" and words[-1] == "key":
+            return "api_key"
         return None
 
     def is_sensitive_key(self, key: Any) -> bool:

@@ -6,8 +6,7 @@ resource attribute from OTEL_RESOURCE_ATTRIBUTES carry secrets too. Every sink i
 metrics and logs at the real receiver, stdout with stderr, the Sentry envelopes, the /metrics text) and searched:
 zero leaks, and zero operator values (ids, timestamps, counts, order numbers, IMEIs) wrongly redacted, per sink.
 
-Shapes another branch detects (``fixed_by`` in the corpus) are expected to leak here: their tests are strict xfails
-that flip when that branch is merged.
+The one known gap is a strict xfail naming what is missing, so that it flips when fixed.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 DATA = json.loads((Path(__file__).parents[1] / "data" / "secrets.json").read_text())
 COVERED: list[dict[str, str]] = DATA["secrets"]
-CORPUS = COVERED + DATA["pending"]  # pending: shapes another branch detects (``fixed_by``)
+CORPUS = COVERED + DATA["pending"]  # "pending" entries are kept out of test_sentry.py's breadcrumb count only
 OPERATOR_VALUES: list[dict[str, str]] = DATA["operator_values"]
 SINKS = ["otlp_traces", "otlp_metrics", "otlp_logs", "stdout", "sentry", "metrics"]
 # One corpus secret as a resource attribute (a repository URL with a password, as CI systems set it).
@@ -39,11 +38,6 @@ RESOURCE_ENTRY = next(entry for entry in CORPUS if entry["kind"] == "https_basic
 # Operator values and the sinks they are placed in (a log line, span and OTel metric attributes, a registry label,
 # Sentry context and the exception message).
 OPERATOR_SINKS = ["otlp_traces", "otlp_metrics", "otlp_logs", "stdout", "sentry", "metrics"]
-PENDING = {
-    "scrub": "fixed by scrub branch: prefix-free credentials, key policy, card precision (issue 17 items 5, 6)",
-}
-# Branches merged here: the corpus shapes they detect must leak nowhere (no longer expected failures).
-MERGED = {"scrub"}
 _TRACESTATE_VALUE = set(string.printable[:94]) - {",", "="}
 # Placements around the scrubber that other branches route through the policy: a bare token as a path segment
 # (judged by its route parameter name, {token}), and text reaching stderr outside the log pipeline (a warning, an
@@ -52,30 +46,10 @@ PLACEMENT_TOKENS = {
     placement: [hashlib.sha256(f"{placement}:{entry['secret']}".encode()).hexdigest()[:32] for entry in COVERED[:5]]
     for placement in ("path_segment", "oauth_query", "custom_header", "stderr", "db_parameter", "redis_auth")
 }
-PLACEMENT_PENDING = {
-    # (placement, sink): the branch that fixes it
-    ("path_segment", "otlp_traces"): "request",
-    ("path_segment", "otlp_logs"): "request",
-    ("path_segment", "stdout"): "request",
-    ("path_segment", "sentry"): "request",
-    ("oauth_query", "otlp_traces"): "request",
-    ("oauth_query", "otlp_logs"): "request",
-    ("oauth_query", "stdout"): "request",
-    ("oauth_query", "sentry"): "request",
-    ("custom_header", "sentry"): "request",
-    # the app logs its request headers as a dict: "x-service-key" is not a sensitive key under today's key policy
-    ("custom_header", "otlp_logs"): "scrub",
-    ("custom_header", "stdout"): "scrub",
-    ("db_parameter", "sentry"): "statement",
-}
-PENDING_REASONS = {
-    "scrub": PENDING["scrub"],
-    "request": "fixed by request branch: one URL policy (path parameters by route name, OAuth/SAS query values) and "
-    "allow-listed Sentry request headers (issue 17 item 2)",
-    "sentrylog": "fixed by sentrylog branch: warnings and thread exceptions through the log pipeline (issue 17 item 1)",
-    "statement": "Sentry events still carry the bound parameters outside the error message (the log renderer and "
-    "the error message in Sentry call "
-    "signalfire._scrub_wire.strip_statement_data; spans and OTLP logs are stripped on this branch (issue 17 item 4)",
+# (placement, sink) pairs that still leak, with what is missing.
+KNOWN_GAPS = {
+    ("db_parameter", "sentry"): "Sentry events still carry the bound parameters outside the error message (the "
+    "exception's other fields); spans, OTLP logs and stdout are stripped (issue 17 item 4)",
 }
 
 
@@ -230,23 +204,8 @@ def _leaks(data: bytes, entries: list[dict[str, str]]) -> list[tuple[str, bytes]
 @pytest.mark.parametrize("sink", SINKS)
 def test_no_secret_leaves_through(sinks: dict[str, bytes], sink: str) -> None:
     """No corpus secret appears, in any encoding, in the bytes that left through this sink."""
-    leaked = _leaks(sinks[sink], COVERED)
-    assert leaked == [], f"{len(leaked)} of {len(COVERED)} secrets leaked through {sink}: {leaked[:5]}"
-
-
-@pytest.mark.parametrize(
-    ("sink", "helper"),
-    [
-        pytest.param(sink, helper, marks=[] if helper in MERGED else pytest.mark.xfail(strict=True, reason=reason))
-        for helper, reason in PENDING.items()
-        for sink in SINKS
-        if any(entry.get("fixed_by") == helper for entry in CORPUS)
-    ],
-)
-def test_pending_shapes_leave_nowhere(sinks: dict[str, bytes], sink: str, helper: str) -> None:
-    """Shapes another branch detects leak nowhere once that branch is merged."""
-    entries = [entry for entry in CORPUS if entry.get("fixed_by") == helper]
-    assert _leaks(sinks[sink], entries) == []
+    leaked = _leaks(sinks[sink], CORPUS)
+    assert leaked == [], f"{len(leaked)} of {len(CORPUS)} secrets leaked through {sink}: {leaked[:5]}"
 
 
 def _redacted(data: bytes, entries: list[dict[str, str]]) -> list[str]:
@@ -256,18 +215,7 @@ def _redacted(data: bytes, entries: list[dict[str, str]]) -> list[str]:
 @pytest.mark.parametrize("sink", OPERATOR_SINKS)
 def test_operator_values_arrive_unchanged(sinks: dict[str, bytes], sink: str) -> None:
     """Ids, timestamps, counts and order numbers reach every sink they were put in, unredacted."""
-    kept = [entry for entry in OPERATOR_VALUES if "fixed_by" not in entry]
-    assert _redacted(sinks[sink], kept) == []
-
-
-@pytest.mark.parametrize(
-    "sink",
-    [pytest.param(sink, marks=pytest.mark.xfail(strict=True, reason=PENDING["scrub"])) for sink in OPERATOR_SINKS],
-)
-def test_card_like_operator_values_arrive_unchanged(sinks: dict[str, bytes], sink: str) -> None:
-    """Luhn-valid order numbers and IMEIs are not cards without card context: they arrive unredacted."""
-    pending = [entry for entry in OPERATOR_VALUES if entry.get("fixed_by") == "scrub"]
-    assert _redacted(sinks[sink], pending) == []
+    assert _redacted(sinks[sink], OPERATOR_VALUES) == []
 
 
 @pytest.mark.parametrize(
@@ -276,8 +224,8 @@ def test_card_like_operator_values_arrive_unchanged(sinks: dict[str, bytes], sin
         pytest.param(
             placement,
             sink,
-            marks=[pytest.mark.xfail(strict=True, reason=PENDING_REASONS[PLACEMENT_PENDING[(placement, sink)]])]
-            if (placement, sink) in PLACEMENT_PENDING
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[(placement, sink)])]
+            if (placement, sink) in KNOWN_GAPS
             else [],
         )
         for placement in PLACEMENT_TOKENS

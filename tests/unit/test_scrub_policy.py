@@ -241,3 +241,16 @@ def test_words_and_literals_after_a_sensitive_key_are_kept(scrubber):
     assert scrubber.scrub_text("password=null auth=false") == "password=null auth=false"
     assert scrubber.scrub_text("password: hunter2") == "password: [REDACTED:password]"
     assert scrubber.scrub_text("token=refreshed") == "token=[REDACTED:token]"
+
+
+def test_custom_key_headers_are_credentials_and_other_keys_stay_readable() -> None:
+    """A custom header named X-...-Key is redacted whole; identifiers named *_key (cache, sort) are kept."""
+    scrubbed = signalfire.scrub(
+        {"X-Service-Key": "a1b2c3d4e5f6a7b8", "x-signing-key": "k" * 20, "cache_key": "user:42", "sort_key": "b"}
+    )
+    assert scrubbed == {
+        "X-Service-Key": "[REDACTED:api_key]",
+        "x-signing-key": "[REDACTED:secret]",  # "signing key" names a secret on its own
+        "cache_key": "user:42",
+        "sort_key": "b",
+    }
