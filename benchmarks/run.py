@@ -1,6 +1,6 @@
 """Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
 ``python -m benchmarks.run [--quick] [--only SECTION,...] [--rounds N] [--output FILE]``, SECTION one of request,
-instructions, micro, startup, pytest, e2e, memory, exit (default: all).
+instructions, micro, startup, pytest, e2e, memory, exit, keepalive (default: all).
 
 Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
 run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import apps, bench_e2e, bench_exit
+from benchmarks import apps, bench_e2e, bench_exit, bench_keepalive
 from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
-SECTIONS = ("request", "instructions", "micro", "startup", "pytest", "e2e", "memory", "exit")
+SECTIONS = ("request", "instructions", "micro", "startup", "pytest", "e2e", "memory", "exit", "keepalive")
 # Micro-benchmark modules following the contract in bench_micro.py; a missing one is skipped (and said so).
 MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics", "bench_hostile")
 PACKAGES = (
@@ -620,6 +620,28 @@ def exit_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+def keepalive_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """Connection resets after unhandled errors on one keep-alive connection, signalfire beside bare uvicorn."""
+    pairs = 5 if plan.instruction_requests is None else 50
+    rows = []
+    for name, app in bench_keepalive.APPS.items():
+        result = bench_keepalive.serve_and_measure(app, pairs)
+        _progress(f"keepalive {name}: {result.resets}/{result.pairs} reset")
+        report.raw.setdefault("keepalive", {})[name] = vars(result)
+        target = "0 resets " + ("met" if result.resets == 0 else "MISSED") if name == "signalfire" else ""
+        counts = [f"{result.resets}/{result.pairs}", str(result.close_headers), str(result.reconnects)]
+        rows.append([name, *counts, target])
+    report.table(
+        "Keep-alive after unhandled errors",
+        f"{pairs} pairs of GET /boom/<i> (an unhandled error, 500) then GET /ready on one http.client keep-alive "
+        "connection per app under a real uvicorn (benchmarks/bench_keepalive.py); a reset is a ConnectionResetError, "
+        "BrokenPipeError or RemoteDisconnected on either request. signalfire's 500 says connection: close, so the "
+        "client reconnects instead of writing into a connection the server is closing.",
+        ["app", "pairs reset", "500s with connection: close", "reconnects", "target"],
+        rows,
+    )
+
+
 RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "request": request_section,
     "instructions": instructions_section,
@@ -629,6 +651,7 @@ RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "e2e": e2e_section,
     "memory": memory_section,
     "exit": exit_section,
+    "keepalive": keepalive_section,
 }
 
 

@@ -49,8 +49,8 @@ def send_traffic(base: str) -> dict[int, int]:
     requests += [("GET", "/properties/999", None), ("POST", "/bookings", {"property_id": 1, "nights": 30})]
     requests += [("GET", "/reports/broken", None)]
     with httpx.Client(base_url=base, timeout=5.0) as client:
-        for method, path, body in requests:
-            response = client.request(method, path, json=body, headers={"X-Request-ID": f"demo-{len(statuses)}"})
+        for number, (method, path, body) in enumerate(requests, start=1):
+            response = client.request(method, path, json=body, headers={"X-Request-ID": f"demo-{number}"})
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     return statuses
 
