@@ -35,7 +35,6 @@ MAX_ATTRIBUTE_CHARS = 60
 
 _DIM = "\033[2m"
 _RED = "\033[31m"
-_BOLD = "\033[1m"
 _RESET = "\033[0m"
 
 

@@ -949,8 +949,8 @@ def _enrich(event: Event, *, linked: bool = False, trace_link: bool = True) -> N
 
 # --- scrubbing --------------------------------------------------------------------------------------------------------
 def _scrubbed(value: Any, scrubber: Scrubber) -> Any:
-    # Sentry events are personal data by nature: emails are redacted whatever the log policy (SIGNALFIRE_SCRUB_EMAILS)
-    return scrubber.scrub(value, emails=True)
+    # One policy in every sink: emails and phones as SIGNALFIRE_SCRUB_EMAILS / _PHONES say, here as in the logs.
+    return scrubber.scrub(value)
 
 
 def _require_dict(value: Any) -> dict[str, Any]:

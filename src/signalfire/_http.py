@@ -41,8 +41,6 @@ Message = dict[str, Any]
 Receive = Any
 Send = Any
 
-# The default of SIGNALFIRE_REQUEST_ID_HEADER, as ASGI spells header names.
-REQUEST_ID_HEADER = b"x-request-id"
 # Printable ASCII without spaces, at most 128 characters: UUIDs, nginx's 32-hex $request_id, ULIDs, ...
 _SANE_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
 # The route access lines show for requests no route matched; their metric points and spans have no http.route at all.
@@ -212,6 +210,7 @@ class ObservabilityMiddleware:
     def configure(self, settings: Settings) -> None:
         """Take new settings (a re-initialisation); everything derived from them is computed here, once."""
         self.settings = settings
+        self._secret_routes.clear()  # judged under the previous settings' key policy
         paths = _path_patterns(settings)
         self.excluded = re.compile("|".join(paths)) if paths else None
         self.excluded_urls = excluded_url_matcher(settings)
@@ -514,9 +513,13 @@ class ObservabilityMiddleware:
             span.set_attribute("http.route", template)
         span.set_attribute("http.response.status_code", status_code)
         if isinstance(error, Exception):
-            span.record_exception(error)
             span.set_attribute("error.type", error_type or _url.error_type_of_exception(error))
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            try:
+                span.record_exception(error)
+                description = f"{type(error).__name__}: {error}"
+            except Exception:  # an exception whose __str__ raises must not replace the application's own
+                description = f"{type(error).__name__}: <str() failed>"
+            span.set_status(Status(StatusCode.ERROR, description))
         elif status_code >= 500:
             span.set_attribute("error.type", _url.error_type_of_status(status_code) or str(status_code))
             span.set_status(Status(StatusCode.ERROR))

@@ -85,8 +85,6 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None
     "asctime",
     "color_message",
 }
-# Fields the pipeline adds itself; the scrubber never needs to look at them.
-_OWN_FIELDS = ("timestamp", "level", "logger")
 # Servers whose loggers come with their own handlers (and propagate=False); they are routed to ours instead.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gunicorn.error", "gunicorn.access")
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from signalfire._scrub import Scrubber
+from signalfire._scrub import Scrubber, registry_generation
 from signalfire._scrub_wire import scrub_resource, scrub_scope, scrub_trace_state, wire_attribute, wire_text
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class SpanEncoder:
     takes the SDK's path).
     """
 
-    __slots__ = ("_kv_cache", "_names", "_resources", "_scopes", "scrubber")
+    __slots__ = ("_generation", "_kv_cache", "_names", "_resources", "_scopes", "scrubber")
 
     def __init__(self, scrubber: Scrubber | None) -> None:
         self.scrubber = scrubber
@@ -166,10 +166,16 @@ class SpanEncoder:
         # id(object) -> (object, encoded): the object is held so that its id cannot be reused while memoised
         self._resources: dict[int, tuple[Any, bytes, bytes]] = {}
         self._scopes: dict[int, tuple[Any, bytes, bytes]] = {}
+        # the known-secret registry's generation the caches were filled under: a newly registered secret empties them
+        self._generation = registry_generation()
 
     # --- the request ------------------------------------------------------------------------------------------------
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised ExportTraceServiceRequest of ``spans``."""
+        if self._generation != registry_generation():
+            self._generation = registry_generation()
+            for cache in (self._kv_cache, self._names, self._resources, self._scopes):
+                cache.clear()
         # Grouped by resource, then scope, by equality and in first-seen order (as the SDK's dicts do); the id maps
         # avoid hashing a Resource (a JSON dump of its attributes) once per span.
         groups: list[tuple[Any, list[tuple[Any, list[bytes]]], dict[int, list[bytes]]]] = []

@@ -592,6 +592,11 @@ _registered: frozenset[str] = frozenset()  # the application's and the integrati
 _generation = 0  # bumped on every registration: scrubbers rebuild their matcher and forget strings seen clean
 
 
+def registry_generation() -> int:
+    """Bumped whenever a secret value is registered or forgotten: a cache of scrubbed output is stale once it moves."""
+    return _generation
+
+
 def _acceptable_secret(value: Any) -> str | None:
     if isinstance(value, bytes | bytearray):
         value = bytes(value).decode("utf-8", "replace")
@@ -855,11 +860,9 @@ class Scrubber:
         return marker(category)
 
     # --- text -----------------------------------------------------------------------------------------------------
-    def scrub_text(self, text: str, *, emails: bool | None = None, phones: bool | None = None) -> str:
-        """``text`` with every secret-shaped part replaced by a marker; never raises.
-
-        ``emails`` and ``phones`` are accepted for compatibility and ignored: the policy (SIGNALFIRE_SCRUB_EMAILS,
-        SIGNALFIRE_SCRUB_PHONES) is the same in every sink."""
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every secret-shaped part replaced by a marker; never raises. The email and phone policy
+        (SIGNALFIRE_SCRUB_EMAILS, SIGNALFIRE_SCRUB_PHONES) is the scrubber's, the same in every sink."""
         try:
             # Span attributes, routes, user agents and label values repeat: a string seen clean costs one lookup.
             clean = self._clean
@@ -1013,24 +1016,14 @@ class Scrubber:
             return UNSCRUBBABLE
 
     # --- nested values ----------------------------------------------------------------------------------------------
-    def scrub(self, value: Any, *, emails: bool | None = None, phones: bool | None = None) -> Any:
+    def scrub(self, value: Any) -> Any:
         """A scrubbed copy of ``value``: dicts, lists, tuples, sets, dataclasses and pydantic models (as dicts), JSON
-        held in strings, bytes. Never raises; values without anything to redact come back equal (often identical).
-
-        ``emails`` and ``phones`` are accepted for compatibility and ignored: one policy for every sink.
-        """
+        held in strings, bytes. Never raises; values without anything to redact come back equal (often identical)."""
         try:
             return self._value(value, 0)
         except Exception:
             _log.debug("signalfire: scrubbing a value failed", exc_info=True)
             return UNSCRUBBABLE
-
-    def scrub_mapping(
-        self, mapping: Mapping[Any, Any], *, emails: bool | None = None, phones: bool | None = None
-    ) -> dict[Any, Any]:
-        """A scrubbed copy of a flat-or-nested mapping (a log event, span attributes); never raises."""
-        result = self.scrub(dict(mapping))
-        return result if isinstance(result, dict) else {"value": result}
 
     def scrub_fields(self, fields: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
         """Scrub a mapping of fields (a log event, span attributes) in place and return it; never raises.

@@ -33,7 +33,7 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, Status, TraceState
 
-from signalfire._scrub import Scrubber, marker, scrub_attribute
+from signalfire._scrub import Scrubber, marker, registry_generation, scrub_attribute
 
 __all__ = [
     "ScrubbingLogExporter",
@@ -116,19 +116,27 @@ def wire_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
     return new
 
 
-# Attribute keys scrubbed, per policy: keys are a small repeating set (semantic-convention names), scrubbed once each.
-_KEYS: dict[tuple[Scrubber, str], str] = {}
+# Attribute keys scrubbed, per policy and known-secret generation: keys are a small repeating set (semantic-convention
+# names), scrubbed once each. Keyed by the scrubber's id (not the scrubber: the cache must not keep old policies alive)
+# and emptied when a secret is registered.
+_KEYS: dict[tuple[int, str], str] = {}
 _KEYS_SIZE = 2048
+_keys_generation = -1
 
 
 def _wire_key(scrubber: Scrubber, key: str) -> str:
-    cached = _KEYS.get((scrubber, key))
+    global _keys_generation  # noqa: PLW0603 - the cache above is emptied when the registry moves on
+    generation = registry_generation()
+    if generation != _keys_generation:
+        _KEYS.clear()
+        _keys_generation = generation
+    cached = _KEYS.get((id(scrubber), key))
     if cached is None:
         cached = wire_text(scrubber, key)
         if len(_KEYS) >= _KEYS_SIZE:
             _KEYS.clear()
         if len(key) <= 256:
-            _KEYS[(scrubber, key)] = cached
+            _KEYS[(id(scrubber), key)] = cached
     return cached
 
 
@@ -157,13 +165,17 @@ class _ObjectMemo:
     """Scrubbed copies of objects that repeat across a batch and across batches (resources, scopes), by identity;
     bounded, and holding the original so its id cannot be reused while memoised."""
 
-    __slots__ = ("_entries", "_scrub")
+    __slots__ = ("_entries", "_generation", "_scrub")
 
     def __init__(self, scrub: Callable[[Any], Any]) -> None:
         self._entries: dict[int, tuple[Any, Any]] = {}
         self._scrub = scrub
+        self._generation = registry_generation()
 
     def get(self, item: Any) -> Any:
+        if self._generation != registry_generation():  # a secret registered since: the copies may hold it
+            self._entries.clear()
+            self._generation = registry_generation()
         entry = self._entries.get(id(item))
         if entry is not None and entry[0] is item:
             return entry[1]

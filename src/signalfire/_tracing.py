@@ -194,11 +194,6 @@ def build_span_limits(settings: Settings) -> SpanLimits:
     )
 
 
-def build_span_exporters(settings: Settings) -> list[SpanExporter]:
-    """The exporters OTEL_TRACES_EXPORTER and the endpoints select (an empty list: spans are not exported)."""
-    return [exporter for exporter, _ in _span_exporters(settings)]
-
-
 def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, tuple[str, int] | None]]:
     """The exporters with the (host, port) each connects to (None: not over the network), so that the exit path can
     tell a collector that refuses connections at once (``_otlp.refusing``)."""

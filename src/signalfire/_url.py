@@ -99,8 +99,10 @@ _PATH_MARKER = _scrub.marker("path")
 MAX_QUERY = 4096
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-# Route parameter names seen so far and whether they are secret-like; names come from route definitions (bounded).
+# Route parameter names seen so far and whether they are secret-like under the policy in force (names come from route
+# definitions: bounded); emptied when another scrubber (a re-initialisation with other SIGNALFIRE_SCRUB_KEYS) is active.
 _param_cache: dict[str, bool] = {}
+_param_cache_policy: list[object] = [None]
 
 
 def http_method(raw: str, known: frozenset[str] = HTTP_METHODS) -> str:
@@ -128,6 +130,10 @@ def error_type_of_exception(exc: BaseException) -> str:
 
 def is_secret_name(name: str) -> bool:
     """True when a route parameter called ``name`` holds a secret (``token``, ``reset_code``, ``apiKey``...)."""
+    scrubber = _scrub.active()
+    if _param_cache_policy[0] is not scrubber:
+        _param_cache.clear()
+        _param_cache_policy[0] = scrubber
     try:
         return _param_cache[name]
     except KeyError:
@@ -139,7 +145,7 @@ def is_secret_name(name: str) -> bool:
         secret = any(word in _SECRET_PARAM_WORDS for word in words) or name.lower() in SECRET_QUERY_NAMES
     if not secret and words[-1:] != ["id"]:
         try:
-            secret = _scrub.active().is_sensitive_key(name)
+            secret = scrubber.is_sensitive_key(name)
         except Exception:  # the scrubber never raises; if it did, fail closed
             secret = True
     if len(_param_cache) < 4096:
@@ -199,8 +205,10 @@ def recorded_query(query: str) -> str:
         parts = []
         for item in query.split("&"):
             name, sep, raw = item.partition("=")
-            if not sep:
-                parts.append(item)
+            if not sep:  # a bare item ("?sk_live_..."): judged by its shape alone
+                value = unquote_plus(item)
+                scrubbed = scrubber.scrub_text(value)
+                parts.append(item if scrubbed == value else quote(scrubbed, safe="[]:"))
                 continue
             category = _name_category(unquote_plus(name), scrubber)
             if category is not None:

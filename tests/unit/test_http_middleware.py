@@ -142,6 +142,29 @@ async def test_unhandled_exception_gives_500_and_an_error_span_with_the_exceptio
     assert [e.attributes["exception.message"] for e in span.events if e.name == "exception"] == ["kaput"]
 
 
+async def test_an_exception_whose_str_raises_reaches_the_server_unchanged(telemetry: Telemetry) -> None:
+    """An application exception whose __str__ raises is still the one the server sees; the span is ERROR."""
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no str for you")
+
+    app = FastAPI()
+
+    @app.get("/unprintable")
+    async def unprintable() -> None:
+        raise Unprintable
+
+    signalfire.instrument_fastapi(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        with pytest.raises(Unprintable):
+            await client.get("/unprintable")
+    (span,) = _server_spans(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"].endswith("Unprintable")
+
+
 async def test_404_is_not_an_error_and_has_no_route(telemetry: Telemetry) -> None:
     """An unmatched path: span named by the method only, no http.route, status unset (4xx is the client's)."""
     app = _app()

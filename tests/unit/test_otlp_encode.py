@@ -22,7 +22,7 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from signalfire import _otlp_encode
+from signalfire import _otlp_encode, _scrub
 from signalfire._otlp_encode import SpanEncoder
 from signalfire._otlp_spans import encoding_exporter
 from signalfire._scrub import Scrubber
@@ -434,3 +434,17 @@ def test_scrubbing_exporter_still_scrubs_for_other_exporters():
     memory = Memory()
     ScrubbingSpanExporter(memory, Scrubber()).export([make_span(attributes={"password": "hunter2"})])
     assert memory.spans[0].attributes["password"] == "[REDACTED:password]"
+
+
+def test_a_secret_registered_after_encoding_is_redacted_from_then_on():
+    """The encoder's caches of scrubbed names, attributes and resources are emptied when a secret is registered."""
+    secret = "registered-later-8f3a9c"
+    span = make_span(f"GET {secret}", attributes={"note": secret}, resource=Resource.create({"repo": secret}))
+    encoder = SpanEncoder(Scrubber())
+    assert secret.encode() in encoder.encode([span])
+    try:
+        _scrub.register_secret_values(secret)
+        assert secret.encode() not in encoder.encode([span])
+        assert secret.encode() not in encode_spans(scrub_spans(Scrubber(), [span])).SerializeToString()
+    finally:
+        _scrub._forget_registered()

@@ -183,9 +183,7 @@ def test_emails_and_phones_follow_one_policy_in_every_call():
     text = "ann@example.com called from +44 20 7946 0958"
     assert Scrubber().scrub_text(text) == "[REDACTED:email] called from [REDACTED:phone]"
     assert Scrubber(emails=False, phones=False).scrub_text(text) == text
-    # the per-call keywords of older callers no longer make a per-sink variant of the policy
-    assert Scrubber(emails=False, phones=False).scrub({"m": text}, emails=True, phones=True) == {"m": text}
-    assert Scrubber().scrub(text, emails=False) == "[REDACTED:email] called from [REDACTED:phone]"
+    assert Scrubber(emails=False, phones=False).scrub({"m": text}) == {"m": text}
 
 
 def test_dataclasses_and_pydantic_models_become_scrubbed_dicts(scrubber):

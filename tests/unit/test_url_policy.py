@@ -48,6 +48,14 @@ def test_secret_shaped_query_values_lose_their_value_whatever_the_name() -> None
     assert recorded.endswith("&page=2")
 
 
+def test_a_bare_query_item_is_judged_by_its_shape() -> None:
+    """A query item without "=" (``?sk_live_...``) is scrubbed like a value; a plain flag is kept."""
+    recorded = _url.recorded_query("a=1&sk_live_abcdefghijklmnop1234&verbose")
+    assert "sk_live_abcdefghijklmnop1234" not in recorded
+    assert recorded.startswith("a=1&")
+    assert recorded.endswith("&verbose")
+
+
 def test_ordinary_query_is_kept_byte_for_byte() -> None:
     """Parameters that are not secret keep their exact spelling (encoding, order, empty values)."""
     query = "q=red+shoes&page=2&filter=a%2Cb&flag&empty="

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from signalfire import _drops
+from signalfire import _drops, _url
 from signalfire._metrics import _prometheus
 from signalfire._metrics._bridge import OtelBridge
 from signalfire._metrics._catalog import Metrics
@@ -76,8 +76,8 @@ class HttpServerMetrics:
         elapsed = time.perf_counter() - started
         try:
             active.add(-1)
-            if error_type is None and status_code >= 500:
-                error_type = str(status_code)
+            if error_type is None:
+                error_type = _url.error_type_of_status(status_code)
             # {} (not None) tells the child not to look the span up again
             exemplar = (span_exemplar(span) or {}) if self._duration._exemplars else {}
             key = (method, route, status_code, error_type or "", scheme, protocol_version)

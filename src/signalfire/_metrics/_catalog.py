@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from signalfire import _url
 from signalfire._metrics._registry import HTTP_DURATION_BUCKETS, MetricsRegistry
 
 __all__ = ["Metrics"]
@@ -39,8 +40,6 @@ JOB_DURATION_BUCKETS = (
 )
 AMOUNT_BUCKETS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0)
 
-# Methods the HTTP semantic conventions name; any other method is recorded as _OTHER (bounded by construction).
-HTTP_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
 _TOKEN_TYPES = {"input": "input", "output": "output", "prompt": "input", "completion": "output"}
 
 
@@ -326,9 +325,10 @@ class Metrics(MetricsRegistry):
         """Record one HTTP server request yourself (frameworks without the ASGI middleware): ``route`` must be the
         route template (``/items/{item_id}``), never the raw path; ``""`` when no route matched (no ``http.route``)."""
         try:
-            method = method if method in HTTP_METHODS else "_OTHER"
-            if error_type is None and status_code >= 500:
-                error_type = str(status_code)
+            # the methods the semantic conventions name; any other is _OTHER (bounded by construction)
+            method = _url.http_method(method)
+            if error_type is None:
+                error_type = _url.error_type_of_status(status_code)
             key = (method, route, status_code, error_type or "", scheme, protocol_version)
             self.http_server_duration._child(key).record(duration_s)
         except Exception as exc:

@@ -10,6 +10,7 @@ URLs follow signalfire's one URL policy (``signalfire._url``): the span's ``url.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -32,8 +33,9 @@ def _record_url(span: Any, request: Any) -> None:
     try:
         if span.is_recording():
             span.set_attribute("url.full", _url.recorded_url(str(request.url)))
-    except Exception:  # a hook must never break the call
-        span.set_attribute("url.full", _url.recorded_url(""))
+    except Exception:  # a hook must never break the call; the URL the instrumentation set is removed, not kept
+        with contextlib.suppress(Exception):
+            span.set_attribute("url.full", _url.recorded_url(""))
 
 
 async def _record_url_async(span: Any, request: Any) -> None:
