@@ -1333,34 +1333,25 @@ def _request_info(scope: Mapping[str, Any]) -> dict[str, Any]:
     return _url.sentry_request(scope)
 
 
-_lookup_patched = False
-
-
 def _patch_starlette_handler_lookup() -> None:
     """Report a 5xx HTTPException that Starlette answers with its exception handler (it never reaches the middleware).
 
-    Starlette looks the handler up only once an exception was raised, so wrapping that lookup costs a request without
-    an error nothing (sentry-sdk's integration wraps every request instead). Patched once per process; the wrapper
-    does nothing while signalfire's Sentry is off or in SIGNALFIRE_SENTRY_ASGI_INTEGRATION mode.
+    Starlette looks the handler up only once an exception was raised, so wrapping that lookup
+    (``signalfire._compat.starlette``) costs a request without an error nothing (sentry-sdk's integration wraps every
+    request instead). Applied once per process; the wrapper does nothing while signalfire's Sentry is off or in
+    SIGNALFIRE_SENTRY_ASGI_INTEGRATION mode.
     """
-    global _lookup_patched  # noqa: PLW0603
-    if _lookup_patched:
-        return
     try:
-        from starlette import _exception_handler as module
-        from starlette._utils import is_async_callable
         from starlette.exceptions import HTTPException
 
-        original = module._lookup_exception_handler
-    except Exception:  # no Starlette, or one without this internal: 5xx HTTPExceptions go unreported (logged once)
-        _warn_once("lookup", "signalfire: cannot hook Starlette's exception handlers; 5xx HTTPException not reported")
+        from signalfire._compat.starlette import wrap_exception_handler_lookup
+    except Exception:  # no Starlette: nothing to report
         return
 
-    def lookup(exc_handlers: Any, exc: Exception) -> Any:
-        handler = original(exc_handlers, exc)
-        if handler is None or not _lean or not isinstance(exc, HTTPException) or exc.status_code < 500:
+    def wrap(handler: Any, exc: Exception, is_async: bool) -> Any:
+        if not _lean or not isinstance(exc, HTTPException) or exc.status_code < 500:
             return handler
-        if is_async_callable(handler):
+        if is_async:
 
             async def report_then_handle(conn: Any, exc: Exception) -> Any:
                 _report_handled(conn, exc)
@@ -1374,8 +1365,8 @@ def _patch_starlette_handler_lookup() -> None:
 
         return report_then_handle_sync
 
-    module._lookup_exception_handler = lookup
-    _lookup_patched = True
+    if not wrap_exception_handler_lookup(wrap):
+        _warn_once("lookup", "signalfire: cannot hook Starlette's exception handlers; 5xx HTTPException not reported")
 
 
 def _report_handled(conn: Any, exc: Exception) -> None:
