@@ -1007,7 +1007,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _parse_header_patterns(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         items = [p for p in items if p]
         for item in items:
             try:
@@ -1021,8 +1021,8 @@ class Settings(BaseSettings):
     def _parse_known_methods(cls, value: Any) -> Any:
         if value is None:
             return None
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(p).strip() for p in value]
-        items = [p for p in items if p]
+        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
+        items = [p.strip() for p in items if p.strip()]
         for item in items:
             if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,32}", item):
                 raise ValueError("expected comma-separated HTTP method names such as GET,POST,PURGE")
@@ -1031,7 +1031,7 @@ class Settings(BaseSettings):
     @field_validator("semconv_stability_opt_in", mode="before")
     @classmethod
     def _parse_semconv_opt_in(cls, value: Any) -> Any:
-        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)
+        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
         return tuple(dict.fromkeys(p for p in items if p))
 
     @field_validator("server_request_hook", "server_response_hook", mode="before")
