@@ -510,7 +510,9 @@ def _build(
     # other libraries' OpenTelemetry metrics reach /metrics through a reader that must exist before the provider
     bridge = _metrics.otel_bridge(settings)
     bridge_readers = [bridge.reader] if bridge is not None else []
-    meter_provider = metrics_provider.install(settings, resource, readers=[*metric_readers, *bridge_readers])
+    meter_provider = metrics_provider.install(
+        settings, resource, readers=[*metric_readers, *bridge_readers], views=metrics_provider.single_owner_views()
+    )
     tracer_provider = _tracing.install(settings, resource, exporters=span_exporters)
     obs = Observability(settings, tracer_provider, meter_provider)
     obs.on_shutdown("scrub", lambda _t: _scrub.reset(scrubber))

@@ -134,13 +134,20 @@ async def test_fastapi_instrumentor_keeps_its_span_and_signalfire_adds_none(tele
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     app = make_app()
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.obs.tracer_provider)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=telemetry.obs.tracer_provider, meter_provider=telemetry.obs.meter_provider
+    )
     try:
         signalfire.instrument_fastapi(app)
         await get(app, "/items/7")
         server_spans = [s for s in telemetry.spans if s.kind is SpanKind.SERVER]
         assert [s.instrumentation_scope.name for s in server_spans] == ["opentelemetry.instrumentation.fastapi"]
         assert telemetry.metric_value("http_server_request_duration_seconds", http_route="/items/{item_id}") == 1
+        # the instrumentor's own http.server.* instruments are dropped: every request is counted once, by signalfire
+        points = telemetry.metric_points("http.server.request.duration")
+        assert [p.count for p in points if p.attributes.get("http.route") == "/items/{item_id}"] == [1]
+        for instrument in ("http.server.duration", "http.server.response.size", "http.server.request.size"):
+            assert telemetry.metric_points(instrument) == [], instrument
         found = [o for o in telemetry.obs.owners if "FastAPIInstrumentor" in o.found]
         assert found
         assert found[0].signal == "traces"

@@ -10,7 +10,7 @@ from typing import Any
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
-from opentelemetry.sdk.metrics.view import View
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import Resource
 
 from signalfire._drops import CountingMetricExporter
@@ -182,6 +182,21 @@ def build_readers(settings: Settings) -> list[MetricReader]:
                 )
             )
     return readers
+
+
+# Meters of OpenTelemetry's ASGI/FastAPI instrumentations: when an app is also instrumented with FastAPIInstrumentor
+# (its server span is kept, see integrations/fastapi.py), signalfire still records the HTTP server metrics, so the
+# instrumentor's own http.server.* instruments on signalfire's providers would count every request twice.
+_DUPLICATE_HTTP_METERS = ("opentelemetry.instrumentation.asgi", "opentelemetry.instrumentation.fastapi")
+
+
+def single_owner_views() -> list[View]:
+    """Views that drop the HTTP server instruments of OpenTelemetry's FastAPI/ASGI instrumentations (signalfire
+    records the same metrics, by the same conventions, once)."""
+    return [
+        View(meter_name=meter, instrument_name="http.server.*", aggregation=DropAggregation())
+        for meter in _DUPLICATE_HTTP_METERS
+    ]
 
 
 def install(
