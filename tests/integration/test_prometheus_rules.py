@@ -196,6 +196,9 @@ def test_rules_load_and_evaluate_without_errors(
     """Prometheus loads every generated rule and evaluates each one against real series without an error."""
     with httpx.Client(base_url=f"http://{service[0]}", timeout=5) as client:
         _drive_until(client, lambda: prometheus.query("signalfire:slo_errors:ratio_rate5m"), 30, "SLO recordings")
+    # One group has evaluated; on a busy machine the others may not have yet (their rules' health is "unknown").
+    recorded = time.time()
+    wait_until(lambda: _evaluated_after(prometheus, recorded), timeout=60, message="the rule groups were not evaluated")
     rules = [r for g in prometheus.rule_groups() for r in g["rules"]]
     assert len(rules) == sum(1 for line in render_alert_rules(_service_instruments(), OPTIONS).splitlines()
                              if line.lstrip().startswith(("- record:", "- alert:")))  # fmt: skip
