@@ -683,18 +683,27 @@ def register_secret(*values: str) -> None:
 
 
 def settings_secrets(settings: Settings) -> tuple[str, ...]:
-    """The secret values the settings hold: the DSN's and OTLP endpoints' passwords, OTLP header values, and the
-    environment's secret-named variables that Settings collected when it read the environment."""
+    """The secret values the settings hold: the DSN's and OTLP endpoints' passwords, the OTLP header values that are
+    credentials, and the environment's secret-named variables that Settings collected when it read the environment.
+
+    An OTLP header's value is a credential when the header's name says so (``authorization``, ``x-api-key``) or when
+    it looks generated (a key, ``Bearer <token>``); a routing header such as ``x-team=payments`` is not registered,
+    or every "payments" in every signal would be redacted.
+    """
     found: list[str] = []
     found.extend(url_secrets(getattr(settings, "sentry_dsn", None) or ""))
+    names = Scrubber(emails=False, phones=False)
     for signal in ("", "traces_", "metrics_", "logs_"):
         found.extend(url_secrets(getattr(settings, f"otlp_{signal}endpoint", None) or ""))
         headers = getattr(settings, f"otlp_{signal}headers", None) or {}
-        for value in headers.values():
-            if isinstance(value, str):
+        for name, value in headers.items():
+            if not isinstance(value, str):
+                continue
+            scheme, _, credential = value.strip().partition(" ")
+            credential = credential if credential and scheme.isalpha() else ""
+            if names.is_sensitive_key(name) or _looks_random(credential or value.strip()):
                 found.append(value)
-                scheme, _, credential = value.strip().partition(" ")
-                if credential and scheme.isalpha():
+                if credential:
                     found.append(credential)  # "Bearer <token>": the token alone, as it may be logged
     found.extend(getattr(settings, "secret_values", ()) or ())
     return tuple(found)

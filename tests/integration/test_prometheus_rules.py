@@ -150,6 +150,10 @@ def _drive_until(client: httpx.Client, condition: Any, timeout_s: float, what: s
         time.sleep(0.2)
 
 
+def _positive(series: list[dict[str, Any]]) -> bool:
+    return any(float(item["value"][1]) > 0 for item in series)
+
+
 def _promql(expr: str) -> str:
     return expr.replace("$__rate_interval", RATE_INTERVAL).replace("$job", ".*")
 
@@ -195,7 +199,9 @@ def test_rules_load_and_evaluate_without_errors(
 ) -> None:
     """Prometheus loads every generated rule and evaluates each one against real series without an error."""
     with httpx.Client(base_url=f"http://{service[0]}", timeout=5) as client:
-        _drive_until(client, lambda: prometheus.query("signalfire:slo_errors:ratio_rate5m"), 30, "SLO recordings")
+        # the traffic has a few 5xx: wait until the recorded ratio has seen them (the first evaluations may not have)
+        _drive_until(client, lambda: _positive(prometheus.query("signalfire:slo_errors:ratio_rate5m")), 30,
+                     "SLO recordings")  # fmt: skip
     # One group has evaluated; on a busy machine the others may not have yet (their rules' health is "unknown").
     recorded = time.time()
     wait_until(lambda: _evaluated_after(prometheus, recorded), timeout=60, message="the rule groups were not evaluated")
