@@ -37,6 +37,7 @@ __all__ = [
     "CountingSpanExporter",
     "begin_exit_report",
     "count_pending",
+    "count_points",
     "dropped",
     "end_exit_report",
     "exporters",
@@ -352,7 +353,7 @@ class CountingMetricExporter(_Counting, MetricExporter):
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         result: MetricExportResult = self._export(
-            _points(metrics_data),
+            count_points(metrics_data),
             lambda: self.exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
             MetricExportResult.FAILURE,
             MetricExportResult.SUCCESS,
@@ -369,7 +370,8 @@ class CountingMetricExporter(_Counting, MetricExporter):
         self._shutdown_once(lambda: self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs))
 
 
-def _points(metrics_data: MetricsData) -> int:
+def count_points(metrics_data: MetricsData) -> int:
+    """How many data points a collection holds (1 when it cannot be read: something was lost, say so)."""
     try:
         return sum(
             len(metric.data.data_points)

@@ -41,6 +41,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from signalfire import _scrub
+from signalfire._drops import count_points
 from signalfire._metrics._registry import Instrument, MetricsRegistry, _Child, _HistogramChild
 from signalfire._scrub_wire import scrub_metrics_data
 
@@ -186,24 +187,12 @@ def scrub_collection(data: MetricsData, registry: MetricsRegistry | None) -> Met
         scrubbed: MetricsData = scrub_metrics_data(_scrub.active(), data)
     except Exception:
         if registry is not None:
-            registry.record_dropped("metrics", "scrub_failed", _points(data))
+            registry.record_dropped("metrics", "scrub_failed", count_points(data))
         if not _scrub_warned:
             _scrub_warned = True
             _log.warning("signalfire: scrubbing collected metrics failed; the collection was dropped", exc_info=True)
         return None
     return scrubbed
-
-
-def _points(data: MetricsData) -> int:
-    try:
-        return sum(
-            len(metric.data.data_points)
-            for rm in data.resource_metrics
-            for sm in rm.scope_metrics
-            for metric in sm.metrics
-        )
-    except Exception:
-        return 1
 
 
 _scrub_warned = False
