@@ -676,6 +676,16 @@ def request_started(request_id: str) -> None:
         _REQUEST.set(_RequestScope(request_id))
 
 
+def _keep_for_request(request: _RequestScope, crumb: dict[str, Any]) -> None:
+    """Append ``crumb`` to the request's own breadcrumbs, keeping the newest _MAX_REQUEST_BREADCRUMBS."""
+    crumbs = request.breadcrumbs
+    if crumbs is None:
+        crumbs = request.breadcrumbs = []
+    crumbs.append(crumb)
+    if len(crumbs) > _MAX_REQUEST_BREADCRUMBS:
+        del crumbs[0]
+
+
 def _request_scope() -> _RequestScope | None:
     """The current request's scope, or None outside a request (then the helpers apply to the process scope)."""
     if not _lean:
@@ -908,12 +918,7 @@ def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | No
     request = _request_scope() if result is not None else None
     if request is not None and result is not None:
         # Inside a request (lean mode) the crumb belongs to that request's events, not to the process scope.
-        crumbs = request.breadcrumbs
-        if crumbs is None:
-            crumbs = request.breadcrumbs = []
-        crumbs.append(result)
-        if len(crumbs) > _MAX_REQUEST_BREADCRUMBS:
-            del crumbs[0]
+        _keep_for_request(request, result)
         return None
     return result
 
@@ -1211,12 +1216,7 @@ def add_breadcrumb(
 
             crumb: dict[str, Any] = {"message": message, "category": category, "data": dict(data or {}), "level": level}
             crumb["timestamp"] = datetime.datetime.now(datetime.UTC)
-            crumbs = request.breadcrumbs
-            if crumbs is None:
-                crumbs = request.breadcrumbs = []
-            crumbs.append(crumb)
-            if len(crumbs) > _MAX_REQUEST_BREADCRUMBS:
-                del crumbs[0]
+            _keep_for_request(request, crumb)
             return
         sentry_sdk.add_breadcrumb(message=message, category=category, data=dict(data or {}), level=level)
     except Exception:
