@@ -51,10 +51,6 @@ Level = Literal["fatal", "error", "warning", "info", "debug"]
 Event = dict[str, Any]
 Hint = dict[str, Any]
 
-# Headers whose value is a credential whatever the scrubber's patterns say.
-_CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token", "x-csrf-token"}
-)
 # Top-level event fields that are Sentry's own structure, not user data: not scrubbed (a trace id must stay a trace
 # id; the module list is long and public) and put back as they were.
 _STRUCTURAL = (
@@ -997,20 +993,27 @@ def _redact_pairs(value: Any, scrubber: Scrubber) -> Any:
     """Redact the value of ``[name, value]`` pairs with a sensitive name, as in ASGI/WSGI header lists.
 
     Frame locals often hold headers as such lists (``scope["headers"]``). Sentry renders their bytes as
-    ``"b'cookie'"``, a name the scrubber's own pair rule does not recognise, so the quoting is removed first.
+    ``"b'cookie'"``, a name the policy does not recognise, so Sentry's quoting is removed first; which names are
+    credentials is the policy's (``_scrub.header_category``).
     """
-    from signalfire._scrub import marker
+    from signalfire._scrub import header_category, marker
 
     if isinstance(value, dict):
         return {k: _redact_pairs(v, scrubber) for k, v in value.items()}
     if isinstance(value, list):
         if len(value) == 2 and isinstance(value[0], str):
-            name = value[0].removeprefix("b").strip("'\"").lower()
-            category = "authorization" if name in _CREDENTIAL_HEADERS else scrubber.key_category(name)
+            category = header_category(_unquoted_name(value[0]), scrubber)
             if category is not None:
-                return [value[0], marker(category)]
+                return [scrubber.scrub_text(value[0]), marker(category)]
         return [_redact_pairs(item, scrubber) for item in value]
     return value
+
+
+def _unquoted_name(name: str) -> str:
+    """A header name as Sentry renders it in frame locals (``"b'cookie'"``, ``"'cookie'"``), without the quoting."""
+    if len(name) > 2 and name[0] in "bB" and name[1] in "'\"" and name[-1] == name[1]:
+        return name[2:-1]
+    return name.strip("'\"")
 
 
 def _scrub_trace_context(context: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
@@ -1021,16 +1024,14 @@ def _scrub_trace_context(context: dict[str, Any], scrubber: Scrubber) -> dict[st
 
 
 def _scrub_request(request: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
-    from signalfire._scrub import marker
+    from signalfire._scrub import header_category, marker
 
     result: dict[str, Any] = {}
     for key, value in request.items():
         if key == "headers" and isinstance(value, Mapping):
             headers: dict[str, Any] = {}
             for name, header in value.items():
-                category = scrubber.key_category(name)
-                if category is None and str(name).lower() in _CREDENTIAL_HEADERS:
-                    category = "authorization"
+                category = header_category(name, scrubber)
                 headers[name] = marker(category) if category is not None else _scrubbed(header, scrubber)
             result[key] = headers
         elif key == "cookies":

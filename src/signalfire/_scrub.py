@@ -45,18 +45,23 @@ if TYPE_CHECKING:
     from signalfire._settings import Settings
 
 __all__ = [
+    "CREDENTIAL_HEADERS",
     "DEFAULT_ALLOW_KEYS",
     "DEFAULT_MAX_LENGTH",
     "MIN_SECRET_LENGTH",
     "SENSITIVE_KEY_TERMS",
     "Scrubber",
     "active",
+    "header_category",
     "install",
+    "mask_config_value",
+    "mask_url_userinfo",
     "register_secret",
     "register_secret_values",
     "register_url_secrets",
     "scrub",
     "scrub_attribute",
+    "scrub_text",
 ]
 
 _log = logging.getLogger("signalfire")
@@ -223,8 +228,12 @@ _PEM = (
     r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
     r"(?:.*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|.*+\Z)"
 )
-# The user part cannot hold ':' and the password part cannot hold '/': two attempts never share a scanned span.
-_URL_CREDENTIALS = r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+):(?P<url_password>[^\s/?#]+)@"
+# The user part cannot hold ':' and the password part cannot hold '/': two attempts never share a scanned span. A
+# password may hold '?' or '#' (a client's error quotes "redis://:pa#ss@cache" as given) when it holds no '=' or '&',
+# so "http://host:8080?email=ann@example.com" stays a port and a query.
+_URL_CREDENTIALS = (
+    r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+):(?P<url_password>[^\s/?#]+|[^\s/=&]+)@"
+)
 _BEARER = r"(?P<bearer_word>[Bb]earer|BEARER)(?<![A-Za-z0-9][\s\S]{6})(?:\s++|%20|\+)[A-Za-z0-9\-._~+/]{8,}+=*+"
 # "basic" may not follow a character of its own value, so "basic+basic+...===" is one failed attempt, not one each.
 _BASIC = (
@@ -296,7 +305,8 @@ _NEAR_WORD_RE = re.compile(_NEAR_WORD)
 
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an extension or a code, not a number
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
-_KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-\[])([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
+# A key may follow "[" ("options [password=...]"), but the word of a marker ("[REDACTED:password]") is no key.
+_KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-])(?!REDACTED:)([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
 _KV_VALUE_RE = re.compile(_KV_VALUE)
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # a header or field name in a (name, value) pair
 
@@ -1119,11 +1129,11 @@ class Scrubber:
                 result[TRUNCATED] = f"{len(value) - count} more items"
                 break
             category = self.key_category(key)
+            new_key = self._text(key) if isinstance(key, str) else key  # a sensitive key may hold a known secret too
             if category is not None:
                 redacted = self.redact_under(category, item)
-                result[key] = redacted if redacted is not item else self._value(item, depth + 1)
+                result[new_key] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
-                new_key = self._text(key) if isinstance(key, str) else key
                 result[new_key] = self._value(item, depth + 1)
         return result
 
@@ -1132,7 +1142,8 @@ class Scrubber:
         if len(value) == 2 and isinstance(value[1], str | bytes) and value[1] and _is_field_name(value[0]):
             category = self.key_category(value[0])
             if category is not None:
-                pair = (value[0], marker(category))
+                name = self._text(value[0]) if isinstance(value[0], str) else value[0]  # a known secret as a name
+                pair = (name, marker(category))
                 return list(pair) if isinstance(value, list) else pair
         items = [self._value(item, depth + 1) for item in value[: self.max_items]]
         if len(value) > self.max_items:
@@ -1185,6 +1196,129 @@ def scrub(value: Any) -> Any:
         {'user': 'ann', 'password': '[REDACTED:password]', 'url': 'https://ann:[REDACTED:password]@db.internal/x'}
     """
     return _active.scrub(value)
+
+
+# --- the adapters' entry points: health responses, the CLI's output, Sentry events ----------------------------------
+# Header names whose value is a credential whatever SIGNALFIRE_SCRUB_ALLOW_KEYS says (an application may keep a
+# "cookie" field readable in its logs; a request's Cookie header still never reaches Sentry). Compared normalized.
+CREDENTIAL_HEADERS: frozenset[str] = frozenset(
+    {
+        "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token",
+        "x-access-token", "x-csrf-token", "x-xsrf-token", "x-amz-security-token", "x-goog-api-key",
+    }
+)  # fmt: skip
+_CREDENTIAL_HEADER_KEYS = frozenset(_normalize(name) for name in CREDENTIAL_HEADERS)
+_MAX_NAME_LENGTH = 200  # longer names are no header or field name a rule knows (key_category ignores them too)
+
+
+def header_category(name: Any, scrubber: Scrubber | None = None) -> str | None:
+    """The category a header's value is redacted as: the policy's for a sensitive key (``cookie``, ``api_key``),
+    ``authorization`` for a credential header the policy's allow-list would keep, None for a header that may be
+    shown. ``name`` may be bytes. Never raises."""
+    policy = scrubber or _active
+    try:
+        category = policy.key_category(name)
+        if category is not None:
+            return category
+        if isinstance(name, bytes | bytearray):
+            name = bytes(name).decode("latin-1")
+        if isinstance(name, str) and len(name) <= _MAX_NAME_LENGTH and _normalize(name) in _CREDENTIAL_HEADER_KEYS:
+            return "authorization"
+        return None
+    except Exception:  # fail closed: a name the policy cannot judge is a credential's
+        _log.debug("signalfire: judging a header name failed", exc_info=True)
+        return "authorization"
+
+
+def _per_call_secrets(values: Iterable[Any]) -> tuple[str, ...]:
+    """Non-empty values, also percent-decoded (a URL's password as urlsplit gives it), longest first so that a longer
+    secret is not cut by a shorter one inside it."""
+    found: set[str] = set()
+    for value in values:
+        text = bytes(value).decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else value
+        if isinstance(text, str) and text:
+            found.add(text)
+            decoded = unquote(text)
+            if decoded:
+                found.add(decoded)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _replace_each(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:  # str.replace: linear in the text for each value
+        if secret in text:
+            text = text.replace(secret, _SECRET_MARKER)
+    return text
+
+
+def scrub_text(text: Any, extra_secrets: Iterable[Any] = (), scrubber: Scrubber | None = None) -> str:
+    """``text`` under the one policy (the running one unless ``scrubber`` is given), with ``extra_secrets`` redacted
+    too: values one call knows, such as a health check's configured password or its request's header values. Those
+    are redacted wherever they appear, however short (they are this text's own secrets, not a process-wide rule), and
+    also percent-decoded. Any value is accepted (bytes decoded, others by ``str()``); never raises."""
+    try:
+        policy = scrubber or _active
+        if isinstance(text, bytes | bytearray | memoryview):
+            text = bytes(text[: policy.max_string]).decode("utf-8", "replace")
+        elif not isinstance(text, str):
+            text = str(text)
+        secrets = _per_call_secrets(extra_secrets)
+        scrubbed = policy.scrub_text(_replace_each(text, secrets))
+        # The policy decodes JSON held in the text and encodes it again: a value escaped there ("\u0041") shows now.
+        return _replace_each(scrubbed, secrets) if secrets else scrubbed
+    except Exception:
+        _log.debug("signalfire: scrubbing a text failed", exc_info=True)
+        return UNSCRUBBABLE
+
+
+def mask_url_userinfo(url: str, replacement: str) -> str | None:
+    """``url`` with its whole user-info (a Sentry DSN's key is its user; a user and a password) replaced by
+    ``replacement``, the host and the rest kept as written; None when ``url`` is not a URL with user-info. The
+    user-info ends at the last ``@`` before the path, so a password holding ``@``, ``#`` or ``?`` is masked whole."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme[:1].isalpha() or not all(char.isalnum() or char in "+.-" for char in scheme):
+        return None
+    path_at = rest.find("/")
+    authority = rest if path_at < 0 else rest[:path_at]
+    _userinfo, at, host = authority.rpartition("@")
+    if not at or not host or any(char.isspace() for char in authority):
+        return None
+    return f"{scheme}://{replacement}@{host}{rest[len(authority) :]}"
+
+
+def mask_config_value(field: Any, value: Any, whole: str, scrubber: Scrubber | None = None) -> Any:
+    """A configuration value fit to show (``signalfire config`` and ``doctor``): ``whole`` replaces every value of a
+    header mapping (a ``*headers`` field), the user-info of a URL and the value of a field whose name is a sensitive
+    key; every other string (and every mapping key) is scrubbed by the policy; None, booleans and numbers are kept.
+    Never raises: a value it cannot judge is shown as ``whole``."""
+    policy = scrubber or _active
+    try:
+        return _config_value(str(field), value, whole, policy, 0)
+    except Exception:
+        _log.debug("signalfire: masking a configuration value failed", exc_info=True)
+        return whole
+
+
+def _config_value(field: str, value: Any, whole: str, policy: Scrubber, depth: int) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= policy.max_depth:
+        return whole
+    if field.endswith("headers") and isinstance(value, Mapping):
+        return {policy.scrub_text(str(name)): whole for name in value}
+    if isinstance(value, str):
+        masked = mask_url_userinfo(value[: policy.max_string], whole)
+        if masked is not None:
+            return policy.scrub_text(masked)
+        return whole if policy.is_sensitive_key(field) else policy.scrub_text(value)
+    if isinstance(value, Mapping):
+        return {
+            policy.scrub_text(str(key)): _config_value(str(key), item, whole, policy, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, tuple | list):
+        return [_config_value(field, item, whole, policy, depth + 1) for item in value]
+    return scrub_text(value, scrubber=policy)
 
 
 # --- spans --------------------------------------------------------------------------------------------------------

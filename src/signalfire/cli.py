@@ -28,9 +28,9 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from signalfire._scrub import Scrubber
+from signalfire._scrub import Scrubber, mask_config_value
 from signalfire._settings import (
     ConfigurationError,
     Settings,
@@ -94,45 +94,15 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 
 # --- masking ----------------------------------------------------------------------------------------------------------
-# Field-name words that mark a whole value secret, beside what the shared scrubber treats as sensitive keys.
-_SECRET_WORDS = ("secret", "token", "password", "passwd", "dsn", "api_key", "apikey", "credential", "auth")
+# What is masked is the one policy's (signalfire._scrub.mask_config_value); how it reads is the CLI's: a value hidden
+# whole is "****", so the table stays narrow and a masked field is told apart from a value that holds a marker.
 MASK = "****"
 
 
 def mask(field: str, value: Any, scrubber: Scrubber | None = None) -> Any:
-    """``value`` fit to print: header values, credentials in URLs (a Sentry DSN's key), secret-named fields, and
+    """``value`` fit to print: header values, the user-info of URLs (a Sentry DSN's key), secret-named fields, and
     whatever the shared scrubber (configured as the service would configure it) redacts in a log line."""
-    scrubber = scrubber or Scrubber()
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if field.endswith("headers") and isinstance(value, Mapping):
-        return dict.fromkeys(value, MASK)
-    if isinstance(value, str):
-        masked = _mask_url(value)
-        if masked is not None:
-            return scrubber.scrub_text(masked)
-        if any(word in field.lower() for word in _SECRET_WORDS) or scrubber.is_sensitive_key(field):
-            return MASK
-        return scrubber.scrub_text(value)
-    if isinstance(value, Mapping):
-        return {key: mask(str(key), item, scrubber) for key, item in value.items()}
-    if isinstance(value, tuple | list):
-        return [mask(field, item, scrubber) for item in value]
-    return scrubber.scrub_text(str(value))
-
-
-def _mask_url(value: str) -> str | None:
-    """A URL with its user-info (a Sentry DSN's key, a password) masked; None if ``value`` is not such a URL."""
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not host or "@" not in parts.netloc:
-        return None
-    netloc = f"{MASK}@{host}" + (f":{port}" if port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return mask_config_value(field, value, MASK, scrubber or Scrubber())
 
 
 # --- configuration table ----------------------------------------------------------------------------------------------

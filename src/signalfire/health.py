@@ -58,6 +58,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from signalfire import _scrub
 from signalfire._settings import Settings
 
 if TYPE_CHECKING:
@@ -383,64 +384,50 @@ def _quiet_context() -> contextvars.Context:
 
 
 # --- scrubbing ------------------------------------------------------------------------------------------------------
-# user:password@ in any URL, and password=... in key=value connection strings (libpq, ODBC).
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
-_KV_PASSWORD = re.compile(r"(?i)\b(?P<key>password|passwd|pwd)\s*=\s*(?P<q>['\"]?)[^\s'\";]+(?P=q)")
-# The shared scrubber's markers, so a redaction reads the same in a probe response as in a log line or a span.
-_SECRET = "[REDACTED:secret]"
-_PASSWORD = "[REDACTED:password]"
+# The one policy (signalfire._scrub) decides what a probe may show, as in a log line or a span; a check adds only its
+# own secrets (the passwords of the clients it checks, its request's header values). What is health's is the shape:
+# details become JSON-ready (objects by their repr), bounded in depth.
+_MAX_DETAIL_DEPTH = 16
 
 
 def _scrub_text(text: str, secrets: Sequence[str] = ()) -> str:
-    for secret in secrets:
-        text = text.replace(secret, _SECRET)
-    text = _URL_PASSWORD.sub(rf"\g<head>:{_PASSWORD}@", text)
-    text = _KV_PASSWORD.sub(rf"\g<key>={_PASSWORD}", text)
-    return _shared_scrubber(text)
+    return _scrub.scrub_text(text, secrets)
 
 
-def _shared_scrubber(text: str) -> str:
-    """``text`` through signalfire's one scrubber (emails, tokens, card numbers, ...) when it is there."""
+def _scrub_details(details: Mapping[str, Any], secrets: Sequence[str], depth: int = 0) -> dict[str, Any]:
     try:
-        from signalfire import _scrub  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return text
-    try:
-        scrubbed = _scrub.active().scrub_text(text)
-    except Exception:  # a scrubber failure must not fail the probe; the redactions above still apply
-        return text
-    return scrubbed if isinstance(scrubbed, str) else text
+        clean = {_scrub_text(str(key), secrets): _scrub_value(value, secrets, depth) for key, value in details.items()}
+        # The policy also knows sensitive keys: {"password": ...} is redacted whatever its value looks like.
+        scrubbed = _scrub.active().scrub(clean)
+    except Exception:  # a failure must not fail the probe, nor show what it could not judge
+        return {"details": _scrub.UNSCRUBBABLE}
+    return scrubbed if isinstance(scrubbed, dict) else {"details": _scrub.UNSCRUBBABLE}
 
 
-def _scrub_details(details: Mapping[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
-    clean = {str(key): _scrub_value(value, secrets) for key, value in details.items()}
-    try:
-        from signalfire import _scrub  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return clean
-    try:
-        # The shared scrubber also knows sensitive keys: {"password": ...} is redacted whatever its value looks like.
-        scrubbed = _scrub.scrub(clean)
-    except Exception:
-        return clean
-    return scrubbed if isinstance(scrubbed, dict) else clean
-
-
-def _scrub_value(value: Any, secrets: Sequence[str]) -> Any:
+def _scrub_value(value: Any, secrets: Sequence[str], depth: int) -> Any:
     """A JSON-ready, scrubbed copy: strings scrubbed, containers walked, anything else shown by its repr."""
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
         return _scrub_text(value, secrets)
+    if depth >= _MAX_DETAIL_DEPTH:
+        return _scrub.marker("too_deep")
     if isinstance(value, Mapping):
-        return _scrub_details(value, secrets)
+        return _scrub_details(value, secrets, depth + 1)
     if isinstance(value, list | tuple | set | frozenset):
-        return [_scrub_value(item, secrets) for item in value]
-    return _scrub_text(repr(value), secrets)
+        return [_scrub_value(item, secrets, depth + 1) for item in value]
+    try:
+        shown = repr(value)
+    except Exception:
+        return _scrub.UNSCRUBBABLE
+    return _scrub_text(shown, secrets)
 
 
 def _describe_exception(exc: BaseException) -> str:
-    message = str(exc).strip()
+    try:
+        message = str(exc).strip()
+    except Exception:  # an exception whose str() raises still fails its check, by its type
+        message = ""
     kind = type(exc).__name__
     return f"{kind}: {message}" if message else kind
 
