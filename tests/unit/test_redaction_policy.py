@@ -348,3 +348,49 @@ async def test_a_huge_health_error_is_cut():
     result = await failure("x" * 1_000_000 + f" password={SECRET}")
     assert len(result.error) < 10_000
     assert SECRET not in result.error
+
+
+# --- one policy --------------------------------------------------------------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(text=_adversarial_text)
+def test_health_and_the_cli_redact_exactly_what_the_log_scrubber_redacts(text):
+    """Without a check's own secrets and outside masked fields, a health error and a CLI value are the text as the
+    shared scrubber leaves it in a log line: there is no second set of rules."""
+    from signalfire import health
+
+    expected = _scrub.active().scrub_text(text)
+    assert health._scrub_text(text) == expected
+    if _scrub.mask_url_userinfo(text, cli.MASK) is None:
+        assert cli.mask("note", text, _scrub.active()) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("redis://:pa#ss-99x@cache:6379/0", "redis://:[REDACTED:password]@cache:6379/0"),
+        ("redis://:pa?ss-99x@cache:6379/0", "redis://:[REDACTED:password]@cache:6379/0"),
+        ("http://example.com:8080?email=ann@example.com", "http://example.com:8080?email=[REDACTED:email]"),
+        ("options [password=hunter2-x]", "options [password=[REDACTED:password]]"),
+        ("[REDACTED:password] kept", "[REDACTED:password] kept"),
+    ],
+)
+def test_the_shared_policy_knows_the_url_and_connection_string_forms_health_knew(text, shown):
+    """Passwords holding '#' or '?' in URLs and keys right after '[' are redacted in every sink (they were only in
+    health responses before); a port and a query stay readable, and markers stay as they are."""
+    assert _scrub.Scrubber().scrub_text(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://abc@o1.ingest.sentry.io/42", "https://****@o1.ingest.sentry.io/42"),
+        ("https://u:p@ss#w?d@[::1]:4318/v1", "https://****@[::1]:4318/v1"),
+        ("https://collector:4318/v1?x=a@b", None),
+        ("see https://u:p@h", None),
+        ("mailto:ann@example.com", None),
+    ],
+)
+def test_the_user_info_of_a_configured_url_is_masked_whole(url, shown):
+    """A URL's whole user-info (a DSN's key is its user) is masked, the host kept as written; text that only
+    contains a URL is left to the value rules."""
+    assert _scrub.mask_url_userinfo(url, "****") == shown

@@ -48,9 +48,9 @@ FRAGMENTS: dict[str, list[str]] = {
         ".",
     ],
     "bearer_basic": ["basic", "Basic", "+", " ", "%20", "=", "Bearer", "bearer", "a", "/", "dXNl"],
-    "url_password": ["a://", ":", "@", "x", "/", "+", "postgresql://"],
+    "url_password": ["a://", ":", "@", "x", "/", "+", "postgresql://", "#", "?", "=", "redis://:"],
     "query": ["?", "=", "&", "%", "q", "%3D", "%2B", "basic%2B", "token="],
-    "key_value": ["password", "=", ":", "'", '"', "\\", "token", " ", "x", "Bearer "],
+    "key_value": ["password", "=", ":", "'", '"', "\\", "token", " ", "x", "Bearer ", "[", "REDACTED:"],
     "placeholders": ["password=", "%(", "name", ")s", ":", "$", "1", "?", "{", "}"],
     "card": ["4", "1", " ", "-", "5"],
     "email": ["a", "@", ".", "%", "-", "1", "+"],
@@ -60,6 +60,7 @@ FRAGMENTS: dict[str, list[str]] = {
     "pem": ["-----BEGIN ", "RSA ", "PRIVATE KEY-----", "-----END ", "x", "\n"],
     "json": ["{", '"password"', ":", '"', "[", ",", "}", "]"],
     "known_secret": ["known-secr", "et-", "value-1", "known-secret-value-"],
+    "adapters": ["a://", "@", "/", ":", "#", "?", "pc-Secr", "pc-Secret-42", "%40", "b'", "'", "password="],
 }
 INNOCENT = "GET /items/42 took 12.5 ms for user 1234 from 10.0.0.1, status=200 ok; cache hit. "
 SIZE = 2_048
@@ -126,6 +127,27 @@ def test_every_pattern_is_linear_in_its_input(unbounded, name):
         # a long repetition, then a short tail that makes the match fail at the very end
         assert_linear(unbounded.scrub_text, unit, tail)
 
+    check()
+
+
+@pytest.mark.parametrize("adapter", ["health", "cli", "sentry_pairs"])
+def test_the_adapters_entry_points_are_linear_in_their_input(unbounded, adapter):
+    """A health check's error (with its own secrets), a CLI value (URL user-info masking) and a Sentry header pair
+    cost what innocent text of the same length costs: the policy's entry points add no pattern of their own."""
+    from signalfire import _errors, cli, health
+
+    calls: dict[str, Callable[[str], object]] = {
+        "health": lambda text: health._scrub_text(text, ("pc-Secret-42", "pc-")),
+        "cli": lambda text: cli.mask("otlp_endpoint", text, unbounded),
+        "sentry_pairs": lambda text: _errors._redact_pairs([["b'" + text[:300] + "'", text]], unbounded),
+    }
+
+    @settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(_pieces("adapters", 1, 6), _pieces("adapters", 0, 4))
+    def check(unit: str, tail: str) -> None:
+        assert_linear(calls[adapter], unit, tail)
+
+    assert_linear(calls[adapter], "ab+1.c-", "://")  # a scheme-like run: health's own URL pattern was quadratic here
     check()
 
 
