@@ -350,7 +350,7 @@ async def test_a_huge_health_error_is_cut():
     assert SECRET not in result.error
 
 
-# --- one policy --------------------------------------------------------------------------------------------------------
+# --- one policy -------------------------------------------------------------------------------------------------------
 @settings(max_examples=200, deadline=None)
 @given(text=_adversarial_text)
 def test_health_and_the_cli_redact_exactly_what_the_log_scrubber_redacts(text):
