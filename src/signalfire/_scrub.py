@@ -1122,6 +1122,14 @@ class Scrubber:
             return self._text(f"{type(value).__name__}: {value}")
         return value
 
+    def _known_only(self, name: Any) -> Any:
+        """A sensitive key or pair name with the known secret values in it redacted (a key is shown, not judged)."""
+        if not isinstance(name, str):
+            return name
+        if self._generation != _generation:
+            self._refresh()
+        return self._known.sub(name)
+
     def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for count, (key, item) in enumerate(value.items()):
@@ -1129,11 +1137,12 @@ class Scrubber:
                 result[TRUNCATED] = f"{len(value) - count} more items"
                 break
             category = self.key_category(key)
-            new_key = self._text(key) if isinstance(key, str) else key  # a sensitive key may hold a known secret too
             if category is not None:
                 redacted = self.redact_under(category, item)
-                result[new_key] = redacted if redacted is not item else self._value(item, depth + 1)
+                # a sensitive key is kept (it names what was removed), but not a known secret in it
+                result[self._known_only(key)] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
+                new_key = self._text(key) if isinstance(key, str) else key
                 result[new_key] = self._value(item, depth + 1)
         return result
 
@@ -1142,8 +1151,7 @@ class Scrubber:
         if len(value) == 2 and isinstance(value[1], str | bytes) and value[1] and _is_field_name(value[0]):
             category = self.key_category(value[0])
             if category is not None:
-                name = self._text(value[0]) if isinstance(value[0], str) else value[0]  # a known secret as a name
-                pair = (name, marker(category))
+                pair = (self._known_only(value[0]), marker(category))
                 return list(pair) if isinstance(value, list) else pair
         items = [self._value(item, depth + 1) for item in value[: self.max_items]]
         if len(value) > self.max_items:
