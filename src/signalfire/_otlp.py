@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
+import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 
@@ -268,18 +269,30 @@ def address(endpoint: str, protocol: str) -> tuple[str, int] | None:
     """The (host, port) an exporter for ``endpoint`` connects to, or None when it cannot be probed directly (a unix
     socket, an unparsable value, or a proxy in between, which the HTTP and gRPC exporters both honour)."""
     try:
-        parsed = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        parsed = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
         host = parsed.hostname
         if parsed.scheme not in ("http", "https", "grpc", "grpcs") or not host:
             return None
         port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme) or (4317 if protocol == "grpc" else 4318)
-        proxies = urllib.request.getproxies()
+        if not _may_have_proxies():
+            return host, port
+        from urllib.request import getproxies, proxy_bypass  # imports http.client, email, ...: only if needed
+
+        proxies = getproxies()
         scheme = "https" if parsed.scheme in ("https", "grpcs") else "http"
-        if (scheme in proxies or "grpc" in proxies) and not urllib.request.proxy_bypass(host):
+        if (scheme in proxies or "grpc" in proxies) and not proxy_bypass(host):
             return None
     except (ValueError, OSError):
         return None
     return host, port
+
+
+def _may_have_proxies() -> bool:
+    """False when ``urllib.request.getproxies()`` is known to find none without importing it: on Linux and the other
+    Unixes it reads only ``*_proxy`` environment variables (macOS and Windows also ask the system)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return any(name[-6:].lower() == "_proxy" for name in os.environ)
 
 
 def refusing(addresses: Iterable[tuple[str, int]], timeout: float) -> set[tuple[str, int]]:

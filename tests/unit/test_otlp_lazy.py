@@ -33,11 +33,16 @@ TRANSPORT = [
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
     "signalfire._otlp_spans",
+    "urllib.request",  # and http.client, email: asked only where a proxy may be configured (_otlp.address)
 ]
 
 
 def _run(code: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_", "PYDANTIC_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_", "PYDANTIC_")) and not k.lower().endswith("_proxy")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env["SIGNALFIRE_ENVIRONMENT"] = "production"
     env["SIGNALFIRE_HANDLE_SIGTERM"] = "false"
@@ -50,8 +55,9 @@ def _run(code: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_init_with_an_otlp_endpoint_imports_no_transport(protocol: str) -> None:
-    """With traces, metrics and logs going to OTLP, init imports neither requests/urllib3, grpc nor protobuf; nor
-    does a shutdown that gives up on a collector refusing connections."""
+    """With traces, metrics and logs going to OTLP (and no Prometheus, which needs urllib.request), init imports
+    neither requests/urllib3, grpc nor protobuf; nor does a shutdown that gives up on a collector refusing
+    connections."""
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: the exit path gives up at once
     result = _run(
         f"""
@@ -67,9 +73,26 @@ def test_init_with_an_otlp_endpoint_imports_no_transport(protocol: str) -> None:
         OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
         OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=endpoint + ("" if protocol == "grpc" else "/v1/logs"),
         OTEL_LOGS_EXPORTER="otlp",
+        OTEL_METRICS_EXPORTER="otlp",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[]", "[]"], result.stderr
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="there getproxies() also asks the system")
+def test_without_proxy_variables_the_probe_address_is_the_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No *_proxy variable: urllib finds no proxy either, and the endpoint itself is probed."""
+    import urllib.request
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    assert urllib.request.getproxies() == {}
+    assert _otlp.address("http://collector:4318/v1/traces", "http/protobuf") == ("collector", 4318)
+    monkeypatch.setenv("No_Proxy", "collector")  # any spelling of a proxy variable takes urllib's path
+    assert _otlp.address("http://collector:4318/v1/traces", "http/protobuf") == ("collector", 4318)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    assert _otlp.address("http://elsewhere:4318/v1/traces", "http/protobuf") is None
 
 
 def _target(protocol: str = "http/protobuf") -> OtlpTarget:
