@@ -34,6 +34,7 @@ TRANSPORT = [
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
     "signalfire._otlp_spans",
     "urllib.request",  # and http.client, email: asked only where a proxy may be configured (_otlp.address)
+    "prometheus_client",  # OTEL_METRICS_EXPORTER=otlp: no /metrics endpoint
 ]
 
 
