@@ -337,6 +337,7 @@ _KV_GATE_FRAGMENTS = (
 _UNKNOWN: Any = object()
 _CLEAN_CACHE_SIZE = 4096
 _CLEAN_CACHE_MAX_LENGTH = 256
+_MEMO_MAX_CHARS = 1 << 20  # characters held by one scrubber's memo of long strings (inputs and outputs): 1-4 MiB
 _MARKER_PREFIX = "[REDACTED:"
 TRUNCATED = "[TRUNCATED]"
 UNSCRUBBABLE = "[REDACTED:unscrubbable]"
@@ -495,6 +496,7 @@ def _replace_phone(match: re.Match[str]) -> str:
 
 _CARD_SPLIT = re.compile(r"([ \-])")
 _MAX_CARD_CANDIDATES = 64  # card-shaped group runs checked in one run of digit groups; a receipt has a few
+_MAX_KV_REDACTIONS = 64  # sensitive key=value pairs redacted one by one in one string; past them the rest is dropped
 _CARD_MARKER = marker("card")
 
 
@@ -732,6 +734,8 @@ class Scrubber:
         "_known",
         "_kv_gate",
         "_lock",
+        "_memo",
+        "_memo_chars",
         "attribute_limit",
         "dropped",
         "emails",
@@ -773,6 +777,8 @@ class Scrubber:
         self._kv_gate = re.compile("|".join(fragments))
         self._key_cache: dict[Any, str | None] = {}
         self._clean: dict[str, None] = {}
+        self._memo: dict[str, str] = {}  # long string -> its scrubbed form (see _text)
+        self._memo_chars = 0
         self._lock = threading.Lock()
         self._generation = -1
         self._known = _KnownSecrets(())
@@ -784,6 +790,8 @@ class Scrubber:
             generation, registered = _generation, _registered
         self._known = _KnownSecrets((*self.secret_values, *registered))
         self._clean.clear()
+        self._memo.clear()
+        self._memo_chars = 0
         self._generation = generation
 
     @classmethod
@@ -899,8 +907,31 @@ class Scrubber:
 
     def _text(self, text: str, *_ignored: Any) -> str:
         length = len(text)
-        if length < MIN_SECRET_LENGTH:
-            return text
+        if length <= _CLEAN_CACHE_MAX_LENGTH:
+            return self._scan(text, length) if length >= MIN_SECRET_LENGTH else text
+        # A long value is often scrubbed more than once on its way out (a query value in the middleware, the access
+        # line and the handler's own log line; a logged value rendered and then exported): the second time costs a
+        # hash and a comparison. The memo is bounded by the characters it holds and follows the secret registry.
+        if self._generation != _generation:
+            self._refresh()
+        memo = self._memo
+        found = memo.get(text)
+        if found is not None:
+            if length > self.max_string:
+                self._count_truncated()  # every cut is counted, as the scan would
+            return found
+        scrubbed = self._scan(text, length)
+        held = self._memo_chars + length + len(scrubbed)
+        if held > _MEMO_MAX_CHARS:
+            memo.clear()
+            held = length + len(scrubbed)
+        if held <= _MEMO_MAX_CHARS:
+            memo[text] = scrubbed
+            self._memo_chars = held
+        return scrubbed
+
+    def _scan(self, text: str, length: int) -> str:
+        """Every rule over ``text`` (at least MIN_SECRET_LENGTH characters long)."""
         if length > self.max_string:
             text = self._truncate(text, self.max_string)
         if self._generation != _generation:
@@ -976,6 +1007,11 @@ class Scrubber:
             quote_char = found[0]
             redacted = marker(category)
             pieces.append(text[done:start])
+            if len(pieces) >= 2 * _MAX_KV_REDACTIONS:
+                # a hostile run of key=value pairs: the rest is dropped whole (more redaction, never less), never
+                # judged pair by pair in Python
+                pieces.append(redacted)
+                return "".join(pieces)
             pieces.append(f"{quote_char}{redacted}{quote_char}" if quote_char in "'\"" else redacted)
             done = value.end()
         if not pieces:
