@@ -13,8 +13,8 @@ log line and at the wire.
 - **Largest accepted size**: uvicorn's HTTP/1.1 parser here is h11 (httptools is not installed); h11 refuses a request
   whose head (request line and headers) is still incomplete past ``max_incomplete_event_size`` (16 KiB by default,
   uvicorn's ``h11_max_incomplete_event_size`` leaves it so). :func:`largest_accepted` finds, by bisection against a
-  real ``h11.Connection`` fed one TCP segment at a time, the longest value of each part h11 still accepts. A body is not bounded by
-  the server; a logged value is cut at SIGNALFIRE_SCRUB_MAX_LENGTH (64 KiB), so the body part is 64 KiB.
+  real ``h11.Connection`` fed one TCP segment at a time, the longest value of each part h11 still accepts. A body is
+  not bounded by the server; a logged value is cut at SIGNALFIRE_SCRUB_MAX_LENGTH (64 KiB), so that part is 64 KiB.
 - **Hostile values** are built from the scrubber's own pattern prefixes and separators (:data:`UNITS` repeated, then
   one of :data:`TAILS`): ``basic%2B`` then ``%3D%3D%3D``, runs of ``eyJ``, ``a://``, ``:@``, digit groups,
   ``password=`` and quotes, ... For each part the slowest of them (one request each, thread CPU) is the worst case.
@@ -192,7 +192,8 @@ def build_app(bare: bool = False) -> Any:
     """A FastAPI app with signalfire's full stack (or none: ``bare``) whose handlers log what they receive."""
     import logging
 
-    from fastapi import FastAPI, Request as FastAPIRequest
+    from fastapi import FastAPI
+    from fastapi import Request as FastAPIRequest
 
     import signalfire
 
@@ -317,6 +318,7 @@ async def measure(rounds: int, normal_count: int, hostile_count: int, bare: bool
         results[part] = {
             "size": size,
             "value": value[:40],
+            "full_value": value,
             "status": status,
             "normal_us": statistics.median(normal_us),
             "hostile_us": statistics.median(hostile_us),
@@ -328,9 +330,10 @@ async def measure(rounds: int, normal_count: int, hostile_count: int, bare: bool
     return results
 
 
-async def instructions(count: int) -> dict[str, Any]:
+async def instructions(count: int, values: dict[str, str] | None = None) -> dict[str, Any]:
     """Phases separated by ``os.getpgrp()`` for callgrind's ``--dump-before=getpgrp``: warm-up, normal, then per part
-    the worst-value search (discarded) and ``count`` hostile requests, each followed by ``count`` normal ones."""
+    the worst-value search (discarded; skipped for the parts ``values`` gives) and ``count`` hostile requests, each
+    followed by ``count`` normal ones."""
     bench = Bench()
     queue, task = await _lifespan(bench.app)
     phases = ["start-up", "warm-up"]
@@ -339,7 +342,8 @@ async def instructions(count: int) -> dict[str, Any]:
     os.getpgrp()
     for part in PARTS:
         size = largest_accepted(part)
-        value = await bench.worst(part, size)
+        value = values[part] if values and part in values else await bench.worst(part, size)
+        await bench.batch(lambda part=part, value=value: Request(next(bench.counter), part, value), 1)  # warm
         phases.append(f"search {part}")
         os.getpgrp()
         await bench.batch(lambda part=part, value=value: Request(next(bench.counter), part, value), count)
@@ -382,7 +386,8 @@ def print_table(
             instr = f"{c['normal'] / 1000:7.0f}/{c['hostile'] / 1000:7.0f} {c['ratio']:6.2f}"
         print(
             f"{part:20} {row['value'][:26]!r:28} {row['size']:6} {row['normal_us']:10.1f} {row['hostile_us']:11.1f} "
-            f"{row['ratio']:6.2f} {row['us_per_kib']:7.1f} {bare[part]['ratio'] if bare else float('nan'):10.2f} {instr}"
+            f"{row['ratio']:6.2f} {row['us_per_kib']:7.1f} "
+            f"{bare[part]['ratio'] if bare else float('nan'):10.2f} {instr}"
         )
 
 
@@ -390,7 +395,8 @@ def _child_main(args: argparse.Namespace) -> None:
     from benchmarks._harness import write_result
 
     if args.instructions:
-        data = asyncio.run(instructions(args.count))
+        values = json.loads(Path(args.values).read_text()) if args.values else None
+        data = asyncio.run(instructions(args.count, values))
     else:
         data = asyncio.run(measure(args.rounds, args.normal, args.hostile, args.bare))
     if not args.bare:
@@ -499,6 +505,7 @@ if __name__ == "__main__":
     parser.add_argument("--normal", type=int, default=100)
     parser.add_argument("--hostile", type=int, default=10)
     parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--values", help="a JSON file: part -> the hostile value to send (skips the search)")
     parser.add_argument("--result")
     parser.add_argument("--against")
     parsed = parser.parse_args()

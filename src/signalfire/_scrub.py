@@ -26,6 +26,11 @@ adjacent overlapping quantifiers, every unbounded repetition is possessive (``++
 body can fail after an unbounded run may start only where that run starts (a look-behind excludes the run's own
 characters), so no two attempts scan the same characters. tests/unit/test_scrub_linear_time.py holds this with long
 repetitions of every pattern's prefixes and separators; benchmarks/bench_hostile.py reports the cost per request part.
+Per string, the Python work is bounded too: a long string scrubbed before is one memo lookup (``_text``), a rule that
+calls back into Python per match stops doing so past a count (card candidates, ``key=value`` redactions: the rest is
+redacted whole), and a rule's callback runs only where its gate says a match can change the text. A new rule joins
+these by its gate (a substring test or a regex before its pass in ``_scan``) and, if it calls back per match, a cap;
+tests/unit/test_scrub_fast_path.py compares each shortcut with the full path on hostile and random input.
 """
 
 from __future__ import annotations
@@ -495,6 +500,8 @@ def _replace_phone(match: re.Match[str]) -> str:
 
 
 _CARD_SPLIT = re.compile(r"([ \-])")
+# Where a card can start inside a run of digit groups: a group of four whose first digit is 2 to 6, or a long group.
+_CARD_GROUP_START = re.compile(r"(?<![0-9])(?:[2-6][0-9]{3}(?![0-9])|[0-9]{13})")
 _MAX_CARD_CANDIDATES = 64  # card-shaped group runs checked in one run of digit groups; a receipt has a few
 _MAX_KV_REDACTIONS = 64  # sensitive key=value pairs redacted one by one in one string; past them the rest is dropped
 _CARD_MARKER = marker("card")
@@ -504,6 +511,8 @@ def _cards_within(text: str) -> str:
     """``text`` (digit groups and single separators) with every run of whole groups that is written as a card and is
     one redacted: "44 20 7946 0958 4111 1111 1111 1111" is a phone's digits, then a card. Linear: a card starts with
     a group of four (or is one group of 13 to 19), so each group is tried against a handful of groupings."""
+    if _CARD_GROUP_START.search(text) is None:
+        return text  # no group of four from 2 to 6 and no group of 13 or more digits: no card, and no Python loop
     parts = _CARD_SPLIT.split(text)
     groups, seps = parts[0::2], parts[1::2]
     lengths = [len(group) for group in groups]
