@@ -671,6 +671,11 @@ def hostile_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                 _fmt(count["hostile"] / 1000) if count else "-",
                 _fmt(count["ratio"], 2) if count else "-",
                 _fmt(bare[part]["ratio"], 2) if part in bare else "-",
+                _fmt(
+                    row["hostile_us"] - row["normal_us"] - (bare[part]["hostile_us"] - bare[part]["normal_us"])
+                    if part in bare
+                    else None
+                ),
                 f"<= 3x {_verdict(ratio, 3)}",
             ]
         )
@@ -683,8 +688,9 @@ def hostile_section(plan: Plan, report: Report, sink: HttpSink) -> None:
         "separators repeated. *us* is CPU time of the whole process per request (export included: flushed at the end "
         "of each batch), hostile and normal batches alternating in one process, median of the per-pair ratios; "
         "*k instr* are callgrind counts per request (5 of each, one process); *bare ratio* is the same app without "
-        "signalfire (its own hostile/normal ratio: what the framework itself pays). The verdict uses instructions "
-        "when they were counted.",
+        "signalfire (its own hostile/normal ratio: what the framework itself pays); *signalfire's own extra* is "
+        "what the hostile value adds to a request with signalfire beyond what it adds without (CPU us). The verdict "
+        "uses instructions when they were counted.",
         [
             "part",
             "worst value",
@@ -696,6 +702,7 @@ def hostile_section(plan: Plan, report: Report, sink: HttpSink) -> None:
             "hostile k instr",
             "instr ratio",
             "bare ratio",
+            "signalfire's own extra us",
             "target",
         ],
         rows,

@@ -42,7 +42,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 
@@ -62,6 +62,7 @@ __all__ = [
     "register_url_secrets",
     "scrub",
     "scrub_attribute",
+    "unquote_plus",
 ]
 
 _log = logging.getLogger("signalfire")
@@ -304,6 +305,24 @@ _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an ex
 _KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-\[])([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
 _KV_VALUE_RE = re.compile(_KV_VALUE)
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # a header or field name in a (name, value) pair
+
+
+# Percent-decoding as urllib.parse.unquote_plus does it (UTF-8, invalid sequences replaced), with the scan in C:
+# urllib splits at every "%" and joins in Python, about 0.3 us per "%" of a hostile "%(%(%(..." value.
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
+
+
+def _decode_percent_run(match: re.Match[str]) -> str:
+    return bytes.fromhex(match.group(0).replace("%", "")).decode("utf-8", "replace")
+
+
+def unquote_plus(text: str) -> str:
+    """``urllib.parse.unquote_plus(text)``, the same result (tests/unit/test_scrub_fast_path.py), in linear C scans:
+    "+" is a space, each run of ``%XX`` escapes is decoded as UTF-8 with invalid sequences replaced."""
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    return _PERCENT_RUN.sub(_decode_percent_run, text)
 
 
 def _is_field_name(name: Any) -> bool:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from signalfire import _scrub
+from signalfire._scrub import unquote_plus
 
 __all__ = [
     "HTTP_METHODS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -109,3 +110,31 @@ def test_the_recorded_query_memo_follows_the_secret_registry():
     assert _url.recorded_query(query) == _url.recorded_query(query) == query
     _scrub.register_secret_values("wh-7Tq9Lz2Kp")
     assert "wh-7Tq9Lz2Kp" not in _url.recorded_query(query)
+
+
+percent_text = st.lists(
+    st.one_of(
+        st.sampled_from(["%", "%2", "%3D", "%e2%82%ac", "%E2%82", "%AC", "%C3", "%zz", "+", "%(", "%%", "a", " "]),
+        st.text(max_size=3),
+    ),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=percent_text)
+def test_unquote_plus_is_urllibs(text):
+    """The scrubber's percent-decoding gives exactly what urllib.parse.unquote_plus gives."""
+    assert _scrub.unquote_plus(text) == urllib.parse.unquote_plus(text)
+
+
+def test_the_access_line_cuts_the_path_at_the_attribute_limit():
+    """A hostile path is cut where the span's url.path is cut, before it is scrubbed."""
+    from signalfire._access import AccessLog
+    from signalfire._settings import Settings
+
+    lines = []
+    access = AccessLog(Settings.resolve(attribute_value_length_limit=100))
+    access._logger = type("L", (), {"info": lambda self, event, **fields: lines.append(fields)})()
+    access.write({"path": "/x", "query_string": b""}, "GET", "/x", 200, 0.001, path="/" + "a" * 500)
+    assert lines[0]["path"] == "/" + "a" * 99
