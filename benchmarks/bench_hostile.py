@@ -37,6 +37,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -301,14 +302,17 @@ class Bench:
         return values[costs.index(max(costs))]
 
 
-async def measure(rounds: int, normal_count: int, hostile_count: int, bare: bool = False) -> dict[str, Any]:
+async def measure(
+    rounds: int, normal_count: int, hostile_count: int, bare: bool = False, values: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Per part: the worst hostile value (searched, or given in ``values``) against normal requests, paired."""
     bench = Bench(bare)
     queue, task = await _lifespan(bench.app)
     await bench.batch(bench.normal, normal_count)  # warm-up
     results: dict[str, Any] = {}
     for part in PARTS:
         size = largest_accepted(part)
-        value = await bench.worst(part, size)
+        value = values[part] if values and part in values else await bench.worst(part, size)
 
         def hostile(part: str = part, value: str = value) -> Request:
             return Request(next(bench.counter), part, value)
@@ -402,11 +406,11 @@ def print_table(
 def _child_main(args: argparse.Namespace) -> None:
     from benchmarks._harness import write_result
 
+    values = json.loads(Path(args.values).read_text()) if args.values else None
     if args.instructions:
-        values = json.loads(Path(args.values).read_text()) if args.values else None
         data = asyncio.run(instructions(args.count, values))
     else:
-        data = asyncio.run(measure(args.rounds, args.normal, args.hostile, args.bare))
+        data = asyncio.run(measure(args.rounds, args.normal, args.hostile, args.bare, values))
     if not args.bare:
         import signalfire
 
@@ -424,7 +428,11 @@ def main() -> None:
     with HttpSink() as sink:
         env = {**apps.variant_env("signalfire", sink.url, sink.url), "OTEL_BSP_SCHEDULE_DELAY": "3600000"}
         results = run_child("bench_hostile", ["--child", "--rounds", str(rounds)], env, 1800)
-        bare = run_child("bench_hostile", ["--child", "--bare", "--rounds", str(rounds)], env, 1800)
+        with tempfile.TemporaryDirectory(prefix="sfhostile-") as tmp:
+            values = Path(tmp) / "values.json"
+            values.write_text(json.dumps({part: row["full_value"] for part, row in results.items()}))
+            args = ["--child", "--bare", "--rounds", str(rounds), "--values", str(values)]
+            bare = run_child("bench_hostile", args, env, 1800)
     print_table(results, bare=bare)
 
 

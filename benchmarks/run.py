@@ -633,18 +633,19 @@ def hostile_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     env = {**apps.variant_env("signalfire", sink.url, sink.url), "OTEL_BSP_SCHEDULE_DELAY": "3600000"}
     quick = plan.instruction_requests is None
     rounds = ["--rounds", str(max(1, plan.rounds))] + (["--normal", "5", "--hostile", "2"] if quick else [])
-    try:
-        measured = run_child("bench_hostile", ["--child", *rounds], env, 1800)
-        bare = run_child("bench_hostile", ["--child", "--bare", *rounds], env, 1800)
-    except ChildFailed as exc:
-        report.notes.append(f"hostile failed: {str(exc).splitlines()[-1]}")
-        return
     counts: dict[str, dict[str, float]] = {}
     valgrind = shutil.which("valgrind")
-    if plan.instruction_requests is not None and valgrind is not None:
-        with tempfile.TemporaryDirectory(prefix="sfhostile-") as tmp:
-            values = Path(tmp) / "values.json"
+    with tempfile.TemporaryDirectory(prefix="sfhostile-") as tmp:
+        values = Path(tmp) / "values.json"
+        try:
+            measured = run_child("bench_hostile", ["--child", *rounds], env, 1800)
+            # the same app without signalfire, sent the same values: what the framework itself pays for them
             values.write_text(json.dumps({part: row["full_value"] for part, row in measured.items()}))
+            bare = run_child("bench_hostile", ["--child", "--bare", *rounds, "--values", str(values)], env, 1800)
+        except ChildFailed as exc:
+            report.notes.append(f"hostile failed: {str(exc).splitlines()[-1]}")
+            return
+        if plan.instruction_requests is not None and valgrind is not None:
             out = f"{tmp}/callgrind.out"
             prefix = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getpgrp"]
             try:
