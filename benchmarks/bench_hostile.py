@@ -378,9 +378,10 @@ def read_dumps(prefix: str, result: dict[str, Any]) -> dict[str, dict[str, float
         totals.append(int(summary.split()[1]))
     by_phase = dict(zip(result["phases"], totals, strict=False))
     count = result["count"]
+    # one normal figure for every part: the median of the normal phases (the one after a part can carry its tail)
+    normal = statistics.median(by_phase[f"normal after {part}"] for part in PARTS) / count
     out = {}
     for part in PARTS:
-        normal = by_phase[f"normal after {part}"] / count
         hostile = by_phase[f"hostile {part}"] / count
         out[part] = {"normal": normal, "hostile": hostile, "ratio": hostile / normal}
     return out
