@@ -1,6 +1,6 @@
 """Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
 ``python -m benchmarks.run [--quick] [--only SECTION,...] [--rounds N] [--output FILE]``, SECTION one of request,
-instructions, micro, startup, pytest, e2e, memory, exit, keepalive (default: all).
+instructions, micro, startup, pytest, e2e, memory, exit, keepalive, hostile (default: all).
 
 Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
 run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
