@@ -1204,7 +1204,9 @@ class Scrubber:
             if category is not None:
                 redacted = self.redact_under(category, item)
                 # a sensitive key is kept (it names what was removed), but not a known secret in it
-                result[self._known_only(key)] = redacted if redacted is not item else self._value(item, depth + 1)
+                if self._known.pattern is not None or self._generation != _generation:
+                    key = self._known_only(key)
+                result[key] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
                 new_key = self._text(key) if isinstance(key, str) else key
                 result[new_key] = self._value(item, depth + 1)
@@ -1215,7 +1217,10 @@ class Scrubber:
         if len(value) == 2 and isinstance(value[1], str | bytes) and value[1] and _is_field_name(value[0]):
             category = self.key_category(value[0])
             if category is not None:
-                pair = (self._known_only(value[0]), marker(category))
+                name = value[0]
+                if self._known.pattern is not None or self._generation != _generation:
+                    name = self._known_only(name)
+                pair = (name, marker(category))
                 return list(pair) if isinstance(value, list) else pair
         items = [self._value(item, depth + 1) for item in value[: self.max_items]]
         if len(value) > self.max_items:
