@@ -1204,9 +1204,10 @@ class Scrubber:
             if category is not None:
                 redacted = self.redact_under(category, item)
                 # a sensitive key is kept (it names what was removed), but not a known secret in it
-                if self._known.pattern is not None or self._generation != _generation:
-                    key = self._known_only(key)
-                result[key] = redacted if redacted is not item else self._value(item, depth + 1)
+                shown = (
+                    self._known_only(key) if self._known.pattern is not None or self._generation != _generation else key
+                )
+                result[shown] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
                 new_key = self._text(key) if isinstance(key, str) else key
                 result[new_key] = self._value(item, depth + 1)
