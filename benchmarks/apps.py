@@ -26,6 +26,7 @@ VARIANTS = (
     "signalfire",
     "signalfire_10pct",
     "signalfire_disabled",
+    "signalfire_native_off",
     "otel",
     "otel_meter",
     "fastapi_native",
@@ -40,6 +41,7 @@ DESCRIPTIONS = {
     "signalfire": "signalfire full stack, production preset, 100% sampling, OTLP to loopback, Sentry DSN on loopback",
     "signalfire_10pct": "the same with OTEL_TRACES_SAMPLER_ARG=0.1",
     "signalfire_disabled": "init_observability(app) with OTEL_SDK_DISABLED=true",
+    "signalfire_native_off": "signalfire full stack on an app built with FastAPI's telemetry off (docs/fastapi.md)",
     "otel": "OpenTelemetry FastAPIInstrumentor, default settings, SDK tracer provider only (OTLP/HTTP to loopback)",
     "otel_meter": "the same with an SDK meter provider too (its HTTP metrics pushed over OTLP/HTTP to loopback)",
     "fastapi_native": "FastAPI's native telemetry (FastAPI >= 0.142), SDK tracer + meter providers, operation spans on",
@@ -96,9 +98,16 @@ def create_app() -> FastAPI:
     return build(os.environ.get("BENCH_VARIANT", "bare"))
 
 
+# FastAPI(telemetry=...) of the variants that set it (FastAPI >= 0.142)
+_TELEMETRY: dict[str, dict[str, Any]] = {
+    "fastapi_native_no_ops": {"operation_spans": False},
+    "signalfire_native_off": {"tracing": False, "metrics": False, "logs": False},
+}
+
+
 def build(variant: str) -> FastAPI:
     """The trivial app instrumented as ``variant``."""
-    app = _app({"operation_spans": False} if variant == "fastapi_native_no_ops" else None)
+    app = _app(_TELEMETRY.get(variant))
     _SETUP[variant](app)
     return app
 
@@ -232,6 +241,7 @@ _SETUP: dict[str, Callable[[FastAPI], None]] = {
     "signalfire": _signalfire,
     "signalfire_10pct": _signalfire,
     "signalfire_disabled": _signalfire,
+    "signalfire_native_off": _signalfire,
     "otel": _otel,
     "otel_meter": lambda app: _otel(app, meter=True),
     "fastapi_native": _fastapi_native,

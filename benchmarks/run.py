@@ -466,6 +466,7 @@ INSTRUCTION_VARIANTS = (
     "bare",
     "signalfire",
     "signalfire_10pct",
+    "signalfire_native_off",
     "otel",
     "otel_meter",
     "fastapi_native",

@@ -96,9 +96,9 @@ def test_floor_child_measures_each_operation(tmp_path: Path, op: str) -> None:
     assert isinstance(data["us"], float)
 
 
-@pytest.mark.parametrize("variant", ["otel_meter", "fastapi_native", "fastapi_native_no_ops"])
+@pytest.mark.parametrize("variant", ["otel_meter", "fastapi_native", "fastapi_native_no_ops", "signalfire_native_off"])
 def test_peer_variants_serve_their_requests(tmp_path: Path, variant: str) -> None:
-    """The peer rows added for issue 20 (FastAPIInstrumentor with a meter provider, FastAPI's native telemetry with
-    and without operation spans) build, serve and shut down."""
+    """The rows added for issue 20 (FastAPIInstrumentor with a meter provider, FastAPI's native telemetry with and
+    without operation spans, signalfire on an app with FastAPI's telemetry off) build, serve and shut down."""
     pytest.importorskip("fastapi.telemetry", reason="FastAPI < 0.142 has no native telemetry")
     assert _child(tmp_path, "bench_instructions", variant, "--requests", "5") == {"variant": variant, "requests": 5}
