@@ -483,8 +483,6 @@ class ObservabilityMiddleware:
                 # that line should name the request. The task ends with the request, and so does the binding.
                 _logging.reset_request_id(log_token)
             if server_span is not None:
-                if recorded_path is not path:
-                    server_span.set_attribute("url.path", recorded_path)
                 self._finish_span(
                     server_span,
                     method=method,
@@ -493,6 +491,7 @@ class ObservabilityMiddleware:
                     error=error,
                     error_type=error_type,
                     end_ns=end_ns,
+                    recorded_path=recorded_path if recorded_path is not path else None,
                 )
             if token is not None:
                 otel_context.detach(token)
@@ -507,13 +506,19 @@ class ObservabilityMiddleware:
         error: BaseException | None,
         error_type: str | None,
         end_ns: int | None,
+        recorded_path: str | None = None,
     ) -> None:
+        # One set_attributes call: the SDK takes the span's lock and checks it has not ended once per call.
+        attributes: dict[str, Any] = {}
+        if recorded_path is not None:
+            attributes["url.path"] = recorded_path
         if template is not None:
             span.update_name(f"{'HTTP' if method == '_OTHER' else method} {template}")
-            span.set_attribute("http.route", template)
-        span.set_attribute("http.response.status_code", status_code)
+            attributes["http.route"] = template
+        attributes["http.response.status_code"] = status_code
         if isinstance(error, Exception):
-            span.set_attribute("error.type", error_type or _url.error_type_of_exception(error))
+            attributes["error.type"] = error_type or _url.error_type_of_exception(error)
+            span.set_attributes(attributes)
             try:
                 span.record_exception(error)
                 description = f"{type(error).__name__}: {error}"
@@ -521,8 +526,11 @@ class ObservabilityMiddleware:
                 description = f"{type(error).__name__}: <str() failed>"
             span.set_status(Status(StatusCode.ERROR, description))
         elif status_code >= 500:
-            span.set_attribute("error.type", _url.error_type_of_status(status_code) or str(status_code))
+            attributes["error.type"] = _url.error_type_of_status(status_code) or str(status_code)
+            span.set_attributes(attributes)
             span.set_status(Status(StatusCode.ERROR))
+        else:
+            span.set_attributes(attributes)
         span.end(end_time=end_ns)
 
 
