@@ -576,7 +576,7 @@ def floor_section(plan: Plan, report: Report, sink: HttpSink) -> None:
         f"per operation (median of 7 loops of {count:,} in each of {rounds} fresh processes, then the median over "
         "processes) and instructions per operation (callgrind, 1,000 and 6,000 operations in one process, the "
         "difference over 5,000). A request signalfire instruments pays at least one server span, its RED metrics "
-        "(a counter, a histogram, an in-flight gauge) and, with the access log on, one JSON line.",
+        "(a duration histogram and an in-flight gauge) and, with the access log on, one JSON line.",
         ["operation", "us", "k instructions", "what"],
         rows,
     )
