@@ -158,7 +158,8 @@ def sqlalchemy_tracer_class(summary: Any = None) -> type | None:
         def _operation_name(self, db_name: Any, statement: Any) -> str:
             # contrib uses this for the span name and for db.operation: the operation alone (its first word) is
             # right for db.operation; the span is renamed with the query summary below, once it has its attributes
-            name: str = super()._operation_name(None, statement)
+            base: Any = super()
+            name: str = base._operation_name(None, statement)
             return name
 
         def _set_db_client_span_attributes(self, span: Any, statement: Any, db_name: Any, attrs: Any) -> None:
