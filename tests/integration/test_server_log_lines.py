@@ -19,7 +19,8 @@ LAST_LINES = ("Waiting for application shutdown.", "Application shutdown complet
 
 def _failed_request(lines: list[dict[str, Any]], request_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The access line of the request and the server's error line about it."""
-    (access,) = [line for line in lines if line.get("logger") == "signalfire.access" and line["request_id"] == request_id]
+    access_lines = [line for line in lines if line.get("logger") == "signalfire.access"]
+    (access,) = [line for line in access_lines if line["request_id"] == request_id]
     (error,) = [line for line in lines if line.get("logger") == "uvicorn.error" and line["level"] == "error"]
     return access, error
 
