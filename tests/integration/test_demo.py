@@ -66,5 +66,6 @@ def test_demo_start_up_and_shutdown_lines_are_signalfires(demo):
     assert "signalfire: owners of each signal" in output
     for text in ("Application shutdown complete.", "Finished server process"):
         (line,) = [line for line in output.splitlines() if text in line]
-        assert "[uvicorn.error]" in line and "service=bookings" in line
+        assert "[uvicorn.error]" in line
+        assert "service=bookings" in line
     assert "INFO:" not in output
