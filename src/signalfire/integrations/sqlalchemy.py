@@ -54,10 +54,16 @@ def query_summary(statement: str) -> str | None:
     named, None when the statement starts with no known operation (the instrumentation's name stays). Never a
     database name or file path: the database semantic conventions name spans by operation and a low-cardinality
     target."""
-    operation, table = operation_and_table(statement)
-    if operation == "OTHER":
+    body = _LEADING_COMMENT.sub("", statement, count=1)
+    words = body.split(None, 1)
+    if not words or words[0].upper() not in _OPERATIONS:
         return None
-    return f"{operation} {table}" if table else operation
+    operation = words[0]  # as written, like db.operation
+    match = _TABLE.search(body)
+    if match is None:
+        return operation
+    table = match.group(1).strip('"`[]').lower()
+    return f"{operation} {table}"
 
 
 def operation_and_table(statement: str) -> tuple[str, str | None]:
