@@ -812,7 +812,7 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
         return
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
-        if logger.handlers and name.startswith("uvicorn"):
+        if name.startswith("uvicorn") and any(not isinstance(h, _StdlibBridge) for h in logger.handlers):
             installed.uvicorn_seen = True
         for handler in list(logger.handlers):
             if handler is installed.bridge:
