@@ -41,7 +41,7 @@ __all__ = ["bind_request_id", "current_request_id", "get_logger", "install", "lo
 _log = logging.getLogger("signalfire")
 
 # --- request id -------------------------------------------------------------------------------------------------------
-# The request id, and the span that was current when it was bound (the request's server span). The middleware keeps
+# The request id, and the request's server span (handed over by the middleware, which made it). The middleware keeps
 # the id bound after an unhandled exception, when its span is no longer current: the server logs the traceback next,
 # in the same task ("Exception in ASGI application"), and that line carries the request's trace through this span.
 _REQUEST_ID: contextvars.ContextVar[tuple[str, Any] | None] = contextvars.ContextVar(
@@ -55,12 +55,10 @@ def current_request_id() -> str | None:
     return None if bound is None else bound[0]
 
 
-def bind_request_id(request_id: str | None) -> contextvars.Token[tuple[str, Any] | None]:
-    """Bind ``request_id`` (and the current span, the request's) to every log line of the current context; pass the
-    token to :func:`reset_request_id`."""
-    if request_id is None:
-        return _REQUEST_ID.set(None)
-    return _REQUEST_ID.set((request_id, otel_context.get_current().get(_SPAN_KEY)))
+def bind_request_id(request_id: str | None, span: Any = None) -> contextvars.Token[tuple[str, Any] | None]:
+    """Bind ``request_id`` to every log line of the current context, and ``span`` (the request's server span) to the
+    lines logged in it outside any span; pass the token to :func:`reset_request_id`."""
+    return _REQUEST_ID.set(None if request_id is None else (request_id, span))
 
 
 def reset_request_id(token: contextvars.Token[tuple[str, Any] | None]) -> None:

@@ -81,7 +81,7 @@ def test_a_line_after_the_requests_span_ended_carries_the_requests_trace(telemet
     """A line logged while the request id is still bound but its span is no longer current (the server's traceback
     line, after the middleware finished) carries the trace and span ids of the request's span."""
     with signalfire.span("GET /boom") as request_span:
-        token = bind_request_id("req-500")
+        token = bind_request_id("req-500", request_span)
     logging.getLogger("uvicorn.error").error("Exception in ASGI application")
     reset_request_id(token)
     (line,) = telemetry.find_logs("Exception in ASGI application")
