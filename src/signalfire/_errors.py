@@ -1371,7 +1371,7 @@ def _patch_starlette_handler_lookup() -> None:
 
 def _report_handled(conn: Any, exc: Exception) -> None:
     try:
-        from signalfire._http import route_template
+        from signalfire._url import route_template
 
         scope = conn.scope
         capture_unhandled(exc, scope, route_template(scope))
