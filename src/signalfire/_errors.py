@@ -134,6 +134,11 @@ _lock = threading.Lock()
 _warned: set[str] = set()
 
 
+def forget_warnings() -> None:
+    """Give each once-per-process warning again (``_runtime.reset()``, between tests)."""
+    _warned.clear()
+
+
 def _set_state(state: _State | None) -> None:
     global _state  # noqa: PLW0603 - the one slot of the running instance's errors component
     _state = state

@@ -35,7 +35,7 @@ from signalfire._compat import uvicorn as uvicorn_compat
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
-__all__ = ["Observability", "Owner", "current", "init_observability", "shutdown", "start"]
+__all__ = ["Observability", "Owner", "current", "init_observability", "reset", "shutdown", "start"]
 
 _log = logging.getLogger("signalfire")
 
@@ -543,6 +543,16 @@ def shutdown(timeout: float | None = None) -> bool:
     if running is None:
         return True
     return running.shutdown(timeout)
+
+
+def reset() -> None:
+    """Shut the running instance down and forget what the process remembers between instances (when each loss was
+    last warned about, the warnings given once): the clean start the ``telemetry`` fixture and tests begin with.
+
+    Everything else an instance changes is its own and undone by its shutdown (each component's close step)."""
+    shutdown()
+    _drops.reset()
+    _errors.forget_warnings()
 
 
 # --- process hooks: exit, SIGTERM, fork -----------------------------------------------------------------------------

@@ -24,9 +24,9 @@ DROPPED = "signalfire.telemetry.dropped"
 
 @pytest.fixture(autouse=True)
 def _fresh_warnings() -> Iterator[None]:
-    _drops._reset_warnings()
+    _runtime.reset()
     yield
-    _drops._reset_warnings()
+    _runtime.reset()
 
 
 class _Failing(SpanExporter):
