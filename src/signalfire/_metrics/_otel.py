@@ -54,6 +54,7 @@ __all__ = ["InMemoryRegistryReader", "PeriodicRegistryReader", "RegistryCollecti
 
 _log = logging.getLogger("signalfire")
 DELTA, CUMULATIVE = AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE
+# Process-wide: every collection alive, whichever instance made it, for the after-fork hook (locks renewed in a child).
 _collections: weakref.WeakSet[RegistryCollection] = weakref.WeakSet()
 _KIND_CLASS_NAME = {"counter": "Counter", "updown_counter": "UpDownCounter", "histogram": "Histogram"}
 

@@ -91,7 +91,8 @@ def install(settings: Settings, obs: Observability) -> None:
             when_imported(name, _on_import)
 
 
-# Libraries with a post-import hook registered (hooks cannot be removed: they check the running instance instead).
+# Process-wide: libraries with a post-import hook registered (hooks cannot be removed: they check the running instance
+# instead).
 _hooked: set[str] = set()
 
 
