@@ -146,6 +146,84 @@ def _server_spans() -> list[ReadableSpan]:
     return list(memory.get_finished_spans())
 
 
+def _realistic_spans(kind: str) -> list[ReadableSpan]:
+    """Spans of realistic shape, values varying per span as in production (ids, paths, client ports, user agents):
+    ``server``, a FastAPI server span with the 15 attributes signalfire's middleware records and one exception-free
+    event-less body; ``db``, a PostgreSQL client span as the SQLAlchemy instrumentation records it."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    memory = InMemorySpanExporter()
+    resource = Resource.create(
+        {"service.name": "shop", "service.version": "1.4.2", "deployment.environment.name": "prod"}
+    )
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("signalfire.http", "0.1.0")
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+    for i in range(EXPORT_BATCH):
+        if kind == "server":
+            name, span_kind = "GET /items/{item_id}", SpanKind.SERVER
+            attributes: dict[str, Any] = {
+                "http.request.method": "GET",
+                "url.scheme": "https",
+                "url.path": f"/items/{4815 + i}",
+                "url.query": f"page={i % 7}&sort=price",
+                "http.route": "/items/{item_id}",
+                "http.response.status_code": 200,
+                "server.address": "shop.example.com",
+                "server.port": 443,
+                "client.address": f"203.0.113.{i % 250}",
+                "client.port": 40000 + i,
+                "network.protocol.version": "1.1",
+                "user_agent.original": f"{agent} {i % 13}",
+                "request.id": f"{i:032x}",
+                "http.request.body.size": 0,
+                "http.response.body.size": 412 + i % 50,
+            }
+        else:
+            name, span_kind = "SELECT shop", SpanKind.CLIENT
+            attributes = {
+                "db.system.name": "postgresql",
+                "db.namespace": "shop",
+                "db.operation.name": "SELECT",
+                "db.collection.name": "items",
+                "db.query.text": "SELECT items.id, items.name, items.price FROM items WHERE items.id = %(id_1)s",
+                "server.address": "db.internal",
+                "server.port": 5432,
+                "network.peer.address": "10.0.3.7",
+                "network.peer.port": 5432,
+            }
+        tracer.start_span(name, kind=span_kind, attributes=attributes).end()
+    return list(memory.get_finished_spans())
+
+
+def _sdk_encode(kind: str) -> Callable[[], Callable[[], object]]:
+    def setup() -> Callable[[], object]:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        spans = _realistic_spans(kind)
+        return lambda: encode_spans(spans).SerializeToString()
+
+    return setup
+
+
+def _signalfire_export(kind: str) -> Callable[[], Callable[[], object]]:
+    def setup() -> Callable[[], object]:
+        """What signalfire's span exporter does per batch before the transport: scrub at the wire and encode."""
+        from signalfire._otlp_encode import SpanEncoder
+        from signalfire._scrub import Scrubber
+
+        spans = _realistic_spans(kind)
+        encoder = SpanEncoder(Scrubber())
+        return lambda: encoder.encode(spans)
+
+    return setup
+
+
 def otlp_http_export() -> Callable[[], object]:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -208,8 +286,22 @@ CASES: dict[str, Callable[[], Callable[[], object]]] = {
     "signalfire_http_export": signalfire_http_export,
     "signalfire_encode": signalfire_encode,
     "sdk_scrub_encode": sdk_scrub_encode,
+    "sdk_encode_server15": _sdk_encode("server"),
+    "signalfire_export_server15": _signalfire_export("server"),
+    "sdk_encode_db": _sdk_encode("db"),
+    "signalfire_export_db": _signalfire_export("db"),
 }
-_BATCH_CASES = ("otlp_http_export", "otlp_encode", "signalfire_http_export", "signalfire_encode", "sdk_scrub_encode")
+_BATCH_CASES = (
+    "otlp_http_export",
+    "otlp_encode",
+    "signalfire_http_export",
+    "signalfire_encode",
+    "sdk_scrub_encode",
+    "sdk_encode_server15",
+    "signalfire_export_server15",
+    "sdk_encode_db",
+    "signalfire_export_db",
+)
 DIVISORS = dict.fromkeys(_BATCH_CASES, EXPORT_BATCH)
 # Export cases are slow per call; the runner uses this many calls instead of its default.
 NUMBERS = dict.fromkeys(_BATCH_CASES, 20)
@@ -224,6 +316,21 @@ PAIRS = [
     Pair("signalfire OTLP/HTTP export per span (scrubbed) / SDK's", "signalfire_http_export", "otlp_http_export"),
     Pair("signalfire OTLP encoding per span (scrubbed) / SDK's (unscrubbed)", "signalfire_encode", "otlp_encode"),
     Pair("signalfire OTLP encoding per span (scrubbed) / scrub + SDK's", "signalfire_encode", "sdk_scrub_encode"),
+    Pair(
+        "signalfire per-span export (scrub at the wire + own encoder) / SDK encode_spans (unscrubbed): "
+        "server span, 15 attributes",
+        "signalfire_export_server15",
+        "sdk_encode_server15",
+        None,
+        True,
+    ),
+    Pair(
+        "signalfire per-span export (scrub at the wire + own encoder) / SDK encode_spans (unscrubbed): DB span",
+        "signalfire_export_db",
+        "sdk_encode_db",
+        None,
+        True,
+    ),
 ]
 
 

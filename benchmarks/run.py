@@ -1,6 +1,6 @@
 """Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
 ``python -m benchmarks.run [--quick] [--only SECTION,...] [--rounds N] [--output FILE]``, SECTION one of request,
-instructions, micro, startup, pytest, e2e, memory, exit, keepalive (default: all).
+instructions, micro, startup, pytest, e2e, memory, exit, keepalive, hostile (default: all).
 
 Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
 run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
@@ -31,9 +31,9 @@ from benchmarks import apps, bench_e2e, bench_exit, bench_keepalive
 from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
-SECTIONS = ("request", "instructions", "micro", "startup", "pytest", "e2e", "memory", "exit", "keepalive")
+SECTIONS = ("request", "instructions", "micro", "startup", "pytest", "e2e", "memory", "exit", "keepalive", "hostile")
 # Micro-benchmark modules following the contract in bench_micro.py; a missing one is skipped (and said so).
-MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics", "bench_hostile")
+MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics")
 PACKAGES = (
     "signalfire",
     "opentelemetry-sdk",
@@ -345,22 +345,33 @@ def _script_sections(plan: Plan, report: Report, scripts: list[str]) -> None:
 
 def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     cases = ("signalfire", "logfire")
-    runs: dict[str, list[dict[str, float]]] = {c: [] for c in cases}
+    # (library, first export?): the second pair also takes in one span and a flush of every signal (see bench_startup)
+    variants = [(c, False) for c in cases] + [(c, True) for c in cases]
+    runs: dict[tuple[str, bool], list[dict[str, float]]] = {v: [] for v in variants}
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
         "OTEL_SERVICE_NAME": "bench",
         "SIGNALFIRE_ENVIRONMENT": "production",
+        "OTEL_TRACES_SAMPLER": "always_on",  # the production preset samples 10%: the first span must be exported
     }
     envs = {"signalfire": env, "logfire": {**env, "PYDANTIC_DISABLE_PLUGINS": ""}}
-    for case in cases:  # one discarded run each: the first import after an install compiles bytecode
-        run_child("bench_startup", [case], envs[case])
+
+    def run(variant: tuple[str, bool]) -> dict[str, float]:
+        case, first_export = variant
+        return run_child("bench_startup", [case, *(["--first-export"] if first_export else [])], envs[case])
+
+    for variant in variants:  # one discarded run each: the first import after an install compiles bytecode
+        run(variant)
     for r in range(plan.startup_rounds):
-        for case in _rotate(cases, r):
-            runs[case].append(run_child("bench_startup", [case], envs[case]))
-    report.raw["startup"] = runs
-    ms = {c: median([x["ms"] for x in runs[c]]) for c in cases}
-    cpu = {c: median([x["cpu_ms"] for x in runs[c]]) for c in cases}
-    mb = {c: median([x["peak_rss_mb"] for x in runs[c]]) for c in cases}
+        for variant in _rotate(variants, r):
+            runs[variant].append(run(variant))
+    report.raw["startup"] = {f"{c}{'+first_export' if f else ''}": v for (c, f), v in runs.items()}
+
+    def med(key: str, first_export: bool = False) -> dict[str, float]:
+        return {c: median([x[key] for x in runs[(c, first_export)]]) for c in cases}
+
+    ms, cpu, mb = med("ms"), med("cpu_ms"), med("peak_rss_mb")
+    ms_first, cpu_first = med("ms", True), med("cpu_ms", True)
     cpu_ratio = cpu["signalfire"] / cpu["logfire"]
     rows = [
         ["import + init, CPU ms", _fmt(cpu["signalfire"]), _fmt(cpu["logfire"]), _fmt(cpu_ratio, 2),
@@ -369,14 +380,22 @@ def startup_section(plan: Plan, report: Report, sink: HttpSink) -> None:
          _fmt(ms["signalfire"] / ms["logfire"], 2), ""],
         ["peak RSS added, MB", _fmt(mb["signalfire"]), _fmt(mb["logfire"]), _fmt(mb["signalfire"] / mb["logfire"], 2),
          f"<= 1.0x {_verdict(mb['signalfire'] / mb['logfire'], 1.0)}"],
+        ["import + init + first export, CPU ms", _fmt(cpu_first["signalfire"]), _fmt(cpu_first["logfire"]),
+         _fmt(cpu_first["signalfire"] / cpu_first["logfire"], 2), ""],
+        ["import + init + first export, wall ms", _fmt(ms_first["signalfire"]), _fmt(ms_first["logfire"]),
+         _fmt(ms_first["signalfire"] / ms_first["logfire"], 2), ""],
     ]  # fmt: skip
     report.table(
         "Start-up (fresh process)",
         "`import signalfire; signalfire.init_observability()` against `import logfire; "
-        "logfire.configure(send_to_logfire=False, console=False)`, both with an OTLP endpoint on loopback, "
-        f"{plan.startup_rounds} fresh processes each (after one discarded run), alternating. The target applies to "
-        "CPU time, which a busy machine does not inflate; wall time is shown for reference. Both processes import "
-        "from the same environment, where logfire's pydantic plugin is switched off for signalfire "
+        "logfire.configure(send_to_logfire=False, console=False)`, both with an OTLP endpoint on loopback and "
+        "`OTEL_TRACES_SAMPLER=always_on`, signalfire under the production preset, "
+        f"{plan.startup_rounds} fresh processes each (after one discarded run, so that both import from bytecode), "
+        "alternating. The target applies to CPU time, which a busy machine does not inflate; wall time is shown for "
+        "reference. signalfire builds its OTLP exporters (and imports requests, urllib3 and protobuf) at their first "
+        "export, on the export thread; logfire in `configure()`. The first-export rows add one span and a flush of "
+        "every signal to the sink, which shows that cost where it is paid. Both processes import from the same "
+        "environment, where logfire's pydantic plugin is switched off for signalfire "
         "(PYDANTIC_DISABLE_PLUGINS=logfire-plugin): without that, pydantic imports logfire inside signalfire's "
         "start-up, which no signalfire user without logfire pays.",
         ["measure", "signalfire", "logfire", "ratio", "target"],
@@ -623,6 +642,93 @@ def exit_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+def hostile_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """One full request per part carrying the largest hostile value the server accepts, against a normal request
+    (bench_hostile.py): CPU time paired in one process, the same app without signalfire, instructions (callgrind)."""
+    import tempfile
+
+    from benchmarks import bench_hostile
+
+    env = {**apps.variant_env("signalfire", sink.url, sink.url), "OTEL_BSP_SCHEDULE_DELAY": "3600000"}
+    quick = plan.instruction_requests is None
+    rounds = ["--rounds", str(max(1, plan.rounds))] + (["--normal", "5", "--hostile", "2"] if quick else [])
+    counts: dict[str, dict[str, float]] = {}
+    valgrind = shutil.which("valgrind")
+    with tempfile.TemporaryDirectory(prefix="sfhostile-") as tmp:
+        values = Path(tmp) / "values.json"
+        try:
+            measured = run_child("bench_hostile", ["--child", *rounds], env, 1800)
+            # the same app without signalfire, sent the same values: what the framework itself pays for them
+            values.write_text(json.dumps({part: row["full_value"] for part, row in measured.items()}))
+            bare = run_child("bench_hostile", ["--child", "--bare", *rounds, "--values", str(values)], env, 1800)
+        except ChildFailed as exc:
+            report.notes.append(f"hostile failed: {str(exc).splitlines()[-1]}")
+            return
+        if plan.instruction_requests is not None and valgrind is not None:
+            out = f"{tmp}/callgrind.out"
+            prefix = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getpgrp"]
+            try:
+                phases = run_child(
+                    "bench_hostile", ["--instructions", "--count", "5", "--values", str(values)], env, 3600, prefix
+                )
+                counts = bench_hostile.read_dumps(out, phases)
+            except (ChildFailed, OSError, StopIteration) as exc:
+                report.notes.append(f"hostile instructions failed: {str(exc).splitlines()[-1] if str(exc) else exc}")
+    report.raw["hostile"] = {"signalfire": measured, "bare": bare, "instructions": counts}
+    rows = []
+    for part, row in measured.items():
+        count = counts.get(part)
+        ratio = count["ratio"] if count else row["ratio"]
+        rows.append(
+            [
+                part,
+                f"`{row['value'][:24]}`",
+                str(row["size"]),
+                _fmt(row["normal_us"]),
+                _fmt(row["hostile_us"]),
+                _fmt(row["ratio"], 2),
+                _fmt(count["normal"] / 1000) if count else "-",
+                _fmt(count["hostile"] / 1000) if count else "-",
+                _fmt(count["ratio"], 2) if count else "-",
+                _fmt(bare[part]["ratio"], 2) if part in bare else "-",
+                _fmt(
+                    row["hostile_us"] - row["normal_us"] - (bare[part]["hostile_us"] - bare[part]["normal_us"])
+                    if part in bare
+                    else None
+                ),
+                f"<= 3x {_verdict(ratio, 3)}",
+            ]
+        )
+    report.table(
+        "Worst-case request cost for hostile input",
+        "One full request per part through the real middleware (in-process ASGI, signalfire's full stack, the handler "
+        "of `/search` logs `q`, `/notes` logs its body), carrying the largest hostile value the server accepts there "
+        "(uvicorn's h11 refuses a request head still incomplete past 16 KiB, fed one TCP segment at a time; a logged "
+        "body is cut at SIGNALFIRE_SCRUB_MAX_LENGTH, 64 KiB), the slowest of the scrubber's pattern prefixes and "
+        "separators repeated. *us* is CPU time of the whole process per request (export included: flushed at the end "
+        "of each batch), hostile and normal batches alternating in one process, median of the per-pair ratios; "
+        "*k instr* are callgrind counts per request (5 of each, one process); *bare ratio* is the same app without "
+        "signalfire (its own hostile/normal ratio: what the framework itself pays); *signalfire's own extra* is "
+        "what the hostile value adds to a request with signalfire beyond what it adds without (CPU us). The verdict "
+        "uses instructions when they were counted.",
+        [
+            "part",
+            "worst value",
+            "size",
+            "normal us",
+            "hostile us",
+            "ratio",
+            "normal k instr",
+            "hostile k instr",
+            "instr ratio",
+            "bare ratio",
+            "signalfire's own extra us",
+            "target",
+        ],
+        rows,
+    )
+
+
 def keepalive_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     """Connection resets after unhandled errors on one keep-alive connection, signalfire beside bare uvicorn."""
     pairs = 5 if plan.instruction_requests is None else 50
@@ -655,6 +761,7 @@ RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "memory": memory_section,
     "exit": exit_section,
     "keepalive": keepalive_section,
+    "hostile": hostile_section,
 }
 
 

@@ -32,9 +32,12 @@ class AccessLog:
     slower than SIGNALFIRE_ACCESS_LOG_SLOW_MS always logged). Excluded paths (SIGNALFIRE_EXCLUDED_PATHS) never reach it:
     the middleware passes them straight through."""
 
-    __slots__ = ("_logger", "_rate", "_slow_ms")
+    __slots__ = ("_limit", "_logger", "_rate", "_slow_ms")
 
     def __init__(self, settings: Settings) -> None:
+        # The path is cut where the span's url.path is cut (the attribute value limit) before it is scrubbed: the
+        # line's work is bounded as the span's is, and both scrub the same string once (the scrubber's memo).
+        self._limit = settings.span_attribute_value_length_limit or settings.attribute_value_length_limit
         self._rate = settings.access_log_sample_rate
         self._slow_ms = settings.access_log_slow_ms
         self._logger = _logging.get_logger(ACCESS_LOGGER)
@@ -47,6 +50,8 @@ class AccessLog:
         try:
             if path is None:
                 path = _url.recorded_path(scope.get("path", ""), scope.get("path_params"))
+            if len(path) > self._limit:
+                path = path[: self._limit]
             duration_ms = round(seconds * 1000, 2)
             slow = duration_ms >= self._slow_ms
             if status < 500 and not slow and self._rate < 1.0 and random.random() >= self._rate:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
+from signalfire._compat.opentelemetry import span_attributes
 from signalfire._scrub import Scrubber, registry_generation
 from signalfire._scrub_wire import scrub_resource, scrub_scope, scrub_trace_state, wire_attribute, wire_text
 
@@ -274,7 +275,7 @@ class SpanEncoder:
             parts.append(b"\x39" + _pack_fixed64(span.start_time))
         if span.end_time:
             parts.append(b"\x41" + _pack_fixed64(span.end_time))
-        attributes = span.attributes
+        attributes = span_attributes(span)
         if attributes:
             self._attributes(parts, b"\x4a", attributes)
         if span.dropped_attributes:

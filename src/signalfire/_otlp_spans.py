@@ -20,7 +20,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -64,6 +63,8 @@ class _Encoding:
             self.encoder_fallbacks += 1
             log = _log.warning if self.encoder_fallbacks == 1 else _log.debug
             log("signalfire: encoding a span batch failed; sent through the SDK's encoder instead", exc_info=True)
+            from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
             data: bytes = encode_spans(self._checked(spans)).SerializePartialToString()
             return data
 
@@ -127,7 +128,12 @@ def _grpc_class() -> type:
             # the fast path export() has scrubbed the spans already.
             if self._last[0] is data:
                 return self._last[1]
-            request = self._serialise(data) if self.fast else encode_spans(data)
+            if self.fast:
+                request = self._serialise(data)
+            else:
+                from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+                request = encode_spans(data)
             self._last = (data, request)
             return request
 

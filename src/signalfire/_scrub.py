@@ -26,6 +26,11 @@ adjacent overlapping quantifiers, every unbounded repetition is possessive (``++
 body can fail after an unbounded run may start only where that run starts (a look-behind excludes the run's own
 characters), so no two attempts scan the same characters. tests/unit/test_scrub_linear_time.py holds this with long
 repetitions of every pattern's prefixes and separators; benchmarks/bench_hostile.py reports the cost per request part.
+Per string, the Python work is bounded too: a long string scrubbed before is one memo lookup (``_text``), a rule that
+calls back into Python per match stops doing so past a count (card candidates, ``key=value`` redactions: the rest is
+redacted whole), and a rule's callback runs only where its gate says a match can change the text. A new rule joins
+these by its gate (a substring test or a regex before its pass in ``_scan``) and, if it calls back per match, a cap;
+tests/unit/test_scrub_fast_path.py compares each shortcut with the full path on hostile and random input.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 
@@ -57,6 +62,7 @@ __all__ = [
     "register_url_secrets",
     "scrub",
     "scrub_attribute",
+    "unquote_plus",
 ]
 
 _log = logging.getLogger("signalfire")
@@ -301,6 +307,24 @@ _KV_VALUE_RE = re.compile(_KV_VALUE)
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # a header or field name in a (name, value) pair
 
 
+# Percent-decoding as urllib.parse.unquote_plus does it (UTF-8, invalid sequences replaced), with the scan in C:
+# urllib splits at every "%" and joins in Python, about 0.3 us per "%" of a hostile "%(%(%(..." value.
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
+
+
+def _decode_percent_run(match: re.Match[str]) -> str:
+    return bytes.fromhex(match.group(0).replace("%", "")).decode("utf-8", "replace")
+
+
+def unquote_plus(text: str) -> str:
+    """``urllib.parse.unquote_plus(text)``, the same result (tests/unit/test_scrub_fast_path.py), in linear C scans:
+    "+" is a space, each run of ``%XX`` escapes is decoded as UTF-8 with invalid sequences replaced."""
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    return _PERCENT_RUN.sub(_decode_percent_run, text)
+
+
 def _is_field_name(name: Any) -> bool:
     if isinstance(name, bytes):
         name = name.decode("latin-1")
@@ -337,6 +361,7 @@ _KV_GATE_FRAGMENTS = (
 _UNKNOWN: Any = object()
 _CLEAN_CACHE_SIZE = 4096
 _CLEAN_CACHE_MAX_LENGTH = 256
+_MEMO_MAX_CHARS = 1 << 20  # characters held by one scrubber's memo of long strings (inputs and outputs): 1-4 MiB
 _MARKER_PREFIX = "[REDACTED:"
 TRUNCATED = "[TRUNCATED]"
 UNSCRUBBABLE = "[REDACTED:unscrubbable]"
@@ -494,7 +519,10 @@ def _replace_phone(match: re.Match[str]) -> str:
 
 
 _CARD_SPLIT = re.compile(r"([ \-])")
+# Where a card can start inside a run of digit groups: a group of four whose first digit is 2 to 6, or a long group.
+_CARD_GROUP_START = re.compile(r"(?<![0-9])(?:[2-6][0-9]{3}(?![0-9])|[0-9]{13})")
 _MAX_CARD_CANDIDATES = 64  # card-shaped group runs checked in one run of digit groups; a receipt has a few
+_MAX_KV_REDACTIONS = 64  # sensitive key=value pairs redacted one by one in one string; past them the rest is dropped
 _CARD_MARKER = marker("card")
 
 
@@ -502,6 +530,8 @@ def _cards_within(text: str) -> str:
     """``text`` (digit groups and single separators) with every run of whole groups that is written as a card and is
     one redacted: "44 20 7946 0958 4111 1111 1111 1111" is a phone's digits, then a card. Linear: a card starts with
     a group of four (or is one group of 13 to 19), so each group is tried against a handful of groupings."""
+    if _CARD_GROUP_START.search(text) is None:
+        return text  # no group of four from 2 to 6 and no group of 13 or more digits: no card, and no Python loop
     parts = _CARD_SPLIT.split(text)
     groups, seps = parts[0::2], parts[1::2]
     lengths = [len(group) for group in groups]
@@ -732,6 +762,8 @@ class Scrubber:
         "_known",
         "_kv_gate",
         "_lock",
+        "_memo",
+        "_memo_chars",
         "attribute_limit",
         "dropped",
         "emails",
@@ -773,6 +805,8 @@ class Scrubber:
         self._kv_gate = re.compile("|".join(fragments))
         self._key_cache: dict[Any, str | None] = {}
         self._clean: dict[str, None] = {}
+        self._memo: dict[str, str] = {}  # long string -> its scrubbed form (see _text)
+        self._memo_chars = 0
         self._lock = threading.Lock()
         self._generation = -1
         self._known = _KnownSecrets(())
@@ -784,6 +818,8 @@ class Scrubber:
             generation, registered = _generation, _registered
         self._known = _KnownSecrets((*self.secret_values, *registered))
         self._clean.clear()
+        self._memo.clear()
+        self._memo_chars = 0
         self._generation = generation
 
     @classmethod
@@ -899,8 +935,31 @@ class Scrubber:
 
     def _text(self, text: str, *_ignored: Any) -> str:
         length = len(text)
-        if length < MIN_SECRET_LENGTH:
-            return text
+        if length <= _CLEAN_CACHE_MAX_LENGTH:
+            return self._scan(text, length) if length >= MIN_SECRET_LENGTH else text
+        # A long value is often scrubbed more than once on its way out (a query value in the middleware, the access
+        # line and the handler's own log line; a logged value rendered and then exported): the second time costs a
+        # hash and a comparison. The memo is bounded by the characters it holds and follows the secret registry.
+        if self._generation != _generation:
+            self._refresh()
+        memo = self._memo
+        found = memo.get(text)
+        if found is not None:
+            if length > self.max_string:
+                self._count_truncated()  # every cut is counted, as the scan would
+            return found
+        scrubbed = self._scan(text, length)
+        held = self._memo_chars + length + len(scrubbed)
+        if held > _MEMO_MAX_CHARS:
+            memo.clear()
+            held = length + len(scrubbed)
+        if held <= _MEMO_MAX_CHARS:
+            memo[text] = scrubbed
+            self._memo_chars = held
+        return scrubbed
+
+    def _scan(self, text: str, length: int) -> str:
+        """Every rule over ``text`` (at least MIN_SECRET_LENGTH characters long)."""
         if length > self.max_string:
             text = self._truncate(text, self.max_string)
         if self._generation != _generation:
@@ -976,6 +1035,11 @@ class Scrubber:
             quote_char = found[0]
             redacted = marker(category)
             pieces.append(text[done:start])
+            if len(pieces) >= 2 * _MAX_KV_REDACTIONS:
+                # a hostile run of key=value pairs: the rest is dropped whole (more redaction, never less), never
+                # judged pair by pair in Python
+                pieces.append(redacted)
+                return "".join(pieces)
             pieces.append(f"{quote_char}{redacted}{quote_char}" if quote_char in "'\"" else redacted)
             done = value.end()
         if not pieces:

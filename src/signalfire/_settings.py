@@ -195,6 +195,22 @@ def _protocol(value: Any) -> Any:
     return normalized
 
 
+TEMPORALITY_PREFERENCES = ("cumulative", "delta", "lowmemory")
+HISTOGRAM_AGGREGATIONS = ("explicit_bucket_histogram", "base2_exponential_bucket_histogram")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], Any]:
+    """One of ``choices``, case-insensitive, surrounding blanks ignored (as the SDK reads these variables)."""
+
+    def check(value: Any) -> Any:
+        normalized = str(value).strip().lower()
+        if normalized not in choices:
+            raise ValueError("expected " + " or ".join(choices))
+        return normalized
+
+    return check
+
+
 def _url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -379,6 +395,20 @@ class Settings(BaseSettings):
         None,
         validation_alias=_env("OTEL_EXPORTER_OTLP_COMPRESSION"),
         description="OTEL_EXPORTER_OTLP_COMPRESSION: gzip or none.",
+    )
+    otlp_metrics_temporality_preference: Annotated[str, BeforeValidator(_choice(TEMPORALITY_PREFERENCES))] = Field(
+        "cumulative",
+        validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"),
+        description="OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative, delta (counters and histograms "
+        "report the change since the last export) or lowmemory (as delta, but observable counters cumulative).",
+    )
+    otlp_metrics_default_histogram_aggregation: Annotated[str, BeforeValidator(_choice(HISTOGRAM_AGGREGATIONS))] = (
+        Field(
+            "explicit_bucket_histogram",
+            validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"),
+            description="OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: explicit_bucket_histogram or "
+            "base2_exponential_bucket_histogram, for the OpenTelemetry SDK's histograms exported over OTLP.",
+        )
     )
 
     # --- sampling and batching -------------------------------------------------------------------------------------

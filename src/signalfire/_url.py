@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from signalfire import _scrub
+from signalfire._scrub import unquote_plus
 
 __all__ = [
     "HTTP_METHODS",
@@ -104,6 +105,8 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # definitions: bounded); emptied when another scrubber (a re-initialisation with other SIGNALFIRE_SCRUB_KEYS) is active.
 _param_cache: dict[str, bool] = {}
 _param_cache_policy: list[object] = [None]
+# The last query recorded: (scrubber, secret registry generation, query, what was recorded).
+_last_query: tuple[object, int, str, str] = (None, -1, "", "")
 
 
 def http_method(raw: str, known: frozenset[str] = HTTP_METHODS) -> str:
@@ -201,8 +204,14 @@ def recorded_query(query: str) -> str:
         return query
     if len(query) > MAX_QUERY:
         query = query[:MAX_QUERY]
+    global _last_query  # noqa: PLW0603 - one entry, replaced whole
     try:
         scrubber = _scrub.active()
+        generation = _scrub.registry_generation()
+        last = _last_query
+        # The middleware and the access line record the same query of the same request: the second costs a compare.
+        if last[0] is scrubber and last[1] == generation and last[2] == query:
+            return last[3]
         parts = []
         for item in query.split("&"):
             name, sep, raw = item.partition("=")
@@ -218,7 +227,9 @@ def recorded_query(query: str) -> str:
             value = unquote_plus(raw)
             scrubbed = scrubber.scrub_text(value)
             parts.append(item if scrubbed == value else f"{name}={quote(scrubbed, safe='[]:')}")
-        return "&".join(parts)
+        recorded = "&".join(parts)
+        _last_query = (scrubber, generation, query, recorded)
+        return recorded
     except Exception:  # the policy must not break the request; record nothing rather than the raw query
         return _scrub.marker("query")
 

@@ -125,3 +125,25 @@ def _handle_error() -> Any:
     from opentelemetry.instrumentation.sqlalchemy.engine import _handle_error
 
     return _handle_error
+
+
+def test_a_finished_sdk_span_keeps_its_attributes_in_a_plain_dict() -> None:
+    """span_attributes reads the dict inside the SDK's BoundedAttributes: the same items as the public property."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    span = TracerProvider().get_tracer("t").start_span("s", attributes={"http.route": "/x", "n": 1, "t": ("a",)})
+    span.end()
+    found = compat.span_attributes(span)
+    assert type(found) is dict
+    assert found == dict(span.attributes)
+
+
+def test_a_span_of_another_layout_is_read_through_the_public_property() -> None:
+    """A ReadableSpan built with a plain mapping (or any unknown layout) gives its public attributes."""
+    span = ReadableSpan("s", context=SpanContext(1, 2, False, TraceFlags(1)), attributes={"k": "v"})
+    assert dict(compat.span_attributes(span)) == {"k": "v"}
+
+    class Foreign:
+        attributes = {"k": "v"}  # noqa: RUF012 - a stand-in span
+
+    assert compat.span_attributes(Foreign()) == {"k": "v"}

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from signalfire._metrics._otel import scrub_collection
 from signalfire._metrics._registry import MetricsRegistry, prometheus_label, prometheus_name
@@ -65,6 +64,8 @@ class OtelBridge:
 
 
 def _family(metric: Any, taken: set[str]) -> Any:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
     data = metric.data
     description = metric.description or metric.name
     if isinstance(data, Sum):

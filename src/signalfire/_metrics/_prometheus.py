@@ -20,14 +20,15 @@ import logging
 import os
 import re
 import threading
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import values as prometheus_values
-from prometheus_client.exposition import choose_encoder
+from typing import TYPE_CHECKING, Any
 
 from signalfire._metrics._registry import InstrumentSpec, MetricsRegistry
 from signalfire._settings import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+# prometheus-client is imported where it is used: a service exporting metrics over OTLP only never imports it.
 
 __all__ = ["PrometheusBackend", "clear_multiprocess_dir", "mark_process_dead", "render"]
 
@@ -71,6 +72,8 @@ class PrometheusBackend:
         self._stop = threading.Event()
         self._refresher_pid: int | None = None
         self._process: _ProcessMetrics | None = None
+        from prometheus_client import CollectorRegistry
+
         self.exposition = CollectorRegistry()
         self.exposition.register(_Refresh(self))
         self._reserved: set[str] = set()
@@ -109,6 +112,8 @@ class PrometheusBackend:
 
     def create(self, spec: InstrumentSpec) -> Any:
         """The prometheus-client metric of one instrument (its name already carries the unit and any prefix)."""
+        from prometheus_client import Counter, Gauge, Histogram
+
         name = spec.prometheus_name
         if name.removesuffix("_total") in self._reserved:
             raise ValueError(f"{name} is already exposed by the process and runtime metrics")
@@ -136,6 +141,8 @@ class PrometheusBackend:
             _log.warning("signalfire: refreshing gauges failed", exc_info=True)
 
     def render(self, accept: str) -> tuple[bytes, str]:
+        from prometheus_client.exposition import choose_encoder
+
         encoder, content_type = choose_encoder(accept)
         return encoder(self.exposition), content_type
 
@@ -197,7 +204,7 @@ class _ProcessMetrics:
     writes its own, summed across live workers (CPU time is a counter, so a dead worker's CPU stays counted)."""
 
     def __init__(self) -> None:
-        from prometheus_client import ProcessCollector
+        from prometheus_client import Counter, Gauge, ProcessCollector
 
         self._source = ProcessCollector(registry=None)
         self._memory = Gauge(
@@ -230,6 +237,8 @@ def _use_value_class(multiprocess_dir: str | None) -> None:
     its Settings instead, so a value passed to init_observability() and the environment cannot disagree.
     """
     global _multiprocess_value_class, _value_class_pid  # noqa: PLW0603
+    from prometheus_client import values as prometheus_values
+
     if multiprocess_dir is None:
         prometheus_values.ValueClass = prometheus_values.MutexValue
         return

@@ -17,7 +17,7 @@ from signalfire._drops import CountingMetricExporter
 from signalfire._metrics import metrics as registry
 from signalfire._metrics._following import FollowingMeter, frozen
 from signalfire._metrics._otel import PeriodicRegistryReader, _RegistryReaderMixin
-from signalfire._otlp import address, otlp_exporter
+from signalfire._otlp import address, metric_preferences, otlp_exporter
 from signalfire._settings import Settings
 
 __all__ = ["build_readers", "install"]
@@ -78,13 +78,14 @@ def build_readers(settings: Settings) -> list[MetricReader]:
         exporter: MetricExporter | None = None
         if name == "otlp":
             target = settings.otlp_target("metrics")
-            exporter = (
-                CountingMetricExporter(
-                    otlp_exporter("metrics", target), endpoint=address(target.endpoint, target.protocol)
+            if target is not None:
+                # built at its first export (see _otlp.otlp_exporter); the reader needs its preferences now
+                preferences = metric_preferences(
+                    settings.otlp_metrics_temporality_preference, settings.otlp_metrics_default_histogram_aggregation
                 )
-                if target is not None
-                else None
-            )
+                exporter = CountingMetricExporter(
+                    otlp_exporter("metrics", target, **preferences), endpoint=address(target.endpoint, target.protocol)
+                )
         elif name == "console":
             from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
