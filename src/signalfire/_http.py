@@ -340,7 +340,7 @@ class ObservabilityMiddleware:
         scope[SCOPE_MARK] = server_span
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
         red_state = self.red.start(method, scheme)
-        log_token = _logging.bind_request_id(request_id)
+        log_token = _logging.bind_request_id(request_id, server_span)  # the span: for the server's traceback line
         _errors.request_started(request_id)  # this request's own Sentry user, contexts, breadcrumbs
         started = time.perf_counter()
 

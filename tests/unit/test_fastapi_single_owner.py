@@ -204,12 +204,13 @@ async def test_signalfire_serves_metrics_when_the_app_does_not(telemetry):
     assert "# HELP" in response.text
 
 
-@pytest.mark.signalfire_settings(log_level="DEBUG")
 def test_the_start_up_line_names_the_owners(telemetry):
-    """init writes one structured line listing the owners found and what signalfire did (a debug line when signalfire
-    owns every signal, as here); doctor shows the same."""
+    """init writes one structured info line listing the owners found and what signalfire did (also when signalfire
+    owns every signal, as here: seen at the default level); doctor shows the same."""
     lines = [line for line in telemetry.logs if line.get("event") == "signalfire: owners of each signal"]
     assert len(lines) == 1
+    assert lines[0]["level"] == "info"
+    assert lines[0]["signals"] == dict.fromkeys(("traces", "metrics", "logs", "errors"), "signalfire")
     assert set(lines[0]["signals"]) == {"traces", "metrics", "logs", "errors"}
     assert lines[0]["owners"] == [o.as_dict() for o in telemetry.obs.owners]
     if NATIVE:
