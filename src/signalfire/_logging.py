@@ -14,6 +14,7 @@ standard library for both kinds of logger: LOG_LEVEL sets the root, SIGNALFIRE_L
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sys
@@ -426,6 +427,7 @@ def _attribute_text(value: Any) -> str:
 
 
 # Observers of every rendered line (the testing plugin's capture); empty in production, so it costs one test.
+# Process-wide: a capture outlives the instances it watches (the fixture adds its tap before it starts signalfire).
 Tap = Callable[[dict[str, Any], str], None]
 _taps: list[Tap] = []
 
@@ -446,9 +448,11 @@ def _default_pipeline() -> _Pipeline:
     return _Pipeline(json_format=False, static={}, scrubber=_scrub.active(), stdlib_levels=False)
 
 
+# The pipeline every line goes through: the running instance's, or the one it leaves behind at shutdown (lines
+# logged later still reach stdout), or a default one built when something logs before init. Set by install().
 _pipeline: _Pipeline | None = None
+# Process-wide: structlog's configuration is the process's; configuring it (and binding its names) is done once.
 _configure_lock = threading.Lock()
-_configured = False
 
 
 def _current() -> _Pipeline:
@@ -474,6 +478,7 @@ class _Output:
 
 
 # What _process needs of structlog, bound by _ensure_structlog() (which runs before structlog can call _process).
+# Process-wide: names of the structlog module, the same for every instance.
 _STRUCTLOG_CONTEXT_VARS: dict[str, Any] | None = None
 _DropEvent: type[BaseException] = Exception
 _merge_contextvars: Callable[..., MutableMapping[str, Any]] = dict
@@ -536,7 +541,6 @@ def _ensure_structlog() -> None:
     A ``structlog.configure()`` by the application, before or after init, is never undone: it can put
     :func:`logging_processors` into its own chain instead.
     """
-    global _configured  # noqa: PLW0603
     structlog = _bind_structlog()
     if structlog.is_configured():
         return
@@ -549,20 +553,20 @@ def _ensure_structlog() -> None:
             logger_factory=_Output,
             cache_logger_on_first_use=True,
         )
-        _configured = True
 
 
 def _configure_structlog() -> None:
-    """Configure structlog now if it is imported, else the moment it is (once: the hook outlives re-initialisation)."""
-    global _structlog_hooked  # noqa: PLW0603
+    """Configure structlog now if it is imported, else the moment it is."""
     if "structlog" in sys.modules:
         _ensure_structlog()
-    elif not _structlog_hooked:
-        _structlog_hooked = True
-        when_imported("structlog", lambda _module: _ensure_structlog())
+    else:
+        _hook_structlog_import()
 
 
-_structlog_hooked = False
+# Process-wide: the post-import hook is registered once (it outlives re-initialisation, and cannot be removed).
+@functools.cache
+def _hook_structlog_import() -> None:
+    when_imported("structlog", lambda _module: _ensure_structlog())
 
 
 def get_logger(name: str | None = None, **initial_values: Any) -> Any:
@@ -786,6 +790,7 @@ class _Installed:
             logger.propagate = propagate
 
 
+# What the running instance's install() changed in the logging module (None: none is installed).
 _installed: _Installed | None = None
 
 

@@ -219,7 +219,7 @@ def test_testclient_exit_with_a_refusing_collector_does_not_retry(
     from fastapi import FastAPI
 
     import signalfire
-    from signalfire import _drops
+    from signalfire import _runtime
 
     port = free_port()
     for key, value in {
@@ -231,7 +231,7 @@ def test_testclient_exit_with_a_refusing_collector_does_not_retry(
         "OTEL_METRICS_EXPORTER": "none",
     }.items():
         monkeypatch.setenv(key, value)
-    _drops._reset_warnings()
+    _runtime.reset()
     app = FastAPI()
 
     @app.get("/work")
