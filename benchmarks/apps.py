@@ -26,7 +26,11 @@ VARIANTS = (
     "signalfire",
     "signalfire_10pct",
     "signalfire_disabled",
+    "signalfire_native_off",
     "otel",
+    "otel_meter",
+    "fastapi_native",
+    "fastapi_native_no_ops",
     "prometheus_instrumentator",
     "runbook",
     "logfire",
@@ -37,7 +41,11 @@ DESCRIPTIONS = {
     "signalfire": "signalfire full stack, production preset, 100% sampling, OTLP to loopback, Sentry DSN on loopback",
     "signalfire_10pct": "the same with OTEL_TRACES_SAMPLER_ARG=0.1",
     "signalfire_disabled": "init_observability(app) with OTEL_SDK_DISABLED=true",
-    "otel": "OpenTelemetry FastAPIInstrumentor, default settings (SDK tracer + meter provider, OTLP/HTTP to loopback)",
+    "signalfire_native_off": "signalfire full stack on an app built with FastAPI's telemetry off (docs/fastapi.md)",
+    "otel": "OpenTelemetry FastAPIInstrumentor, default settings, SDK tracer provider only (OTLP/HTTP to loopback)",
+    "otel_meter": "the same with an SDK meter provider too (its HTTP metrics pushed over OTLP/HTTP to loopback)",
+    "fastapi_native": "FastAPI's native telemetry (FastAPI >= 0.142), SDK tracer + meter providers, operation spans on",
+    "fastapi_native_no_ops": "the same with FastAPI(telemetry={'operation_spans': False})",
     "prometheus_instrumentator": "prometheus-fastapi-instrumentator: Instrumentator().instrument(app).expose(app)",
     "runbook": "hand-wired: FastAPIInstrumentor + Prometheus and structlog access-log BaseHTTPMiddlewares",
     "logfire": "logfire.configure(send_to_logfire=False, console=False) + instrument_fastapi, OTLP/HTTP to loopback",
@@ -70,8 +78,9 @@ def sentry_dsn(url: str) -> str:
     return f"http://0123456789abcdef0123456789abcdef@{host}/1"
 
 
-def _app() -> FastAPI:
-    app = FastAPI()
+def _app(telemetry: dict[str, Any] | None = None) -> FastAPI:
+    # ``telemetry`` only for FastAPI >= 0.142 (older releases have no such parameter)
+    app = FastAPI() if telemetry is None else FastAPI(telemetry=telemetry)  # type: ignore[call-arg]
 
     @app.get("/items/{item_id}")
     async def read_item(item_id: int) -> dict[str, Any]:
@@ -89,9 +98,16 @@ def create_app() -> FastAPI:
     return build(os.environ.get("BENCH_VARIANT", "bare"))
 
 
+# FastAPI(telemetry=...) of the variants that set it (FastAPI >= 0.142)
+_TELEMETRY: dict[str, dict[str, Any]] = {
+    "fastapi_native_no_ops": {"operation_spans": False},
+    "signalfire_native_off": {"tracing": False, "metrics": False, "logs": False},
+}
+
+
 def build(variant: str) -> FastAPI:
     """The trivial app instrumented as ``variant``."""
-    app = _app()
+    app = _app(_TELEMETRY.get(variant))
     _SETUP[variant](app)
     return app
 
@@ -102,7 +118,7 @@ def _signalfire(app: FastAPI) -> None:
     signalfire.init_observability(app)
 
 
-def _otel_providers() -> tuple[Any, Any]:
+def _otel_providers(meter: bool = True) -> tuple[Any, Any]:
     from opentelemetry import metrics, trace
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -116,18 +132,27 @@ def _otel_providers() -> tuple[Any, Any]:
     resource = Resource.create({"service.name": "bench"})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
+    trace.set_tracer_provider(tracer_provider)
+    if not meter:
+        return tracer_provider, None
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{base}/v1/metrics"))
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-    trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return tracer_provider, meter_provider
 
 
-def _otel(app: FastAPI) -> None:
+def _otel(app: FastAPI, meter: bool = False) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    _otel_providers()
+    _otel_providers(meter)
     FastAPIInstrumentor.instrument_app(app)
+
+
+def _fastapi_native(app: FastAPI) -> None:
+    """FastAPI >= 0.142 traces and meters by itself once global SDK providers exist: nothing else to do."""
+    import fastapi.telemetry  # noqa: F401  - fails (the row says so) on a FastAPI without native telemetry
+
+    _otel_providers()
 
 
 def _prometheus_instrumentator(app: FastAPI) -> None:
@@ -216,7 +241,11 @@ _SETUP: dict[str, Callable[[FastAPI], None]] = {
     "signalfire": _signalfire,
     "signalfire_10pct": _signalfire,
     "signalfire_disabled": _signalfire,
+    "signalfire_native_off": _signalfire,
     "otel": _otel,
+    "otel_meter": lambda app: _otel(app, meter=True),
+    "fastapi_native": _fastapi_native,
+    "fastapi_native_no_ops": _fastapi_native,
     "prometheus_instrumentator": _prometheus_instrumentator,
     "runbook": _runbook,
     "logfire": _logfire,
@@ -229,7 +258,7 @@ def shutdown(variant: str) -> None:
         import signalfire
 
         signalfire.shutdown()
-    elif variant in ("otel", "runbook"):
+    elif variant in ("otel", "otel_meter", "fastapi_native", "fastapi_native_no_ops", "runbook"):
         from opentelemetry import metrics, trace
 
         for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import signalfire
+from signalfire import _runtime
 from tests.receivers import GrpcOtlpServer, HttpOtlpServer
 from tests.servers import PostgresServer, RedisServer, find_postgres_bin
 
@@ -19,13 +19,14 @@ _CONFIG_NAMES = ("ENVIRONMENT", "DEPLOYMENT_ENVIRONMENT", "LOG_LEVEL", "APP_VERS
 
 @pytest.fixture(autouse=True)
 def _clean_signalfire(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No configuration from the developer's shell; signalfire shut down before and after each test."""
+    """No configuration from the developer's shell; signalfire reset (shut down, warnings forgotten) before and after
+    each test."""
     for name in list(os.environ):
         if name.startswith(_CONFIG_PREFIXES) or name in _CONFIG_NAMES:
             monkeypatch.delenv(name)
-    signalfire.shutdown()
+    _runtime.reset()
     yield
-    signalfire.shutdown()
+    _runtime.reset()
 
 
 def require_binary(name: str, package: str) -> str:

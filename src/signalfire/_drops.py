@@ -42,6 +42,7 @@ __all__ = [
     "end_exit_report",
     "exporters",
     "not_flushed",
+    "reset",
     "set_sink",
     "unsilence",
     "watch_batch_processor",
@@ -53,33 +54,62 @@ _log = logging.getLogger("signalfire")
 # One warning per (signal, reason) per this many seconds.
 WARN_INTERVAL_S = 60.0
 
+# Process-wide: one lock for the one accounting of losses below (exporter threads, the app and the exit hooks).
 _lock = threading.Lock()
+
+# The ancestors of every OpenTelemetry exporter's and SDK processor's logger, and the connection pool sentry-sdk's
+# transport retries through. While an exit is in progress their retry, "transient error" and "failed to export" lines
+# say, once per batch, what the exit's one warning line sums up: their level is raised for that time (each module
+# logger without a level of its own inherits it).
+SILENCED_AT_EXIT = ("opentelemetry.exporter", "opentelemetry.sdk", "urllib3.connectionpool")
 
 
 def _not_counted(signal: str, reason: str, count: int) -> None:
     """The sink until the metric registry is installed: losses are still warned about, only not counted."""
 
 
-class _Sink:
-    """Where losses are counted: the metric registry's ``record_dropped``, handed in by ``_metrics.install()`` (so that
-    this module, which the scrubber and the exporters call, imports nothing of ``_metrics``)."""
+class _Losses:
+    """All this module knows, in one place (under ``_lock``): where losses are counted, when each was last warned
+    about, the exit in progress, and the exporters and batch processors of the running instance.
 
-    __slots__ = ("count",)
+    There is one (``_losses``): this module is called from everywhere (the scrubber, exporter threads, the SDK's
+    hooks) with nothing in hand, so the running instance's parts are handed in (the sink by ``_metrics.install()``,
+    the wrappers and processors as they are built) and :func:`count_pending` forgets them at its shutdown.
+    :func:`reset` starts it afresh.
+    """
+
+    __slots__ = ("count", "exit", "exited", "exporters", "last_warned", "silenced", "unwarned", "watched")
 
     def __init__(self) -> None:
+        # The metric registry's record_dropped, handed in by _metrics.install() (so that this module, which the
+        # scrubber and the exporters call, imports nothing of _metrics).
         self.count: Callable[[str, str, int], None] = _not_counted
+        # One warning per (signal, reason) per WARN_INTERVAL_S: when it was given, and what was lost since.
+        self.last_warned: dict[tuple[str, str], float] = {}
+        self.unwarned: dict[tuple[str, str], int] = {}
+        # What is lost while an exit is in progress, by (signal, reason); None when no exit is.
+        self.exit: dict[tuple[str, str], int] | None = None
+        # The SILENCED_AT_EXIT loggers and the levels they had, while silenced.
+        self.silenced: list[tuple[logging.Logger, int]] = []
+        # True once the final exit has given its line: later losses (log records written after it) are counted only.
+        self.exited = False
+        # The batch processors of the running instance (signal, processor, its counting exporter), weakly.
+        self.watched: list[tuple[str, weakref.ref[Any], weakref.ref[Any] | None]] = []
+        # Every counting exporter wrapper alive (the exit path abandons those whose collector is gone).
+        self.exporters: weakref.WeakSet[_Counting] = weakref.WeakSet()
+
+    def forget_warnings(self) -> None:
+        self.last_warned.clear()
+        self.unwarned.clear()
+        self.exit = None
 
 
-_sink = _Sink()
+_losses = _Losses()
 
 
 def set_sink(count: Callable[[str, str, int], None] | None) -> None:
     """Count every loss with ``count(signal, reason, count)`` from now on (None: stop counting)."""
-    _sink.count = count if count is not None else _not_counted
-
-
-_last_warned: dict[tuple[str, str], float] = {}
-_unwarned: dict[tuple[str, str], int] = {}
+    _losses.count = count if count is not None else _not_counted
 
 
 def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> None:
@@ -89,26 +119,27 @@ def dropped(signal: str, reason: str, count: int = 1, *, warn: bool = True) -> N
     """
     if count <= 0:
         return
+    losses = _losses
     try:
-        _sink.count(signal, reason, count)
+        losses.count(signal, reason, count)
         key = (signal, reason)
         with _lock:
-            if _exit is not None:  # summed up in the exit's one warning line
-                _exit[key] = _exit.get(key, 0) + count
+            if losses.exit is not None:  # summed up in the exit's one warning line
+                losses.exit[key] = losses.exit.get(key, 0) + count
                 return
-            if _exited:  # after the exit's line (the process is going away): counted only
+            if losses.exited:  # after the exit's line (the process is going away): counted only
                 return
         if not warn:
             return
         now = time.monotonic()
         with _lock:
-            pending = _unwarned.get(key, 0) + count
-            last = _last_warned.get(key)
+            pending = losses.unwarned.get(key, 0) + count
+            last = losses.last_warned.get(key)
             if last is not None and now - last < WARN_INTERVAL_S:
-                _unwarned[key] = pending
+                losses.unwarned[key] = pending
                 return
-            _last_warned[key] = now
-            _unwarned[key] = 0
+            losses.last_warned[key] = now
+            losses.unwarned[key] = 0
         # Logged outside the lock: the log pipeline may export, fail and come back here.
         _log.warning(
             "signalfire: dropped %d %s (%s)%s; counted in signalfire_telemetry_dropped_total",
@@ -126,10 +157,10 @@ def not_flushed(signals: Sequence[str], endpoints: Sequence[str]) -> None:
     key = ("+".join(sorted(signals)), "not_flushed")
     now = time.monotonic()
     with _lock:
-        last = _last_warned.get(key)
+        last = _losses.last_warned.get(key)
         if last is not None and now - last < WARN_INTERVAL_S:
             return
-        _last_warned[key] = now
+        _losses.last_warned[key] = now
     _log.warning(
         "signalfire: the collector at %s refuses connections; %s not flushed at lifespan shutdown (kept queued, "
         "not retried now)",
@@ -142,49 +173,33 @@ def not_flushed(signals: Sequence[str], endpoints: Sequence[str]) -> None:
 def unsilence() -> None:
     """Give the SDK's loggers back the levels they had before an exit silenced them, and warn about losses again
     (a new instance starts)."""
-    global _exited  # noqa: PLW0603
     with _lock:
-        _exited = False
-        levels = list(_silenced)
-        _silenced.clear()
+        _losses.exited = False
+        levels = list(_losses.silenced)
+        _losses.silenced.clear()
     for logger, level in reversed(levels):
         logger.setLevel(level)
 
 
-def _reset_warnings() -> None:
-    """Forget when each warning was last given (tests)."""
-    global _exit  # noqa: PLW0603
+def reset() -> None:
+    """Forget when each warning was last given and any exit in progress, and give the SDK's loggers their levels back
+    (the fresh start of a test: ``_runtime.reset()``). Where losses are counted stays as installed."""
     with _lock:
-        _last_warned.clear()
-        _unwarned.clear()
-        _exit = None
+        _losses.forget_warnings()
     unsilence()
 
 
 # --- at exit: one line ------------------------------------------------------------------------------------------------
-# What is lost while an exit is in progress, by (signal, reason); None when no exit is.
-_exit: dict[tuple[str, str], int] | None = None
-# The ancestors of every OpenTelemetry exporter's and SDK processor's logger, and the connection pool sentry-sdk's
-# transport retries through. While an exit is in progress their retry, "transient error" and "failed to export" lines
-# say, once per batch, what the exit's one warning line sums up: their level is raised for that time (each module
-# logger without a level of its own inherits it).
-SILENCED_AT_EXIT = ("opentelemetry.exporter", "opentelemetry.sdk", "urllib3.connectionpool")
-_silenced: list[tuple[logging.Logger, int]] = []
-# True once the final exit has given its line: later losses (log records written after it) are counted, not warned.
-_exited = False
-
-
 def begin_exit_report() -> None:
     """From now on sum what is lost (instead of warning about each loss) and silence the SDK's exporter lines, until
     :func:`end_exit_report`. Idempotent: every hook of one exit shares the sum."""
-    global _exit  # noqa: PLW0603
     with _lock:
-        if _exit is not None:
+        if _losses.exit is not None:
             return
-        _exit = {}
+        _losses.exit = {}
         for name in SILENCED_AT_EXIT:
             logger = logging.getLogger(name)
-            _silenced.append((logger, logger.level))
+            _losses.silenced.append((logger, logger.level))
             logger.setLevel(logging.CRITICAL)
 
 
@@ -193,16 +208,15 @@ def end_exit_report(*, restore: bool = True, **context: Any) -> dict[tuple[str, 
     through signalfire's log pipeline, and return the sums. ``restore=False`` (the process is exiting) keeps the SDK's
     lines silenced: a thread still stuck on a dead backend would otherwise print them on the way out. ``context``
     becomes fields of the line."""
-    global _exit, _exited  # noqa: PLW0603
     with _lock:
-        lost = dict(_exit or {})
-        started = _exit is not None
-        _exit = None
-        levels = list(_silenced) if restore else []
+        lost = dict(_losses.exit or {})
+        started = _losses.exit is not None
+        _losses.exit = None
+        levels = list(_losses.silenced) if restore else []
         if restore:
-            _silenced.clear()
+            _losses.silenced.clear()
         else:
-            _exited = True
+            _losses.exited = True
     for logger, level in reversed(levels):
         logger.setLevel(level)
     if not started or not (lost or context.get("budget_exhausted")):
@@ -239,7 +253,7 @@ class _Counting:
         # The reason every batch from now on is dropped without being offered to the exporter (None: exporting).
         self.abandoned: str | None = None
         with _lock:
-            _exporters.add(self)
+            _losses.exporters.add(self)
 
     def abandon(self, reason: str) -> None:
         """Give up exporting, at once: every later batch is counted as dropped for ``reason`` without being sent, and
@@ -435,15 +449,14 @@ _NOISY_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
 )
+# Process-wide: the filter on the SDK's own loggers (which are the process's), attached once.
 _noise_filter = _SdkNoise()
-_watched: list[tuple[str, weakref.ref[Any], weakref.ref[Any] | None]] = []
-_exporters: weakref.WeakSet[_Counting] = weakref.WeakSet()
 
 
 def exporters() -> list[_Counting]:
     """Every counting exporter wrapper alive (the exit path abandons those whose collector is gone)."""
     with _lock:
-        return list(_exporters)
+        return list(_losses.exporters)
 
 
 def quiet_sdk_loggers() -> None:
@@ -466,8 +479,9 @@ def watch_batch_processor(processor: Any, signal: str, exporter: _Counting | Non
     if not isinstance(inner, _ProcessorMetrics):
         batch._metrics = _ProcessorMetrics(inner, signal)
     with _lock:
-        _watched[:] = [item for item in _watched if item[1]() is not None]
-        _watched.append((signal, weakref.ref(batch), weakref.ref(exporter) if exporter is not None else None))
+        watched = _losses.watched
+        watched[:] = [item for item in watched if item[1]() is not None]
+        watched.append((signal, weakref.ref(batch), weakref.ref(exporter) if exporter is not None else None))
     quiet_sdk_loggers()
 
 
@@ -482,8 +496,8 @@ def count_pending(reason: str = "shutdown_timeout") -> int:
     with _lock:
         # Every watched processor belongs to the instance being shut down: a re-initialisation builds the new one
         # only after the old one's shutdown has returned.
-        watched = list(_watched)
-        _watched.clear()
+        watched = list(_losses.watched)
+        _losses.watched.clear()
     for signal, batch_ref, exporter_ref in watched:
         batch = batch_ref()
         exporter = exporter_ref() if exporter_ref is not None else None

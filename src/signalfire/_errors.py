@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import functools
 import logging
 import os
 import sys
@@ -80,17 +81,38 @@ _VALIDATION_ERRORS = frozenset(
 
 
 class _State:
-    """What install() resolved once; read by the hooks on every event."""
+    """The errors component of the running instance while Sentry is on: what install() resolved once (read by the
+    hooks on every event), the client signalfire attached to, and what shutdown() gives back or clears."""
 
-    __slots__ = ("asgi_integration", "ignored", "send_user_email", "user_before_breadcrumb", "user_before_send")
+    __slots__ = (
+        "asgi_integration",
+        "attached",
+        "dropped",
+        "ignored",
+        "lean",
+        "scopes",
+        "send_user_email",
+        "user_before_breadcrumb",
+        "user_before_send",
+    )
 
-    def __init__(self, settings: Settings, *, asgi_integration: bool | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, asgi_integration: bool | None = None, attached: _Attached | None = None
+    ) -> None:
         # An application's own client with sentry-sdk's Starlette/FastAPI integrations reports unhandled errors itself.
         self.asgi_integration = settings.sentry_asgi_integration if asgi_integration is None else asgi_integration
         self.send_user_email = settings.sentry_send_user_email
         self.user_before_send = settings.sentry_before_send
         self.user_before_breadcrumb = settings.sentry_before_breadcrumb
         self.ignored = frozenset(settings.sentry_ignore_errors)
+        # Sentry on without sentry-sdk's ASGI integrations: requests keep their own user/context/breadcrumbs.
+        self.lean = not self.asgi_integration
+        # The application's own client signalfire attached to (None: signalfire started sentry-sdk itself).
+        self.attached = attached
+        # shutdown() closes from a worker thread, whose context has scopes of its own: the app's scopes, to clear.
+        self.scopes: list[Any] = []
+        # Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
+        self.dropped = 0
 
     def ignores(self, exc: BaseException) -> bool:
         """SIGNALFIRE_SENTRY_IGNORE_ERRORS matched the way sentry-sdk matches ignore_errors: class name or full path."""
@@ -100,14 +122,22 @@ class _State:
         )
 
 
+# The errors component of the running instance (None: Sentry is off); set by install(), cleared by its shutdown step.
 _state: _State | None = None
-# True while Sentry is on without sentry-sdk's ASGI integrations: requests then keep their own user/context/breadcrumbs.
-_lean = False
-_installed_scopes: list[Any] = []
+# Process-wide: sentry-sdk's client and scopes are the process's; one lock orders installing and closing them.
 _lock = threading.Lock()
-# Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
-_dropped = 0
+# Process-wide: each of these warnings is given once per process (a misbehaving client or hook is the process's).
 _warned: set[str] = set()
+
+
+def forget_warnings() -> None:
+    """Give each once-per-process warning again (``_runtime.reset()``, between tests)."""
+    _warned.clear()
+
+
+def _set_state(state: _State | None) -> None:
+    global _state  # noqa: PLW0603 - the one slot of the running instance's errors component
+    _state = state
 
 
 def enabled() -> bool:
@@ -116,8 +146,14 @@ def enabled() -> bool:
 
 
 def dropped_events() -> int:
-    """How many events were dropped because signalfire could not scrub them (never sent unscrubbed)."""
-    return _dropped
+    """How many events the running instance dropped because it could not scrub them (never sent unscrubbed)."""
+    state = _state
+    return state.dropped if state is not None else 0
+
+
+def _count_dropped(state: _State | None) -> None:
+    if state is not None:
+        state.dropped += 1
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -233,7 +269,6 @@ def _integrations(settings: Settings) -> dict[str, Any]:
 def install(settings: Settings, obs: Observability, *, transport: Transport | None = None) -> None:
     """Attach to the application's Sentry client if it started one, else start sentry-sdk when SENTRY_DSN is set;
     in both cases every envelope is scrubbed at the transport. Registers flush and close with ``obs``."""
-    global _state, _lean, _attached  # noqa: PLW0603 - the one Sentry client of the process
     # An application that started its own client has imported sentry-sdk; otherwise it is imported only for a DSN.
     if "sentry_sdk" in sys.modules and _state is None:
         import sentry_sdk
@@ -255,12 +290,10 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
         _drops.watch_sentry_transport(client.transport)
         _wrap_transport(client)
         register_external_propagation_context(_otel_trace_context)
-        _state = _State(settings)
-        _attached = None
-        # shutdown() closes from a worker thread, whose context has scopes of its own: remember the app's scopes
-        _installed_scopes[:] = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
-        _lean = not settings.sentry_asgi_integration
-        if _lean:
+        state = _State(settings)
+        state.scopes = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
+        _set_state(state)
+        if state.lean:
             _add_request_processor()
             _patch_starlette_handler_lookup()
     obs.note_owner("errors", "no Sentry client", "signalfire started sentry-sdk from SENTRY_* settings")
@@ -279,17 +312,13 @@ class _Attached:
         self.sentry_tracing = sentry_tracing
 
 
-_attached: _Attached | None = None
-
-
 def _attach(settings: Settings, obs: Observability, client: Any) -> None:
     """Keep the client the application initialised (options, integrations, its before_send) and add signalfire's
     part to it: scrubbing at its transport (after its own hooks), the trace link and the 4xx filter (a global event
     processor, which runs before its before_send)."""
-    global _state, _lean, _attached, _late  # noqa: PLW0603
     from signalfire._compat import sentry_sdk as compat
 
-    _late = None
+    _set_late(None)
     options = client.options
     sentry_tracing = options.get("traces_sample_rate") is not None or options.get("traces_sampler") is not None
     asgi = any(client.get_integration(name) is not None for name in ("starlette", "fastapi", "asgi"))
@@ -299,12 +328,11 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
             _drops.watch_sentry_transport(inner)
         wrapper = _wrap_transport(client)
         _add_attached_processor()
-        _state = _State(settings, asgi_integration=asgi)
         # Without sentry-sdk's web integrations nothing isolates requests on this client either: signalfire's
         # per-request user/contexts/breadcrumbs and its reporting of unhandled errors apply, as for its own client.
-        _lean = not asgi
-        _attached = _Attached(client, inner, wrapper, sentry_tracing)
-        if _lean:
+        state = _State(settings, asgi_integration=asgi, attached=_Attached(client, inner, wrapper, sentry_tracing))
+        _set_state(state)
+        if state.lean:
             _add_request_processor()
             _patch_starlette_handler_lookup()
     found = f"a Sentry client initialised by the application (environment {options.get('environment')!r})"
@@ -323,30 +351,27 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
 _late: tuple[Settings, Observability] | None = None
 
 
+def _set_late(late: tuple[Settings, Observability] | None) -> None:
+    global _late  # noqa: PLW0603 - the one slot of the running instance waiting for a client
+    _late = late
+
+
 def _attach_later(settings: Settings, obs: Observability) -> None:
-    global _late  # noqa: PLW0603
     from signalfire._imports import when_imported
 
-    _late = (settings, obs)
-    obs.on_shutdown("errors", _forget_late)
+    _set_late((settings, obs))
+    obs.on_shutdown("errors", lambda _timeout: _set_late(None))
     when_imported("sentry_sdk", lambda _module: _add_attached_processor())
-
-
-def _forget_late(_timeout: float) -> None:
-    global _late  # noqa: PLW0603
-    _late = None
 
 
 def _detach(timeout: float) -> None:
     """Give the application's client back as it was (its transport unwrapped); flush it, never close it."""
-    global _state, _attached, _lean  # noqa: PLW0603
     from signalfire._compat import sentry_sdk as compat
 
     with _lock:
-        attached = _attached
-        _state = None
-        _lean = False
-        _attached = None
+        state = _state
+        attached = state.attached if state is not None else None
+        _set_state(None)
     if attached is None:
         return
     if attached.inner is not None and compat.get_transport(attached.client) is attached.wrapper:
@@ -373,28 +398,24 @@ def _flush(timeout: float) -> None:
 
 
 def _close(timeout: float) -> None:
-    global _state, _lean  # noqa: PLW0603
     import sentry_sdk
     from sentry_sdk.scope import remove_external_propagation_context
 
     with _lock:
-        _state = None
-        _lean = False
+        state = _state
+        _set_state(None)
         remove_external_propagation_context()
         client = sentry_sdk.get_client()
         # Back to a non-recording client: helpers are no-ops again and a later init starts clean.
         sentry_sdk.get_global_scope().set_client(None)
-        scopes = [*_installed_scopes, sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
-        _installed_scopes.clear()
+        installed = state.scopes if state is not None else []
+        scopes = [*installed, sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
         for scope in scopes:
             scope.clear()
     client.close(timeout=timeout)
 
 
 # --- scrubbing at the wire ------------------------------------------------------------------------------------------
-_transport_class: type[Any] | None = None
-
-
 def _scrubbing_transport(inner: Any) -> Any:
     """A :class:`sentry_sdk.transport.Transport` that scrubs every envelope, then hands it to ``inner``.
 
@@ -403,48 +424,51 @@ def _scrubbing_transport(inner: Any) -> Any:
     An item that cannot be scrubbed is dropped and counted, never sent as it was. (The class is made on first use:
     importing sentry-sdk costs start-up time a service without Sentry should not pay.)
     """
-    global _transport_class  # noqa: PLW0603
-    if _transport_class is None:
-        from sentry_sdk.transport import Transport
+    return _transport_type()(inner)
 
-        class ScrubbingTransport(Transport):
-            def __init__(self, inner: Any) -> None:
-                super().__init__(None)
-                self.inner = inner
-                self.options = getattr(inner, "options", None)
-                self.parsed_dsn = getattr(inner, "parsed_dsn", None)
 
-            def capture_envelope(self, envelope: Any) -> None:
-                scrubbed = _scrub_envelope(envelope)
-                if scrubbed is not None:
-                    self.inner.capture_envelope(scrubbed)
+# Process-wide: one class for the process (made on first use: importing sentry-sdk costs start-up time).
+@functools.cache
+def _transport_type() -> type[Any]:
+    from sentry_sdk.transport import Transport
 
-            def flush(self, timeout: float, callback: Any = None) -> None:
-                self.inner.flush(timeout, callback)
+    class ScrubbingTransport(Transport):
+        def __init__(self, inner: Any) -> None:
+            super().__init__(None)
+            self.inner = inner
+            self.options = getattr(inner, "options", None)
+            self.parsed_dsn = getattr(inner, "parsed_dsn", None)
 
-            def kill(self) -> None:
-                self.inner.kill()
+        def capture_envelope(self, envelope: Any) -> None:
+            scrubbed = _scrub_envelope(envelope)
+            if scrubbed is not None:
+                self.inner.capture_envelope(scrubbed)
 
-            def record_lost_event(
-                self, reason: str, data_category: Any = None, item: Any = None, *, quantity: int = 1
-            ) -> None:
-                self.inner.record_lost_event(reason, data_category, item, quantity=quantity)
+        def flush(self, timeout: float, callback: Any = None) -> None:
+            self.inner.flush(timeout, callback)
 
-            def is_healthy(self) -> bool:
-                return bool(self.inner.is_healthy())
+        def kill(self) -> None:
+            self.inner.kill()
 
-            def __getattr__(self, name: str) -> Any:
-                # what else sentry-sdk or the application reads of its transport (only reached for missing names)
-                if name == "inner":
-                    raise AttributeError(name)
-                return getattr(self.inner, name)
+        def record_lost_event(
+            self, reason: str, data_category: Any = None, item: Any = None, *, quantity: int = 1
+        ) -> None:
+            self.inner.record_lost_event(reason, data_category, item, quantity=quantity)
 
-        _transport_class = ScrubbingTransport
-    return _transport_class(inner)
+        def is_healthy(self) -> bool:
+            return bool(self.inner.is_healthy())
+
+        def __getattr__(self, name: str) -> Any:
+            # what else sentry-sdk or the application reads of its transport (only reached for missing names)
+            if name == "inner":
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    return ScrubbingTransport
 
 
 def _is_scrubbing(transport: Any) -> bool:
-    return _transport_class is not None and isinstance(transport, _transport_class)
+    return "sentry_sdk.transport" in sys.modules and isinstance(transport, _transport_type())
 
 
 # Item types without application data: sentry-sdk's own counts of dropped items, and profiles (sampled stacks: code
@@ -456,7 +480,6 @@ _LOG_STRUCTURE = ("timestamp", "trace_id", "span_id", "level", "severity_number"
 
 def _scrub_envelope(envelope: Any) -> Any:
     """A scrubbed copy of an envelope (None when nothing is left to send); never raises."""
-    global _dropped  # noqa: PLW0603
     from sentry_sdk.envelope import Envelope, Item, PayloadRef
 
     state = _state
@@ -476,7 +499,7 @@ def _scrub_envelope(envelope: Any) -> Any:
             else:
                 scrubbed = _require_dict(_scrubbed(payload, _scrub_active()))
         except Exception:
-            _dropped += 1
+            _count_dropped(state)
             _drops.dropped("errors", "scrub_failed", warn=False)
             _warn_once("scrub", "signalfire: scrubbing a Sentry item failed; it was dropped, not sent unscrubbed")
             continue
@@ -555,20 +578,16 @@ def _scrub_logs(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the application's own client: trace link and noise filter -------------------------------------------------------
-_attached_processor_added = False
-
-
+# Process-wide: added once per process (sentry-sdk's global scope keeps it; it is a no-op while signalfire is off).
+@functools.cache
 def _add_attached_processor() -> None:
-    global _attached_processor_added  # noqa: PLW0603
-    if not _attached_processor_added:
-        import sentry_sdk
+    import sentry_sdk
 
-        # On the global scope, so it applies to every event of the process; a no-op once signalfire is shut down.
-        sentry_sdk.get_global_scope().add_event_processor(_attached_event)  # type: ignore[arg-type]
-        _attached_processor_added = True
+    # On the global scope, so it applies to every event of the process; a no-op once signalfire is shut down.
+    sentry_sdk.get_global_scope().add_event_processor(_attached_event)  # type: ignore[arg-type]
 
 
-def _attach_now() -> _Attached | None:
+def _attach_now() -> _State | None:
     """Attach to a client the application started after init_observability(), on its first event."""
     late = _late
     if late is None or _state is not None:
@@ -583,7 +602,7 @@ def _attach_now() -> _Attached | None:
     except Exception:
         _warn_once("attach", "signalfire: attaching to the application's Sentry client failed")
         return None
-    return _attached
+    return _state
 
 
 def _attached_event(event: Event, hint: Hint) -> Event | None:
@@ -591,28 +610,25 @@ def _attached_event(event: Event, hint: Hint) -> Event | None:
 
     Runs as an event processor, before the application's before_send (which so sees the link).
     """
-    global _dropped  # noqa: PLW0603
-    attached = _attached
-    if attached is None:
-        attached = _attach_now()
-        if attached is None:
-            return event
+    state = _state
+    if state is None or state.attached is None:
+        state = _attach_now()
+    attached = state.attached if state is not None else None
+    if state is None or attached is None:
+        return event
     try:
         from signalfire._compat import sentry_sdk as compat
 
         if attached.inner is not None and compat.get_transport(attached.client) is not attached.wrapper:
             # Someone replaced the transport signalfire scrubs at: fail closed rather than send unscrubbed.
-            _dropped += 1
+            _count_dropped(state)
             _drops.dropped("errors", "scrub_failed", warn=False)
             _warn_once("unwrapped", "signalfire: the Sentry transport is no longer scrubbed; events are dropped")
             return None
         exc_info = hint.get("exc_info") if isinstance(hint, dict) else None
         exc = exc_info[1] if exc_info else None
-        state = _state
         if event.get("type") != "transaction" and (
-            is_noise(exc)
-            or getattr(exc, _REPORTED_ATTRIBUTE, False)
-            or (state is not None and exc is not None and state.ignores(exc))
+            is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False) or (exc is not None and state.ignores(exc))
         ):
             return None
         contexts = event.get("contexts")
@@ -668,7 +684,8 @@ _REQUEST: contextvars.ContextVar[_RequestScope | None] = contextvars.ContextVar(
 def request_started(request_id: str) -> None:
     """Give the current request its own Sentry user/contexts/breadcrumbs; called by the middleware right after it
     bound ``request_id`` (the same object) for logging. A no-op unless Sentry runs in lean mode (the default)."""
-    if _lean:
+    state = _state
+    if state is not None and state.lean:
         _REQUEST.set(_RequestScope(request_id))
 
 
@@ -684,7 +701,8 @@ def _keep_for_request(request: _RequestScope, crumb: dict[str, Any]) -> None:
 
 def _request_scope() -> _RequestScope | None:
     """The current request's scope, or None outside a request (then the helpers apply to the process scope)."""
-    if not _lean:
+    state = _state
+    if state is None or not state.lean:
         return None
     request = _REQUEST.get()
     # The owner check (identity of the bound request id) keeps a finished request's scope, still in a context that
@@ -720,16 +738,12 @@ def _merge_request(event: Event, hint: Hint) -> Event:
     return event
 
 
-_processor_added = False
-
-
+# Process-wide: added once per process (global event processors cannot be removed; it does nothing unless lean).
+@functools.cache
 def _add_request_processor() -> None:
-    global _processor_added  # noqa: PLW0603
-    if not _processor_added:
-        from sentry_sdk.scope import add_global_event_processor
+    from sentry_sdk.scope import add_global_event_processor
 
-        add_global_event_processor(_merge_request)  # type: ignore[arg-type]  # sentry's Event is a TypedDict
-        _processor_added = True
+    add_global_event_processor(_merge_request)  # type: ignore[arg-type]  # sentry's Event is a TypedDict
 
 
 # --- the trace link ---------------------------------------------------------------------------------------------------
@@ -765,7 +779,6 @@ def is_noise(exc: BaseException | None) -> bool:
 
 
 def _before_send(event: Event, hint: Hint) -> Event | None:
-    global _dropped  # noqa: PLW0603
     state = _state
     if state is None:
         return None
@@ -784,7 +797,7 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
         scrubbed = scrub_event(event, send_user_email=state.send_user_email) if state.user_before_send else event
         _enrich(scrubbed, linked=linked)
     except Exception:
-        _dropped += 1
+        _count_dropped(state)
         _drops.dropped("errors", "scrub_failed", warn=False)
         _warn_once("scrub", "signalfire: scrubbing a Sentry event failed; the event was dropped, not sent unscrubbed")
         return None
@@ -809,6 +822,8 @@ def _wire_scrubbed() -> bool:
     return _is_scrubbing(compat.get_transport(sentry_sdk.get_client()))
 
 
+# Process-wide: where the standard library and installed packages live does not change while the process runs.
+@functools.cache
 def _library_prefixes() -> tuple[str, ...]:
     import os
     import sysconfig
@@ -819,9 +834,6 @@ def _library_prefixes() -> tuple[str, ...]:
 
 # signalfire's own frames (the middleware holds the ASGI scope) never carry locals, even inside a project root
 _OWN_PREFIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
-
-
-_LIBRARY_PREFIXES: tuple[str, ...] | None = None
 
 
 def _add_own_frame_details(event: Event, exc_info: Any) -> None:
@@ -835,15 +847,13 @@ def _add_own_frame_details(event: Event, exc_info: Any) -> None:
     object with the same type and the same stack (file, function and line of every frame); one that matches none keeps
     its frames without locals.
     """
-    global _LIBRARY_PREFIXES  # noqa: PLW0603
     import os
 
     import sentry_sdk
     from sentry_sdk.serializer import serialize
     from sentry_sdk.utils import get_source_context, iter_stacks
 
-    if _LIBRARY_PREFIXES is None:
-        _LIBRARY_PREFIXES = _library_prefixes()
+    library_prefixes = _library_prefixes()
     values = (event.get("exception") or {}).get("values")
     if not isinstance(values, list) or not exc_info or exc_info[1] is None:
         return
@@ -869,7 +879,7 @@ def _add_own_frame_details(event: Event, exc_info: Any) -> None:
             in_app, path = frame.get("in_app"), str(frame.get("abs_path"))
             if in_app is False or path.startswith(_OWN_PREFIX):
                 continue
-            if in_app is not True and path.startswith(_LIBRARY_PREFIXES):
+            if in_app is not True and path.startswith(library_prefixes):
                 continue
             frame["vars"] = serialize(dict(entry.tb_frame.f_locals), is_vars=True, custom_repr=custom_repr)
             context = get_source_context(entry.tb_frame, entry.tb_lineno, max_value_length)
@@ -893,7 +903,6 @@ def _reachable_exceptions(exc: BaseException) -> list[BaseException]:
 
 
 def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | None:
-    global _dropped  # noqa: PLW0603
     state = _state
     try:
         # Breadcrumbs leave only inside events, which are scrubbed at the transport: scrubbing each one here (sentry's
@@ -901,7 +910,7 @@ def _before_breadcrumb(crumb: dict[str, Any], hint: Hint) -> dict[str, Any] | No
         hooked = state is not None and state.user_before_breadcrumb is not None
         scrubbed = _scrub_breadcrumb(crumb) if hooked else crumb
     except Exception:
-        _dropped += 1
+        _count_dropped(state)
         _warn_once("crumb", "signalfire: scrubbing a Sentry breadcrumb failed; it was dropped")
         return None
     result: dict[str, Any] | None = scrubbed
@@ -1210,7 +1219,7 @@ def add_breadcrumb(
     try:
         import sentry_sdk
 
-        request = _request_scope() if _attached is not None else None
+        request = _request_scope() if _state is not None and _state.attached is not None else None
         if request is not None:
             # The application's client has no before_breadcrumb of signalfire's to keep the crumb to this request.
             import datetime
@@ -1350,7 +1359,8 @@ def _patch_starlette_handler_lookup() -> None:
         return
 
     def wrap(handler: Any, exc: Exception, is_async: bool) -> Any:
-        if not _lean or not isinstance(exc, HTTPException) or exc.status_code < 500:
+        state = _state
+        if state is None or not state.lean or not isinstance(exc, HTTPException) or exc.status_code < 500:
             return handler
         if is_async:
 
@@ -1372,7 +1382,7 @@ def _patch_starlette_handler_lookup() -> None:
 
 def _report_handled(conn: Any, exc: Exception) -> None:
     try:
-        from signalfire._http import route_template
+        from signalfire._url import route_template
 
         scope = conn.scope
         capture_unhandled(exc, scope, route_template(scope))

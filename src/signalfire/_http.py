@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -31,6 +31,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from signalfire import _drops, _errors, _logging, _metrics, _tracing, _url
 from signalfire._access import AccessLog, send_error_response
 from signalfire._settings import Settings
+from signalfire._url import route_template
+
+if TYPE_CHECKING:
+    from signalfire._runtime import Observability
 
 __all__ = ["ObservabilityMiddleware", "excluded_path_matcher", "excluded_url_matcher", "route_template"]
 
@@ -99,33 +103,6 @@ def _header_capture(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
 
 
-def route_template(scope: Scope) -> str | None:
-    """The matched route's template, with the prefixes of the mounts it sits under (``/api/items/{item_id}``).
-
-    FastAPI (>= 0.140) keeps routes of included routers relative to their router and records the full template in its
-    effective route context; Starlette and older FastAPI store the route itself in ``scope["route"]``. A route that is
-    a Mount (a sub-application without a router, such as StaticFiles) is labelled by its prefix and ``/{path}``.
-    """
-    path: str | None = None
-    fastapi_scope = scope.get("fastapi")
-    if fastapi_scope is not None:
-        context = fastapi_scope.get("effective_route_context")
-        if context is not None:
-            path = getattr(context.starlette_route, "path_format", None) or getattr(context, "path_format", None)
-    route = scope.get("route")
-    if path is None:
-        if route is None:
-            return None
-        path = getattr(route, "path_format", None) or getattr(route, "path", None)
-        if path is None:
-            return None
-    mount_prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
-    if type(route).__name__ == "Mount" and path is not None and mount_prefix.endswith(path.rstrip("/")):
-        # The Mount's own path is already part of root_path.
-        return f"{mount_prefix}/{{path}}"
-    return f"{mount_prefix}{path}" if mount_prefix else path
-
-
 def _header_getter(carrier: list[tuple[bytes, bytes]], key: str) -> list[str]:
     wanted = key.encode("latin-1").lower()
     return [v.decode("latin-1") for k, v in carrier if k.lower() == wanted]
@@ -163,7 +140,7 @@ def _is_foreign_server_span(span: trace.Span) -> bool:
     return span.is_recording() and getattr(span, "kind", None) is SpanKind.SERVER
 
 
-def _flush_before_shutdown_complete(send: Send) -> Send:
+def _flush_before_shutdown_complete(send: Send, running: Observability | None) -> Send:
     """Flush every signal when the app reports ``lifespan.shutdown.complete``, before the server hears of it.
 
     Every ASGI server runs lifespan shutdown after draining and before it exits, and some exit without running atexit
@@ -171,18 +148,16 @@ def _flush_before_shutdown_complete(send: Send) -> Send:
     the last moment at which what the finished requests produced can still be delivered. The app's own shutdown
     handlers have run, so their telemetry is included. The flush runs on a thread and is awaited, so the event loop
     goes on (other lifespans, the server's own tasks); it takes at most what is left of SIGNALFIRE_SHUTDOWN_TIMEOUT.
-    At ``lifespan.startup.complete`` the app serves (again): see ``Observability.lifespan_started``.
+    At ``lifespan.startup.complete`` the app serves (again): see ``Observability.lifespan_started``. ``running`` is
+    the instance that instrumented the app (``integrations.fastapi`` hands it down); once shut down, it does nothing.
     """
 
     async def send_wrapper(message: Message) -> None:
         kind = message.get("type")
         if kind in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
-            from signalfire import _runtime  # the runtime imports this module's package; resolve it at use
-
-            running = _runtime.current()
-            if running is not None and kind == "lifespan.startup.complete":
+            if running is not None and running.active and kind == "lifespan.startup.complete":
                 running.lifespan_started()
-            elif running is not None:
+            elif running is not None and running.active:
                 await asyncio.wrap_future(running.lifespan_ended())
         await send(message)
 
@@ -196,8 +171,18 @@ class ObservabilityMiddleware:
     unhandled exception turns into and the exception itself. WebSocket connections and lifespan events pass through.
     """
 
-    def __init__(self, app: Any, settings: Settings, *, spans: bool = True, serve_metrics: bool = True) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        *,
+        spans: bool = True,
+        serve_metrics: bool = True,
+        instance: Observability | None = None,
+    ) -> None:
         self.app = app
+        # The instance that instrumented the app: flushed at lifespan shutdown (integrations.fastapi renews it).
+        self.instance = instance
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http", schema_url=_url.SCHEMA_URL)
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
@@ -271,7 +256,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
             if scope["type"] == "lifespan":
                 _logging.claim_server_loggers()  # the server has configured its logging by now
-                send = _flush_before_shutdown_complete(send)
+                send = _flush_before_shutdown_complete(send, self.instance)
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
@@ -355,7 +340,7 @@ class ObservabilityMiddleware:
         scope[SCOPE_MARK] = server_span
         scope.setdefault(_FASTAPI_TELEMETRY_KEY, None)
         red_state = self.red.start(method, scheme)
-        log_token = _logging.bind_request_id(request_id)
+        log_token = _logging.bind_request_id(request_id, server_span)  # the span: for the server's traceback line
         _errors.request_started(request_id)  # this request's own Sentry user, contexts, breadcrumbs
         started = time.perf_counter()
 
@@ -483,8 +468,6 @@ class ObservabilityMiddleware:
                 # that line should name the request. The task ends with the request, and so does the binding.
                 _logging.reset_request_id(log_token)
             if server_span is not None:
-                if recorded_path is not path:
-                    server_span.set_attribute("url.path", recorded_path)
                 self._finish_span(
                     server_span,
                     method=method,
@@ -493,6 +476,7 @@ class ObservabilityMiddleware:
                     error=error,
                     error_type=error_type,
                     end_ns=end_ns,
+                    recorded_path=recorded_path if recorded_path is not path else None,
                 )
             if token is not None:
                 otel_context.detach(token)
@@ -507,13 +491,19 @@ class ObservabilityMiddleware:
         error: BaseException | None,
         error_type: str | None,
         end_ns: int | None,
+        recorded_path: str | None = None,
     ) -> None:
+        # One set_attributes call: the SDK takes the span's lock and checks it has not ended once per call.
+        attributes: dict[str, Any] = {}
+        if recorded_path is not None:
+            attributes["url.path"] = recorded_path
         if template is not None:
             span.update_name(f"{'HTTP' if method == '_OTHER' else method} {template}")
-            span.set_attribute("http.route", template)
-        span.set_attribute("http.response.status_code", status_code)
+            attributes["http.route"] = template
+        attributes["http.response.status_code"] = status_code
         if isinstance(error, Exception):
-            span.set_attribute("error.type", error_type or _url.error_type_of_exception(error))
+            attributes["error.type"] = error_type or _url.error_type_of_exception(error)
+            span.set_attributes(attributes)
             try:
                 span.record_exception(error)
                 description = f"{type(error).__name__}: {error}"
@@ -521,8 +511,11 @@ class ObservabilityMiddleware:
                 description = f"{type(error).__name__}: <str() failed>"
             span.set_status(Status(StatusCode.ERROR, description))
         elif status_code >= 500:
-            span.set_attribute("error.type", _url.error_type_of_status(status_code) or str(status_code))
+            attributes["error.type"] = _url.error_type_of_status(status_code) or str(status_code)
+            span.set_attributes(attributes)
             span.set_status(Status(StatusCode.ERROR))
+        else:
+            span.set_attributes(attributes)
         span.end(end_time=end_ns)
 
 

@@ -23,6 +23,7 @@ _log = logging.getLogger("signalfire")
 
 Hook = Callable[[ModuleType], object]
 
+# Process-wide: the import system is the process's; one finder on sys.meta_path and its hooks, which outlive instances.
 _lock = threading.Lock()
 _hooks: dict[str, list[Hook]] = {}
 _finder: _Finder | None = None

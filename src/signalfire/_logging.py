@@ -14,6 +14,7 @@ standard library for both kinds of logger: LOG_LEVEL sets the root, SIGNALFIRE_L
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sys
@@ -41,20 +42,27 @@ __all__ = ["bind_request_id", "current_request_id", "get_logger", "install", "lo
 _log = logging.getLogger("signalfire")
 
 # --- request id -------------------------------------------------------------------------------------------------------
-_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("signalfire.request_id", default=None)
+# The request id, and the request's server span (handed over by the middleware, which made it). The middleware keeps
+# the id bound after an unhandled exception, when its span is no longer current: the server logs the traceback next,
+# in the same task ("Exception in ASGI application"), and that line carries the request's trace through this span.
+_REQUEST_ID: contextvars.ContextVar[tuple[str, Any] | None] = contextvars.ContextVar(
+    "signalfire.request_id", default=None
+)
 
 
 def current_request_id() -> str | None:
     """The id of the HTTP request being served in this context, or None."""
-    return _REQUEST_ID.get()
+    bound = _REQUEST_ID.get()
+    return None if bound is None else bound[0]
 
 
-def bind_request_id(request_id: str | None) -> contextvars.Token[str | None]:
-    """Bind ``request_id`` to every log line of the current context; pass the token to :func:`reset_request_id`."""
-    return _REQUEST_ID.set(request_id)
+def bind_request_id(request_id: str | None, span: Any = None) -> contextvars.Token[tuple[str, Any] | None]:
+    """Bind ``request_id`` to every log line of the current context, and ``span`` (the request's server span) to the
+    lines logged in it outside any span; pass the token to :func:`reset_request_id`."""
+    return _REQUEST_ID.set(None if request_id is None else (request_id, span))
 
 
-def reset_request_id(token: contextvars.Token[str | None]) -> None:
+def reset_request_id(token: contextvars.Token[tuple[str, Any] | None]) -> None:
     """Undo :func:`bind_request_id`."""
     _REQUEST_ID.reset(token)
 
@@ -116,9 +124,10 @@ class _TraceIds:
     def __init__(self) -> None:
         self._last: tuple[Any, str, str, str] = (None, "", "", "")
 
-    def add(self, out: dict[str, Any]) -> None:
+    def add(self, out: dict[str, Any], fallback: Any = None) -> None:
+        """The current span's ids, else those of ``fallback`` (the span of the request the line belongs to)."""
         # trace.get_current_span() without its ABC isinstance check, which costs more than the rest of this method
-        span: Any = otel_context.get_current().get(_SPAN_KEY)
+        span: Any = otel_context.get_current().get(_SPAN_KEY) or fallback
         if span is None:
             return
         try:
@@ -329,10 +338,12 @@ class _Pipeline:
         if isinstance(event, str) and ("[parameters: " in event or "Key (" in event):
             out["event"] = _strip_statement_data(event)
         out.update(self.static)
-        self._ids.add(out)
-        request_id = _REQUEST_ID.get()
-        if request_id is not None:
-            out["request_id"] = request_id
+        request = _REQUEST_ID.get()
+        if request is None:
+            self._ids.add(out)
+        else:
+            self._ids.add(out, request[1])
+            out["request_id"] = request[0]
         if self.otel_logger is not None:
             self._export(out, level, now, exc)
         return out
@@ -416,6 +427,7 @@ def _attribute_text(value: Any) -> str:
 
 
 # Observers of every rendered line (the testing plugin's capture); empty in production, so it costs one test.
+# Process-wide: a capture outlives the instances it watches (the fixture adds its tap before it starts signalfire).
 Tap = Callable[[dict[str, Any], str], None]
 _taps: list[Tap] = []
 
@@ -436,9 +448,11 @@ def _default_pipeline() -> _Pipeline:
     return _Pipeline(json_format=False, static={}, scrubber=_scrub.active(), stdlib_levels=False)
 
 
+# The pipeline every line goes through: the running instance's, or the one it leaves behind at shutdown (lines
+# logged later still reach stdout), or a default one built when something logs before init. Set by install().
 _pipeline: _Pipeline | None = None
+# Process-wide: structlog's configuration is the process's; configuring it (and binding its names) is done once.
 _configure_lock = threading.Lock()
-_configured = False
 
 
 def _current() -> _Pipeline:
@@ -464,6 +478,7 @@ class _Output:
 
 
 # What _process needs of structlog, bound by _ensure_structlog() (which runs before structlog can call _process).
+# Process-wide: names of the structlog module, the same for every instance.
 _STRUCTLOG_CONTEXT_VARS: dict[str, Any] | None = None
 _DropEvent: type[BaseException] = Exception
 _merge_contextvars: Callable[..., MutableMapping[str, Any]] = dict
@@ -526,7 +541,6 @@ def _ensure_structlog() -> None:
     A ``structlog.configure()`` by the application, before or after init, is never undone: it can put
     :func:`logging_processors` into its own chain instead.
     """
-    global _configured  # noqa: PLW0603
     structlog = _bind_structlog()
     if structlog.is_configured():
         return
@@ -539,20 +553,20 @@ def _ensure_structlog() -> None:
             logger_factory=_Output,
             cache_logger_on_first_use=True,
         )
-        _configured = True
 
 
 def _configure_structlog() -> None:
-    """Configure structlog now if it is imported, else the moment it is (once: the hook outlives re-initialisation)."""
-    global _structlog_hooked  # noqa: PLW0603
+    """Configure structlog now if it is imported, else the moment it is."""
     if "structlog" in sys.modules:
         _ensure_structlog()
-    elif not _structlog_hooked:
-        _structlog_hooked = True
-        when_imported("structlog", lambda _module: _ensure_structlog())
+    else:
+        _hook_structlog_import()
 
 
-_structlog_hooked = False
+# Process-wide: the post-import hook is registered once (it outlives re-initialisation, and cannot be removed).
+@functools.cache
+def _hook_structlog_import() -> None:
+    when_imported("structlog", lambda _module: _ensure_structlog())
 
 
 def get_logger(name: str | None = None, **initial_values: Any) -> Any:
@@ -642,11 +656,13 @@ class _StdlibBridge(logging.Handler):
 
 
 def _record_message(record: logging.LogRecord) -> str:
-    """``record.getMessage()``; when the arguments do not fit the format, the format and the arguments as text."""
+    """``record.getMessage()`` without trailing whitespace (uvicorn ends "Exception in ASGI application\\n" with a
+    newline, which split the console line); when the arguments do not fit the format, the format and the arguments."""
     try:
-        return record.getMessage()
+        message = record.getMessage()
     except Exception:
         return f"{safe_repr(record.msg)} % {safe_repr(record.args)}"
+    return message.rstrip() if message and message[-1].isspace() else message
 
 
 class _StderrHooks:
@@ -752,13 +768,20 @@ class _Installed:
         self.server_levels: dict[str, str] = {}
         # Say once, when uvicorn is seen serving, that its access log is replaced by signalfire's.
         self.access_notice = False
+        # uvicorn's loggers had handlers of their own: its logging configuration ran, so uvicorn serves
+        self.uvicorn_seen = False
 
-    def undo(self) -> None:
+    def undo(self, *, shutting_down: bool = False) -> None:
+        """Give the logging module back as it was. ``shutting_down``: the server's loggers (uvicorn, gunicorn) keep
+        being rendered by the pipeline, console only, instead of getting their own handlers back: the server logs its
+        last lines ("Application shutdown complete.", "Finished server process") after signalfire's shutdown, and
+        they belong in the same format as every line before them."""
         self.stderr_hooks.undo()
         root = logging.getLogger()
         if self.bridge in root.handlers:
             root.removeHandler(self.bridge)
-        for logger, handler in self.removed_handlers:
+        for logger, removed in self.removed_handlers:
+            handler = self.bridge if shutting_down and logger.name in SERVER_LOGGERS else removed
             if handler not in logger.handlers:
                 logger.addHandler(handler)
         for logger, level in reversed(self.levels):
@@ -767,6 +790,7 @@ class _Installed:
             logger.propagate = propagate
 
 
+# What the running instance's install() changed in the logging module (None: none is installed).
 _installed: _Installed | None = None
 
 
@@ -789,18 +813,14 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
     installed = _installed
     if installed is None:
         return
-    # the notice when the server is seen starting (the middleware's call at lifespan startup), not at install
-    if installed.access_notice and not at_install and logging.getLogger("uvicorn.access").handlers:
-        installed.access_notice = False
-        _log.info(
-            "signalfire: uvicorn's access log is replaced by signalfire's (logger signalfire.access); "
-            "SIGNALFIRE_ACCESS_LOG=false keeps uvicorn's"
-        )
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
+        if name.startswith("uvicorn") and any(not isinstance(h, _StdlibBridge) for h in logger.handlers):
+            installed.uvicorn_seen = True
         for handler in list(logger.handlers):
-            if isinstance(handler, _StdlibBridge):
+            if handler is installed.bridge:
                 continue
+            # the server's own handler, or the bridge an earlier shutdown left rendering its last lines
             logger.removeHandler(handler)
             installed.removed_handlers.append((logger, handler))
         if not logger.propagate:
@@ -808,6 +828,14 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
             logger.propagate = True
         if name in installed.server_levels:
             logger.setLevel(installed.server_levels[name])
+    # The notice when uvicorn is seen serving (the middleware's call at lifespan startup), not at install; uvicorn's
+    # command line configures its logging before it imports the app, so its handlers may be gone by then.
+    if installed.access_notice and not at_install and installed.uvicorn_seen:
+        installed.access_notice = False
+        _log.info(
+            "signalfire: uvicorn's access log is replaced by signalfire's (logger signalfire.access); "
+            "SIGNALFIRE_ACCESS_LOG=false keeps uvicorn's"
+        )
 
 
 def _adopt_root_handlers(settings: Settings, obs: Observability, installed: _Installed, root: logging.Logger) -> None:
@@ -893,7 +921,7 @@ def install(
     def close(timeout: float) -> None:
         global _installed  # noqa: PLW0603
         if _installed is installed:
-            installed.undo()
+            installed.undo(shutting_down=True)
             _installed = None
         pipeline = _pipeline
         if pipeline is not None and pipeline.otel_logger is otel_logger:

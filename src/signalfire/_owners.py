@@ -4,8 +4,8 @@ Components record what they find while they install (``Observability.note_owner`
 and log handlers, FastAPIInstrumentor on an app, an app's own /metrics or health routes). What only the process as a
 whole can tell (global OpenTelemetry providers set by someone else, Logfire, FastAPI's native telemetry,
 FASTAPI_OTEL_AUTO_CONFIGURE) is looked up here, once, when the report is made. ``report()`` writes it as one
-structured line through signalfire's log pipeline (info when signalfire kept, attached to or refused another owner;
-debug when it owns every signal); ``signalfire doctor`` prints the same list.
+structured info line through signalfire's log pipeline (also when signalfire owns every signal: who owns each signal
+is what an operator wants to see at start-up); ``signalfire doctor`` prints the same list.
 """
 
 from __future__ import annotations
@@ -142,10 +142,8 @@ def report(obs: Any) -> None:
         for signal, found, action in detect(obs):
             obs.note_owner(signal, found, action)
         owners = [item.as_dict() for item in obs.owners]
-        # An info line when signalfire kept or refused another owner (the operator should know); when it owns every
-        # signal, FastAPI's native telemetry included, nothing needs acting on and it is a debug line.
-        notable = any(item.action.startswith(("kept", "refused", "attached")) for item in obs.owners)
-        level = logging.INFO if notable else logging.DEBUG
-        _log.log(level, "signalfire: owners of each signal", extra={"owners": owners, "signals": summary(obs.owners)})
+        # Always an info line, also when signalfire owns every signal: at start-up an operator learns who owns each
+        # signal (DESIGN.md, "coexist") without turning on debug logging; it is one line per process start.
+        _log.info("signalfire: owners of each signal", extra={"signals": summary(obs.owners), "owners": owners})
     except Exception:  # the report is information; init goes on without it
         _log.warning("signalfire: the start-up report of owners failed", exc_info=True)

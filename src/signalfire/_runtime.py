@@ -30,12 +30,12 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _drops, _errors, _logging, _metrics, _otlp, _scrub, _settings, _tracing
+from signalfire import _drops, _errors, _instance, _logging, _metrics, _otlp, _scrub, _settings, _tracing
 from signalfire._compat import uvicorn as uvicorn_compat
 from signalfire._metrics import _provider as metrics_provider
 from signalfire._settings import ConfigurationError, Settings
 
-__all__ = ["Observability", "Owner", "current", "init_observability", "shutdown", "start"]
+__all__ = ["Observability", "Owner", "current", "init_observability", "reset", "shutdown", "start"]
 
 _log = logging.getLogger("signalfire")
 
@@ -167,6 +167,16 @@ class Observability:
             self._flushers.append(("metrics", lambda t: meter_provider.force_flush(int(t * 1000))))
             self._closers.append(("metrics", lambda t: meter_provider.shutdown(int(t * 1000))))
 
+    def _first_sight(self, app: Any) -> bool:
+        """True the first time this handle is given ``app`` (it is remembered weakly), False after."""
+        if any(ref() is app for ref in self._instrumented_apps):
+            return False
+        self._instrumented_apps = [ref for ref in self._instrumented_apps if ref() is not None]
+        # An app that cannot be weakly referenced is not tracked: installing again is a no-op on the app itself.
+        with contextlib.suppress(TypeError):
+            self._instrumented_apps.append(weakref.ref(app))
+        return True
+
     @property
     def active(self) -> bool:
         """True while signals are being recorded (initialized, enabled and not shut down)."""
@@ -197,9 +207,8 @@ class Observability:
             if self._shut_down:
                 return True
             self._shut_down = True
-            global _current  # noqa: PLW0603 - the one handle of the process
-            if _current is self:
-                _current = None
+            if _instance.current() is self:
+                _instance.set_current(None)
                 _tracing.activate(None)
         exiting = self._begin_exit(timeout)
         exiting.start()
@@ -374,14 +383,12 @@ def _run_within(steps: Sequence[tuple[str, Closer]], timeout: float) -> bool:
     return not worker.is_alive()
 
 
+# Process-wide: guards the one running instance (the slot in _instance), renewed in a forked child.
 _lock = threading.RLock()
-_current: Observability | None = None
+# Process-wide: atexit, the fork hook and the SIGTERM chain are installed once per process, whatever runs.
 _hooks_installed = False
-
-
-def current() -> Observability | None:
-    """The handle of the running instance, or None."""
-    return _current
+# The handle of the running instance, or None (the slot lives in the leaf _instance, which the entrypoints read).
+current = _instance.current
 
 
 def init_observability(
@@ -444,9 +451,8 @@ def start(
 
         # Validated before anything starts, so a bad check list fails init rather than leaving it half done.
         health_checks = health._as_checks(health_checks)
-    global _current  # noqa: PLW0603 - the one handle of the process
     with _lock:
-        running = _current
+        running = _instance.current()
         if running is not None and running.settings != settings:
             if not replace:
                 raise ConfigurationError(_difference(running.settings, settings))
@@ -455,7 +461,7 @@ def start(
         built = running is None
         if running is None:
             running = _build(settings, span_exporters, metric_readers, sentry_transport)
-            _current = running
+            _instance.set_current(running)
             _install_process_hooks(settings)
     if app is not None:
         instrument_app(running, app, health_checks)
@@ -468,26 +474,10 @@ def start(
 
 def instrument_app(obs: Observability, app: Any, health_checks: Iterable[Any] | None = None) -> None:
     """Instrument an ASGI app and add its health endpoints, once per handle; health_checks given again replace the
-    app's checks."""
-    seen = any(ref() is app for ref in obs._instrumented_apps)
-    if seen and health_checks is None:
-        return
-    if not seen:
-        obs._instrumented_apps = [ref for ref in obs._instrumented_apps if ref() is not None]
-        # An app that cannot be weakly referenced is not tracked: installing again is a no-op on the app itself.
-        with contextlib.suppress(TypeError):
-            obs._instrumented_apps.append(weakref.ref(app))
-    if obs.settings.health_enabled:
-        from signalfire import health
-
-        health.install(obs, app, health_checks)
-    elif health_checks:
-        _log.warning("signalfire: SIGNALFIRE_HEALTH_ENABLED=false, so the health_checks given are not served")
-    if seen or not obs.active:
-        return
+    app's checks (``integrations.fastapi.instrument_app``, imported when an app is first given)."""
     from signalfire.integrations import fastapi as fastapi_integration
 
-    fastapi_integration.install(obs, app)
+    fastapi_integration.instrument_app(obs, app, health_checks)
 
 
 def _build(
@@ -549,10 +539,20 @@ def shutdown(timeout: float | None = None) -> bool:
 
         signalfire.shutdown(timeout=2.0)
     """
-    running = _current
+    running = _instance.current()
     if running is None:
         return True
     return running.shutdown(timeout)
+
+
+def reset() -> None:
+    """Shut the running instance down and forget what the process remembers between instances (when each loss was
+    last warned about, the warnings given once): the clean start the ``telemetry`` fixture and tests begin with.
+
+    Everything else an instance changes is its own and undone by its shutdown (each component's close step)."""
+    shutdown()
+    _drops.reset()
+    _errors.forget_warnings()
 
 
 # --- process hooks: exit, SIGTERM, fork -----------------------------------------------------------------------------
@@ -590,7 +590,7 @@ class _SigtermChain:
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         previous = self.previous
-        running = _current
+        running = _instance.current()
         if running is not None and running.active:
             try:
                 if uvicorn_compat.is_server_exit_handler(previous):

@@ -15,6 +15,7 @@ import functools
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -232,6 +233,23 @@ def _sequence(value: Any) -> list[str]:
     if isinstance(value, list | tuple | set | frozenset):
         return [item if isinstance(item, str) else str(item) for item in value]
     raise ValueError("expected a comma-separated list")
+
+
+def _regular_expressions(value: Any) -> tuple[str, ...]:
+    """Comma-separated (or listed) regular expressions, each compiled once to reject a bad one here, not at runtime.
+
+    A pattern the ``re`` module only warns about (``[[a]``: a possible nested set) is rejected too: it would warn
+    again, or change meaning, when the patterns are combined."""
+    items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
+    items = [p for p in items if p]
+    for item in items:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", FutureWarning)
+                re.compile(item)
+        except (re.error, FutureWarning) as exc:
+            raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
+    return tuple(items)
 
 
 def _mapping(value: Any) -> dict[Any, Any]:
@@ -1020,14 +1038,7 @@ class Settings(BaseSettings):
     @field_validator("excluded_urls", mode="before")
     @classmethod
     def _parse_url_patterns(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
-        items = [p for p in items if p]
-        for item in items:
-            try:
-                re.compile(item)
-            except re.error as exc:
-                raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
-        return tuple(items)
+        return _regular_expressions(value)
 
     @field_validator(
         "http_capture_headers_server_request",
@@ -1037,14 +1048,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _parse_header_patterns(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
-        items = [p for p in items if p]
-        for item in items:
-            try:
-                re.compile(item)
-            except re.error as exc:
-                raise ValueError(f"expected comma-separated regular expressions ({item!r}: {exc})") from None
-        return tuple(items)
+        return _regular_expressions(value)
 
     @field_validator("http_known_methods", mode="before")
     @classmethod

@@ -62,7 +62,9 @@ class _Active:
         self.recording = False
 
 
+# The running instance's tracing, which the delegating tracers follow (activate(); recording False without one).
 _active = _Active()
+# Process-wide: the OpenTelemetry global tracer provider can be set once per process.
 _global_lock = threading.Lock()
 _global_installed = False
 

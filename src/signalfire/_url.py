@@ -39,6 +39,7 @@ __all__ = [
     "recorded_path",
     "recorded_query",
     "recorded_url",
+    "route_template",
     "sentry_request",
 ]
 
@@ -276,3 +277,30 @@ def sentry_request(scope: Mapping[str, Any]) -> dict[str, Any]:
     if query:
         info["query_string"] = recorded_query(query.decode("latin-1"))
     return info
+
+
+def route_template(scope: Mapping[str, Any]) -> str | None:
+    """The matched route's template, with the prefixes of the mounts it sits under (``/api/items/{item_id}``).
+
+    FastAPI (>= 0.140) keeps routes of included routers relative to their router and records the full template in its
+    effective route context; Starlette and older FastAPI store the route itself in ``scope["route"]``. A route that is
+    a Mount (a sub-application without a router, such as StaticFiles) is labelled by its prefix and ``/{path}``.
+    """
+    path: str | None = None
+    fastapi_scope = scope.get("fastapi")
+    if fastapi_scope is not None:
+        context = fastapi_scope.get("effective_route_context")
+        if context is not None:
+            path = getattr(context.starlette_route, "path_format", None) or getattr(context, "path_format", None)
+    route = scope.get("route")
+    if path is None:
+        if route is None:
+            return None
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
+        if path is None:
+            return None
+    mount_prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    if type(route).__name__ == "Mount" and path is not None and mount_prefix.endswith(path.rstrip("/")):
+        # The Mount's own path is already part of root_path.
+        return f"{mount_prefix}/{{path}}"
+    return f"{mount_prefix}{path}" if mount_prefix else path

@@ -584,9 +584,9 @@ def _as_checks(checks: Iterable[HealthCheck | CheckFunction]) -> list[HealthChec
 def _resolve_settings(settings: Settings | None) -> Settings:
     if settings is not None:
         return settings
-    from signalfire import _runtime
+    from signalfire import _instance
 
-    running = _runtime.current()
+    running = _instance.current()
     return running.settings if running is not None else Settings.resolve()
 
 

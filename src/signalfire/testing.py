@@ -297,7 +297,7 @@ def capture(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
     marker = request.node.get_closest_marker("signalfire_settings")
     if marker is not None:
         overrides.update(marker.kwargs)
-    _runtime.shutdown()
+    _runtime.reset()
     spans = InMemorySpanExporter()
     metrics = InMemoryRegistryReader(registry)
     logs = _LogCapture()

@@ -64,3 +64,41 @@ def test_instruction_count_child_runs_a_variant_and_exports(tmp_path: Path) -> N
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads(result.read_text()) == {"variant": "signalfire", "requests": 5}
+
+
+def _child(tmp_path: Path, module: str, *args: str) -> dict[str, object]:
+    result = tmp_path / "result.json"
+    src = str(Path(signalfire.__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([src, str(ROOT)]),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args, "--result", str(result)],
+        cwd=ROOT,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data: dict[str, object] = json.loads(result.read_text())
+    return data
+
+
+@pytest.mark.parametrize("op", ["span", "server_span", "prometheus_inc", "prometheus_labels_inc", "json_log"])
+def test_floor_child_measures_each_operation(tmp_path: Path, op: str) -> None:
+    """The floor's child sets up each operation and reports a time per operation."""
+    data = _child(tmp_path, "bench_floor", op, "--count", "50", "--loops", "2")
+    assert data["op"] == op
+    assert isinstance(data["us"], float)
+
+
+@pytest.mark.parametrize("variant", ["otel_meter", "fastapi_native", "fastapi_native_no_ops", "signalfire_native_off"])
+def test_peer_variants_serve_their_requests(tmp_path: Path, variant: str) -> None:
+    """The rows added for issue 20 (FastAPIInstrumentor with a meter provider, FastAPI's native telemetry with and
+    without operation spans, signalfire on an app with FastAPI's telemetry off) build, serve and shut down."""
+    pytest.importorskip("fastapi.telemetry", reason="FastAPI < 0.142 has no native telemetry")
+    assert _child(tmp_path, "bench_instructions", variant, "--requests", "5") == {"variant": variant, "requests": 5}

@@ -293,3 +293,44 @@ def test_integrity_error_exports_no_bound_parameter(postgres_server: PostgresSer
     )
     assert value not in exported
     assert "[parameters: [REDACTED:parameters]]" in exported or "Key (email)=([REDACTED:parameters])" in exported
+
+
+def test_sqlite_spans_are_named_by_operation_and_table_without_the_file_path(tmp_path: Path, start) -> None:
+    """A SQLite span is "{operation} {table}" (the semantic conventions' query summary), db.operation the operation
+    alone; the database file's path is in no span name, attribute or pool name."""
+    telemetry = start()
+    database = tmp_path / "private-dir" / "shop.db"
+    database.parent.mkdir()
+    engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE items (id INTEGER, name TEXT)"))
+            conn.execute(text("INSERT INTO items VALUES (1, 'a')"))
+            conn.execute(text("SELECT name FROM items WHERE id = 1")).all()
+            conn.execute(text("SELECT 1")).all()
+    finally:
+        engine.dispose()
+    spans = _db_spans(telemetry)
+    assert [s.name for s in spans] == ["CREATE items", "INSERT items", "SELECT items", "SELECT"]
+    assert [s.attributes["db.operation"] for s in spans] == ["CREATE", "INSERT", "SELECT", "SELECT"]
+    assert not any(key in s.attributes for s in spans for key in ("db.name", "db.namespace"))
+    exported = repr([(s.name, dict(s.attributes)) for s in telemetry.spans])
+    exported += repr([dict(p.attributes) for p in telemetry.metric_points("db.client.connection.count")])
+    assert "private-dir" not in exported
+    assert str(tmp_path) not in exported
+
+
+def test_postgres_spans_keep_the_database_name_out_of_the_span_name(postgres_server: PostgresServer, start) -> None:
+    """On PostgreSQL the span is "SELECT accounts"; the database name stays where it belongs, in db.name."""
+    telemetry = start()
+    engine = sqlalchemy.create_engine(postgres_server.sqlalchemy_url("psycopg"))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS accounts (id int, email text)"))
+            conn.execute(text("SELECT email FROM accounts WHERE id = 1")).all()
+    finally:
+        engine.dispose()
+    (select,) = [s for s in _db_spans(telemetry) if s.attributes["db.operation"] == "SELECT"]
+    assert select.name == "SELECT accounts"
+    assert select.attributes["db.name"]
+    assert select.attributes["db.name"] not in select.name

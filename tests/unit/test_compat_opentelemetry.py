@@ -100,6 +100,38 @@ def test_an_unknown_engine_tracer_is_not_used(monkeypatch: pytest.MonkeyPatch) -
     assert compat.sqlalchemy_tracer_class() is None
 
 
+def test_the_engine_tracer_naming_members_are_there_and_name_spans_by_the_summary(tmp_path: Any) -> None:
+    """contrib's EngineTracer names spans and sets db.operation through _operation_name and sets attributes through
+    _set_db_client_span_attributes: with a summary, the subclass names spans by it and drops a SQLite file path."""
+    import sqlalchemy
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    for name in compat.SQLALCHEMY_NAMING_MEMBERS:
+        assert hasattr(EngineTracer, name), name
+    tracer_class = compat.sqlalchemy_tracer_class(lambda statement: "SELECT things")
+    assert tracer_class is not None
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path}/x.db")
+    tracer_class(provider.get_tracer("t"), engine, MeterProvider().get_meter("t").create_up_down_counter("u"))
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").all()
+    finally:
+        compat.sqlalchemy_remove_all(tracer_class)
+        engine.dispose()
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "SELECT things"
+    assert span.attributes is not None
+    assert span.attributes["db.operation"] == "SELECT"
+    assert str(tmp_path) not in repr(dict(span.attributes))
+
+
 def test_an_engine_tracer_registers_and_removes_its_listeners_on_one_engine() -> None:
     """The subclass's listeners are registered on the engine and removed from it alone."""
     import sqlalchemy

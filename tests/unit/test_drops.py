@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -20,13 +20,6 @@ from signalfire._settings import Settings
 from signalfire.testing import TEST_DEFAULTS, Telemetry
 
 DROPPED = "signalfire.telemetry.dropped"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_warnings() -> Iterator[None]:
-    _drops._reset_warnings()
-    yield
-    _drops._reset_warnings()
 
 
 class _Failing(SpanExporter):
@@ -237,3 +230,17 @@ def test_limit_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_ATTRIBUTE_COUNT_LIMIT", "zero")
     with pytest.raises(signalfire.ConfigurationError, match="OTEL_ATTRIBUTE_COUNT_LIMIT"):
         Settings.resolve()
+
+
+def test_reset_gives_the_rate_limited_warnings_again(caplog: pytest.LogCaptureFixture) -> None:
+    """_runtime.reset(), the fixture's reset, forgets when each loss was warned about: the next one warns at once."""
+    with caplog.at_level(logging.WARNING, logger="signalfire"):
+        _drops.dropped("logs", "export_failed", 1)
+        _drops.dropped("logs", "export_failed", 1)
+        _runtime.reset()
+        _drops.dropped("logs", "export_failed", 2)
+    messages = [r.getMessage() for r in caplog.records if "export_failed" in r.getMessage()]
+    assert messages == [
+        "signalfire: dropped 1 logs (export_failed); counted in signalfire_telemetry_dropped_total",
+        "signalfire: dropped 2 logs (export_failed); counted in signalfire_telemetry_dropped_total",
+    ]

@@ -117,6 +117,49 @@ async def test_operation_spans_are_off_by_default(telemetry):
 
 
 @needs_native
+async def test_unrecorded_operations_leave_the_server_span_alone(telemetry):
+    """With operation spans off, the application's spans are children of signalfire's server span, and a failing
+    endpoint marks the server span through signalfire alone (FastAPI's operation gets a span that records nothing)."""
+    app = make_app()
+
+    @app.get("/fails")
+    async def fails() -> None:
+        with signalfire.span("before.failure"):
+            pass
+        raise RuntimeError("boom")
+
+    signalfire.instrument_fastapi(app)
+    await get(app, "/items/7")
+    server = telemetry.span("GET /items/{item_id}")
+    assert telemetry.span("inside.endpoint").parent.span_id == server.context.span_id
+    with pytest.raises(RuntimeError):
+        await get(app, "/fails")
+    failed = telemetry.span("GET /fails")
+    assert telemetry.span("before.failure").parent.span_id == failed.context.span_id
+    assert failed.attributes["error.type"] == "RuntimeError"
+    assert [s.name for s in telemetry.spans if s.name.startswith("fastapi.")] == []
+
+
+def test_the_native_tracer_records_no_operation_when_not_asked():
+    """FastAPI's tracer from signalfire's provider hands out non-recording spans that are not made current, and the
+    span in force stays current inside them."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from signalfire.integrations._fastapi_native import NativeTracer
+
+    sdk = TracerProvider().get_tracer("test")
+    native = NativeTracer(sdk)
+    with sdk.start_as_current_span("server") as server:
+        for _ in range(2):  # the shared context manager serves again
+            with native.start_as_current_span("fastapi.endpoint", attributes={"a": 1}) as operation:
+                assert not operation.is_recording()
+                assert operation.get_span_context() == server.get_span_context()
+                assert trace.get_current_span() is server
+        assert not native.start_span("GET", kind=trace.SpanKind.SERVER).is_recording()
+
+
+@needs_native
 @pytest.mark.signalfire_settings(fastapi_operation_spans=True)
 async def test_an_app_signalfire_was_not_given_stays_untraced(telemetry):
     """An app never passed to signalfire gets neither spans nor metrics from FastAPI's native telemetry through
@@ -204,12 +247,13 @@ async def test_signalfire_serves_metrics_when_the_app_does_not(telemetry):
     assert "# HELP" in response.text
 
 
-@pytest.mark.signalfire_settings(log_level="DEBUG")
 def test_the_start_up_line_names_the_owners(telemetry):
-    """init writes one structured line listing the owners found and what signalfire did (a debug line when signalfire
-    owns every signal, as here); doctor shows the same."""
+    """init writes one structured info line listing the owners found and what signalfire did (also when signalfire
+    owns every signal, as here: seen at the default level); doctor shows the same."""
     lines = [line for line in telemetry.logs if line.get("event") == "signalfire: owners of each signal"]
     assert len(lines) == 1
+    assert lines[0]["level"] == "info"
+    assert lines[0]["signals"] == dict.fromkeys(("traces", "metrics", "logs", "errors"), "signalfire")
     assert set(lines[0]["signals"]) == {"traces", "metrics", "logs", "errors"}
     assert lines[0]["owners"] == [o.as_dict() for o in telemetry.obs.owners]
     if NATIVE:

@@ -140,3 +140,34 @@ def test_one_budget_is_shared_by_the_lifespan_flush_and_shutdown():
         assert total / budget < 1.5
     finally:
         exporter.go.set()
+
+
+async def test_the_lifespan_flush_follows_the_instance_that_instrumented_the_app_last():
+    """The middleware flushes the instance handed to it: after a replacing init with the same app, the new one."""
+    first: list[str] = []
+    second: list[str] = []
+    app = FastAPI()
+    base = {**TEST_DEFAULTS, "bsp_schedule_delay_ms": 60_000, "sentry_dsn": None}
+    _runtime.start(Settings.resolve(**base), app=app, span_exporters=[OrderedExporter(first)])
+    app.build_middleware_stack()  # the middleware exists before the replacement, as in a server that already served
+    _runtime.start(
+        Settings.resolve(**{**base, "service_name": "replaced"}),
+        app=app,
+        replace=True,
+        span_exporters=[OrderedExporter(second)],
+    )
+    with signalfire.span("after-replacement"):
+        pass
+    sent = await _lifespan(app)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert second == ["exported after-replacement"]
+    assert first == []
+
+
+async def test_the_lifespan_of_an_app_whose_instance_was_shut_down_passes_through():
+    """Once the instance that instrumented the app is shut down, lifespan messages reach the server unchanged."""
+    app = FastAPI()
+    obs = _runtime.start(Settings.resolve(**{**TEST_DEFAULTS, "sentry_dsn": None}), app=app)
+    app.build_middleware_stack()
+    obs.shutdown()
+    assert await _lifespan(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

@@ -77,6 +77,20 @@ def test_bound_request_id_is_on_every_line(telemetry):
 
 
 @pytest.mark.signalfire_settings(log_format="json")
+def test_a_line_after_the_requests_span_ended_carries_the_requests_trace(telemetry):
+    """A line logged while the request id is still bound but its span is no longer current (the server's traceback
+    line, after the middleware finished) carries the trace and span ids of the request's span."""
+    with signalfire.span("GET /boom") as request_span:
+        token = bind_request_id("req-500", request_span)
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application")
+    reset_request_id(token)
+    (line,) = telemetry.find_logs("Exception in ASGI application")
+    context = request_span.get_span_context()
+    assert (line["trace_id"], line["span_id"]) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+    assert line["request_id"] == "req-500"
+
+
+@pytest.mark.signalfire_settings(log_format="json")
 def test_exception_renders_as_structured_fields(telemetry, capsys):
     """log.exception renders type, message and stack as fields of one JSON line."""
     try:
@@ -158,6 +172,37 @@ def test_uvicorn_records_appear_once_in_our_format(capsys, monkeypatch):
     lines = [line for line in json_lines(out.out) if line["event"] == "Application startup complete."]
     assert len(lines) == 1
     assert lines[0]["logger"] == "uvicorn.error"
+
+
+def test_uvicorn_records_after_shutdown_keep_our_format_and_reinit_writes_them_once(capsys):
+    """uvicorn logs its last lines after signalfire's shutdown: they are still our JSON lines (not uvicorn's
+    "INFO:" lines on stderr); a later init writes each of its records once."""
+    uvicorn_config = pytest.importorskip("uvicorn.config")
+    logging.config.dictConfig(uvicorn_config.LOGGING_CONFIG)
+    signalfire.init_observability(log_format="json", traces_exporter="none")
+    signalfire.shutdown()
+    logging.getLogger("uvicorn.error").info("Application shutdown complete.")
+    out = capsys.readouterr()
+    assert "Application shutdown complete." not in out.err
+    (line,) = [line for line in json_lines(out.out) if line["event"] == "Application shutdown complete."]
+    assert line["logger"] == "uvicorn.error"
+    signalfire.init_observability(log_format="json", traces_exporter="none")
+    logging.getLogger("uvicorn.error").info("Started server process")
+    signalfire.shutdown()
+    logging.getLogger("uvicorn.error").info("Finished server process")
+    events = [line["event"] for line in json_lines(capsys.readouterr().out)]
+    assert events.count("Started server process") == 1
+    assert events.count("Finished server process") == 1
+
+
+@pytest.mark.signalfire_settings(log_format="console")
+def test_a_stdlib_message_ending_in_a_newline_does_not_split_the_console_line(telemetry, capsys):
+    """uvicorn's "Exception in ASGI application\\n": the message's trailing newline is dropped, so the logger name and
+    the fields stay on the event's line."""
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application\n")
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "Exception in ASGI application" in line]
+    assert "[uvicorn.error]" in line
+    assert telemetry.find_logs("Exception in ASGI application")
 
 
 def test_basic_config_handlers_are_replaced_when_asked(capsys):

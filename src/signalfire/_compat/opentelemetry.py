@@ -122,9 +122,23 @@ SQLALCHEMY_TRACER_MEMBERS = (
 )
 
 
-def sqlalchemy_tracer_class() -> type | None:
+# How the subclass names spans: contrib names them "{first word} {database}" and sets db.operation to the same, so a
+# SQLite span is "SELECT /srv/app/data.db" (a file path in every span name and operation). The database semantic
+# conventions name a span "{db.operation.name} {target}" (or the query summary) with a low-cardinality target and set
+# db.operation(.name) to the operation alone. Both members are private; without them the engine is traced the
+# contrib way, and the contract test says so.
+SQLALCHEMY_NAMING_MEMBERS = ("_operation_name", "_set_db_client_span_attributes")
+# What the database "name" of a SQLite URL is: a file path (or ":memory:"), not a namespace; left out of attributes.
+_PATH_ATTRIBUTES = ("db.name", "db.namespace")
+
+
+def sqlalchemy_tracer_class(summary: Any = None) -> type | None:
     """A subclass of the contrib ``EngineTracer`` with its own listener list, or None when the members it relies on
-    are not there (the caller then leaves the engine untraced and says so)."""
+    are not there (the caller then leaves the engine untraced and says so).
+
+    ``summary(statement) -> str | None`` (the query's "{operation} {table}"), when given, names each span (instead
+    of contrib's "{operation} {database}"); db.operation is then the operation alone, and a SQLite engine's file path
+    is not recorded as the database name."""
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
     if not all(hasattr(EngineTracer, name) for name in SQLALCHEMY_TRACER_MEMBERS):
@@ -135,7 +149,31 @@ def sqlalchemy_tracer_class() -> type | None:
 
         _remove_event_listener_params: list[Any] = []  # noqa: RUF012 - the contrib base class's design
 
-    return OwnListenersEngineTracer
+    if summary is None or not all(hasattr(EngineTracer, name) for name in SQLALCHEMY_NAMING_MEMBERS):
+        return OwnListenersEngineTracer
+
+    class NamingEngineTracer(OwnListenersEngineTracer):
+        """... and spans named by the semantic conventions, with no database file path."""
+
+        def _operation_name(self, db_name: Any, statement: Any) -> str:
+            # contrib uses this for the span name and for db.operation: the operation alone (its first word) is
+            # right for db.operation; the span is renamed with the query summary below, once it has its attributes
+            base: Any = super()
+            name: str = base._operation_name(None, statement)
+            return name
+
+        def _set_db_client_span_attributes(self, span: Any, statement: Any, db_name: Any, attrs: Any) -> None:
+            if self.vendor == "sqlite":
+                attrs = {key: value for key, value in attrs.items() if key not in _PATH_ATTRIBUTES}
+            super()._set_db_client_span_attributes(span, statement, None, attrs)
+            try:
+                name = summary(statement) if isinstance(statement, str) else None
+            except Exception:  # the contrib name stays
+                name = None
+            if name:
+                span.update_name(name)
+
+    return NamingEngineTracer
 
 
 def sqlalchemy_start_usage(tracer: Any, used: int, idle: int) -> None:

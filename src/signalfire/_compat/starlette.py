@@ -17,6 +17,7 @@ from typing import Any
 __all__ = ["wrap_exception_handler_lookup"]
 
 _lock = threading.Lock()
+# Process-wide: Starlette's class is patched once per process (the wrapper checks signalfire's state when it runs).
 _wrapped = False
 
 

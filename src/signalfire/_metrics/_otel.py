@@ -15,6 +15,7 @@ collection.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -53,6 +54,7 @@ __all__ = ["InMemoryRegistryReader", "PeriodicRegistryReader", "RegistryCollecti
 
 _log = logging.getLogger("signalfire")
 DELTA, CUMULATIVE = AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE
+# Process-wide: every collection alive, whichever instance made it, for the after-fork hook (locks renewed in a child).
 _collections: weakref.WeakSet[RegistryCollection] = weakref.WeakSet()
 _KIND_CLASS_NAME = {"counter": "Counter", "updown_counter": "UpDownCounter", "histogram": "Histogram"}
 
@@ -182,20 +184,20 @@ def scrub_collection(data: MetricsData, registry: MetricsRegistry | None) -> Met
     """What a reader collected, every meter's points scrubbed at the wire by the running policy (attributes of
     points and exemplars, descriptions, resource and scope); None (dropped, counted, one warning) when it cannot be
     scrubbed: never exported unchecked."""
-    global _scrub_warned  # noqa: PLW0603 - one warning per process
     try:
         scrubbed: MetricsData = scrub_metrics_data(_scrub.active(), data)
     except Exception:
         if registry is not None:
             registry.record_dropped("metrics", "scrub_failed", count_points(data))
-        if not _scrub_warned:
-            _scrub_warned = True
-            _log.warning("signalfire: scrubbing collected metrics failed; the collection was dropped", exc_info=True)
+        _warn_scrub_failed()
         return None
     return scrubbed
 
 
-_scrub_warned = False
+# Process-wide: one warning per process (functools.cache runs it once), with the first failure's traceback.
+@functools.cache
+def _warn_scrub_failed() -> None:
+    _log.warning("signalfire: scrubbing collected metrics failed; the collection was dropped", exc_info=True)
 
 
 def _reset_locks_after_fork() -> None:

@@ -38,7 +38,9 @@ _UNIT_SUFFIX = re.compile(r"_(seconds|bytes|ratio|percent|milliseconds)$")
 # also refreshes the worker that serves it.
 MULTIPROCESS_REFRESH_S = 10.0
 
+# The running instance's backend, which the exposition endpoints serve (set by _metrics.install(), cleared at close).
 _current: PrometheusBackend | None = None
+# Process-wide: prometheus-client's value class is the process's; a multiprocess one belongs to the pid that made it.
 _value_class_pid: int | None = None
 _multiprocess_value_class: Any = None
 
@@ -310,7 +312,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def activate(backend: PrometheusBackend | None) -> None:
     """Make ``backend`` the one the exposition endpoints serve."""
-    global _current  # noqa: PLW0603
+    global _current  # noqa: PLW0603 - the one slot of the running instance's backend
     _current = backend
 
 

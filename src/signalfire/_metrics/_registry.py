@@ -924,6 +924,7 @@ class MetricsRegistry:
             counter._child((inst.spec.name, reason)).add(1)
 
 
+# Process-wide: every registry alive, for the after-fork hook (a lock held at fork stays held in the child).
 _registries: weakref.WeakSet[MetricsRegistry] = weakref.WeakSet()
 
 

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from signalfire import _instance
+
 if TYPE_CHECKING:
     from signalfire._runtime import Observability
     from signalfire._settings import Settings
@@ -60,10 +62,9 @@ def available(name: str) -> bool:
 
 
 def running(function: str) -> Observability:
-    """The running signalfire instance, or a RuntimeError saying init_observability() must come first."""
-    from signalfire import _runtime
-
-    obs = _runtime.current()
+    """The running signalfire instance, or a RuntimeError saying init_observability() must come first (for the
+    public ``instrument_*()`` functions, which the application calls after init)."""
+    obs = _instance.current()
     if obs is None or not obs.active:
         raise RuntimeError(f"{function}() needs signalfire.init_observability() to run first")
     return obs
@@ -90,15 +91,14 @@ def install(settings: Settings, obs: Observability) -> None:
             when_imported(name, _on_import)
 
 
-# Libraries with a post-import hook registered (hooks cannot be removed: they check the running instance instead).
+# Process-wide: libraries with a post-import hook registered (hooks cannot be removed: they check the running instance
+# instead).
 _hooked: set[str] = set()
 
 
 def _on_import(module: Any) -> None:
-    from signalfire import _runtime
-
     name = module.__name__
-    obs = _runtime.current()
+    obs = _instance.current()  # the instance running when the library is imported, maybe not the one that hooked it
     if obs is not None and obs.active and name in obs.settings.auto_instrument:
         _instrument(name, obs)
 

@@ -22,7 +22,7 @@ keeps them: then FastAPI's server span is current when signalfire's middleware r
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from opentelemetry import trace
@@ -46,6 +46,29 @@ class _State:
 _state = _State()
 
 
+class _Unrecorded:
+    """What FastAPI's ``with tracer.start_as_current_span(...)`` gets for an operation signalfire does not record: a
+    span that records nothing, carrying the current span's context, and not made current (the application's own spans
+    inside an operation stay children of the server span). A plain class rather than a generator-based context
+    manager: FastAPI opens several operations per request (dependencies, endpoint, serialization), and this is what
+    they cost signalfire's users when nobody asked for them."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: Context | None) -> None:
+        self._context = context
+
+    def __enter__(self) -> Span:
+        return trace.NonRecordingSpan(trace.get_current_span(self._context).get_span_context())
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+# The context manager for the usual call (no explicit context): stateless, so one serves every request.
+_UNRECORDED = _Unrecorded(None)
+
+
 class NativeTracer(trace.Tracer):
     """The tracer FastAPI's native telemetry gets from signalfire's global provider: no server span; operation spans
     only when asked for, as children of the recording span in force."""
@@ -54,9 +77,6 @@ class NativeTracer(trace.Tracer):
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
-
-    def _records(self, kind: SpanKind, context: Context | None) -> bool:
-        return kind is not SpanKind.SERVER and _state.operation_spans and trace.get_current_span(context).is_recording()
 
     def start_span(  # noqa: PLR0917 - the API's signature
         self,
@@ -69,15 +89,13 @@ class NativeTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> Span:
-        if not self._records(kind, context):
+        if kind is SpanKind.SERVER or not _state.operation_spans or not trace.get_current_span(context).is_recording():
             # The caller's context stays what it was: spans made inside keep their parent (the upstream caller's).
             return trace.NonRecordingSpan(trace.get_current_span(context).get_span_context())
         return self._tracer.start_span(
             name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
         )
 
-    # The API's own decorator (_agnosticcontextmanager) is private; FastAPI uses this as a context manager.
-    @contextmanager
     def start_as_current_span(  # type: ignore[override]  # noqa: PLR0917 - the API's signature
         self,
         name: str,
@@ -89,11 +107,27 @@ class NativeTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
+    ) -> AbstractContextManager[Span]:
+        if kind is SpanKind.SERVER or not _state.operation_spans or not trace.get_current_span(context).is_recording():
+            return _UNRECORDED if context is None else _Unrecorded(context)
+        return self._recorded(
+            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception, end_on_exit
+        )
+
+    # The API's own decorator (_agnosticcontextmanager) is private; FastAPI uses this as a context manager.
+    @contextmanager
+    def _recorded(  # noqa: PLR0917 - the API's signature
+        self,
+        name: str,
+        context: Context | None,
+        kind: SpanKind,
+        attributes: Attributes,
+        links: Sequence[Link] | None,
+        start_time: int | None,
+        record_exception: bool,
+        set_status_on_exception: bool,
+        end_on_exit: bool,
     ) -> Iterator[Span]:
-        if not self._records(kind, context):
-            # Not made current: the application's own spans inside an operation stay children of the server span.
-            yield trace.NonRecordingSpan(trace.get_current_span(context).get_span_context())
-            return
         span = self._tracer.start_span(
             name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
         )

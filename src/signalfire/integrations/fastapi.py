@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from signalfire import _http
+from signalfire import _http, _instance
 
-__all__ = ["install", "instrument_fastapi", "uninstall"]
+if TYPE_CHECKING:
+    from signalfire._runtime import Observability
+
+__all__ = ["install", "instrument_app", "instrument_fastapi", "uninstall"]
 
 _log = logging.getLogger("signalfire")
 _INSTALLED = "_signalfire_installed"
@@ -28,23 +32,21 @@ def _require_starlette() -> None:
 
 
 class _Installed:
-    """What install() left on an app: the original stack builder, the middlewares built since, and where to report
-    what the build found (the running instance's ``note_owner``)."""
+    """What install() left on an app: the original stack builder, the middlewares built since, and the instance that
+    instrumented it last (its settings; its ``note_owner`` for what the build finds; its lifespan flush)."""
 
-    __slots__ = ("built", "original", "owners", "settings")
+    __slots__ = ("built", "obs", "original")
 
-    def __init__(self, original: Any, settings: Any) -> None:
+    def __init__(self, original: Any, obs: Observability) -> None:
         self.original = original
-        self.settings = settings
+        self.obs = obs
         self.built: list[_http.ObservabilityMiddleware] = []
-        self.owners: Any = None
 
     def note(self, signal: str, found: str, action: str) -> None:
-        if self.owners is not None:
-            self.owners(signal, found, action)
+        self.obs.note_owner(signal, found, action)
 
 
-def install(obs: Any, app: Any) -> None:
+def install(obs: Observability, app: Any) -> None:
     """Make signalfire's ASGI middleware the outermost layer of ``app`` (FastAPI or Starlette), once.
 
     Installing again (a new ``init_observability()`` after ``shutdown()``) keeps the middleware in place and gives it
@@ -54,13 +56,12 @@ def install(obs: Any, app: Any) -> None:
     _require_starlette()
     installed: _Installed | None = getattr(app, _INSTALLED, None)
     if installed is not None:
-        installed.settings = obs.settings
-        installed.owners = obs.note_owner
+        installed.obs = obs
         for middleware in installed.built:
             middleware.configure(obs.settings)
+            middleware.instance = obs
         return
-    installed = _Installed(app.build_middleware_stack, obs.settings)
-    installed.owners = obs.note_owner
+    installed = _Installed(app.build_middleware_stack, obs)
     # The stack is built at the first request, when every route and middleware has been added: conflicts are judged
     # then. The closure holds the app weakly: signalfire must not keep an app alive that the application dropped.
     app_ref = weakref.ref(app)
@@ -70,7 +71,7 @@ def install(obs: Any, app: Any) -> None:
         stack = installed.original()
         target = app_ref()
         foreign = any(type(layer).__name__ == "OpenTelemetryMiddleware" for layer in _http.iter_middlewares(stack))
-        settings = installed.settings
+        settings = installed.obs.settings
         if foreign:
             _log.warning(
                 "signalfire: %s is also instrumented by OpenTelemetry's FastAPIInstrumentor; its server span is kept "
@@ -102,7 +103,9 @@ def install(obs: Any, app: Any) -> None:
             )
         if target is not None:
             health.yield_to_app(target, installed.note)
-        middleware = _http.ObservabilityMiddleware(stack, settings, spans=not foreign, serve_metrics=serve_metrics)
+        middleware = _http.ObservabilityMiddleware(
+            stack, settings, spans=not foreign, serve_metrics=serve_metrics, instance=installed.obs
+        )
         installed.built = [middleware]
         return middleware
 
@@ -135,9 +138,24 @@ def instrument_fastapi(app: Any) -> None:
         signalfire.init_observability()
         signalfire.instrument_fastapi(app)
     """
-    from signalfire import _runtime
-
-    running = _runtime.current()
+    running = _instance.current()
     if running is None:
         raise RuntimeError("instrument_fastapi() needs signalfire.init_observability() to run first")
-    _runtime.instrument_app(running, app)
+    instrument_app(running, app)
+
+
+def instrument_app(obs: Observability, app: Any, health_checks: Iterable[Any] | None = None) -> None:
+    """Instrument an ASGI app for ``obs`` and add its health endpoints, once per handle; health_checks given again
+    replace the app's checks."""
+    seen = not obs._first_sight(app)
+    if seen and health_checks is None:
+        return
+    if obs.settings.health_enabled:
+        from signalfire import health
+
+        health.install(obs, app, health_checks)
+    elif health_checks:
+        _log.warning("signalfire: SIGNALFIRE_HEALTH_ENABLED=false, so the health_checks given are not served")
+    if seen or not obs.active:
+        return
+    install(obs, app)

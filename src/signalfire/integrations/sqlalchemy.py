@@ -49,6 +49,23 @@ def _require() -> None:
     integrations.require("opentelemetry.instrumentation.sqlalchemy", "instrument_sqlalchemy", "sqlalchemy")
 
 
+def query_summary(statement: str) -> str | None:
+    """The span name of a query: "{operation} {table}" (``SELECT items``), the operation alone when no table is
+    named, None when the statement starts with no known operation (the instrumentation's name stays). Never a
+    database name or file path: the database semantic conventions name spans by operation and a low-cardinality
+    target."""
+    body = _LEADING_COMMENT.sub("", statement, count=1)
+    words = body.split(None, 1)
+    if not words or words[0].upper() not in _OPERATIONS:
+        return None
+    operation = words[0]  # as written, like db.operation
+    match = _TABLE.search(body)
+    if match is None:
+        return operation
+    table = match.group(1).strip('"`[]').lower()
+    return f"{operation} {table}"
+
+
 def operation_and_table(statement: str) -> tuple[str, str | None]:
     """The statement's operation (its first keyword, or OTHER) and the first table it names (None if none)."""
     body = _LEADING_COMMENT.sub("", statement, count=1)
@@ -110,7 +127,10 @@ class _EngineHooks:
         if not (hasattr(pool, "checkedout") and hasattr(pool, "checkedin")):
             return None
         url = engine.url
-        address = f"{url.drivername}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+        database = url.database or ""
+        if engine.dialect.name == "sqlite":  # a file path: its directories say nothing about the pool, and may leak
+            database = database.replace("\\", "/").rsplit("/", 1)[-1]
+        address = f"{url.drivername}://{url.host or ''}:{url.port or ''}/{database}"
         name = getattr(pool, "logging_name", None) or address
 
         def counts() -> dict[str, int]:
@@ -178,7 +198,7 @@ def _contrib_tracer_class() -> type | None:
     """The contrib EngineTracer as signalfire uses it (built once), or None, said once, when its contract changed."""
     global _tracer_class, _tracer_class_built  # noqa: PLW0603 - built once, at first use (an optional package)
     if not _tracer_class_built:
-        _tracer_class = compat.sqlalchemy_tracer_class()
+        _tracer_class = compat.sqlalchemy_tracer_class(query_summary)
         _tracer_class_built = True
         if _tracer_class is None:
             _log.warning(
@@ -242,7 +262,8 @@ def install(obs: Any) -> None:
 def instrument_sqlalchemy(engine: Any = None) -> None:
     """Trace a SQLAlchemy engine (sync ``Engine`` or ``AsyncEngine``) with the running signalfire instance.
 
-    Spans carry db.system, db.operation and a db.statement whose inline values are replaced by ``?`` and scrubbed;
+    Spans are named by operation and table (``SELECT items``, never the database name or a SQLite file path) and
+    carry db.system, db.operation and a db.statement whose inline values are replaced by ``?`` and scrubbed;
     the ``db.client.operation.duration`` histogram records each query by operation and table, and
     ``db.client.connections.usage`` the pool's idle and used connections. With SIGNALFIRE_AUTO_INSTRUMENT including
     sqlalchemy (the default) every engine is instrumented at its first connection, whenever it was created; call this
