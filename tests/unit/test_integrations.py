@@ -110,7 +110,8 @@ def test_bad_integration_settings_name_the_variable(
     """A rejected value names the variable, the value and what is accepted."""
     monkeypatch.setenv(variable, value)
     with pytest.raises(
-        ConfigurationError, match=rf"{variable}={value!r} is not accepted: {message}".replace("(", r"\(").replace("[", r"\[")
+        ConfigurationError,
+        match=rf"{variable}={value!r} is not accepted: {message}".replace("(", r"\(").replace("[", r"\["),
     ):
         Settings.resolve()
 
