@@ -30,6 +30,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from signalfire._compat import opentelemetry as compat
+
 __all__ = [
     "SILENCED_AT_EXIT",
     "CountingLogExporter",
@@ -358,11 +360,8 @@ class CountingMetricExporter(_Counting, MetricExporter):
 
     def __init__(self, exporter: MetricExporter, endpoint: tuple[str, int] | None = None) -> None:
         _Counting.__init__(self, endpoint)
-        MetricExporter.__init__(
-            self,
-            preferred_temporality=exporter._preferred_temporality,
-            preferred_aggregation=exporter._preferred_aggregation,
-        )
+        temporality, aggregation = compat.exporter_preferences(exporter)
+        MetricExporter.__init__(self, preferred_temporality=temporality, preferred_aggregation=aggregation)
         self.exporter = exporter
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
@@ -406,6 +405,8 @@ class _ProcessorMetrics:
     ``drop_items(count, error_type)``), so nothing here may assume one of them.
     """
 
+    signalfire_wrapped = True  # what _compat.opentelemetry.wrap_batch_drops checks, so a processor is wrapped once
+
     def __init__(self, inner: Any, signal: str) -> None:
         self.inner = inner
         self.signal = signal
@@ -448,6 +449,9 @@ _NOISY_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    # "String attribute value exceeds max length ..., truncating." once per long value: a request with a long header
+    # would otherwise write a warning line (and a Sentry breadcrumb) each time
+    "opentelemetry.attributes",
 )
 # Process-wide: the filter on the SDK's own loggers (which are the process's), attached once.
 _noise_filter = _SdkNoise()
@@ -470,14 +474,11 @@ def quiet_sdk_loggers() -> None:
 def watch_batch_processor(processor: Any, signal: str, exporter: _Counting | None = None) -> None:
     """Count what ``processor`` (a BatchSpanProcessor or BatchLogRecordProcessor) drops because its queue is full,
     and remember it so that :func:`count_pending` can count what it still holds at shutdown."""
-    batch = getattr(processor, "_batch_processor", None)
-    inner = getattr(batch, "_metrics", None)
-    if batch is None or inner is None or not hasattr(batch, "_queue"):
+    batch = compat.wrap_batch_drops(processor, lambda inner: _ProcessorMetrics(inner, signal))
+    if batch is None:
         # Another SDK version: the loss is still bounded, only not counted.
         _log.debug("signalfire: cannot watch the %s batch processor's queue", signal)
         return
-    if not isinstance(inner, _ProcessorMetrics):
-        batch._metrics = _ProcessorMetrics(inner, signal)
     with _lock:
         watched = _losses.watched
         watched[:] = [item for item in watched if item[1]() is not None]
@@ -504,7 +505,7 @@ def count_pending(reason: str = "shutdown_timeout") -> int:
         count = 0
         try:
             if batch is not None:
-                count += len(batch._queue)
+                count += compat.batch_queue_length(batch)
             if exporter is not None:
                 count += exporter.in_flight
                 exporter.closed = True  # a late failure of that batch is already counted here

@@ -25,10 +25,10 @@ from collections.abc import Callable, MutableMapping
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from opentelemetry import context as otel_context
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from signalfire import _drops, _scrub
+from signalfire._compat import opentelemetry as compat
+from signalfire._compat import structlog as compat_structlog
 from signalfire._imports import when_imported
 
 if TYPE_CHECKING:
@@ -116,6 +116,9 @@ class _Clock:
         return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
+_current_span = compat.current_span_reader()
+
+
 class _TraceIds:
     """Hex trace and span ids of the current span; formatted once per span, not once per line."""
 
@@ -127,7 +130,7 @@ class _TraceIds:
     def add(self, out: dict[str, Any], fallback: Any = None) -> None:
         """The current span's ids, else those of ``fallback`` (the span of the request the line belongs to)."""
         # trace.get_current_span() without its ABC isinstance check, which costs more than the rest of this method
-        span: Any = otel_context.get_current().get(_SPAN_KEY) or fallback
+        span: Any = _current_span() or fallback
         if span is None:
             return
         try:
@@ -515,7 +518,7 @@ def _bind_structlog() -> Any:
     if _BoundLogger is None:
         with _configure_lock:
             if _BoundLogger is None:
-                _STRUCTLOG_CONTEXT_VARS = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+                _STRUCTLOG_CONTEXT_VARS = compat_structlog.bound_context_variables()
                 _DropEvent = structlog.DropEvent
                 _merge_contextvars = structlog.contextvars.merge_contextvars
                 # Every level passes the wrapper; the level decision is made per call in _process, so it follows

@@ -179,3 +179,87 @@ def test_a_span_of_another_layout_is_read_through_the_public_property() -> None:
         attributes = {"k": "v"}  # noqa: RUF012 - a stand-in span
 
     assert compat.span_attributes(Foreign()) == {"k": "v"}
+
+
+def test_the_current_span_reader_sees_what_the_public_api_sees() -> None:
+    """The fast reader returns the span get_current_span() returns, and None where the context holds none."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    read = compat.current_span_reader()
+    assert read is not compat._public_current_span, "API layout changed: the current-span fast path is off"
+    assert read() is None
+    tracer = TracerProvider().get_tracer("contract")
+    with tracer.start_as_current_span("outer") as span:
+        assert read() is span is trace.get_current_span()
+    assert read() is None
+    assert compat._public_current_span() is None
+
+
+def test_the_batch_processors_have_the_drop_hook_and_queue_signalfire_wraps() -> None:
+    """BatchSpanProcessor and BatchLogRecordProcessor keep _batch_processor with _metrics.drop_items and _queue; a
+    wrapped hook sees every dropped item and passes the call through; wrapping twice wraps once."""
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, InMemoryLogRecordExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    class Hook:
+        signalfire_wrapped = True
+
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.dropped = inner, 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def drop_items(self, count: int, *args: Any, **kwargs: Any) -> None:
+            self.dropped += count
+            self.inner.drop_items(count, *args, **kwargs)
+
+    for processor in (
+        BatchSpanProcessor(
+            InMemorySpanExporter(), max_queue_size=1, schedule_delay_millis=60_000, max_export_batch_size=1
+        ),
+        BatchLogRecordProcessor(
+            InMemoryLogRecordExporter(), max_queue_size=1, schedule_delay_millis=60_000, max_export_batch_size=1
+        ),
+    ):
+        try:
+            hooks: list[Hook] = []
+
+            def wrap(inner: Any, made: list[Hook] = hooks) -> Hook:
+                made.append(Hook(inner))
+                return made[-1]
+
+            batch = compat.wrap_batch_drops(processor, wrap)
+            assert batch is not None, f"{type(processor).__name__} changed layout: queue-full drops go uncounted"
+            assert compat.wrap_batch_drops(processor, wrap) is batch
+            assert len(hooks) == 1
+            assert compat.batch_queue_length(batch) == 0
+            for _ in range(3):
+                batch.emit(object())  # the queue holds one; the next two are dropped through the hook
+            assert compat.batch_queue_length(batch) == 1
+            assert hooks[0].dropped == 2
+        finally:
+            processor.shutdown()
+
+
+def test_a_processor_of_another_layout_is_not_wrapped() -> None:
+    assert compat.wrap_batch_drops(object(), lambda inner: inner) is None
+
+
+def test_exporter_preferences_are_what_the_exporter_was_built_with() -> None:
+    from opentelemetry.sdk.metrics import Counter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter
+
+    class Exporter(MetricExporter):
+        def export(self, *args: Any, **kwargs: Any) -> Any: ...
+        def force_flush(self, timeout_millis: float = 0) -> bool:
+            return True
+
+        def shutdown(self, *args: Any, **kwargs: Any) -> None: ...
+
+    exporter = Exporter(preferred_temporality={Counter: AggregationTemporality.DELTA})
+    temporality, aggregation = compat.exporter_preferences(exporter)
+    assert temporality[Counter] is AggregationTemporality.DELTA
+    assert aggregation is None  # nothing given: the SDK keeps None and its reader picks the default

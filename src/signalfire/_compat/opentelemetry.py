@@ -17,7 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["grpc_layout_known", "grpc_send_bytes", "http_layout_known", "http_send", "span_attributes"]
+__all__ = [
+    "batch_queue_length",
+    "current_span_reader",
+    "exporter_preferences",
+    "grpc_layout_known",
+    "grpc_send_bytes",
+    "http_layout_known",
+    "http_send",
+    "span_attributes",
+    "wrap_batch_drops",
+]
 
 
 def http_layout_known(exporter: Any) -> bool:
@@ -218,3 +228,72 @@ def span_attributes(span: Any) -> Any:
         if type(inner) is dict:
             return inner
     return span.attributes
+
+
+# --- the current span, read cheaply (per log line and per counter add) ------------------------------------------------
+def _public_current_span() -> Any:
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    return None if span is trace.INVALID_SPAN else span
+
+
+def current_span_reader() -> Callable[[], Any]:
+    """A function returning the current context's span, or None when the context holds none.
+
+    Fast path (API 1.45 layout): the context variable the API's runtime context keeps (``_RUNTIME_CONTEXT`` a
+    ``ContextVarsRuntimeContext`` with ``_current_context``) read with the span key (``trace.propagation._SPAN_KEY``),
+    a third of ``get_current_span()``'s cost. Any other layout: ``get_current_span()``, the public API."""
+    try:
+        from opentelemetry.context import _RUNTIME_CONTEXT
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+        from opentelemetry.trace.propagation import _SPAN_KEY
+
+        variable = getattr(_RUNTIME_CONTEXT, "_current_context", None)
+    except ImportError:
+        return _public_current_span
+    if not isinstance(_RUNTIME_CONTEXT, ContextVarsRuntimeContext) or variable is None or not hasattr(variable, "get"):
+        return _public_current_span
+    get = variable.get
+    key = _SPAN_KEY
+
+    def read() -> Any:
+        return get().get(key)
+
+    return read
+
+
+# --- the SDK's batch processors (BatchSpanProcessor, BatchLogRecordProcessor; SDK 1.44-1.45 layout) ------------------
+def _batch(processor: Any) -> Any:
+    batch = getattr(processor, "_batch_processor", None)
+    if batch is None or not hasattr(batch, "_queue") or getattr(batch, "_metrics", None) is None:
+        return None
+    return batch
+
+
+def wrap_batch_drops(processor: Any, wrap: Callable[[Any], Any]) -> Any | None:
+    """Put ``wrap(metrics)`` in place of the batch processor's processor-metrics object, the one object it tells about
+    each item it drops (``_batch_processor._metrics.drop_items``); returns the batch processor, or None on another
+    layout (the loss is then bounded, only not counted). Writing the SDK's own field is the only way: the SDK makes its
+    processor metrics public only when OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED is set, and then as OpenTelemetry
+    metrics, not as a hook. ``wrap`` must pass every call through."""
+    batch = _batch(processor)
+    if batch is None:
+        return None
+    inner = batch._metrics
+    if getattr(inner, "signalfire_wrapped", False):
+        return batch
+    batch._metrics = wrap(inner)
+    return batch
+
+
+def batch_queue_length(batch: Any) -> int:
+    """How many items a batch processor (as returned by :func:`wrap_batch_drops`) still holds in its queue."""
+    return len(batch._queue)
+
+
+# --- metric exporters -------------------------------------------------------------------------------------------------
+def exporter_preferences(exporter: Any) -> tuple[Any, Any]:
+    """A MetricExporter's preferred temporality and aggregation, as its constructor stored them (the SDK's reader reads
+    the same private fields; there is no public getter)."""
+    return exporter._preferred_temporality, exporter._preferred_aggregation

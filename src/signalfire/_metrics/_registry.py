@@ -25,9 +25,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from opentelemetry.trace import get_current_span
-
 from signalfire import _scrub
+from signalfire._compat import opentelemetry as compat
 
 __all__ = [
     "KINDS",
@@ -177,34 +176,7 @@ class Backend:
         self.exemplars = exemplars
 
 
-def _current_span_from_api() -> Any:
-    return get_current_span()
-
-
-def _current_span_reader() -> Callable[[], Any]:
-    """The fastest way to read the current span: the context variable the SDK's runtime context keeps (a third of
-    ``get_current_span()``'s cost, which matters on every counter add); the public API where that is not available."""
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
-        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-        from opentelemetry.trace.propagation import _SPAN_KEY
-
-        variable = (
-            _RUNTIME_CONTEXT._current_context if isinstance(_RUNTIME_CONTEXT, ContextVarsRuntimeContext) else None
-        )
-        if variable is None:
-            return _current_span_from_api
-        get = variable.get
-
-        def read() -> Any:
-            return get().get(_SPAN_KEY)
-
-        return read
-    except (ImportError, AttributeError):
-        return _current_span_from_api
-
-
-_current_span = _current_span_reader()
+_current_span = compat.current_span_reader()
 
 
 # (span, its exemplar labels): the metrics recorded while one request is handled share one span, and formatting a

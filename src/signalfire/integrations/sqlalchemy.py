@@ -166,30 +166,34 @@ class _EngineHooks:
             return
         compat.sqlalchemy_start_usage(self.tracer, used, idle)
 
-    # Signatures of SQLAlchemy's before/after_cursor_execute and handle_error events.
+    # Signatures of SQLAlchemy's before/after_cursor_execute and handle_error events. The start time is kept in the
+    # connection's public ``info`` dict (a connection runs one cursor execution at a time), never on SQLAlchemy's
+    # own objects.
     def _start_timer(self, *args: Any) -> None:
-        context = args[4]
-        if context is not None:
-            context._signalfire_start = integrations.now()
+        try:
+            args[0].info[_STARTED] = integrations.now()
+        except Exception:  # telemetry never breaks the query
+            _log.debug("signalfire: timing a query failed", exc_info=True)
 
     def _record_duration(self, *args: Any) -> None:
-        self._finish(args[4], args[2])
+        self._finish(args[0], args[2])
 
     def _record_failed(self, exception_context: Any) -> None:
-        self._finish(exception_context.execution_context, exception_context.statement)
+        self._finish(exception_context.connection, exception_context.statement)
 
-    def _finish(self, context: Any, statement: Any) -> None:
+    def _finish(self, connection: Any, statement: Any) -> None:
         try:
-            start = getattr(context, "_signalfire_start", None)
+            start = connection.info.pop(_STARTED, None) if connection is not None else None
             if start is None or not isinstance(statement, str):
                 return
-            context._signalfire_start = None
             operation, table = operation_and_table(statement)
             self._durations.record(self.vendor, operation, table, integrations.now() - start)
         except Exception:  # telemetry never breaks the query
             _log.debug("signalfire: recording a query duration failed", exc_info=True)
 
 
+# The key of a cursor execution's start time in ``Connection.info``.
+_STARTED = "signalfire.query_started"
 _tracer_class: type | None = None
 _tracer_class_built = False
 
