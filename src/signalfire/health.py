@@ -59,6 +59,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from signalfire import _scrub
+from signalfire._compat import opentelemetry as compat
 from signalfire._settings import Settings
 
 if TYPE_CHECKING:
@@ -366,15 +367,9 @@ _UNSAMPLED_PARENT = NonRecordingSpan(
         trace_flags=TraceFlags(TraceFlags.DEFAULT),
     )
 )
-_QUIET = otel_context.set_value(
-    "suppress_instrumentation",
-    True,
-    otel_context.set_value(
-        otel_context._SUPPRESS_INSTRUMENTATION_KEY,
-        True,
-        trace.set_span_in_context(_UNSAMPLED_PARENT, otel_context.Context()),
-    ),
-)
+_QUIET = trace.set_span_in_context(_UNSAMPLED_PARENT, otel_context.Context())
+for _key in compat.suppress_instrumentation_keys():
+    _QUIET = otel_context.set_value(_key, True, _QUIET)
 
 
 def _quiet_context() -> contextvars.Context:

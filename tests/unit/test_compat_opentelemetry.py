@@ -263,3 +263,24 @@ def test_exporter_preferences_are_what_the_exporter_was_built_with() -> None:
     temporality, aggregation = compat.exporter_preferences(exporter)
     assert temporality[Counter] is AggregationTemporality.DELTA
     assert aggregation is None  # nothing given: the SDK keeps None and its reader picks the default
+
+
+def test_the_suppression_keys_turn_contrib_instrumentation_off() -> None:
+    """A context holding the keys is one in which contrib's is_instrumentation_enabled() says no, as under its own
+    suppress_instrumentation()."""
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
+
+    keys = compat.suppress_instrumentation_keys()
+    assert len(keys) == 2, "the API no longer has _SUPPRESS_INSTRUMENTATION_KEY: health checks may be traced"
+    quiet = context.Context()
+    for key in keys:
+        quiet = context.set_value(key, True, quiet)
+    token = context.attach(quiet)
+    try:
+        assert not is_instrumentation_enabled()
+    finally:
+        context.detach(token)
+    assert is_instrumentation_enabled()
+    with suppress_instrumentation():
+        assert all(context.get_value(key) is True for key in keys)

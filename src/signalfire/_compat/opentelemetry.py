@@ -26,6 +26,7 @@ __all__ = [
     "http_layout_known",
     "http_send",
     "span_attributes",
+    "suppress_instrumentation_keys",
     "wrap_batch_drops",
 ]
 
@@ -297,3 +298,15 @@ def exporter_preferences(exporter: Any) -> tuple[Any, Any]:
     """A MetricExporter's preferred temporality and aggregation, as its constructor stored them (the SDK's reader reads
     the same private fields; there is no public getter)."""
     return exporter._preferred_temporality, exporter._preferred_aggregation
+
+
+# --- instrumentation suppression --------------------------------------------------------------------------------------
+def suppress_instrumentation_keys() -> tuple[Any, ...]:
+    """The context keys that turn OpenTelemetry's instrumentations off, as contrib's ``suppress_instrumentation()``
+    sets them: the API's ``context._SUPPRESS_INSTRUMENTATION_KEY`` (what instrumentations check) and the plain string
+    key older ones read. The public context manager lives in opentelemetry-instrumentation, which signalfire does not
+    require; health checks need the keys in a context built once."""
+    from opentelemetry import context
+
+    key = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    return ("suppress_instrumentation",) if key is None else (key, "suppress_instrumentation")
