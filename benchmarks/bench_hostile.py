@@ -448,7 +448,7 @@ def compare(path: str, pairs: int = 30, loop: int = 300) -> None:
     other = importlib.util.module_from_spec(spec)
     sys.modules["other_scrub"] = other
     spec.loader.exec_module(other)
-    from signalfire import _scrub
+    from signalfire._scrub import _policy as _scrub
 
     this_scrubber, other_scrubber = _scrub.Scrubber(), other.Scrubber()
     ids = [uuid.uuid4().hex for _ in range(pairs * loop * 2 + 2 * loop)]

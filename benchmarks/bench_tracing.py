@@ -214,8 +214,8 @@ def _sdk_encode(kind: str) -> Callable[[], Callable[[], object]]:
 def _signalfire_export(kind: str) -> Callable[[], Callable[[], object]]:
     def setup() -> Callable[[], object]:
         """What signalfire's span exporter does per batch before the transport: scrub at the wire and encode."""
-        from signalfire._otlp_encode import SpanEncoder
-        from signalfire._scrub import Scrubber
+        from signalfire._export._otlp_encode import SpanEncoder
+        from signalfire._scrub._policy import Scrubber
 
         spans = _realistic_spans(kind)
         encoder = SpanEncoder(Scrubber())
@@ -240,9 +240,9 @@ def otlp_encode() -> Callable[[], object]:
 
 
 def signalfire_http_export() -> Callable[[], object]:
-    from signalfire._otlp_spans import encoding_exporter
-    from signalfire._scrub import Scrubber
-    from signalfire._scrub_wire import ScrubbingSpanExporter
+    from signalfire._export._otlp_spans import encoding_exporter
+    from signalfire._scrub._policy import Scrubber
+    from signalfire._scrub._wire import ScrubbingSpanExporter
 
     spans = _server_spans()
     endpoint = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
@@ -252,8 +252,8 @@ def signalfire_http_export() -> Callable[[], object]:
 
 def signalfire_encode() -> Callable[[], object]:
     """signalfire's encoder, scrubbing included (the SDK's row above does not scrub)."""
-    from signalfire._otlp_encode import SpanEncoder
-    from signalfire._scrub import Scrubber
+    from signalfire._export._otlp_encode import SpanEncoder
+    from signalfire._scrub._policy import Scrubber
 
     spans = _server_spans()
     encoder = SpanEncoder(Scrubber())
@@ -264,8 +264,8 @@ def sdk_scrub_encode() -> Callable[[], object]:
     """What signalfire did before its encoder: ScrubbingSpanExporter's scrubbing, then the SDK's encoder."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    from signalfire._scrub import Scrubber
-    from signalfire._scrub_wire import scrub_spans
+    from signalfire._scrub._policy import Scrubber
+    from signalfire._scrub._wire import scrub_spans
 
     spans = _server_spans()
     scrubber = Scrubber()

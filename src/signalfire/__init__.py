@@ -16,7 +16,7 @@ from signalfire._errors import add_breadcrumb, capture_exception, capture_messag
 from signalfire._logging import get_logger, logging_processors
 from signalfire._metrics import metrics
 from signalfire._runtime import Observability, init_observability, shutdown
-from signalfire._scrub import register_secret, scrub
+from signalfire._scrub._policy import register_secret, scrub
 from signalfire._settings import ConfigurationError, Settings
 from signalfire._tracing import span, traced
 from signalfire._version import __version__

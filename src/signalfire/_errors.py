@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
-from signalfire import _drops, _logging
+from signalfire import _logging
+from signalfire._export import _drops
 from signalfire._settings import Settings
 
 if TYPE_CHECKING:
     from sentry_sdk.transport import Transport
 
     from signalfire._runtime import Observability
-    from signalfire._scrub import Scrubber
+    from signalfire._scrub._policy import Scrubber
 
 __all__ = [
     "add_breadcrumb",
@@ -525,7 +526,7 @@ def _scrub_envelope(envelope: Any) -> Any:
 def _strip_statements(value: Any) -> Any:
     """Bound parameters a database error message repeats (``[parameters: ...]``, ``Key (...)=(...)``) removed from
     every string of an event (its exception values, message, breadcrumbs, frame variables)."""
-    from signalfire._scrub_wire import strip_statement_data
+    from signalfire._scrub._wire import strip_statement_data
 
     if isinstance(value, str):
         return strip_statement_data(value) if "[parameters: " in value or "Key (" in value else value
@@ -537,14 +538,14 @@ def _strip_statements(value: Any) -> Any:
 
 
 def _scrub_active() -> Scrubber:
-    from signalfire import _scrub
+    from signalfire._scrub import _policy as _scrub
 
     return _scrub.active()
 
 
 def _scrub_logs(payload: dict[str, Any]) -> dict[str, Any]:
     """Sentry logs (``enable_logs``): every body and attribute value scrubbed, ids, times and levels kept."""
-    from signalfire._scrub import scrub_attribute
+    from signalfire._scrub._policy import scrub_attribute
 
     scrubber = _scrub_active()
     logs = []
@@ -975,7 +976,7 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
 
     Raises when a part cannot be scrubbed; the caller then drops the event.
     """
-    from signalfire import _scrub
+    from signalfire._scrub import _policy as _scrub
 
     scrubber = _scrub.active()
     kept = {key: event[key] for key in _STRUCTURAL if key in event}
@@ -1005,7 +1006,7 @@ def _redact_pairs(value: Any, scrubber: Scrubber) -> Any:
     ``"b'cookie'"``, a name the policy does not recognise, so Sentry's quoting is removed first; which names are
     credentials is the policy's (``_scrub.header_category``).
     """
-    from signalfire._scrub import header_category, marker
+    from signalfire._scrub._policy import header_category, marker
 
     if isinstance(value, dict):
         return {k: _redact_pairs(v, scrubber) for k, v in value.items()}
@@ -1033,7 +1034,7 @@ def _scrub_trace_context(context: dict[str, Any], scrubber: Scrubber) -> dict[st
 
 
 def _scrub_request(request: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
-    from signalfire._scrub import header_category, marker
+    from signalfire._scrub._policy import header_category, marker
 
     result: dict[str, Any] = {}
     for key, value in request.items():
@@ -1058,7 +1059,7 @@ def _scrub_request(request: dict[str, Any], scrubber: Scrubber) -> dict[str, Any
 
 
 def _scrub_user(user: dict[str, Any], scrubber: Scrubber, send_user_email: bool) -> dict[str, Any]:
-    from signalfire._scrub import marker
+    from signalfire._scrub._policy import marker
 
     email = user.get("email")
     rest = {k: v for k, v in user.items() if k not in ("ip_address", "email")}
@@ -1069,7 +1070,7 @@ def _scrub_user(user: dict[str, Any], scrubber: Scrubber, send_user_email: bool)
 
 
 def _scrub_breadcrumb(crumb: dict[str, Any]) -> dict[str, Any]:
-    from signalfire import _scrub
+    from signalfire._scrub import _policy as _scrub
 
     kept: dict[str, Any] = {k: crumb[k] for k in ("timestamp", "type", "level") if k in crumb}
     scrubber = _scrub.active()
@@ -1336,9 +1337,9 @@ def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str |
 
 
 def _request_info(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """Sentry's ``request`` interface from the ASGI scope, under the one URL policy (``signalfire._url``): secret
+    """Sentry's ``request`` interface from the ASGI scope, under the one URL policy (``signalfire._web._url``): secret
     path segments and query values redacted, headers allow-listed (scrubbed again in before_send)."""
-    from signalfire import _url
+    from signalfire._web import _url
 
     return _url.sentry_request(scope)
 
@@ -1382,7 +1383,7 @@ def _patch_starlette_handler_lookup() -> None:
 
 def _report_handled(conn: Any, exc: Exception) -> None:
     try:
-        from signalfire._url import route_template
+        from signalfire._web._url import route_template
 
         scope = conn.scope
         capture_unhandled(exc, scope, route_template(scope))

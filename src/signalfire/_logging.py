@@ -26,10 +26,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from signalfire import _drops, _scrub
 from signalfire._compat import opentelemetry as compat
 from signalfire._compat import structlog as compat_structlog
+from signalfire._export import _drops
 from signalfire._imports import when_imported
+from signalfire._scrub import _policy as _scrub
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -417,7 +418,7 @@ _SEVERITY = {logging.DEBUG: 5, logging.INFO: 9, logging.WARNING: 13, logging.ERR
 
 
 def _strip_statement_data(text: str) -> str:
-    from signalfire._scrub_wire import strip_statement_data
+    from signalfire._scrub._wire import strip_statement_data
 
     return strip_statement_data(text)
 
@@ -946,10 +947,10 @@ def _otlp_logger(settings: Settings, resource: Resource | None) -> tuple[Any, An
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    from signalfire import _scrub
-    from signalfire._drops import CountingLogExporter, dropped, watch_batch_processor
-    from signalfire._otlp import address, otlp_exporter
-    from signalfire._scrub_wire import ScrubbingLogExporter
+    from signalfire._export._drops import CountingLogExporter, dropped, watch_batch_processor
+    from signalfire._export._otlp import address, otlp_exporter
+    from signalfire._scrub import _policy as _scrub
+    from signalfire._scrub._wire import ScrubbingLogExporter
 
     target = settings.otlp_target("logs")
     if target is None:

@@ -30,9 +30,11 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from signalfire import _drops, _errors, _instance, _logging, _metrics, _otlp, _scrub, _settings, _tracing
+from signalfire import _errors, _instance, _logging, _metrics, _settings, _tracing
 from signalfire._compat import uvicorn as uvicorn_compat
+from signalfire._export import _drops, _otlp
 from signalfire._metrics import _provider as metrics_provider
+from signalfire._scrub import _policy as _scrub
 from signalfire._settings import ConfigurationError, Settings
 
 __all__ = ["Observability", "Owner", "current", "init_observability", "reset", "shutdown", "start"]

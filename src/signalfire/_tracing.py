@@ -32,10 +32,11 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from signalfire import _drops, _scrub
-from signalfire._drops import CountingSpanExporter, watch_batch_processor
-from signalfire._otlp import address, otlp_exporter
-from signalfire._scrub_wire import ScrubbingSpanExporter
+from signalfire._export import _drops
+from signalfire._export._drops import CountingSpanExporter, watch_batch_processor
+from signalfire._export._otlp import address, otlp_exporter
+from signalfire._scrub import _policy as _scrub
+from signalfire._scrub._wire import ScrubbingSpanExporter
 from signalfire._settings import Settings
 
 __all__ = ["build_resource", "install", "span", "traced"]
@@ -206,7 +207,7 @@ def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, tuple[str, i
             if target is not None:
                 exporters.append((otlp_exporter("traces", target), address(target.endpoint, target.protocol)))
         elif name == "console":
-            from signalfire._console import SpanTreeExporter
+            from signalfire._export._console import SpanTreeExporter
 
             exporters.append((SpanTreeExporter(), None))
     return exporters

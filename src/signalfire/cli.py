@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit
 
-from signalfire._scrub import Scrubber, mask_config_value
+from signalfire._scrub._policy import Scrubber, mask_config_value
 from signalfire._settings import (
     ConfigurationError,
     Settings,
@@ -94,7 +94,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 
 # --- masking ----------------------------------------------------------------------------------------------------------
-# What is masked is the one policy's (signalfire._scrub.mask_config_value); how it reads is the CLI's: a value hidden
+# What is masked is the one policy's (_scrub._policy.mask_config_value); how it reads is the CLI's: a value hidden
 # whole is "****", so the table stays narrow and a masked field is told apart from a value that holds a marker.
 MASK = "****"
 
@@ -642,7 +642,7 @@ def _dashboards_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_dashboards(args: argparse.Namespace) -> int:
     """Write one Grafana dashboard JSON file per dashboard into --out and list the files written."""
-    from signalfire._dashboards import DashboardOptions, render_dashboards
+    from signalfire._generators._dashboards import DashboardOptions, render_dashboards
 
     options = DashboardOptions(uid_prefix=args.uid_prefix, title_prefix=args.title_prefix, matchers=args.matchers)
     rendered = render_dashboards(registry_instruments(args), options)
@@ -657,7 +657,7 @@ def run_dashboards(args: argparse.Namespace) -> int:
 
 
 def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
-    from signalfire._alerts import option_fields
+    from signalfire._generators._alerts import option_fields
 
     _registry_arguments(parser)
     parser.add_argument("--out", metavar="FILE", default="-", help="rule file to write (default: standard output)")
@@ -679,7 +679,7 @@ def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_alerts(args: argparse.Namespace) -> int:
     """Write the Prometheus rule file (alerts and SLO recording rules) to --out or standard output."""
-    from signalfire._alerts import AlertOptions, option_fields, render_alert_rules
+    from signalfire._generators._alerts import AlertOptions, option_fields, render_alert_rules
 
     values: dict[str, Any] = {}
     for option in option_fields():

@@ -58,8 +58,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from signalfire import _scrub
 from signalfire._compat import opentelemetry as compat
+from signalfire._scrub import _policy as _scrub
 from signalfire._settings import Settings
 
 if TYPE_CHECKING:
@@ -379,7 +379,7 @@ def _quiet_context() -> contextvars.Context:
 
 
 # --- scrubbing ------------------------------------------------------------------------------------------------------
-# The one policy (signalfire._scrub) decides what a probe may show, as in a log line or a span; a check adds only its
+# The one policy (_scrub._policy) decides what a probe may show, as in a log line or a span; a check adds only its
 # own secrets (the passwords of the clients it checks, its request's header values). What is health's is the shape:
 # details become JSON-ready (objects by their repr), bounded in depth.
 _MAX_DETAIL_DEPTH = 16
@@ -689,7 +689,7 @@ def yield_to_app(app: Any, note: Any) -> None:
 def _warn_if_traced(settings: Settings) -> None:
     if not settings.excluded_paths:
         return  # SIGNALFIRE_EXCLUDED_PATHS=none: the user asked for probes to be traced
-    from signalfire import _http
+    from signalfire._web import _http
 
     matcher = _http.excluded_path_matcher(settings)
     variables = {

@@ -141,7 +141,7 @@ class Telemetry:
 
     def span_tree(self) -> str:
         """Every captured trace rendered as the development span tree (names, durations, key attributes)."""
-        from signalfire._console import render_tree
+        from signalfire._export._console import render_tree
 
         traces: dict[int, list[ReadableSpan]] = {}
         for item in self.spans:

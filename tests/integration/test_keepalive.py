@@ -82,7 +82,7 @@ def test_a_500_the_app_returns_keeps_the_connection() -> None:
 
 async def test_the_500_signalfire_sends_itself_says_connection_close(telemetry: Any) -> None:
     """An ASGI app that raises before answering: signalfire's own 500 carries connection: close and the request id."""
-    from signalfire._http import ObservabilityMiddleware
+    from signalfire._web._http import ObservabilityMiddleware
 
     async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise RuntimeError("no answer")

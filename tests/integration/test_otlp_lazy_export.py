@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import signalfire
-from signalfire import _drops
+from signalfire._export import _drops
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import signalfire
-from signalfire._otlp_spans import encoding_exporter
-from signalfire._scrub import Scrubber
-from signalfire._scrub_wire import ScrubbingSpanExporter, scrub_spans
+from signalfire._export._otlp_spans import encoding_exporter
+from signalfire._scrub._policy import Scrubber
+from signalfire._scrub._wire import ScrubbingSpanExporter, scrub_spans
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import pytest
 
 import signalfire
 from signalfire import metrics
-from signalfire._alerts import AlertOptions, render_alert_rules
-from signalfire._dashboards import dashboard_queries, dashboards
+from signalfire._generators._alerts import AlertOptions, render_alert_rules
+from signalfire._generators._dashboards import dashboard_queries, dashboards
 from signalfire._metrics import Metrics
 from tests.conftest import require_binary
 from tests.prometheus_server import PrometheusServer

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from signalfire import metrics
-from signalfire._alerts import AlertOptions, alert_rules, dump_yaml, render_alert_rules
-from signalfire._promql import Catalog
+from signalfire._generators._alerts import AlertOptions, alert_rules, dump_yaml, render_alert_rules
+from signalfire._generators._promql import Catalog
 from tests.conftest import require_binary
 from tests.unit.registry import registry_instruments
 

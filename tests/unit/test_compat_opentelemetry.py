@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from signalfire._compat import opentelemetry as compat
-from signalfire._otlp_spans import encoding_exporter
-from signalfire._scrub import Scrubber
-from signalfire._scrub_wire import ScrubbingSpanExporter
+from signalfire._export._otlp_spans import encoding_exporter
+from signalfire._scrub._policy import Scrubber
+from signalfire._scrub._wire import ScrubbingSpanExporter
 
 SECRET = "password=Wire-Compat-Pw-991"
 

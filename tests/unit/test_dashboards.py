@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from signalfire._alerts import dump_yaml
-from signalfire._dashboards import DashboardOptions, dashboard_queries, dashboards, render_dashboards
-from signalfire._promql import Catalog
+from signalfire._generators._alerts import dump_yaml
+from signalfire._generators._dashboards import DashboardOptions, dashboard_queries, dashboards, render_dashboards
+from signalfire._generators._promql import Catalog
 from tests.conftest import require_binary
 from tests.unit.registry import registry_instruments
 

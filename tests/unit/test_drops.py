@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import signalfire
-from signalfire import _drops, _runtime
+from signalfire import _runtime
+from signalfire._export import _drops
 from signalfire._metrics import metrics
 from signalfire._metrics._otel import InMemoryRegistryReader
 from signalfire._settings import Settings

@@ -294,7 +294,7 @@ def test_scrubber_failure_drops_the_event_instead_of_sending_it_raw(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If scrubbing raises, the event is dropped (fail closed) and counted; the caller sees no exception."""
-    from signalfire import _scrub
+    from signalfire._scrub import _policy as _scrub
 
     class Broken:
         def scrub(self, value: Any, **_: Any) -> Any:

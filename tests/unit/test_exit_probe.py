@@ -1,4 +1,4 @@
-"""The exit path's one question to each collector: does it refuse connections? (signalfire._otlp.address/refusing)"""
+"""The exit path's one question to each collector: does it refuse connections? (_export._otlp.address/refusing)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signalfire._otlp import address, refusing
+from signalfire._export._otlp import address, refusing
 from tests.receivers import free_port
 
 

@@ -197,7 +197,7 @@ def test_the_span_tree_exporter_survives_a_closed_stream() -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from signalfire._console import SpanTreeExporter
+    from signalfire._export._console import SpanTreeExporter
 
     memory = InMemorySpanExporter()
     provider = TracerProvider()

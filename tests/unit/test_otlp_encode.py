@@ -22,11 +22,12 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from signalfire import _otlp_encode, _scrub
-from signalfire._otlp_encode import SpanEncoder
-from signalfire._otlp_spans import encoding_exporter
-from signalfire._scrub import Scrubber
-from signalfire._scrub_wire import ScrubbingSpanExporter, scrub_spans
+from signalfire._export import _otlp_encode
+from signalfire._export._otlp_encode import SpanEncoder
+from signalfire._export._otlp_spans import encoding_exporter
+from signalfire._scrub import _policy as _scrub
+from signalfire._scrub._policy import Scrubber
+from signalfire._scrub._wire import ScrubbingSpanExporter, scrub_spans
 
 CORPUS = json.loads((Path(__file__).parent.parent / "data" / "secrets.json").read_text())["secrets"]
 RESOURCE = Resource.create({"service.name": "checkout", "service.version": "1.4.2", "team": "payments"})

@@ -18,7 +18,8 @@ from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from signalfire import ConfigurationError, Settings, _drops, _otlp, init_observability
+from signalfire import ConfigurationError, Settings, init_observability
+from signalfire._export import _drops, _otlp
 from signalfire._settings import OtlpTarget
 from tests.receivers import free_port
 
@@ -32,7 +33,7 @@ TRANSPORT = [
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
-    "signalfire._otlp_spans",
+    "signalfire._export._otlp_spans",
     "urllib.request",  # and http.client, email: asked only where a proxy may be configured (_otlp.address)
     "prometheus_client",  # OTEL_METRICS_EXPORTER=otlp: no /metrics endpoint
 ]

@@ -1,6 +1,6 @@
 """One redaction policy for health responses, the CLI's output and Sentry events: what each shows users.
 
-These hold what every adapter showed before the policy moved into ``signalfire._scrub`` (health's own URL and
+These hold what every adapter showed before the policy moved into ``signalfire._scrub._policy`` (health's own URL and
 ``password=`` patterns, the CLI's secret-named field words, the Sentry credential-header list), and the adversarial
 properties: whatever the input, no adapter leaks a secret the policy knows, and none raises.
 """
@@ -16,7 +16,8 @@ from hypothesis import HealthCheck as HypothesisHealthCheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signalfire import _errors, _scrub, cli
+from signalfire import _errors, cli
+from signalfire._scrub import _policy as _scrub
 from signalfire._settings import Settings
 from signalfire.health import CheckFailed, HealthCheck
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 import signalfire
-from signalfire._access import ACCESS_LOGGER
+from signalfire._web._access import ACCESS_LOGGER
 
 
 def make_app() -> FastAPI:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import signalfire
-from signalfire._scrub import DEFAULT_ALLOW_KEYS, SENSITIVE_KEY_TERMS, SENSITIVE_KEY_WORDS, Scrubber, active
+from signalfire._scrub._policy import DEFAULT_ALLOW_KEYS, SENSITIVE_KEY_TERMS, SENSITIVE_KEY_WORDS, Scrubber, active
 
 CORPUS = json.loads((Path(__file__).parent.parent / "data" / "secrets.json").read_text())["secrets"]
 

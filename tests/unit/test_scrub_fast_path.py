@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signalfire import _scrub, _url
-from signalfire._scrub import Scrubber
+from signalfire._scrub import _policy as _scrub
+from signalfire._scrub._policy import Scrubber
+from signalfire._web import _url
 
 # Every pattern's prefixes and separators, as benchmarks/bench_hostile.py repeats them, plus a few real secrets.
 UNITS = [
@@ -130,8 +131,8 @@ def test_unquote_plus_is_urllibs(text):
 
 def test_the_access_line_cuts_the_path_at_the_attribute_limit():
     """A hostile path is cut where the span's url.path is cut, before it is scrubbed."""
-    from signalfire._access import AccessLog
     from signalfire._settings import Settings
+    from signalfire._web._access import AccessLog
 
     lines = []
     access = AccessLog(Settings.resolve(attribute_value_length_limit=100))

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signalfire import _scrub
-from signalfire._scrub import Scrubber
+from signalfire._scrub import _policy as _scrub
+from signalfire._scrub._policy import Scrubber
 
 # Each pattern's prefixes, separators and body characters: what a hostile client would repeat.
 FRAGMENTS: dict[str, list[str]] = {
@@ -192,7 +192,7 @@ def test_attributes_are_cut_to_the_attribute_limit_before_scrubbing():
 def test_the_running_scrubber_counts_what_it_cuts():
     """After init, the scrubber counts a cut string with the runtime's loss counter (telemetry_dropped_total)."""
     import signalfire
-    from signalfire import _drops
+    from signalfire._export import _drops
 
     signalfire.init_observability(traces_exporter="none", scrub_max_length=64)
     try:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 import signalfire
-from signalfire import _scrub
-from signalfire._scrub import Scrubber, scrub_attribute
+from signalfire._scrub import _policy as _scrub
+from signalfire._scrub._policy import Scrubber, scrub_attribute
 from signalfire._settings import Settings, secret_environment_values
 
 

@@ -18,11 +18,11 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
+from signalfire._export._otlp_encode import SpanEncoder
 from signalfire._metrics._otel import InMemoryRegistryReader
 from signalfire._metrics._registry import MetricsRegistry
-from signalfire._otlp_encode import SpanEncoder
-from signalfire._scrub import Scrubber
-from signalfire._scrub_wire import (
+from signalfire._scrub._policy import Scrubber
+from signalfire._scrub._wire import (
     ScrubbingLogExporter,
     ScrubbingSpanExporter,
     scrub_spans,

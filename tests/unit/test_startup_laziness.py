@@ -37,7 +37,7 @@ def test_init_without_app_or_dsn_leaves_the_optional_parts_unimported() -> None:
         import signalfire
         signalfire.init_observability()
         optional = [
-            "sentry_sdk", "structlog", "structlog.dev", "rich", "wrapt", "signalfire.health", "signalfire._http",
+            "sentry_sdk", "structlog", "structlog.dev", "rich", "wrapt", "signalfire.health", "signalfire._web._http",
             "signalfire.integrations.fastapi", "signalfire.integrations.sqlalchemy", "signalfire.integrations.redis",
             "signalfire.integrations.httpx",
         ]

@@ -1,4 +1,4 @@
-"""The one URL policy (signalfire._url): what of a URL the span, the access log, Sentry and httpx record."""
+"""The one URL policy (signalfire._web._url): what of a URL the span, the access log, Sentry and httpx record."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import signalfire
-from signalfire import _url
+from signalfire._web import _url
 from signalfire.testing import Telemetry
 
 TOKEN = "k3Jd9sQ0vLm2Xz8Rt5Yp"

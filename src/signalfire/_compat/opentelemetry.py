@@ -1,6 +1,6 @@
 """OpenTelemetry internals signalfire relies on, in one place; pinned by tests/unit/test_compat_opentelemetry.py.
 
-The OTLP span exporters (``signalfire._otlp_spans``) send request bodies written by signalfire's encoder, which
+The OTLP span exporters (``signalfire._export._otlp_spans``) send request bodies written by signalfire's encoder, which
 scrubs while it encodes. They reach into the SDK's exporters at two points:
 
 - OTLP/HTTP (1.45 layout): ``export()`` is the SDK's, sending bytes through ``_client.export(bytes)`` behind the
@@ -9,7 +9,7 @@ scrubs while it encodes. They reach into the SDK's exporters at two points:
   ``_stub(_channel)``; a stub with an identity serializer sends the encoder's bytes as they are.
 
 Privacy fails closed: when a check below says the layout is unknown, the exporter takes the SDK's own encoder on
-spans scrubbed by the public path (``signalfire._scrub_wire``), never unscrubbed spans.
+spans scrubbed by the public path (``signalfire._scrub._wire``), never unscrubbed spans.
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from signalfire import _drops, _url
+from signalfire._export import _drops
 from signalfire._metrics import _prometheus
 from signalfire._metrics._bridge import OtelBridge
 from signalfire._metrics._catalog import Metrics
 from signalfire._metrics._registry import Backend, Instrument, InstrumentSpec, span_exemplar
 from signalfire._settings import Settings
+from signalfire._web import _url
 
 __all__ = [
     "HttpServerMetrics",

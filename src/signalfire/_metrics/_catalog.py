@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from signalfire import _url
 from signalfire._metrics._registry import HTTP_DURATION_BUCKETS, MetricsRegistry
+from signalfire._web import _url
 
 __all__ = ["Metrics"]
 

@@ -41,12 +41,12 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from signalfire import _scrub
-from signalfire._drops import count_points
+from signalfire._export._drops import count_points
 from signalfire._metrics._registry import Instrument, MetricsRegistry, _Child, _HistogramChild
-from signalfire._scrub_wire import scrub_metrics_data
+from signalfire._scrub import _policy as _scrub
+from signalfire._scrub._wire import scrub_metrics_data
 
-# The semantic-conventions schema the registry's instruments follow; the same value as signalfire._url.SCHEMA_URL (the
+# The semantic-conventions schema the registry's instruments follow; the same value as _web._url.SCHEMA_URL (the
 # server span's tracer), written here so the metrics package does not import the request path's module.
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
 

@@ -13,11 +13,11 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import Resource
 
-from signalfire._drops import CountingMetricExporter
+from signalfire._export._drops import CountingMetricExporter
+from signalfire._export._otlp import address, metric_preferences, otlp_exporter
 from signalfire._metrics import metrics as registry
 from signalfire._metrics._following import FollowingMeter, frozen
 from signalfire._metrics._otel import PeriodicRegistryReader, _RegistryReaderMixin
-from signalfire._otlp import address, metric_preferences, otlp_exporter
 from signalfire._settings import Settings
 
 __all__ = ["build_readers", "install"]

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from signalfire import _scrub
 from signalfire._compat import opentelemetry as compat
+from signalfire._scrub import _policy as _scrub
 
 __all__ = [
     "KINDS",

@@ -2,7 +2,7 @@
 
 SQLAlchemy, Redis and httpx are traced by the OpenTelemetry contrib instrumentations, configured with signalfire's
 providers and extended (statement sanitising and scrubbing, duration metrics); FastAPI/Starlette by signalfire's own
-ASGI middleware (``_http.py``). ``install()`` runs from ``init_observability()`` and instruments each library of
+ASGI middleware (``_web/_http.py``). ``install()`` runs from ``init_observability()`` and instruments each library of
 SIGNALFIRE_AUTO_INSTRUMENT that is installed (at once if imported, else when first imported); ``shutdown()`` undoes
 it.
 """
@@ -118,7 +118,7 @@ _MAX_STATEMENT = 4096
 
 def scrub_text(text: str) -> str:
     """``text`` through the shared scrubber (signalfire.scrub's policy); unchanged if the scrubber fails."""
-    from signalfire import _scrub
+    from signalfire._scrub import _policy as _scrub
 
     try:
         return _scrub.active().scrub_text(text)
@@ -128,7 +128,7 @@ def scrub_text(text: str) -> str:
 
 def sanitize_sql(statement: str) -> str:
     """A SQL statement with inline literal values replaced by ``?``, scrubbed, and at most 4096 characters."""
-    from signalfire._scrub_wire import strip_sql_literals
+    from signalfire._scrub._wire import strip_sql_literals
 
     sanitized = strip_sql_literals(statement)
     if len(sanitized) > _MAX_STATEMENT:

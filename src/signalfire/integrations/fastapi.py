@@ -13,7 +13,8 @@ import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from signalfire import _http, _instance
+from signalfire import _instance
+from signalfire._web import _http
 
 if TYPE_CHECKING:
     from signalfire._runtime import Observability

@@ -4,7 +4,7 @@ Every request of ``httpx.Client`` and ``httpx.AsyncClient`` gets a CLIENT span a
 (and ``baggage``) headers, so a call from one instrumented service to another continues the same trace; the
 instrumentation's ``http.client.request.duration`` histogram goes to signalfire's meter provider.
 
-URLs follow signalfire's one URL policy (``signalfire._url``): the span's ``url.full`` and httpx's own INFO line
+URLs follow signalfire's one URL policy (``signalfire._web._url``): the span's ``url.full`` and httpx's own INFO line
 ``HTTP Request: GET https://...`` carry no userinfo and no secret query values (``?api_key=``, ``?sig=``, ...).
 """
 
@@ -14,7 +14,8 @@ import contextlib
 import logging
 from typing import Any
 
-from signalfire import _url, integrations
+from signalfire import integrations
+from signalfire._web import _url
 
 __all__ = ["install", "instrument_httpx", "uninstrument_httpx"]
 

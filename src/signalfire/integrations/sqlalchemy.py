@@ -5,7 +5,7 @@ contrib package is in ``signalfire._compat.opentelemetry``), and adds through SQ
 query's duration by operation and table (``db.client.operation.duration`` in signalfire's metric registry); and the
 pool read at each scrape (``db.client.connection.count``, state ``used`` / ``idle``). The ``db.statement`` leaves with
 inline literal values replaced by ``?`` and database errors without their bound parameters: that is done at the wire
-(``signalfire._scrub_wire``), for every span, so no override of the tracer is needed for it. The
+(``signalfire._scrub._wire``), for every span, so no override of the tracer is needed for it. The
 instrumentation's own ``db.client.connections.usage`` counter is kept, started from the pool's real counts for an
 engine instrumented while connections are open.
 

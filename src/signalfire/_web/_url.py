@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from signalfire import _scrub
-from signalfire._scrub import unquote_plus
+from signalfire._scrub import _policy as _scrub
+from signalfire._scrub._policy import unquote_plus
 
 __all__ = [
     "HTTP_METHODS",

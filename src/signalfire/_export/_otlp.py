@@ -77,7 +77,7 @@ def build_exporter(signal: Signal, target: OtlpTarget, **extra: Any) -> Any:
         kwargs["compression"] = Compression.Gzip if target.compression == "gzip" else Compression.NoCompression
     if signal == "traces":
         # the SDK's exporter with signalfire's encoder (and the scrubbing) in place of encode_spans()
-        from signalfire._otlp_spans import encoding_exporter
+        from signalfire._export._otlp_spans import encoding_exporter
 
         return encoding_exporter(target.protocol, **kwargs, **extra)
     module_name, class_name = _EXPORTERS[(target.protocol, signal)]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from signalfire._promql import Catalog, InstrumentSpec, Query, duration_seconds, le_matcher, state_label
+from signalfire._generators._promql import Catalog, InstrumentSpec, Query, duration_seconds, le_matcher, state_label
 
 __all__ = ["AlertOptions", "BurnWindow", "alert_rules", "render_alert_rules"]
 

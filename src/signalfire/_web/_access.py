@@ -10,8 +10,9 @@ import logging
 import random
 from typing import Any
 
-from signalfire import _logging, _url
+from signalfire import _logging
 from signalfire._settings import Settings
+from signalfire._web import _url
 
 __all__ = ["AccessLog", "send_error_response"]
 

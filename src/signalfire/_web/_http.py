@@ -28,10 +28,12 @@ from opentelemetry.propagate import extract, get_global_textmap
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from signalfire import _drops, _errors, _logging, _metrics, _tracing, _url
-from signalfire._access import AccessLog, send_error_response
+from signalfire import _errors, _logging, _metrics, _tracing
+from signalfire._export import _drops
 from signalfire._settings import Settings
-from signalfire._url import route_template
+from signalfire._web import _url
+from signalfire._web._access import AccessLog, send_error_response
+from signalfire._web._url import route_template
 
 if TYPE_CHECKING:
     from signalfire._runtime import Observability

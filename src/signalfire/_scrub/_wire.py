@@ -1,4 +1,4 @@
-"""Scrub at the wire: the one policy (:class:`signalfire._scrub.Scrubber`) over the whole OpenTelemetry data model.
+"""Scrub at the wire: the one policy (:class:`_scrub._policy.Scrubber`) over the whole OpenTelemetry data model.
 
 Applied at the last step before an exporter encodes, on the exporter's thread (never on the request path):
 
@@ -33,7 +33,7 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, Status, TraceState
 
-from signalfire._scrub import Scrubber, marker, registry_generation, scrub_attribute
+from signalfire._scrub._policy import Scrubber, marker, registry_generation, scrub_attribute
 
 __all__ = [
     "ScrubbingLogExporter",
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("signalfire")
-# Where losses are counted: (signal, reason, count). Injected by the caller (signalfire._drops.dropped for exporters
+# Where losses are counted: (signal, reason, count). Injected by the caller (_export._drops.dropped for exporters
 # the runtime builds), so that this module needs nothing above it.
 DropSink = Callable[[str, str, int], None]
 
@@ -101,7 +101,7 @@ def wire_text(scrubber: Scrubber, text: str) -> str:
 
 
 def wire_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
-    """An attribute's value as it leaves the process (see :func:`signalfire._scrub.scrub_attribute`), with statement
+    """An attribute's value as it leaves the process (see :func:`_scrub._policy.scrub_attribute`), with statement
     data removed from strings; the same object when nothing changed."""
     new = scrub_attribute(scrubber, key, value)
     if isinstance(new, str):

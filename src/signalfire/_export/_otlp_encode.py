@@ -13,7 +13,7 @@ length-delimited fields, fixed64 times), and what repeats across spans is encode
 What the collector receives is exactly what ``encode_spans()`` of the scrubbed spans would send (the same message,
 byte for byte; tests/unit/test_otlp_encode.py proves it differentially), including the SDK's quirks: an attribute
 whose value cannot be encoded is left out, resources and scopes are grouped by equality in first-seen order, links
-carry no trace state. The scrubbing is :mod:`signalfire._scrub_wire`'s, over the whole model: span and event names,
+carry no trace state. The scrubbing is :mod:`signalfire._scrub._wire`'s, over the whole model: span and event names,
 span, event and link attributes (keys included), status descriptions, the trace state, resource and scope attributes.
 """
 
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import SpanKind, StatusCode
 
 from signalfire._compat.opentelemetry import span_attributes
-from signalfire._scrub import Scrubber, registry_generation
-from signalfire._scrub_wire import scrub_resource, scrub_scope, scrub_trace_state, wire_attribute, wire_text
+from signalfire._scrub._policy import Scrubber, registry_generation
+from signalfire._scrub._wire import scrub_resource, scrub_scope, scrub_trace_state, wire_attribute, wire_text
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan

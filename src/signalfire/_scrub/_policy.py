@@ -798,7 +798,7 @@ class Scrubber:
         secret_values: Iterable[str] = (),
         dropped: Callable[[str, str], object] | None = None,
     ) -> None:
-        # The loss counter (signalfire._drops.dropped, handed down by the runtime): a cut string is counted there.
+        # The loss counter (_export._drops.dropped, handed down by the runtime): a cut string is counted there.
         self.dropped: Callable[[str, str], object] = dropped or _not_counted
         self.emails = emails
         self.phones = phones
@@ -1240,7 +1240,7 @@ def active() -> Scrubber:
 
 def install(settings: Settings, dropped: Callable[[str, str], object] | None = None) -> Scrubber:
     """Make the policy described by ``settings`` the active one (with the secret values the settings hold); returns
-    it. ``dropped`` is the loss counter (``signalfire._drops.dropped``): strings cut at SIGNALFIRE_SCRUB_MAX_LENGTH
+    it. ``dropped`` is the loss counter (``_export._drops.dropped``): strings cut at SIGNALFIRE_SCRUB_MAX_LENGTH
     are counted as ``scrub``/``truncated``."""
     global _active  # noqa: PLW0603 - the one policy of the process, replaced whole
     _active = Scrubber.from_settings(settings, dropped)

@@ -8,7 +8,7 @@ tests/unit/test_compat_opentelemetry.py):
 - HTTP: ``export()`` is the SDK's, with ``encode_spans(spans).SerializePartialToString()`` replaced;
 - gRPC: ``_translate_data()`` returns the bytes, and the stub sends them as they are (an identity serializer).
 
-Privacy fails closed: the encoder scrubs while it encodes (the same policy and fields as ``signalfire._scrub_wire``);
+Privacy fails closed: the encoder scrubs while it encodes (the same policy and fields as ``signalfire._scrub._wire``);
 with an unknown SDK layout (``fast`` False) the exporter takes the SDK's own path on spans scrubbed by the public
 path first. Should the encoder ever fail on a batch, that batch takes the SDK's path too, scrubbed the same way
 (``encoder_fallbacks`` counts it): nothing is lost for it, and nothing leaves unscrubbed.
@@ -24,9 +24,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from signalfire._compat import opentelemetry as compat
-from signalfire._otlp_encode import SpanEncoder
-from signalfire._scrub import Scrubber
-from signalfire._scrub_wire import DropSink, SpanScrubber
+from signalfire._export._otlp_encode import SpanEncoder
+from signalfire._scrub._policy import Scrubber
+from signalfire._scrub._wire import DropSink, SpanScrubber
 
 __all__ = ["encoding_exporter"]
 

@@ -2,7 +2,7 @@
 
 Four dashboards, built with Grafana's own typed builders (grafana-foundation-sdk) so the JSON follows the schema of the
 Grafana version the SDK targets: API overview, business metrics, workers and jobs, database and cache. Every query is
-built by :mod:`signalfire._promql` from ``signalfire.metrics.instruments()``, so a panel cannot ask for a metric the
+built by :mod:`_generators._promql` from ``signalfire.metrics.instruments()``, so a panel cannot ask for a metric the
 service does not expose. Panel ids, grid positions and key order are fixed, so the files diff cleanly in git.
 
 Each dashboard has a ``datasource`` variable (any Prometheus-compatible data source) and a ``job`` variable
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from signalfire._promql import Catalog, InstrumentSpec, Query, prom_labels, state_label
+from signalfire._generators._promql import Catalog, InstrumentSpec, Query, prom_labels, state_label
 
 __all__ = ["DashboardOptions", "Panel", "Target", "dashboard_queries", "dashboards", "render_dashboards"]
 

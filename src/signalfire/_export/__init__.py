@@ -1,0 +1,1 @@
+"""How telemetry leaves the process: OTLP exporters and encoding, the console span tree, lost data."""

@@ -1,0 +1,1 @@
+"""The request path: the ASGI middleware, the URL policy and the access-log line of one request."""
