@@ -501,7 +501,7 @@ class Settings(BaseSettings):
         description="SIGNALFIRE_HANDLE_SIGTERM. Flush on SIGTERM, then run the handler that was there before.",
     )
 
-    # --- logs, request correlation and the scrubber (_logging.py, _scrub/_policy.py) -------------------------------------
+    # --- logs, request correlation and the scrubber (_logging.py, _scrub/_policy.py) ----------------------------------
     log_format: str | None = Field(
         None,
         validation_alias=_env("SIGNALFIRE_LOG_FORMAT"),
@@ -690,7 +690,7 @@ class Settings(BaseSettings):
         "writable; empty it when the server starts.",
     )
 
-    # --- HTTP middleware and integrations (_web/_http.py, integrations/) ------------------------------------------------
+    # --- HTTP middleware and integrations (_web/_http.py, integrations/) ----------------------------------------------
     excluded_paths: tuple[str, ...] = Field(
         ("/health*", "/metrics"),
         validation_alias=_env("SIGNALFIRE_EXCLUDED_PATHS"),
