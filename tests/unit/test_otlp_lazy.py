@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,46 @@ def test_the_first_export_builds_the_exporter_once(monkeypatch: pytest.MonkeyPat
     assert built[0].scrubbers == [("policy", "sink")]
     lazy.shutdown()
     assert built[0].shut
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python 3.12+: on purpose
+def test_a_child_forked_while_the_parent_builds_its_exporter_builds_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn --preload: the master's export thread may be building (holding the exporter's lock) when a worker
+    forks; the worker's first export must not wait for a thread that does not exist in it."""
+    building, release = threading.Event(), threading.Event()
+    parent = os.getpid()
+
+    def build(signal: str, target: OtlpTarget, **extra: Any) -> _Recorder:
+        if os.getpid() == parent:  # the parent's build stays in progress until the child has answered
+            building.set()
+            release.wait(30)
+        return _Recorder()
+
+    monkeypatch.setattr(_otlp, "build_exporter", build)
+    lazy = _otlp.otlp_exporter("traces", _target())
+    parent_export = threading.Thread(target=lazy.export, args=([],))
+    parent_export.start()
+    assert building.wait(30)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one export with the parent's build still "in progress", then leave at once
+        try:
+            done = threading.Thread(target=lambda: os.write(write_end, str(lazy.export([]).name).encode()), daemon=True)
+            done.start()
+            done.join(20)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as pipe:
+            answer = pipe.read()
+    finally:
+        os.waitpid(pid, 0)
+        release.set()
+        parent_export.join(30)
+    assert answer == "SUCCESS"
+    assert lazy.built is not None
 
 
 def test_a_shutdown_before_the_first_export_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,6 +125,19 @@ def _failure(signal: Signal) -> Any:
     return LogRecordExportResult.FAILURE
 
 
+# Every lazy exporter alive, so that a forked child renews their locks. Process-wide, as fork is.
+_lazy_exporters: weakref.WeakSet[LazyExporter] = weakref.WeakSet()
+
+
+def _renew_after_fork() -> None:
+    for exporter in list(_lazy_exporters):
+        exporter.renew_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_after_fork)
+
+
 class LazyExporter:
     """Stands in for the SDK's OTLP exporter of one signal until its first ``export()``, which builds it (on the
     thread that exports: the batch processor's worker, or whoever flushes).
@@ -144,6 +158,12 @@ class LazyExporter:
         self._scrub: tuple[Any, ...] | None = None
         if signal == "traces":  # only span exporters scrub while they encode
             self.scrub_with = self._scrub_with
+        _lazy_exporters.add(self)
+
+    def renew_after_fork(self) -> None:
+        """In a forked child: a fresh lock (a build the parent's export thread had in progress held the old one, and
+        that thread does not exist here), so the child's first export builds its own exporter if none was built."""
+        self._lock = threading.Lock()
 
     @property
     def built(self) -> Any:
