@@ -1047,8 +1047,9 @@ class Scrubber:
             pieces.append(text[done:start])
             if len(pieces) >= 2 * _MAX_KV_REDACTIONS:
                 # a hostile run of key=value pairs: the rest is dropped whole (more redaction, never less), never
-                # judged pair by pair in Python
+                # judged pair by pair in Python; what is dropped is counted, as a cut string is
                 pieces.append(redacted)
+                self._count_truncated()
                 return "".join(pieces)
             pieces.append(f"{quote_char}{redacted}{quote_char}" if quote_char in "'\"" else redacted)
             done = value.end()
