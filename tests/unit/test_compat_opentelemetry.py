@@ -284,3 +284,14 @@ def test_the_suppression_keys_turn_contrib_instrumentation_off() -> None:
     assert is_instrumentation_enabled()
     with suppress_instrumentation():
         assert all(context.get_value(key) is True for key in keys)
+
+
+def test_the_gauge_abc_is_what_the_sdk_hands_out() -> None:
+    """opentelemetry.metrics._Gauge is the ABC of the SDK's synchronous gauge (the following meter subclasses it)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    provider = MeterProvider()
+    try:
+        assert isinstance(provider.get_meter("contract").create_gauge("contract.gauge"), compat.Gauge)
+    finally:
+        provider.shutdown()

@@ -120,3 +120,31 @@ def test_frozen_makes_any_argument_hashable_and_stable(value: Any) -> None:
 @pytest.mark.parametrize("bad", [[{1, 2}], {"a": bytearray(b"x")}])
 def test_frozen_accepts_unhashable_leaves(bad: Any) -> None:
     assert hash(frozen(bad)) == hash(frozen(bad))
+
+
+def test_an_instrument_a_new_provider_refuses_records_nothing_and_breaks_nothing() -> None:
+    """The SDK raises on an invalid instrument name; pointing at the next provider must not raise for it."""
+
+    class Refusing(MeterProvider):
+        def get_meter(self, *args: Any, **kwargs: Any) -> Any:
+            meter = super().get_meter(*args, **kwargs)
+
+            class Refuse:
+                def __getattr__(self, name: str) -> Any:
+                    if name.startswith("create_"):
+                        raise ValueError("refused")
+                    return getattr(meter, name)
+
+            return Refuse()
+
+    meter = FollowingMeter("shop", None, None, None)
+    counter = meter.create_counter("shop.orders")
+    refusing = Refusing()
+    meter.point_at(refusing)  # no exception
+    counter.add(1)  # recorded nowhere, no exception
+    provider, reader = _provider()
+    meter.point_at(provider)
+    counter.add(2)
+    assert [p.value for p in _points(reader.get_metrics_data(), "shop.orders")] == [2]
+    provider.shutdown()
+    refusing.shutdown()

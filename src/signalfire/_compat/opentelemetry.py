@@ -17,7 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+# The synchronous gauge's ABC: the metrics API (1.23+) exports it from ``opentelemetry.metrics`` only as ``_Gauge``.
+from opentelemetry.metrics import _Gauge as Gauge
+
 __all__ = [
+    "Gauge",
     "batch_queue_length",
     "current_span_reader",
     "exporter_preferences",

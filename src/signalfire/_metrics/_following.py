@@ -5,12 +5,13 @@ whose meters and instruments stay the same objects across re-initialisations (te
 provider of the instance running now. Each instrument is created once per identity, as the SDK dedupes (code that
 creates its counter per request must not grow memory), and re-created on every provider it is pointed at.
 
-Only public API types are used (``opentelemetry.metrics.Meter`` and the instrument ABCs), so nothing here depends on
-the API's private proxy classes.
+Only public API types are used (``opentelemetry.metrics.Meter`` and the instrument ABCs; the synchronous gauge's ABC,
+which the API exports as ``_Gauge``, comes through ``_compat``), so nothing here depends on the API's proxy classes.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,10 +27,13 @@ from opentelemetry.metrics import (
     ObservableUpDownCounter,
     UpDownCounter,
 )
-from opentelemetry.metrics import _Gauge as Gauge
 from opentelemetry.util.types import Attributes
 
+from signalfire._compat.opentelemetry import Gauge
+
 __all__ = ["FollowingMeter", "frozen"]
+
+_log = logging.getLogger("signalfire")
 
 
 class _Nothing:
@@ -66,7 +70,13 @@ class _Follows:
         self.real: Any = _NOTHING
 
     def point_at(self, meter: otel_metrics.Meter) -> None:
-        self.real = self.follow_create(meter)
+        # An instrument the new provider refuses (the SDK raises on an invalid name, to whoever created it) records
+        # nothing there: a re-initialisation must not fail on what the application got wrong earlier.
+        try:
+            self.real = self.follow_create(meter)
+        except Exception:
+            self.real = _NOTHING
+            _log.debug("signalfire: an instrument could not be re-created on the new meter provider", exc_info=True)
 
 
 class _FollowingCounter(_Follows, Counter):
