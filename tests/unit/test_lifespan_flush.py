@@ -171,3 +171,18 @@ async def test_the_lifespan_of_an_app_whose_instance_was_shut_down_passes_throug
     app.build_middleware_stack()
     obs.shutdown()
     assert await _lifespan(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_after_a_reinitialisation_without_the_app_the_lifespan_flushes_the_running_instance():
+    """init with the app, shutdown, init again without it (a fixture, a reload): the app's lifespan shutdown flushes
+    the instance running now, as its SIGTERM and exit hooks do."""
+    second: list[str] = []
+    app = FastAPI()
+    base = {**TEST_DEFAULTS, "bsp_schedule_delay_ms": 60_000, "sentry_dsn": None}
+    _runtime.start(Settings.resolve(**base), app=app).shutdown()
+    app.build_middleware_stack()
+    _runtime.start(Settings.resolve(**base), span_exporters=[OrderedExporter(second)])
+    with signalfire.span("after-reinit"):
+        pass
+    assert await _lifespan(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert second == ["exported after-reinit"]

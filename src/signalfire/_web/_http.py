@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -181,10 +181,14 @@ class ObservabilityMiddleware:
         spans: bool = True,
         serve_metrics: bool = True,
         instance: Observability | None = None,
+        running: Callable[[], Observability | None] | None = None,
     ) -> None:
         self.app = app
-        # The instance that instrumented the app: flushed at lifespan shutdown (integrations.fastapi renews it).
+        # The instance that instrumented the app: flushed at lifespan shutdown (integrations.fastapi renews it). Once
+        # it is shut down, the one running now (``running``, handed down with it), which a re-initialisation that was
+        # not given the app started: its lifespan hooks (SIGTERM chain, flush) are the process's.
         self.instance = instance
+        self.running = running
         self.tracer = _tracing.GLOBAL_PROVIDER.get_tracer("signalfire.http", schema_url=_url.SCHEMA_URL)
         # False when another instrumentation (OpenTelemetry's FastAPIInstrumentor) makes the server span.
         self.spans = spans
@@ -193,6 +197,12 @@ class ObservabilityMiddleware:
         # False when the app serves the metrics path itself (its route wins) or SIGNALFIRE_METRICS_ON_APP=false.
         self.serve_metrics = serve_metrics
         self.configure(settings)
+
+    def _lifespan_instance(self) -> Observability | None:
+        instance = self.instance
+        if (instance is None or not instance.active) and self.running is not None:
+            return self.running()
+        return instance
 
     def configure(self, settings: Settings) -> None:
         """Take new settings (a re-initialisation); everything derived from them is computed here, once."""
@@ -258,7 +268,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http" or not _tracing._active.recording or SCOPE_MARK in scope:
             if scope["type"] == "lifespan":
                 _logging.claim_server_loggers()  # the server has configured its logging by now
-                send = _flush_before_shutdown_complete(send, self.instance)
+                send = _flush_before_shutdown_complete(send, self._lifespan_instance())
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")

@@ -105,7 +105,12 @@ def install(obs: Observability, app: Any) -> None:
         if target is not None:
             health.yield_to_app(target, installed.note)
         middleware = _http.ObservabilityMiddleware(
-            stack, settings, spans=not foreign, serve_metrics=serve_metrics, instance=installed.obs
+            stack,
+            settings,
+            spans=not foreign,
+            serve_metrics=serve_metrics,
+            instance=installed.obs,
+            running=_instance.current,
         )
         installed.built = [middleware]
         return middleware
