@@ -295,3 +295,32 @@ def test_the_gauge_abc_is_what_the_sdk_hands_out() -> None:
         assert isinstance(provider.get_meter("contract").create_gauge("contract.gauge"), compat.Gauge)
     finally:
         provider.shutdown()
+
+
+def test_a_meter_providers_resource_is_where_the_reader_looks() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+
+    resource = Resource.create({"service.name": "contract"})
+    provider = MeterProvider(resource=resource)
+    try:
+        assert compat.provider_resource(provider) is resource, "MeterProvider moved _sdk_config.resource"
+    finally:
+        provider.shutdown()
+    assert compat.provider_resource(object()) is None
+
+
+def test_contribs_mark_on_an_instrumented_client_is_read() -> None:
+    """HTTPXClientInstrumentor.instrument_client() marks the client; uninstrument_client() clears the mark."""
+    import httpx
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    client = httpx.Client()
+    try:
+        assert not compat.client_instrumented(client)
+        HTTPXClientInstrumentor.instrument_client(client)
+        assert compat.client_instrumented(client), "contrib no longer marks instrumented clients"
+        HTTPXClientInstrumentor.uninstrument_client(client)
+        assert not compat.client_instrumented(client)
+    finally:
+        client.close()

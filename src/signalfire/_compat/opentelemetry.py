@@ -23,12 +23,14 @@ from opentelemetry.metrics import _Gauge as Gauge
 __all__ = [
     "Gauge",
     "batch_queue_length",
+    "client_instrumented",
     "current_span_reader",
     "exporter_preferences",
     "grpc_layout_known",
     "grpc_send_bytes",
     "http_layout_known",
     "http_send",
+    "provider_resource",
     "span_attributes",
     "suppress_instrumentation_keys",
     "wrap_batch_drops",
@@ -314,3 +316,17 @@ def suppress_instrumentation_keys() -> tuple[Any, ...]:
 
     key = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
     return ("suppress_instrumentation",) if key is None else (key, "suppress_instrumentation")
+
+
+# --- a MeterProvider's resource, and contrib's mark on an instrumented client -----------------------------------------
+def provider_resource(provider: Any) -> Any:
+    """The resource a MeterProvider holds now (``_sdk_config.resource``: after a fork the SDK gives the child its own
+    service.instance.id), or None on another layout (the caller keeps the resource it was given)."""
+    return getattr(getattr(provider, "_sdk_config", None), "resource", None)
+
+
+def client_instrumented(client: Any) -> bool:
+    """Whether contrib's ``instrument_client()`` (httpx, redis) already instrumented ``client``: the instrumentations
+    mark it with ``_is_instrumented_by_opentelemetry``; with no mark, False (signalfire then instruments it, which the
+    instrumentations themselves refuse to do twice)."""
+    return bool(getattr(client, "_is_instrumented_by_opentelemetry", False))

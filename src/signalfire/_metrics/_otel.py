@@ -41,6 +41,7 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from signalfire._compat import opentelemetry as compat
 from signalfire._export._drops import count_points
 from signalfire._metrics._registry import Instrument, MetricsRegistry, _Child, _HistogramChild
 from signalfire._scrub import _policy as _scrub
@@ -252,8 +253,7 @@ class _RegistryReaderMixin:
 
     def _current_resource(self) -> Resource | None:
         """The provider's resource as it is now: after a fork the SDK gives the child its own service.instance.id."""
-        config = getattr(self._provider, "_sdk_config", None)
-        resource = getattr(config, "resource", None)
+        resource = compat.provider_resource(self._provider)
         return resource if isinstance(resource, Resource) else self.resource
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:

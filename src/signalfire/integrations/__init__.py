@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from signalfire import _instance
+from signalfire._compat import opentelemetry as compat
 
 if TYPE_CHECKING:
     from signalfire._runtime import Observability
@@ -172,7 +173,7 @@ class ClientInstrumentation:
     def client(self, obs: Observability, client: Any, **options: Any) -> None:
         """Instrument one client, unless the whole library or the client itself already is."""
         with self._lock:
-            if self._library or getattr(client, "_is_instrumented_by_opentelemetry", False):
+            if self._library or compat.client_instrumented(client):
                 return
             self._instrumentor().instrument_client(client, **options)
             self._clients.append(client)
