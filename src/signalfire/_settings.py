@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NamedTuple, Self, TypedDict
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -212,16 +212,20 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any], Any]:
     return check
 
 
+def _split_url(value: str) -> tuple[SplitResult, bool]:
+    """``value`` split, and whether its port (if any) is valid; an unparseable value splits as the empty URL."""
+    try:
+        parts = urlsplit(value)
+        return parts, parts.port is None or parts.port > 0
+    except ValueError:
+        return urlsplit(""), False
+
+
 def _url(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip()
-    try:
-        parts = urlsplit(value)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-        parts = urlsplit("")
+    parts, port_ok = _split_url(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
         raise ValueError("expected an http:// or https:// URL such as http://otel-collector:4318")
     return value
@@ -235,13 +239,20 @@ def _sequence(value: Any) -> list[str]:
     raise ValueError("expected a comma-separated list")
 
 
+def _items(value: Any, *, lower: bool = False) -> list[str]:
+    """A list setting's items: comma-separated text or a list, each item stripped (and lower-cased when the names are
+    case-insensitive), empty ones dropped."""
+    items = value.split(",") if isinstance(value, str) else _sequence(value)
+    stripped = (item.strip() for item in items)
+    return [item.lower() if lower else item for item in stripped if item]
+
+
 def _regular_expressions(value: Any) -> tuple[str, ...]:
     """Comma-separated (or listed) regular expressions, each compiled once to reject a bad one here, not at runtime.
 
     A pattern the ``re`` module only warns about (``[[a]``: a possible nested set) is rejected too: it would warn
     again, or change meaning, when the patterns are combined."""
-    items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
-    items = [p for p in items if p]
+    items = _items(value)
     for item in items:
         try:
             with warnings.catch_warnings():
@@ -830,8 +841,7 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_exporters(cls, value: Any, info: Any) -> Any:
         signal: Signal = info.field_name.removesuffix("_exporter")
-        names = [n.strip().lower() for n in value.split(",")] if isinstance(value, str) else _sequence(value)
-        names = [n for n in names if n]
+        names = _items(value, lower=True)
         accepted = EXPORTERS[signal]
         for name in names:
             if name not in accepted:
@@ -864,11 +874,7 @@ class Settings(BaseSettings):
         if value is None:
             return None
         value = value.strip()
-        try:
-            parts = urlsplit(value)
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError:
-            parts, port_ok = urlsplit(""), False
+        parts, port_ok = _split_url(value)
         project = parts.path.rstrip("/").rsplit("/", 1)[-1]
         if (
             parts.scheme not in ("http", "https")
@@ -888,8 +894,7 @@ class Settings(BaseSettings):
     @field_validator("sentry_ignore_errors", mode="before")
     @classmethod
     def _parse_error_names(cls, value: Any) -> Any:
-        names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in _sequence(value)]
-        names = [n for n in names if n]
+        names = _items(value)
         for name in names:
             if not all(part.isidentifier() for part in name.split(".")):
                 raise ValueError(
@@ -1014,8 +1019,7 @@ class Settings(BaseSettings):
     @field_validator("excluded_paths", mode="before")
     @classmethod
     def _parse_paths(cls, value: Any) -> Any:
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
-        items = [p for p in items if p]
+        items = _items(value)
         if [p.lower() for p in items] == ["none"]:
             return ()
         for item in items:
@@ -1026,8 +1030,7 @@ class Settings(BaseSettings):
     @field_validator("auto_instrument", mode="before")
     @classmethod
     def _parse_auto_instrument(cls, value: Any) -> Any:
-        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
-        items = [p for p in items if p]
+        items = _items(value, lower=True)
         if items == ["none"]:
             return ()
         for item in items:
@@ -1055,8 +1058,7 @@ class Settings(BaseSettings):
     def _parse_known_methods(cls, value: Any) -> Any:
         if value is None:
             return None
-        items = [p.strip() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
-        items = [p.strip() for p in items if p.strip()]
+        items = _items(value)
         for item in items:
             if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,32}", item):
                 raise ValueError("expected comma-separated HTTP method names such as GET,POST,PURGE")
@@ -1065,8 +1067,7 @@ class Settings(BaseSettings):
     @field_validator("semconv_stability_opt_in", mode="before")
     @classmethod
     def _parse_semconv_opt_in(cls, value: Any) -> Any:
-        items = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else _sequence(value)
-        return tuple(dict.fromkeys(p for p in items if p))
+        return tuple(dict.fromkeys(_items(value, lower=True)))
 
     @field_validator("server_request_hook", "server_response_hook", mode="before")
     @classmethod
@@ -1125,8 +1126,7 @@ class Settings(BaseSettings):
     @field_validator("scrub_keys", "scrub_allow_keys", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
-        names = value.split(",") if isinstance(value, str) else _sequence(value)
-        return tuple(str(n).strip() for n in names if str(n).strip())
+        return tuple(_items(value))
 
     @field_validator("request_id_header", mode="before")
     @classmethod
