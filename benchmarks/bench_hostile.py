@@ -85,6 +85,14 @@ def _fill(unit: str, length: int, tail: str) -> str:
     return (unit * (length // len(unit) + 1))[: length - len(tail)] + tail
 
 
+def vary(value: str, n: int) -> str:
+    """``value`` with its first characters replaced by the request's number: a hostile client sends a fresh value each
+    time, so no memo of a previous request's scrub helps it (within one request the same value may still share work).
+    The length stays the same, and so does the shape after the first few characters."""
+    tag = f"{n}-"
+    return tag + value[len(tag) :] if len(value) > 2 * len(tag) else value
+
+
 def _url_safe(value: str) -> str:
     """A hostile value as it can stand in a request target (visible ASCII, no space)."""
     return value.replace(" ", "+")
@@ -107,6 +115,8 @@ class Request:
             ("accept", "*/*"),
         ]
         self.body = b""
+        if part is not None:
+            value = vary(value, n)
         if part == "query":
             self.query = f"q={value}"
         elif part == "path":
@@ -190,8 +200,12 @@ def candidates(part: str, size: int) -> list[str]:
 
 
 # --- the app --------------------------------------------------------------------------------------------------------
-def build_app(bare: bool = False) -> Any:
-    """A FastAPI app with signalfire's full stack (or none: ``bare``) whose handlers log what they receive."""
+NATIVE_OFF = {"tracing": False, "metrics": False, "logs": False}  # FastAPI(telemetry=...): its own wrapper off
+
+
+def build_app(bare: bool = False, native: bool = True) -> Any:
+    """A FastAPI app with signalfire's full stack (or none: ``bare``) whose handlers log what they receive; ``native``
+    False builds it with FastAPI's native telemetry off (``FastAPI(telemetry=NATIVE_OFF)``, FastAPI >= 0.142)."""
     import logging
 
     from fastapi import FastAPI
@@ -199,7 +213,7 @@ def build_app(bare: bool = False) -> Any:
 
     import signalfire
 
-    app = FastAPI()
+    app = FastAPI() if native else FastAPI(telemetry=NATIVE_OFF)  # type: ignore[call-arg]
     log: Any = logging.getLogger("shop") if bare else signalfire.get_logger("shop")
 
     @app.get("/search")
@@ -270,8 +284,8 @@ async def _lifespan(app: Any) -> tuple[asyncio.Queue[dict[str, Any]], asyncio.Ta
 class Bench:
     """The app, its driver and the fresh-value counter of one measuring process."""
 
-    def __init__(self, bare: bool = False) -> None:
-        self.app, self.obs = build_app(bare)
+    def __init__(self, bare: bool = False, native: bool = True) -> None:
+        self.app, self.obs = build_app(bare, native)
         self.driver = Driver(self.app)
         self.counter = itertools.count()
 
@@ -303,10 +317,15 @@ class Bench:
 
 
 async def measure(
-    rounds: int, normal_count: int, hostile_count: int, bare: bool = False, values: dict[str, str] | None = None
+    rounds: int,
+    normal_count: int,
+    hostile_count: int,
+    bare: bool = False,
+    values: dict[str, str] | None = None,
+    native: bool = True,
 ) -> dict[str, Any]:
     """Per part: the worst hostile value (searched, or given in ``values``) against normal requests, paired."""
-    bench = Bench(bare)
+    bench = Bench(bare, native)
     queue, task = await _lifespan(bench.app)
     await bench.batch(bench.normal, normal_count)  # warm-up
     results: dict[str, Any] = {}
@@ -342,11 +361,13 @@ async def measure(
     return results
 
 
-async def instructions(count: int, values: dict[str, str] | None = None) -> dict[str, Any]:
+async def instructions(
+    count: int, values: dict[str, str] | None = None, bare: bool = False, native: bool = True
+) -> dict[str, Any]:
     """Phases separated by ``os.getpgrp()`` for callgrind's ``--dump-before=getpgrp``: warm-up, normal, then per part
     the worst-value search (discarded; skipped for the parts ``values`` gives) and ``count`` hostile requests, each
     followed by ``count`` normal ones."""
-    bench = Bench()
+    bench = Bench(bare, native)
     queue, task = await _lifespan(bench.app)
     phases = ["start-up", "warm-up"]
     os.getpgrp()
@@ -387,6 +408,73 @@ def read_dumps(prefix: str, result: dict[str, Any]) -> dict[str, dict[str, float
     return out
 
 
+# The four apps of the instructions table: (bare, native). "bare" has no provider, so FastAPI's own wrapper does not
+# run there whatever its telemetry says; with signalfire's providers it runs unless the app turns it off.
+VARIANTS: dict[str, tuple[bool, bool]] = {
+    "signalfire": (False, True),
+    "bare": (True, True),
+    "signalfire_native_off": (False, False),
+    "bare_native_off": (True, False),
+}
+
+
+def instruction_counts(
+    values: Path, env: dict[str, str], count: int = 5, timeout: float = 3600
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Instructions per request per part for each of :data:`VARIANTS` (one callgrind child each, ``values`` given)."""
+    import shutil
+
+    from benchmarks._harness import run_child
+
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise OSError("valgrind is not installed")
+    counts = {}
+    with tempfile.TemporaryDirectory(prefix="sfhostile-cg-") as tmp:
+        for name, (bare, native) in VARIANTS.items():
+            out = f"{tmp}/{name}.out"
+            prefix = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getpgrp"]
+            args = ["--instructions", "--count", str(count), "--values", str(values)]
+            args += (["--bare"] if bare else []) + ([] if native else ["--native-off"])
+            counts[name] = read_dumps(out, run_child("bench_hostile", args, env, timeout, prefix))
+    return counts
+
+
+def added_costs(counts: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per part, from :func:`instruction_counts`: the total ratio (hostile/normal request, signalfire's full stack),
+    the bare app's own ratio, and signalfire's *added* cost on the hostile input over its added cost on a normal
+    request ((signalfire - bare) hostile / (signalfire - bare) normal), with FastAPI's native telemetry on and off;
+    ``fastapi_wrapper_extra`` is what FastAPI's own wrapper (native on minus off, signalfire's providers) adds on the
+    hostile input beyond what it adds on a normal request (k instructions): FastAPI's cost, not signalfire's."""
+    rows: dict[str, dict[str, float]] = {}
+    for part in counts["signalfire"]:
+        row: dict[str, float] = {}
+        for label, sf, bare in (("on", "signalfire", "bare"), ("off", "signalfire_native_off", "bare_native_off")):
+            s, b = counts[sf][part], counts[bare][part]
+            row[f"normal_{label}"] = s["normal"]
+            row[f"hostile_{label}"] = s["hostile"]
+            row[f"total_{label}"] = s["hostile"] / s["normal"]
+            row[f"bare_{label}"] = b["hostile"] / b["normal"]
+            row[f"added_normal_{label}"] = s["normal"] - b["normal"]
+            row[f"added_hostile_{label}"] = s["hostile"] - b["hostile"]
+            row[f"added_{label}"] = (s["hostile"] - b["hostile"]) / (s["normal"] - b["normal"])
+        on, off = counts["signalfire"][part], counts["signalfire_native_off"][part]
+        row["fastapi_wrapper_extra"] = ((on["hostile"] - off["hostile"]) - (on["normal"] - off["normal"])) / 1000
+        rows[part] = row
+    return rows
+
+
+def print_added(rows: dict[str, dict[str, float]]) -> None:
+    head = f"{'part':20} {'k instr n/h (on)':>17} {'total on':>9} {'bare':>6} {'added on':>9} "
+    print(head + f"{'k instr n/h (off)':>18} {'total off':>9} {'bare':>6} {'added off':>9} {'FastAPI extra k':>15}")
+    for part, r in rows.items():
+        print(
+            f"{part:20} {r['normal_on'] / 1000:8.0f}/{r['hostile_on'] / 1000:8.0f} {r['total_on']:9.2f} "
+            f"{r['bare_on']:6.2f} {r['added_on']:9.2f} {r['normal_off'] / 1000:9.0f}/{r['hostile_off'] / 1000:8.0f} "
+            f"{r['total_off']:9.2f} {r['bare_off']:6.2f} {r['added_off']:9.2f} {r['fastapi_wrapper_extra']:15.0f}"
+        )
+
+
 def print_table(
     results: dict[str, Any], counts: dict[str, dict[str, float]] | None = None, bare: dict[str, Any] | None = None
 ) -> None:
@@ -408,10 +496,11 @@ def _child_main(args: argparse.Namespace) -> None:
     from benchmarks._harness import write_result
 
     values = json.loads(Path(args.values).read_text()) if args.values else None
+    native = not args.native_off
     if args.instructions:
-        data = asyncio.run(instructions(args.count, values))
+        data = asyncio.run(instructions(args.count, values, args.bare, native))
     else:
-        data = asyncio.run(measure(args.rounds, args.normal, args.hostile, args.bare, values))
+        data = asyncio.run(measure(args.rounds, args.normal, args.hostile, args.bare, values, native))
     if not args.bare:
         import signalfire
 
@@ -434,7 +523,10 @@ def main() -> None:
             values.write_text(json.dumps({part: row["full_value"] for part, row in results.items()}))
             args = ["--child", "--bare", "--rounds", str(rounds), "--values", str(values)]
             bare = run_child("bench_hostile", args, env, 1800)
-    print_table(results, bare=bare)
+            print_table(results, bare=bare)
+            if "--table" in sys.argv:
+                print()
+                print_added(added_costs(instruction_counts(values, env)))
 
 
 def compare(path: str, pairs: int = 30, loop: int = 300) -> None:
@@ -519,6 +611,9 @@ if __name__ == "__main__":
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--bare", action="store_true", help="the same app without signalfire")
+    parser.add_argument("--native-off", action="store_true", help="the app built with FastAPI's telemetry off")
+    parser.add_argument("--table", action="store_true", help="stand-alone: also the instructions table (callgrind)")
+    parser.add_argument("--rules", action="store_true", help="the scrubber's cost per rule on the hostile values")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--normal", type=int, default=100)
     parser.add_argument("--hostile", type=int, default=10)

@@ -139,3 +139,181 @@ def test_the_access_line_cuts_the_path_at_the_attribute_limit():
     access._logger = type("L", (), {"info": lambda self, event, **fields: lines.append(fields)})()
     access.write({"path": "/x", "query_string": b""}, "GET", "/x", 200, 0.001, path="/" + "a" * 500)
     assert lines[0]["path"] == "/" + "a" * 99
+
+
+# --- the rules as they were written before their fast forms: each fast form gives what its reference gives ---------
+_OLD_EMAIL = re.compile(
+    r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)++(?![\w\-])"
+)
+_OLD_BEARER = r"(?P<bearer_word>[Bb]earer|BEARER)(?<![A-Za-z0-9][\s\S]{6})(?:\s++|%20|\+)[A-Za-z0-9\-._~+/]{8,}+=*+"
+_OLD_BASIC = (
+    r"(?P<basic_word>[Bb]asic|BASIC)(?<![A-Za-z0-9+/][\s\S]{5})(?:\s++|%20|\+)"
+    r"(?P<basic_value>[A-Za-z0-9+/]{6,}+={0,2}+)(?![A-Za-z0-9+/=])"
+)
+_OLD_TOKENS = re.compile(
+    "|".join(re.escape(prefix) + rest for _, prefixes, rest in _scrub._TOKEN_FORMATS for prefix in prefixes)
+)
+_OLD_LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{14}")
+_OLD_KV_GATE = re.compile("|".join(_scrub._KV_GATE_FRAGMENTS))
+
+
+def _old_email_every_position(text: str) -> str:
+    """The email rule as the old pattern and its callback, with every position the callback rejected tried again."""
+    out, position, last = [], 0, 0
+    while (match := _OLD_EMAIL.search(text, position)) is not None:
+        top = match.group(0).rsplit(".", 1)[1]
+        if 2 <= len(top) <= 24 and top.isalpha() and top.isascii():
+            out += [text[last : match.start()], "[REDACTED:email]"]
+            last = position = match.end()
+        else:
+            position = match.start() + 1
+    return "".join([*out, text[last:]])
+
+
+def _old_auth(pattern: str, text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        groups = match.groupdict()
+        if groups.get("bearer_word") is not None:
+            return f"{groups['bearer_word']} [REDACTED:bearer]"
+        if _scrub._is_basic_credential(groups["basic_value"]):
+            return f"{groups['basic_word']} [REDACTED:basic]"
+        return match.group(0)
+
+    return re.sub(pattern, replace, text)
+
+
+def _old_key_values(scrubber: Scrubber, text: str) -> str:
+    """The key=value pass as it was: every _KV_KEY candidate judged in Python, no cap."""
+    pieces: list[str] = []
+    done = 0
+    for match in _scrub._KV_KEY.finditer(text):
+        if match.start() < done:
+            continue
+        category = scrubber.key_category(match.group("key"))
+        if category is None:
+            continue
+        start = match.end()
+        if _scrub._PLACEHOLDER.match(text, start) is not None:
+            continue
+        value = _scrub._KV_VALUE_RE.match(text, start)
+        if value is None:
+            continue
+        found = value.group(0)
+        if found in _scrub._LITERALS or (
+            match.group(0).rstrip()[-1] == ":"
+            and category not in _scrub._NUMERIC_SECRET_CATEGORIES
+            and _scrub._PROSE_WORD.fullmatch(found) is not None
+        ):
+            continue
+        pieces.append(text[done:start])
+        redacted = _scrub.marker(category)
+        pieces.append(f"{found[0]}{redacted}{found[0]}" if found[0] in "'\"" else redacted)
+        done = value.end()
+    return "".join([*pieces, text[done:]]) if pieces else text
+
+
+RULE_UNITS = [
+    *UNITS, "a.a@ann.com", "x@a.com.", "ann@mail.example.com", "b@c.d", "@", ".", "-", "1", "x=", "x=1&", "k1=", "k2:",
+    '"token"', "'", ": ", "null", "token: refreshed ", "Basic ", "dXNlcjpwYXNz", "BEARER ", "bearer+", "basic",
+    "BASIC%20", "AKIA", "ya29.", "hvs.", "SG.", "npm_", "github_pat_", "shpat_", "0123456789abcdef", "AB",
+]  # fmt: skip
+rule_text = st.one_of(
+    st.lists(st.tuples(st.sampled_from(RULE_UNITS), st.integers(1, 12)), min_size=1, max_size=16).map(
+        lambda parts: "".join(unit * count for unit, count in parts)
+    ),
+    st.text(min_size=1, max_size=300),
+    st.lists(st.sampled_from(RULE_UNITS), max_size=40).map("".join),
+)
+
+
+@SETTINGS
+@given(text=rule_text)
+def test_the_email_pattern_gives_what_the_pattern_and_its_callback_gave(text):
+    """The top-level domain checked in the pattern redacts what the old pattern and callback redacted, plus the
+    addresses its rejected matches hid ("a.a@ann.com" after "a@a.a"): every position is judged."""
+    assert _scrub._EMAIL_RE.sub("[REDACTED:email]", text) == _old_email_every_position(text)
+
+
+@SETTINGS
+@given(text=rule_text)
+def test_the_bearer_and_basic_passes_give_what_the_old_patterns_give(text):
+    """The literal word alternations match what "[Bb]earer|BEARER" and "[Bb]asic|BASIC" matched, pass by pass."""
+    new = _scrub._BASIC_RE.sub(_scrub._replace_basic, _scrub._BEARER_RE.sub(_scrub._replace_bearer, text))
+    assert new == _old_auth(_OLD_BASIC, _old_auth(_OLD_BEARER, text))
+
+
+def test_a_bearer_token_after_basic_is_redacted():
+    """One pass of both rules skipped a bearer token that a rejected basic match had swallowed; two passes do not."""
+    token = "eyJhbGciOiJIUzI1NiJ9abcdefgh"
+    assert token in _old_auth(f"{_OLD_BEARER}|{_OLD_BASIC}", f"Basic Bearer {token}")
+    assert token not in Scrubber().scrub_text(f"Basic Bearer {token}")
+
+
+@SETTINGS
+@given(text=rule_text)
+def test_the_token_formats_grouped_by_first_character_match_the_plain_alternation(text):
+    """Grouping the vendor token prefixes by their first character changes no match."""
+    assert _scrub._TOKENS_RE.sub(_scrub._replace_token, text) == _OLD_TOKENS.sub(_scrub._replace_token, text)
+
+
+@SETTINGS
+@given(text=st.one_of(rule_text, st.text(alphabet="aZ9_-+/=. \u00e9\ud800", max_size=60)))
+def test_the_token_run_gate_is_the_regex_gate(text):
+    """bytes.translate and a substring search find a run of 14 token characters where the regex did."""
+    assert _scrub._has_token_run(text) == (_OLD_LONG_RUN.search(text) is not None)
+
+
+@SETTINGS
+@given(text=st.one_of(rule_text, st.text(alphabet="pascrdtokenum-_ ", max_size=40)))
+def test_the_key_value_gate_is_the_regex_gate(text):
+    """The literal fragments searched one by one pass exactly where the alternation as one regex did."""
+    lower = text.lower()
+    assert Scrubber()._kv_gate_passes(lower) == (_OLD_KV_GATE.search(lower) is not None)
+
+
+@SETTINGS
+@given(text=rule_text)
+def test_the_key_value_pass_gives_what_judging_every_candidate_gave(text):
+    """Candidates narrowed to sensitive keys (by one regex per string, or their fragments when there are many) and
+    to keys a value can follow give what judging every _KV_KEY candidate in Python gave (caps out of the way)."""
+    original = _scrub._MAX_KV_REDACTIONS
+    _scrub._MAX_KV_REDACTIONS = 10**9
+    try:
+        scrubber = Scrubber(extra_keys=["internal_ref"])
+        assert scrubber._key_values(text) == _old_key_values(scrubber, text)
+    finally:
+        _scrub._MAX_KV_REDACTIONS = original
+
+
+@pytest.mark.parametrize("few", [0, 10**9])
+def test_many_distinct_keys_give_what_judging_each_gave(few, monkeypatch):
+    """Past _FEW_KEYS distinct keys the fragment narrowing finds every sensitive key (also spelled with separators
+    or in camel case), and so does the one-by-one path."""
+    monkeypatch.setattr(_scrub, "_FEW_KEYS", few)
+    keys = [f"k{i}" for i in range(200)] + ["pass_word", "apiKey", "X-Service-Key", "cc_number", "user.pin", "sessID"]
+    text = " ".join(f"{key}={i}x{i}" for i, key in enumerate(keys * 2))
+    scrubber = Scrubber()
+    assert scrubber._key_values(text) == _old_key_values(scrubber, text)
+    assert scrubber._key_values(text).count("[REDACTED:") == 12
+
+
+def test_distinct_keys_that_cannot_be_sensitive_are_not_judged_one_by_one(monkeypatch):
+    """4,000 distinct keys ("k1=k2=...") with a sensitive word elsewhere: a handful of key judgements, not one per
+    key (they cost 1-2 us per byte before)."""
+    judged = []
+    original = Scrubber._classify
+    monkeypatch.setattr(Scrubber, "_classify", lambda self, key: judged.append(key) or original(self, key))
+    text = "".join(f"k{i}=" for i in range(4000)) + " password"
+    assert Scrubber().scrub_text(text) == text
+    assert len(judged) < 10
+
+
+def test_a_hostile_run_of_kept_values_is_dropped_after_the_cap():
+    """300 "password=null" pairs (a literal, kept): past 4 x _MAX_KV_REDACTIONS judged keys the rest is dropped."""
+    cuts = []
+    scrubber = Scrubber(dropped=lambda signal, reason: cuts.append(reason))
+    text = " ".join(["password=null"] * 300) + " password=hunter22"
+    scrubbed = scrubber.scrub_text(text)
+    assert "hunter22" not in scrubbed
+    assert scrubbed.count("password=null") == 4 * _scrub._MAX_KV_REDACTIONS
+    assert cuts == ["truncated"]

@@ -36,8 +36,11 @@ tests/unit/test_scrub_fast_path.py compares each shortcut with the full path on 
 from __future__ import annotations
 
 import binascii
+import bisect
 import dataclasses
+import itertools
 import logging
+import operator
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -240,10 +243,12 @@ _PEM = (
 _URL_CREDENTIALS = (
     r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+):(?P<url_password>[^\s/?#]+|[^\s/=&]+)@"
 )
-_BEARER = r"(?P<bearer_word>[Bb]earer|BEARER)(?<![A-Za-z0-9][\s\S]{6})(?:\s++|%20|\+)[A-Za-z0-9\-._~+/]{8,}+=*+"
+# The words are alternations of literals (not "[Bb]earer"), so the regex engine skips to a "B" or "b" in C; the bearer
+# and basic rules are separate passes, each behind its own word's gate.
+_BEARER = r"(?:B(?:earer|EARER)|bearer)(?<![A-Za-z0-9][\s\S]{6})(?:\s++|%20|\+)[A-Za-z0-9\-._~+/]{8,}+=*+"
 # "basic" may not follow a character of its own value, so "basic+basic+...===" is one failed attempt, not one each.
 _BASIC = (
-    r"(?P<basic_word>[Bb]asic|BASIC)(?<![A-Za-z0-9+/][\s\S]{5})(?:\s++|%20|\+)"
+    r"(?:B(?:asic|ASIC)|basic)(?<![A-Za-z0-9+/][\s\S]{5})(?:\s++|%20|\+)"
     r"(?P<basic_value>[A-Za-z0-9+/]{6,}+={0,2}+)(?![A-Za-z0-9+/=])"
 )
 # A run of at least 13 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix,
@@ -251,7 +256,13 @@ _BASIC = (
 # inside a hex identifier (a UUID request id, a trace id) are part of that identifier.
 _CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9]){12,}+(?![A-Za-z0-9])"
 # Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
-_EMAIL = r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)++(?![\w\-])"
+# The last label (the top-level domain) is 2 to 24 ASCII letters, checked in the pattern (an address-like string that
+# is none, "a@a.a@a.a", costs no Python call): the labels are taken one by one until one of letters ends the run of
+# labels (no word character, "-", or "." and a label character after it). Each attempt reads its labels once.
+_EMAIL = (
+    r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)*?"
+    r"\.[A-Za-z]{2,24}+(?![\w\-]|\.[A-Za-z0-9\-])"
+)
 # Three forms (after "+", in "(415) 555-0100", "415-555-0100"), each behind a substring gate; the look-behind
 # follows the first character so the regex engine can skip to candidates.
 _PHONE_FORMS = (
@@ -297,11 +308,38 @@ _MIN_SCAN_LENGTH = 8  # the shortest shape we redact ("pin=1234") is this long
 _PEM_RE = re.compile(_PEM, re.DOTALL)
 _URL_RE = re.compile(_URL_CREDENTIALS)
 _QUERY_RE = re.compile(r"\?([^\s?#\"'<>=]*+=[^\s?#\"'<>]*+)")
+
+
+def _by_first_character(alternatives: Iterable[tuple[str, str]]) -> str:
+    """``prefix + rest`` alternatives grouped by the prefix's first character (in their order within a group): at a
+    position only one group can match, so the result is the plain alternation's, but the regex engine tries one
+    group's few alternatives at a candidate position instead of all forty."""
+    groups: dict[str, list[str]] = {}
+    for prefix, rest in alternatives:
+        groups.setdefault(prefix[0], []).append(re.escape(prefix[1:]) + rest)
+    return "|".join(f"{re.escape(first)}(?:{'|'.join(bodies)})" for first, bodies in groups.items())
+
+
 _TOKENS_RE = re.compile(
-    "|".join(re.escape(prefix) + rest for _, prefixes, rest in _TOKEN_FORMATS for prefix in prefixes)
+    _by_first_character((prefix, rest) for _, prefixes, rest in _TOKEN_FORMATS for prefix in prefixes)
 )
-_LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=.]{14}")  # every token format has at least this many token characters
-_AUTH_RE = re.compile(f"{_BEARER}|{_BASIC}")
+_TOKEN_RUN_LENGTH = 14  # every token format has at least this many token characters in a row
+# The token characters as b"a", every other byte (non-ASCII included) as b" ": a run is found by bytes.translate
+# and a substring search, both in C at about a byte a nanosecond, where a regex tries every position.
+_TOKEN_CHARS = bytes(
+    ord("a") if chr(byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=." else ord(" ")
+    for byte in range(256)
+)
+_TOKEN_RUN = b"a" * _TOKEN_RUN_LENGTH
+
+
+def _has_token_run(text: str) -> bool:
+    """``text`` holds a run of at least _TOKEN_RUN_LENGTH token characters (letters, digits and ``_-+/=.``)."""
+    return _TOKEN_RUN in text.encode("utf-8", "surrogatepass").translate(_TOKEN_CHARS)
+
+
+_BEARER_RE = re.compile(_BEARER)
+_BASIC_RE = re.compile(_BASIC)
 _CARD_RE = re.compile(_CARD)
 _EMAIL_RE = re.compile(_EMAIL)
 _PHONE_RES = tuple(re.compile(pattern) for pattern in _PHONE_FORMS)
@@ -313,6 +351,15 @@ _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an ex
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
 # A key may follow "[" ("options [password=...]"), but the word of a marker ("[REDACTED:password]") is no key.
 _KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-])(?!REDACTED:)([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
+# _KV_KEY for given keys (an alternation of whole runs of key characters).
+# A value can follow only where its first character can start one (_KV_VALUE: a quote or a character of an unquoted
+# value); elsewhere the pass would skip the key anyway.
+_VALUE_AHEAD = r"(?=[^\s&,;<>\]\[)(}{])"
+_KV_KEY_OF = (  # around an alternation of keys
+    r"(?<![A-Za-z0-9_.\-])(?!REDACTED:)([\"']?)(?P<key>",
+    r")(?![A-Za-z0-9_.\-])\1\s{0,3}+[:=]\s{0,3}+" + _VALUE_AHEAD,
+)
+_KV_KEY_WITH_VALUE = re.compile(_KV_KEY.pattern + _VALUE_AHEAD)
 _KV_VALUE_RE = re.compile(_KV_VALUE)
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # a header or field name in a (name, value) pair
 
@@ -367,6 +414,10 @@ _KV_GATE_FRAGMENTS = (
     "signature",
     "credential",
 )
+_KV_GATE_LITERALS = tuple(fragment for fragment in _KV_GATE_FRAGMENTS if fragment.isalpha())
+_CC_NUMBER = re.compile(r"cc[^a-z0-9]?num")
+_FEW_KEYS = 32  # distinct candidate keys judged one by one; more are first narrowed by their fragments
+_key_of = operator.itemgetter(1)  # the key of a _KV_KEY.findall() item (quote, key)
 
 _UNKNOWN: Any = object()
 _CLEAN_CACHE_SIZE = 4096
@@ -514,11 +565,13 @@ def _replace_token(match: re.Match[str]) -> str:
     return _SECRET_MARKER
 
 
-def _replace_auth(match: re.Match[str]) -> str:
-    if match.group("bearer_word") is not None:
-        return f"{match.group('bearer_word')} {marker('bearer')}"
+def _replace_bearer(match: re.Match[str]) -> str:
+    return f"{match.group(0)[:6]} {marker('bearer')}"  # the word as written: Bearer, bearer or BEARER
+
+
+def _replace_basic(match: re.Match[str]) -> str:
     if _is_basic_credential(match.group("basic_value")):
-        return f"{match.group('basic_word')} {marker('basic')}"
+        return f"{match.group(0)[:5]} {marker('basic')}"
     return match.group(0)
 
 
@@ -533,6 +586,7 @@ _CARD_SPLIT = re.compile(r"([ \-])")
 _CARD_GROUP_START = re.compile(r"(?<![0-9])(?:[2-6][0-9]{3}(?![0-9])|[0-9]{13})")
 _MAX_CARD_CANDIDATES = 64  # card-shaped group runs checked in one run of digit groups; a receipt has a few
 _MAX_KV_REDACTIONS = 64  # sensitive key=value pairs redacted one by one in one string; past them the rest is dropped
+_KV_JUDGED_PER_REDACTION = 4  # sensitive keys judged per string (kept values too): 4 x _MAX_KV_REDACTIONS
 _CARD_MARKER = marker("card")
 
 
@@ -589,10 +643,7 @@ def _replace_card(match: re.Match[str]) -> str:
     return _cards_within(text) if ("-" in text or " " in text) else text
 
 
-def _replace_email(match: re.Match[str]) -> str:
-    text = match.group(0)
-    top = text.rsplit(".", 1)[1]
-    return marker("email") if 2 <= len(top) <= 24 and top.isalpha() and top.isascii() else text
+_EMAIL_MARKER = marker("email")
 
 
 def _replace_iban(match: re.Match[str]) -> str:
@@ -769,6 +820,7 @@ class Scrubber:
         "_extra_terms",
         "_generation",
         "_key_cache",
+        "_key_fragments",
         "_known",
         "_kv_gate",
         "_lock",
@@ -811,8 +863,11 @@ class Scrubber:
         self._extra_terms = {
             normalized: "_".join(_words(key)) for key in extra_keys if (normalized := _normalize(key.strip()))
         }
-        fragments = [*_KV_GATE_FRAGMENTS, *(re.escape(word) for key in extra_keys for word in _words(key))]
-        self._kv_gate = re.compile("|".join(fragments))
+        extra_words = [word for key in extra_keys for word in _words(key)]
+        # The gate's fragments as literals, searched with str's own substring search (in C, a few per nanosecond;
+        # the alternation as one regex cost 50 ns per character); and the same in keys with separators removed.
+        self._kv_gate = tuple(dict.fromkeys([*_KV_GATE_LITERALS, *extra_words]))
+        self._key_fragments = tuple(dict.fromkeys([*_KV_GATE_LITERALS, "ccnum", *extra_words]))
         self._key_cache: dict[Any, str | None] = {}
         self._clean: dict[str, None] = {}
         self._memo: dict[str, str] = {}  # long string -> its scrubbed form (see _text)
@@ -979,9 +1034,10 @@ class Scrubber:
             text = known.sub(_SECRET_MARKER, text)
         if length < _MIN_SCAN_LENGTH:
             return text
-        auth_word = "earer" in text or "EARER" in text or "asic" in text or "ASIC" in text
+        bearer_word = "earer" in text or "EARER" in text
+        basic_word = "asic" in text or "ASIC" in text
         # A high-entropy string after "key" has a digit or a symbol, so the near-word rule needs no gate of its own.
-        if _SUSPICIOUS.search(text) is None and not (auth_word or "AKIA" in text or "ASIA" in text):
+        if _SUSPICIOUS.search(text) is None and not (bearer_word or basic_word or "AKIA" in text or "ASIA" in text):
             return text
         first = text.lstrip()[:1]
         if first in ("{", "[") and text.rstrip()[-1:] in ("}", "]"):
@@ -990,20 +1046,22 @@ class Scrubber:
                 return embedded
         if "-----BEGIN" in text:
             text = _PEM_RE.sub(_PRIVATE_KEY_MARKER, text)
-        if ("=" in text or ":" in text) and self._kv_gate.search(text.lower()) is not None:
+        if ("=" in text or ":" in text) and self._kv_gate_passes(text.lower()):
             text = self._key_values(text)
         if "%" in text and "?" in text:
             # percent-encoded query values ("q=Bearer%20..."), as in URLs that clients and servers log
             text = _QUERY_RE.sub(lambda m: "?" + self.scrub_query(m.group(1)), text)
         if "://" in text:
             text = _URL_RE.sub(_replace_url, text)
-        if _LONG_RUN.search(text) is not None:
+        if _has_token_run(text):
             text = _TOKENS_RE.sub(_replace_token, text)
             lower = text.lower()
             if "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "credential" in lower:
                 text = _NEAR_WORD_RE.sub(_replace_near_word, text)
-        if auth_word:
-            text = _AUTH_RE.sub(_replace_auth, text)
+        if bearer_word:
+            text = _BEARER_RE.sub(_replace_bearer, text)
+        if basic_word:
+            text = _BASIC_RE.sub(_replace_basic, text)
         text = _CARD_RE.sub(_replace_card, text)
         if not text.islower():  # an IBAN starts with two capitals
             text = _IBAN_RE.sub(_replace_iban, text)
@@ -1016,20 +1074,76 @@ class Scrubber:
             if "-" in text or "." in text:
                 text = dotted.sub(_replace_phone, text)
         if self.emails and "@" in text:
-            text = _EMAIL_RE.sub(_replace_email, text)
+            text = _EMAIL_RE.sub(_EMAIL_MARKER, text)
         return text
+
+    def _kv_gate_passes(self, lower: str) -> bool:
+        """``lower`` (a lower-cased text) holds a fragment of a sensitive key: the key=value pass may change it."""
+        for fragment in self._kv_gate:
+            if fragment in lower:
+                return True
+        return "cc" in lower and _CC_NUMBER.search(lower) is not None
+
+    def _sensitive_keys(self, keys: set[str]) -> dict[str, str]:
+        """The sensitive ones of these distinct candidate keys, with their category. Many keys (a hostile
+        ``k1=k2=k3=...``) are first narrowed, in C, to those whose letters hold one of the gate's fragments -- which
+        every sensitive key does -- so a key that cannot be sensitive costs no Python call."""
+        if len(keys) > _FEW_KEYS:
+            ordered = list(keys)
+            # one line per key, lower case, separators removed: key_category's joined words
+            lines = "\n".join(ordered).lower().replace("_", "").replace(".", "").replace("-", "")
+            ends = list(itertools.accumulate(map(operator.add, map(len, lines.split("\n")), itertools.repeat(1))))
+            held: set[int] = set()
+            for fragment in self._key_fragments:
+                at = lines.find(fragment)
+                while at >= 0:
+                    index = bisect.bisect_right(ends, at)
+                    held.add(index)
+                    at = lines.find(fragment, ends[index])
+            keys = {ordered[index] for index in held}
+        found = {}
+        for key in keys:
+            category = self.key_category(key)
+            if category is not None:
+                found[key] = category
+        return found
+
+    def _key_search(self, text: str) -> tuple[Callable[[str, int], re.Match[str] | None], dict[str, str]] | None:
+        """A search for the key=value candidates of ``text`` whose key is sensitive, and their keys' categories; None
+        when there is none. The search finds what ``_KV_KEY`` finds, less the keys that are not sensitive and the
+        keys followed by no value, so those cost no Python work per match."""
+        sensitive = self._sensitive_keys(set(map(_key_of, _KV_KEY.findall(text))))
+        if not sensitive:
+            return None
+        if len(sensitive) > _FEW_KEYS:
+            return _KV_KEY_WITH_VALUE.search, sensitive
+        # The same pattern with the key one of these (a whole run of key characters, as the possessive run is): a
+        # key that is not sensitive never starts a match, and cannot hide one (no key starts inside another's match).
+        names = "|".join(re.escape(key) for key in sorted(sensitive, key=len, reverse=True))
+        return re.compile(names.join(_KV_KEY_OF)).search, sensitive
 
     def _key_values(self, text: str) -> str:
         """Redact the value of every ``key=value`` / ``key: value`` / ``"key": "value"`` whose key is sensitive."""
+        found_keys = self._key_search(text)
+        if found_keys is None:
+            return text
+        search, sensitive = found_keys
         pieces: list[str] = []
-        done = 0
-        for match in _KV_KEY.finditer(text):
-            if match.start() < done:
-                continue  # inside a value already redacted
-            category = self.key_category(match.group("key"))
+        done = position = 0
+        judged = 0
+        while (match := search(text, position)) is not None:
+            position = start = match.end()
+            category = sensitive.get(match.group("key"))
             if category is None:
                 continue
-            start = match.end()
+            judged += 1
+            if judged > _KV_JUDGED_PER_REDACTION * _MAX_KV_REDACTIONS:
+                # a hostile run of sensitive keys whose values are kept (placeholders, literals, words): the rest is
+                # dropped whole, counted, never judged pair by pair in Python
+                pieces.append(text[done:start])
+                pieces.append(marker(category))
+                self._count_truncated()
+                return "".join(pieces)
             if _PLACEHOLDER.match(text, start) is not None:
                 continue  # "password=%(password)s", "token = :token", "pin=$1", "secret = ?"
             value = _KV_VALUE_RE.match(text, start)
@@ -1052,7 +1166,8 @@ class Scrubber:
                 self._count_truncated()
                 return "".join(pieces)
             pieces.append(f"{quote_char}{redacted}{quote_char}" if quote_char in "'\"" else redacted)
-            done = value.end()
+            # the next key is searched after the value: a key inside a redacted value is never judged
+            done = position = value.end()
         if not pieces:
             return text
         pieces.append(text[done:])
