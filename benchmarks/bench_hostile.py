@@ -73,8 +73,11 @@ UNITS = (
     "xoxb-",
     "-----BEGIN RSA PRIVATE KEY-----",
     '{"password":',
+    "x=",
+    "x=1&",
+    "k{}=",  # distinct keys: k0=k1=k2=... (each key judged once, so a repeated one would hide the cost)
 )
-TAILS = ("", "%3D%3D%3D", "===", ".", "@", "'")
+TAILS = ("", "%3D%3D%3D", "===", ".", "@", "'", " password")
 BODY_SIZE = 65_536  # SIGNALFIRE_SCRUB_MAX_LENGTH's default: a logged value is cut there
 NORMAL_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 NORMAL_REFERER = "https://shop.example.com/items?page=2&sort=price"
@@ -82,7 +85,11 @@ PARTS = ("query", "path", "header user-agent", "header referer", "logged body")
 
 
 def _fill(unit: str, length: int, tail: str) -> str:
-    return (unit * (length // len(unit) + 1))[: length - len(tail)] + tail
+    if "{}" in unit:  # numbered: every repetition distinct
+        text = "".join(unit.format(i) for i in range(length // (len(unit) - 1) + 1))
+    else:
+        text = unit * (length // len(unit) + 1)
+    return text[: length - len(tail)] + tail
 
 
 def vary(value: str, n: int) -> str:
@@ -529,6 +536,193 @@ def main() -> None:
                 print_added(added_costs(instruction_counts(values, env)))
 
 
+# --- the scrubber alone, per rule ---------------------------------------------------------------------------------
+RULE_SIZE = 16_384  # a query value as the handler logs it (h11's limit); span attributes are cut at 4 KiB first
+# What a rule is, to the timer: the module's compiled patterns (one pass or gate each), and these callables.
+RULE_FUNCTIONS = ("_has_token_run", "unquote_plus", "_cards_within")
+RULE_METHODS = ("_key_values", "_json_text", "_kv_gate_passes", "scrub_query")
+
+
+def rule_shapes(size: int = RULE_SIZE) -> dict[str, str]:
+    """Every hostile value the request parts are built from, as a header or a body holds it and as a query value
+    reaches the handler (percent-decoded)."""
+    shapes = {}
+    for unit in UNITS:
+        for tail in TAILS:
+            raw = _fill(unit, size, tail)
+            shapes[f"{unit!r}+{tail!r}"] = raw
+            decoded = unquote_plus_module(_url_safe(raw))
+            if decoded != raw:
+                shapes[f"{unit!r}+{tail!r} decoded"] = decoded
+    return shapes
+
+
+def unquote_plus_module(text: str) -> str:
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(text)
+
+
+class RuleTimer:
+    """Times each pass of a scrubber module's ``_scan`` in place: every compiled pattern of the module (and the
+    instance's), and the methods and functions that make a rule, exclusive of what they call of each other."""
+
+    def __init__(self, module: Any) -> None:
+        import re
+
+        self.module = module
+        self.totals: dict[str, float] = {}
+        self.stack: list[list[float]] = []
+        for name, value in list(vars(module).items()):
+            if isinstance(value, re.Pattern):
+                setattr(module, name, self._proxy(name, value))
+            elif isinstance(value, tuple) and value and all(isinstance(v, re.Pattern) for v in value):
+                setattr(module, name, tuple(self._proxy(f"{name}[{i}]", v) for i, v in enumerate(value)))
+        for name in RULE_FUNCTIONS:
+            if hasattr(module, name):
+                setattr(module, name, self._timed(name, getattr(module, name)))
+        for name in RULE_METHODS:
+            if hasattr(module.Scrubber, name):
+                setattr(module.Scrubber, name, self._timed(name, getattr(module.Scrubber, name)))
+        self.scrubber = module.Scrubber()
+        for name in ("_kv_gate",):
+            value = getattr(self.scrubber, name, None)
+            if isinstance(value, re.Pattern):
+                setattr(self.scrubber, name, self._proxy(f"Scrubber.{name}", value))
+
+    def _timed(self, name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self.stack.append([0.0])
+            start = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                children = self.stack.pop()[0]
+                self.totals[name] = self.totals.get(name, 0.0) + elapsed - children
+                if self.stack:
+                    self.stack[-1][0] += elapsed
+
+        return timed
+
+    def _proxy(self, name: str, pattern: Any) -> Any:
+        timer = self
+
+        class Timed:
+            def __getattr__(self, attribute: str) -> Any:
+                value = getattr(pattern, attribute)
+                if attribute in ("sub", "search", "match", "finditer", "findall", "fullmatch", "split"):
+                    return timer._timed(f"{name}.{attribute}", value)
+                return value
+
+        return Timed()
+
+    def cost(self, text: str, repeat: int = 3) -> tuple[float, dict[str, float]]:
+        """Best of ``repeat`` first scrubs of ``text`` (memo and clean cache emptied): seconds, and per rule."""
+        best: tuple[float, dict[str, float]] | None = None
+        for _ in range(repeat):
+            self.totals = {}
+            self.scrubber._clean.clear()
+            getattr(self.scrubber, "_memo", {}).clear()
+            start = time.perf_counter()
+            self.scrubber.scrub_text(text)
+            total = time.perf_counter() - start
+            if best is None or total < best[0]:
+                best = (total, dict(self.totals))
+        assert best is not None
+        return best
+
+
+def rule_costs(module: Any, shapes: dict[str, str]) -> dict[str, Any]:
+    """Per shape: us per byte in all and per rule; per rule: its worst shape and what it costs there."""
+    timer = RuleTimer(module)
+    per_shape = {}
+    for name, text in shapes.items():
+        total, rules = timer.cost(text)
+        per_shape[name] = {
+            "total": total / len(text) * 1e6,
+            "rules": {k: v / len(text) * 1e6 for k, v in rules.items()},
+        }
+    worst: dict[str, tuple[float, str]] = {}
+    for name, row in per_shape.items():
+        for rule, cost in row["rules"].items():
+            if cost > worst.get(rule, (0.0, ""))[0]:
+                worst[rule] = (cost, name)
+    return {"shapes": per_shape, "worst": worst}
+
+
+def print_rules(paths: list[str]) -> None:
+    """``--rules [--against OLD_SCRUB.py]``: the scrubber's worst shapes and each rule's worst cost, this version
+    (and the other one) side by side, in us per byte (perf_counter, best of 3, one process)."""
+    import importlib.util
+
+    shapes = rule_shapes()
+    results = []
+    for path in paths:
+        if path == "this":
+            from signalfire._scrub import _policy as module
+        else:
+            spec = importlib.util.spec_from_file_location("other_scrub", path)
+            if spec is None or spec.loader is None:
+                raise SystemExit(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["other_scrub"] = module
+            spec.loader.exec_module(module)
+        results.append(rule_costs(module, shapes))
+    labels = ["this" if p == "this" else Path(p).name for p in paths]
+    print(f"worst shapes (us/B, {RULE_SIZE} characters)")
+    ranked = sorted(shapes, key=lambda name: -max(r["shapes"][name]["total"] for r in results))
+    for name in ranked[:15]:
+        cells = []
+        for result in results:
+            row = result["shapes"][name]
+            top = sorted(row["rules"].items(), key=lambda item: -item[1])[:2]
+            cells.append(f"{row['total']:.3f} ({', '.join(f'{k} {v:.3f}' for k, v in top)})")
+        print(f"  {name:38} " + " | ".join(cells))
+    print("per rule: its worst shape (us/B), " + " | ".join(labels))
+    rules = sorted({rule for result in results for rule in result["worst"]})
+    for rule in sorted(rules, key=lambda r: -max(res["worst"].get(r, (0.0, ""))[0] for res in results)):
+        cells = [
+            f"{res['worst'][rule][0]:.3f} {res['worst'][rule][1]}" if rule in res["worst"] else "-" for res in results
+        ]
+        print(f"  {rule:28} " + " | ".join(f"{c:52}" for c in cells))
+    for label, result in zip(labels, results, strict=True):
+        totals = [row["total"] for row in result["shapes"].values()]
+        print(f"{label}: worst shape {max(totals):.3f} us/B, median shape {statistics.median(totals):.3f} us/B")
+
+
+def rule_instructions(count: int = 0) -> dict[str, Any]:
+    """Under callgrind (``--dump-before=getpgrp``): one phase per shape, each a first scrub of it (memo emptied)."""
+    from signalfire._scrub import _policy
+
+    scrubber = _policy.Scrubber()
+    shapes = rule_shapes()
+    names = list(shapes)
+    os.getpgrp()
+    for name in names:
+        scrubber._clean.clear()
+        scrubber._memo.clear()
+        scrubber.scrub_text(shapes[name])
+        os.getpgrp()
+    return {"phases": ["start-up", *names], "sizes": {name: len(text) for name, text in shapes.items()}}
+
+
+def print_rule_instructions(prefix: str, result: dict[str, Any]) -> None:
+    totals = []
+    for index in range(1, len(result["phases"]) + 1):
+        text = Path(f"{prefix}.{index}").read_text(errors="replace")
+        totals.append(
+            int(next(line for line in text.splitlines() if line.startswith(("summary:", "totals:"))).split()[1])
+        )
+    per_byte = {
+        name: count / result["sizes"][name] for name, count in zip(result["phases"][1:], totals[1:], strict=False)
+    }
+    print("instructions per byte, first scrub (callgrind)")
+    for name, value in sorted(per_byte.items(), key=lambda item: -item[1])[:15]:
+        print(f"  {name:40} {value:8.0f}")
+    print(f"  worst {max(per_byte.values()):.0f}, median {statistics.median(per_byte.values()):.0f} instructions/B")
+
+
 def compare(path: str, pairs: int = 30, loop: int = 300) -> None:
     """This scrubber against the ``_scrub.py`` at ``path``: normal path paired, then the hostile inputs."""
     import importlib.util
@@ -622,7 +816,15 @@ if __name__ == "__main__":
     parser.add_argument("--result")
     parser.add_argument("--against")
     parsed = parser.parse_args()
-    if parsed.against:
+    if parsed.rules and parsed.instructions:
+        from benchmarks._harness import write_result
+
+        write_result(parsed.result, rule_instructions())
+    elif parsed.rules and parsed.child:
+        pass
+    elif parsed.rules:
+        print_rules(["this", *([parsed.against] if parsed.against else [])])
+    elif parsed.against:
         compare(parsed.against)
     elif parsed.child or parsed.instructions:
         _child_main(parsed)

@@ -263,12 +263,34 @@ def test_the_token_run_gate_is_the_regex_gate(text):
     assert _scrub._has_token_run(text) == (_OLD_LONG_RUN.search(text) is not None)
 
 
+key_text = st.lists(
+    st.sampled_from(
+        ["pass", "word", "se", "_", "cret", "-", ".", "token", "cc", "num", "ber", "api", "Key", "internal", "ref",
+         "=", ":", '"', "'", " ", "  ", "x", "1", "null", "pin", "user", "%(a)s", "ssn", "REDACTED:"]
+    ),
+    max_size=30,
+).map("".join)  # fmt: skip
+
+
 @SETTINGS
-@given(text=st.one_of(rule_text, st.text(alphabet="pascrdtokenum-_ ", max_size=40)))
-def test_the_key_value_gate_is_the_regex_gate(text):
-    """The literal fragments searched one by one pass exactly where the alternation as one regex did."""
+@given(text=st.one_of(rule_text, key_text))
+def test_the_key_value_gate_closes_only_where_no_pair_is_redacted(text):
+    """Where the gate says no sensitive key is followed by a separator, the full key=value pass changes nothing;
+    and it opens wherever the old gate (one regex of the fragments, over the raw text) opened and a pair is
+    redacted."""
+    scrubber = Scrubber(extra_keys=["internal_ref"])
     lower = text.lower()
-    assert Scrubber()._kv_gate_passes(lower) == (_OLD_KV_GATE.search(lower) is not None)
+    full = _old_key_values(scrubber, text)
+    if not scrubber._kv_gate_passes(lower):
+        assert full == text
+    if _OLD_KV_GATE.search(lower) is not None and full != text:
+        assert scrubber._kv_gate_passes(lower)
+
+
+def test_a_key_spelled_with_separators_opens_the_gate():
+    """ "se_cret=..." alone opened no gate before (no fragment in the raw text); its joined words do now."""
+    assert _OLD_KV_GATE.search("se_cret=hunter22") is None
+    assert Scrubber().scrub_text("se_cret=hunter22") == "se_cret=[REDACTED:secret]"
 
 
 @SETTINGS
@@ -317,3 +339,25 @@ def test_a_hostile_run_of_kept_values_is_dropped_after_the_cap():
     assert "hunter22" not in scrubbed
     assert scrubbed.count("password=null") == 4 * _scrub._MAX_KV_REDACTIONS
     assert cuts == ["truncated"]
+
+
+_OLD_NEAR_WORD = re.compile(
+    r"(?<![A-Za-z0-9])(?P<word>(?i:key|secret|token|password|passwd|credentials?|api[_\-]?key|access[_\-]?key))"
+    r"(?P<sep>[\s:=\"'`]{1,4}+|\s{1,3}+is\s{1,3}+)(?P<value>[A-Za-z0-9+/_\-]{20,}+={0,2}+)(?![A-Za-z0-9+/=])"
+)
+near_word_text = st.lists(
+    st.sampled_from(
+        ["key", "KEY", "Secret", "\u017fecret", "\u212aey", "token", "password", "passwd", "credential", "credentials",
+         "api_key", "apikey", "access-key", " ", ": ", "=", " is ", "x", "hkTU9xZrQ2mB7pLs4VwN8c", "==", "1", "a"]
+    ),
+    max_size=30,
+).map("".join)  # fmt: skip
+
+
+@SETTINGS
+@given(text=st.one_of(rule_text, near_word_text))
+def test_the_near_word_pattern_matches_what_the_alternation_of_words_matched(text):
+    """The word's first letter in front (so the engine skips to it) changes no match, Unicode case folding included."""
+    assert _scrub._NEAR_WORD_RE.sub(_scrub._replace_near_word, text) == _OLD_NEAR_WORD.sub(
+        _scrub._replace_near_word, text
+    )

@@ -277,8 +277,14 @@ _IBAN = (
 )
 # A high-entropy string right after a word that names a secret ("key hkTU9xZr...", "secret: 5lb2Vsh..."); the string
 # is judged by _looks_random on the match (mixed classes), so hashes and trace ids (lower-case hex) are kept.
+# The word's first letter comes first (a character class: the regex engine skips to candidates in C; a look-behind
+# in front made it try every position), with the letters case-insensitive matching also takes ("\u212a" KELVIN SIGN
+# for k, "\u017f" LONG S for s); each rest follows its own first letter, as the alternation of words did.
+_NEAR_WORD_FIRST = "KSTPCAkstpca\u017f\u212a"
 _NEAR_WORD = (
-    r"(?<![A-Za-z0-9])(?P<word>(?i:key|secret|token|password|passwd|credentials?|api[_\-]?key|access[_\-]?key))"
+    rf"(?P<word>[{_NEAR_WORD_FIRST}](?<![A-Za-z0-9][{_NEAR_WORD_FIRST}])"
+    r"(?:(?<=[Kk\u212a])(?i:ey)|(?<=[Ss\u017f])(?i:ecret)|(?<=[Tt])(?i:oken)|(?<=[Pp])(?i:assword|asswd)"
+    r"|(?<=[Cc])(?i:redentials?)|(?<=[Aa])(?i:pi[_\-]?key|ccess[_\-]?key)))"
     r"(?P<sep>[\s:=\"'`]{1,4}+|\s{1,3}+is\s{1,3}+)(?P<value>[A-Za-z0-9+/_\-]{20,}+={0,2}+)(?![A-Za-z0-9+/=])"
 )
 # key=value / key: value / "key": "value" wherever a sensitive-looking key appears; the key is confirmed with
@@ -351,6 +357,11 @@ _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an ex
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
 # A key may follow "[" ("options [password=...]"), but the word of a marker ("[REDACTED:password]") is no key.
 _KV_KEY = re.compile(r"(?<![A-Za-z0-9_.\-])(?!REDACTED:)([\"']?)(?P<key>[A-Za-z0-9_.\-]{1,60}+)\1\s{0,3}+[:=]\s{0,3}+")
+# Every key _KV_KEY can find, and more (no quote matching): one string per match, no tuple, no group. It starts only
+# where a run of key characters starts (the look-behind after the first character keeps the engine's skip to one).
+_KV_KEY_CANDIDATE = re.compile(
+    r"[A-Za-z0-9_.\-](?<![A-Za-z0-9_.\-][A-Za-z0-9_.\-])[A-Za-z0-9_.\-]{0,59}+(?=[\"']?\s{0,3}+[:=])"
+)
 # _KV_KEY for given keys (an alternation of whole runs of key characters).
 # A value can follow only where its first character can start one (_KV_VALUE: a quote or a character of an unquoted
 # value); elsewhere the pass would skip the key anyway.
@@ -415,9 +426,9 @@ _KV_GATE_FRAGMENTS = (
     "credential",
 )
 _KV_GATE_LITERALS = tuple(fragment for fragment in _KV_GATE_FRAGMENTS if fragment.isalpha())
-_CC_NUMBER = re.compile(r"cc[^a-z0-9]?num")
+# The rest of a run of letters and digits, and the separator of a key=value pair if one follows (group 1).
+_RUN_THEN_SEPARATOR = re.compile(r"[a-z0-9]*+(?:([\"']?\s{0,3}+[:=]))?+")
 _FEW_KEYS = 32  # distinct candidate keys judged one by one; more are first narrowed by their fragments
-_key_of = operator.itemgetter(1)  # the key of a _KV_KEY.findall() item (quote, key)
 
 _UNKNOWN: Any = object()
 _CLEAN_CACHE_SIZE = 4096
@@ -822,7 +833,6 @@ class Scrubber:
         "_key_cache",
         "_key_fragments",
         "_known",
-        "_kv_gate",
         "_lock",
         "_memo",
         "_memo_chars",
@@ -864,9 +874,8 @@ class Scrubber:
             normalized: "_".join(_words(key)) for key in extra_keys if (normalized := _normalize(key.strip()))
         }
         extra_words = [word for key in extra_keys for word in _words(key)]
-        # The gate's fragments as literals, searched with str's own substring search (in C, a few per nanosecond;
-        # the alternation as one regex cost 50 ns per character); and the same in keys with separators removed.
-        self._kv_gate = tuple(dict.fromkeys([*_KV_GATE_LITERALS, *extra_words]))
+        # The gate's fragments as literals in keys with separators removed ("cc_num" is "ccnum"), searched with str's
+        # own substring search (in C, a few per nanosecond; the alternation as one regex cost 50 ns per character).
         self._key_fragments = tuple(dict.fromkeys([*_KV_GATE_LITERALS, "ccnum", *extra_words]))
         self._key_cache: dict[Any, str | None] = {}
         self._clean: dict[str, None] = {}
@@ -1078,11 +1087,21 @@ class Scrubber:
         return text
 
     def _kv_gate_passes(self, lower: str) -> bool:
-        """``lower`` (a lower-cased text) holds a fragment of a sensitive key: the key=value pass may change it."""
-        for fragment in self._kv_gate:
-            if fragment in lower:
-                return True
-        return "cc" in lower and _CC_NUMBER.search(lower) is not None
+        """``lower`` (a lower-cased text) may hold a sensitive key followed by its separator: a run of key characters
+        whose letters and digits hold one of the gate's fragments (every sensitive key's do), then ``:`` or ``=``.
+
+        With ``_``, ``.`` and ``-`` removed, each run of key characters is a run of letters and digits (the key's
+        words joined, as key_category reads it) and what follows it is kept; each fragment is found by str.find (in
+        C), and only a run holding one is looked at in Python, once."""
+        joined = lower.replace("_", "").replace(".", "").replace("-", "")
+        for fragment in self._key_fragments:
+            at = joined.find(fragment)
+            while at >= 0:
+                followed = _RUN_THEN_SEPARATOR.match(joined, at)
+                if followed is not None and followed.group(1) is not None:
+                    return True
+                at = joined.find(fragment, followed.end() if followed is not None else at + 1)
+        return False
 
     def _sensitive_keys(self, keys: set[str]) -> dict[str, str]:
         """The sensitive ones of these distinct candidate keys, with their category. Many keys (a hostile
@@ -1112,7 +1131,7 @@ class Scrubber:
         """A search for the key=value candidates of ``text`` whose key is sensitive, and their keys' categories; None
         when there is none. The search finds what ``_KV_KEY`` finds, less the keys that are not sensitive and the
         keys followed by no value, so those cost no Python work per match."""
-        sensitive = self._sensitive_keys(set(map(_key_of, _KV_KEY.findall(text))))
+        sensitive = self._sensitive_keys(set(_KV_KEY_CANDIDATE.findall(text)))
         if not sensitive:
             return None
         if len(sensitive) > _FEW_KEYS:
