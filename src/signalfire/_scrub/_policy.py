@@ -241,7 +241,10 @@ _PEM = (
 # password may hold '?' or '#' (a client's error quotes "redis://:pa#ss@cache" as given) when it holds no '=' or '&',
 # so "http://host:8080?email=ann@example.com" stays a port and a query.
 _URL_CREDENTIALS = (
-    r"(?P<url_prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+):(?P<url_password>[^\s/?#]+|[^\s/=&]+)@"
+    # "\b" as a look-behind after the scheme's first letter: the regex engine skips to letters instead of trying
+    # every position
+    r"(?P<url_prefix>[A-Za-z](?<!\w[A-Za-z])[A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+)"
+    r":(?P<url_password>[^\s/?#]+|[^\s/=&]+)@"
 )
 # The words are alternations of literals (not "[Bb]earer"), so the regex engine skips to a "B" or "b" in C; the bearer
 # and basic rules are separate passes, each behind its own word's gate.
@@ -254,7 +257,9 @@ _BASIC = (
 # A run of at least 13 digits, optionally grouped by single spaces or dashes; judged by _is_card_text (issuer prefix,
 # length, grouping, Luhn), or searched for cards by _cards_within when longer. The run must stand on its own: digits
 # inside a hex identifier (a UUID request id, a trace id) are part of that identifier.
-_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9]){12,}+(?![A-Za-z0-9])"
+# The run is read group by group (digits, then a separator and digits, ...) once its first 13 digits are seen: the
+# same match as "(?:[ \-]?+[0-9]){12,}+", at one step per group instead of one per digit.
+_CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?=(?:[ \-]?+[0-9]){12})[0-9]*+(?:[ \-][0-9]++)*+(?![A-Za-z0-9])"
 # Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
 # The last label (the top-level domain) is 2 to 24 ASCII letters, checked in the pattern (an address-like string that
 # is none, "a@a.a@a.a", costs no Python call): the labels are taken one by one until one of letters ends the run of
@@ -353,6 +358,11 @@ _IBAN_RE = re.compile(_IBAN)
 _NEAR_WORD_RE = re.compile(_NEAR_WORD)
 
 
+# ASCII digits as b"d", "." and "-" as b"s", "+", "(" and ")" as themselves, every other byte as b"x".
+_PHONE_CLASSES = bytes(
+    ord("d") if chr(b).isdigit() and b < 128 else ord("s") if chr(b) in ".-" else b if chr(b) in "+()" else ord("x")
+    for b in range(256)
+)
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an extension or a code, not a number
 # A key (optionally quoted) and its separator; the key is judged by key_category, so extra keys need no pattern.
 # A key may follow "[" ("options [password=...]"), but the word of a marker ("[REDACTED:password]") is no key.
@@ -426,8 +436,8 @@ _KV_GATE_FRAGMENTS = (
     "credential",
 )
 _KV_GATE_LITERALS = tuple(fragment for fragment in _KV_GATE_FRAGMENTS if fragment.isalpha())
-# The rest of a run of letters and digits, and the separator of a key=value pair if one follows (group 1).
-_RUN_THEN_SEPARATOR = re.compile(r"[a-z0-9]*+(?:([\"']?\s{0,3}+[:=]))?+")
+# After a fragment: the rest of its run of letters and digits, then the separator of a key=value pair.
+_RUN_THEN_SEPARATOR = r"[a-z0-9]*+[\"']?\s{0,3}+[:=]"
 _FEW_KEYS = 32  # distinct candidate keys judged one by one; more are first narrowed by their fragments
 
 _UNKNOWN: Any = object()
@@ -876,7 +886,8 @@ class Scrubber:
         extra_words = [word for key in extra_keys for word in _words(key)]
         # The gate's fragments as literals in keys with separators removed ("cc_num" is "ccnum"), searched with str's
         # own substring search (in C, a few per nanosecond; the alternation as one regex cost 50 ns per character).
-        self._key_fragments = tuple(dict.fromkeys([*_KV_GATE_LITERALS, "ccnum", *extra_words]))
+        fragments = dict.fromkeys([*_KV_GATE_LITERALS, "ccnum", *extra_words])
+        self._key_fragments = tuple((f, re.compile(re.escape(f) + _RUN_THEN_SEPARATOR)) for f in fragments)
         self._key_cache: dict[Any, str | None] = {}
         self._clean: dict[str, None] = {}
         self._memo: dict[str, str] = {}  # long string -> its scrubbed form (see _text)
@@ -1076,11 +1087,14 @@ class Scrubber:
             text = _IBAN_RE.sub(_replace_iban, text)
         if self.phones:
             plus, paren, dotted = _PHONE_RES
-            if "+" in text:
+            # each form's skeleton in the text's digit classes (bytes.translate, in C) gates its pass; a marker holds
+            # no digit, so a pass cannot make a later form's skeleton appear
+            classes = text.encode("utf-8", "surrogatepass").translate(_PHONE_CLASSES)
+            if b"+d" in classes:
                 text = plus.sub(_replace_phone, text)
-            if "(" in text:
+            if b"(ddd)" in classes:
                 text = paren.sub(_replace_phone, text)
-            if "-" in text or "." in text:
+            if b"dddsdddsdddd" in classes:
                 text = dotted.sub(_replace_phone, text)
         if self.emails and "@" in text:
             text = _EMAIL_RE.sub(_EMAIL_MARKER, text)
@@ -1091,16 +1105,13 @@ class Scrubber:
         whose letters and digits hold one of the gate's fragments (every sensitive key's do), then ``:`` or ``=``.
 
         With ``_``, ``.`` and ``-`` removed, each run of key characters is a run of letters and digits (the key's
-        words joined, as key_category reads it) and what follows it is kept; each fragment is found by str.find (in
-        C), and only a run holding one is looked at in Python, once."""
+        words joined, as key_category reads it) and what follows it is kept. A fragment is looked for by str.find,
+        and only where it occurs is its pattern (the fragment, the rest of the run, a separator) searched; both
+        scan in C, so an occurrence that is no key ("key Aa1+key Aa1+...") costs no Python call."""
         joined = lower.replace("_", "").replace(".", "").replace("-", "")
-        for fragment in self._key_fragments:
-            at = joined.find(fragment)
-            while at >= 0:
-                followed = _RUN_THEN_SEPARATOR.match(joined, at)
-                if followed is not None and followed.group(1) is not None:
-                    return True
-                at = joined.find(fragment, followed.end() if followed is not None else at + 1)
+        for fragment, then_separator in self._key_fragments:
+            if fragment in joined and then_separator.search(joined) is not None:
+                return True
         return False
 
     def _sensitive_keys(self, keys: set[str]) -> dict[str, str]:
@@ -1113,7 +1124,7 @@ class Scrubber:
             lines = "\n".join(ordered).lower().replace("_", "").replace(".", "").replace("-", "")
             ends = list(itertools.accumulate(map(operator.add, map(len, lines.split("\n")), itertools.repeat(1))))
             held: set[int] = set()
-            for fragment in self._key_fragments:
+            for fragment, _then_separator in self._key_fragments:
                 at = lines.find(fragment)
                 while at >= 0:
                     index = bisect.bisect_right(ends, at)
