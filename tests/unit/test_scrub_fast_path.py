@@ -368,7 +368,10 @@ _OLD_URL = re.compile(
 )
 _OLD_CARD = re.compile(r"[2-6](?<![A-Za-z0-9][2-6])(?:[ \-]?+[0-9]){12,}+(?![A-Za-z0-9])")
 digit_text = st.lists(
-    st.sampled_from(["4", "1", "5", "0", " ", "-", "--", "  ", "4111", "x", "(", ")", "+", ".", "é", "٣", "555", "a://"]),
+    st.sampled_from(
+        ["4", "1", "5", "0", " ", "-", "--", "  ", "4111", "x", "(", ")", "+", ".", "é", "٣", "555", "a://", "DE", "89",
+         "G", "B"]
+    ),
     max_size=60,
 ).map("".join)  # fmt: skip
 
@@ -383,9 +386,13 @@ def test_the_url_and_card_patterns_match_what_they_matched(text):
 
 @SETTINGS
 @given(text=st.one_of(rule_text, digit_text))
-def test_the_phone_gates_close_only_where_the_pattern_finds_nothing(text):
-    """A phone form's pass is skipped only where its pattern has no match."""
-    classes = text.encode("utf-8", "surrogatepass").translate(_scrub._PHONE_CLASSES)
+def test_the_digit_gates_close_only_where_the_pattern_changes_nothing(text):
+    """A phone form's, the IBAN's and the card's pass is skipped only where it would change nothing."""
+    classes = text.encode("utf-8", "surrogatepass").translate(_scrub._DIGIT_CLASSES)
     for skeleton, pattern in zip((b"+d", b"(ddd)", b"dddsdddsdddd"), _scrub._PHONE_RES, strict=True):
         if skeleton not in classes:
             assert pattern.search(text) is None
+    if b"AAdd" not in classes:
+        assert _scrub._IBAN_RE.search(text) is None
+    if b"dddd" not in classes:
+        assert _scrub._CARD_RE.sub(_scrub._replace_card, text) == text

@@ -358,9 +358,10 @@ _IBAN_RE = re.compile(_IBAN)
 _NEAR_WORD_RE = re.compile(_NEAR_WORD)
 
 
-# ASCII digits as b"d", "." and "-" as b"s", "+", "(" and ")" as themselves, every other byte as b"x".
-_PHONE_CLASSES = bytes(
-    ord("d") if chr(b).isdigit() and b < 128 else ord("s") if chr(b) in ".-" else b if chr(b) in "+()" else ord("x")
+# ASCII digits as b"d", capitals as b"A", "." and "-" as b"s", "+", "(" and ")" as themselves, every other byte
+# (non-ASCII included) as b"x".
+_DIGIT_CLASSES = bytes(
+    ord("d") if 48 <= b <= 57 else ord("A") if 65 <= b <= 90 else ord("s") if b in b".-" else b if b in b"+()" else 120
     for b in range(256)
 )
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is an extension or a code, not a number
@@ -1082,14 +1083,16 @@ class Scrubber:
             text = _BEARER_RE.sub(_replace_bearer, text)
         if basic_word:
             text = _BASIC_RE.sub(_replace_basic, text)
-        text = _CARD_RE.sub(_replace_card, text)
-        if not text.islower():  # an IBAN starts with two capitals
+        # The digit rules' skeletons in the text's character classes (bytes.translate, in C, where str.islower() read
+        # the Unicode database per character) gate their passes: a card has a group of four digits, an IBAN two
+        # capitals and two digits, each phone form its own. A marker holds no digit, so no pass makes one appear.
+        classes = text.encode("utf-8", "surrogatepass").translate(_DIGIT_CLASSES)
+        if b"dddd" in classes:
+            text = _CARD_RE.sub(_replace_card, text)
+        if b"AAdd" in classes:
             text = _IBAN_RE.sub(_replace_iban, text)
         if self.phones:
             plus, paren, dotted = _PHONE_RES
-            # each form's skeleton in the text's digit classes (bytes.translate, in C) gates its pass; a marker holds
-            # no digit, so a pass cannot make a later form's skeleton appear
-            classes = text.encode("utf-8", "surrogatepass").translate(_PHONE_CLASSES)
             if b"+d" in classes:
                 text = plus.sub(_replace_phone, text)
             if b"(ddd)" in classes:
