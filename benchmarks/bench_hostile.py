@@ -472,14 +472,19 @@ def added_costs(counts: dict[str, dict[str, dict[str, float]]]) -> dict[str, dic
 
 
 def print_added(rows: dict[str, dict[str, float]]) -> None:
-    head = f"{'part':20} {'k instr n/h (on)':>17} {'total on':>9} {'bare':>6} {'added on':>9} "
-    print(head + f"{'k instr n/h (off)':>18} {'total off':>9} {'bare':>6} {'added off':>9} {'FastAPI extra k':>15}")
-    for part, r in rows.items():
-        print(
-            f"{part:20} {r['normal_on'] / 1000:8.0f}/{r['hostile_on'] / 1000:8.0f} {r['total_on']:9.2f} "
-            f"{r['bare_on']:6.2f} {r['added_on']:9.2f} {r['normal_off'] / 1000:9.0f}/{r['hostile_off'] / 1000:8.0f} "
-            f"{r['total_off']:9.2f} {r['bare_off']:6.2f} {r['added_off']:9.2f} {r['fastapi_wrapper_extra']:15.0f}"
-        )
+    """The instructions table: per part and native setting, signalfire's counts, the ratios and the added cost."""
+    for label in ("on", "off"):
+        print(f"FastAPI's native telemetry {label}: k instructions per request")
+        head = f"  {'part':18} {'signalfire n/h':>17} {'total':>6} {'bare':>6} {'added n/h':>15} {'added':>6}"
+        print(head + (f" {'FastAPI wrapper extra':>22}" if label == "off" else ""))
+        for part, r in rows.items():
+            line = (
+                f"  {part:18} {r[f'normal_{label}'] / 1000:8.0f}/{r[f'hostile_{label}'] / 1000:8.0f} "
+                f"{r[f'total_{label}']:6.2f} {r[f'bare_{label}']:6.2f} "
+                f"{r[f'added_normal_{label}'] / 1000:7.0f}/{r[f'added_hostile_{label}'] / 1000:7.0f} "
+                f"{r[f'added_{label}']:6.2f}"
+            )
+            print(line + (f" {r['fastapi_wrapper_extra']:22.0f}" if label == "off" else ""))
 
 
 def print_table(
