@@ -27,10 +27,15 @@ body can fail after an unbounded run may start only where that run starts (a loo
 characters), so no two attempts scan the same characters. tests/unit/test_scrub_linear_time.py holds this with long
 repetitions of every pattern's prefixes and separators; benchmarks/bench_hostile.py reports the cost per request part.
 Per string, the Python work is bounded too: a long string scrubbed before is one memo lookup (``_text``), a rule that
-calls back into Python per match stops doing so past a count (card candidates, ``key=value`` redactions: the rest is
-redacted whole), and a rule's callback runs only where its gate says a match can change the text. A new rule joins
-these by its gate (a substring test or a regex before its pass in ``_scan``) and, if it calls back per match, a cap;
-tests/unit/test_scrub_fast_path.py compares each shortcut with the full path on hostile and random input.
+calls back into Python per match stops doing so past a count (card candidates, ``key=value`` redactions and judged
+keys: the rest is redacted whole), a rule's callback runs only where its gate says a match can change the text, and
+the ``key=value`` pass judges each distinct candidate key once, after narrowing them in C (``_key_search``). Per
+character, every pattern starts with a literal or a character class (a look-behind comes after the first character),
+so the regex engine skips to candidates in C; gates are substring tests or ``bytes.translate`` skeletons, never
+``str.islower()``-like scans of the Unicode database. A new rule joins these by its gate and, if it calls back per
+match, a cap; tests/unit/test_scrub_fast_path.py compares each shortcut with the full path (or the rule as it was
+written before) on hostile and random input, and ``python -m benchmarks.bench_hostile --rules`` times every rule on
+every hostile shape.
 """
 
 from __future__ import annotations
