@@ -1235,12 +1235,18 @@ class Scrubber:
                 self._count_truncated()
                 query = query[: self.max_string]
             parts = []
+            categories: dict[str, str | None] = {}  # a name repeated a thousand times is judged once
             for item in query.split("&"):
                 name, sep, raw = item.partition("=")
                 if not sep:
                     parts.append(self._text(item) if len(item) >= MIN_SECRET_LENGTH else item)
                     continue
-                category = self.key_category(unquote_plus(name))
+                category = categories.get(name, _UNKNOWN)
+                if category is _UNKNOWN:
+                    category = categories[name] = self.key_category(unquote_plus(name))
+                if category is None and len(raw) < MIN_SECRET_LENGTH:
+                    parts.append(item)  # decoding never lengthens a value, and shorter ones are never changed
+                    continue
                 if category is not None and raw:
                     parts.append(f"{name}={marker(category)}")
                     continue

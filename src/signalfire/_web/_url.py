@@ -105,6 +105,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # definitions: bounded); emptied when another scrubber (a re-initialisation with other SIGNALFIRE_SCRUB_KEYS) is active.
 _param_cache: dict[str, bool] = {}
 _param_cache_policy: list[object] = [None]
+_UNJUDGED: Any = object()
 # The last query recorded: (scrubber, secret registry generation, query, what was recorded).
 _last_query: tuple[object, int, str, str] = (None, -1, "", "")
 
@@ -213,6 +214,8 @@ def recorded_query(query: str) -> str:
         if last[0] is scrubber and last[1] == generation and last[2] == query:
             return last[3]
         parts = []
+        # A query of a thousand parameters repeats its names: each distinct name is judged once per query.
+        categories: dict[str, str | None] = {}
         for item in query.split("&"):
             name, sep, raw = item.partition("=")
             if not sep:  # a bare item ("?sk_live_..."): judged by its shape alone
@@ -220,7 +223,12 @@ def recorded_query(query: str) -> str:
                 scrubbed = scrubber.scrub_text(value)
                 parts.append(item if scrubbed == value else quote(scrubbed, safe="[]:"))
                 continue
-            category = _name_category(unquote_plus(name), scrubber)
+            category = categories.get(name, _UNJUDGED)
+            if category is _UNJUDGED:
+                category = categories[name] = _name_category(unquote_plus(name), scrubber)
+            if category is None and len(raw) < _scrub.MIN_SECRET_LENGTH:
+                parts.append(item)  # decoding never lengthens a value, and shorter ones are never changed
+                continue
             if category is not None:
                 parts.append(f"{name}={_scrub.marker(category)}" if raw else item)
                 continue
