@@ -268,9 +268,11 @@ _CARD = r"[2-6](?<![A-Za-z0-9][2-6])(?=(?:[ \-]?+[0-9]){12})[0-9]*+(?:[ \-][0-9]
 # Labels are possessive and the top-level domain is checked on the match, so an address is one pass over its labels.
 # The last label (the top-level domain) is 2 to 24 ASCII letters, checked in the pattern (an address-like string that
 # is none, "a@a.a@a.a", costs no Python call): the labels are taken one by one until one of letters ends the run of
-# labels (no word character, "-", or "." and a label character after it). Each attempt reads its labels once.
+# labels (no word character, "-", or "." and a label character after it). Each attempt reads its labels once; the
+# look-behind follows the first character, so the regex engine skips to candidates.
 _EMAIL = (
-    r"(?<![\w.%+\-\]])[A-Za-z0-9._%+\-]{1,64}+@[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+)*?"
+    r"[A-Za-z0-9._%+\-](?<![\w.%+\-\]][A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{0,63}+@[A-Za-z0-9\-]{1,63}+"
+    r"(?:\.[A-Za-z0-9\-]{1,63}+)*?"
     r"\.[A-Za-z]{2,24}+(?![\w\-]|\.[A-Za-z0-9\-])"
 )
 # Three forms (after "+", in "(415) 555-0100", "415-555-0100"), each behind a substring gate; the look-behind
