@@ -461,3 +461,16 @@ def _scrub_query_item_by_item(scrubber: Scrubber, query: str) -> str:
 def test_scrub_query_judges_each_name_once_and_gives_the_same(query):
     """The scrubber's own query pass (URLs in log text) gives what judging each item gave."""
     assert Scrubber().scrub_query(query) == _scrub_query_item_by_item(Scrubber(), query)
+
+
+email_text = st.lists(
+    st.sampled_from(["a", "@", ".", "-", "com", "ann", "@example.com", " ", "x" * 70, "é", "+", "%", "]", "_", "1"]),
+    max_size=40,
+).map("".join)
+
+
+@SETTINGS
+@given(text=st.one_of(rule_text, email_text))
+def test_emails_read_around_each_at_give_what_one_pass_gives(text):
+    """The email pass read only around each "@" gives what the pattern over the whole text gives."""
+    assert _scrub._emails(text) == _scrub._EMAIL_RE.sub("[REDACTED:email]", text)
