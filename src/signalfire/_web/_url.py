@@ -106,8 +106,9 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _param_cache: dict[str, bool] = {}
 _param_cache_policy: list[object] = [None]
 _UNJUDGED: Any = object()
-# An item whose value is at least MIN_SECRET_LENGTH (6) characters long, or an item without "=" (judged by shape).
-_LONG_OR_BARE_ITEM = re.compile(rf"(?:^|&)(?:[^&=]*+=[^&]{{{_scrub.MIN_SECRET_LENGTH}}}|[^&=]++(?:&|$))")
+# A whole item (it starts the query or follows "&") whose value is at least MIN_SECRET_LENGTH (6) characters long,
+# or a non-empty item without "=" (judged by its shape); shorter values are never changed by a rule.
+_JUDGED_ITEM = re.compile(rf"(?<![^&])(?:[^&=]*+=[^&]{{{_scrub.MIN_SECRET_LENGTH},}}+|[^&=]++(?=&|\Z))")
 _ITEM_NAME = re.compile(r"(?:^|&)([^&=]*+)")  # each item's name (the text before its first "=")
 # The last query recorded: (scrubber, secret registry generation, query, what was recorded).
 _last_query: tuple[object, int, str, str] = (None, -1, "", "")
@@ -218,11 +219,11 @@ def recorded_query(query: str) -> str:
             return last[3]
         # Nothing to change, found in C: every name (judged once per distinct name) is not secret-like, every value
         # is shorter than the shortest a rule redacts, and every item has its "=" (a bare item is judged by shape).
-        if _LONG_OR_BARE_ITEM.search(query) is None and not any(
-            _name_category(unquote_plus(name), scrubber) is not None for name in set(_ITEM_NAME.findall(query))
-        ):
-            _last_query = (scrubber, generation, query, query)
-            return query
+        if not any(_name_category(unquote_plus(name), scrubber) is not None for name in set(_ITEM_NAME.findall(query))):
+            # no secret-like name: only the items a rule could change (a long value, a bare item) are judged
+            recorded = _JUDGED_ITEM.sub(lambda item: _judged_item(item.group(0), scrubber), query)
+            _last_query = (scrubber, generation, query, recorded)
+            return recorded
         parts = []
         # A query of a thousand parameters repeats its names: each distinct name is judged once per query.
         categories: dict[str, str | None] = {}
@@ -250,6 +251,16 @@ def recorded_query(query: str) -> str:
         return recorded
     except Exception:  # the policy must not break the request; record nothing rather than the raw query
         return _scrub.marker("query")
+
+
+def _judged_item(item: str, scrubber: _scrub.Scrubber) -> str:
+    """One query item whose name is not secret-like, as :func:`recorded_query` records it."""
+    name, sep, raw = item.partition("=")
+    value = unquote_plus(raw if sep else item)
+    scrubbed = scrubber.scrub_text(value)
+    if scrubbed == value:
+        return item
+    return f"{name}={quote(scrubbed, safe='[]:')}" if sep else quote(scrubbed, safe="[]:")
 
 
 def recorded_url(url: str) -> str:
