@@ -91,6 +91,7 @@ class _State:
         "dropped",
         "ignored",
         "lean",
+        "log_handler",
         "scopes",
         "send_user_email",
         "user_before_breadcrumb",
@@ -114,6 +115,8 @@ class _State:
         self.scopes: list[Any] = []
         # Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
         self.dropped = 0
+        # The client's logging-integration event handler signalfire put _reported_filter on (removed at shutdown).
+        self.log_handler: logging.Handler | None = None
 
     def ignores(self, exc: BaseException) -> bool:
         """SIGNALFIRE_SENTRY_IGNORE_ERRORS matched the way sentry-sdk matches ignore_errors: class name or full path."""
@@ -293,6 +296,7 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
         register_external_propagation_context(_otel_trace_context)
         state = _State(settings)
         state.scopes = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
+        state.log_handler = _filter_reported_records(client)
         _set_state(state)
         if state.lean:
             _add_request_processor()
@@ -332,6 +336,7 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
         # Without sentry-sdk's web integrations nothing isolates requests on this client either: signalfire's
         # per-request user/contexts/breadcrumbs and its reporting of unhandled errors apply, as for its own client.
         state = _State(settings, asgi_integration=asgi, attached=_Attached(client, inner, wrapper, sentry_tracing))
+        state.log_handler = _filter_reported_records(client)
         _set_state(state)
         if state.lean:
             _add_request_processor()
@@ -373,6 +378,7 @@ def _detach(timeout: float) -> None:
         state = _state
         attached = state.attached if state is not None else None
         _set_state(None)
+        _unfilter_reported_records(state)
     if attached is None:
         return
     if attached.inner is not None and compat.get_transport(attached.client) is attached.wrapper:
@@ -405,6 +411,7 @@ def _close(timeout: float) -> None:
     with _lock:
         state = _state
         _set_state(None)
+        _unfilter_reported_records(state)
         remove_external_propagation_context()
         client = sentry_sdk.get_client()
         # Back to a non-recording client: helpers are no-ops again and a later init starts clean.
@@ -632,6 +639,8 @@ def _attached_event(event: Event, hint: Hint) -> Event | None:
             is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False) or (exc is not None and state.ignores(exc))
         ):
             return None
+        if state.asgi_integration and event.get("type") != "transaction":
+            _mark_reported(exc)
         contexts = event.get("contexts")
         sentry_trace = contexts.get("trace") if isinstance(contexts, dict) else None
         linked = _apply_link(event, exc)
@@ -787,6 +796,8 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
     exc = exc_info[1] if exc_info else None
     if is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False):
         return None
+    if state.asgi_integration:
+        _mark_reported(exc)
     try:
         if not _wire_scrubbed():
             raise RuntimeError("the Sentry transport is not signalfire's scrubbing one")
@@ -1292,6 +1303,57 @@ def _apply_link(event: Event, exc: BaseException | None) -> bool:
 
 # The middleware's own report marks the exception, so a later sighting (the server logging it at ERROR) sends nothing.
 _REPORTED_ATTRIBUTE = "_signalfire_sentry_reported"
+
+
+def _reported_filter(record: logging.LogRecord) -> bool:
+    """False for a log record carrying an exception signalfire's middleware already reported, while signalfire's
+    Sentry is on: the server's "Exception in ASGI application" line about it becomes no second event.
+
+    Before this filter the logging integration built that event in full (every frame walked, the scope applied, the
+    event serialised) and before_send then dropped it; the filter drops it before any of that. Every other record
+    (other exceptions, records without one, lifespan failures) passes. Never raises: it runs inside logging calls.
+    """
+    try:
+        exc_info = record.exc_info
+        return not (
+            _state is not None
+            and isinstance(exc_info, tuple)
+            and len(exc_info) == 3
+            and isinstance(exc_info[1], BaseException)
+            and getattr(exc_info[1], _REPORTED_ATTRIBUTE, False) is True
+        )
+    except Exception:  # an exception class with odd attribute handling: the record goes on as before
+        return True
+
+
+def _mark_reported(exc: BaseException | None) -> None:
+    """With sentry-sdk's web integrations reporting (SIGNALFIRE_SENTRY_ASGI_INTEGRATION, or the application's client
+    with them), note that a request's exception was reported, as capture_unhandled does in lean mode: the server's log
+    record about it then builds no event either (DedupeIntegration dropped that one only after it was built)."""
+    if exc is not None and _logging.current_request_id() is not None:
+        with contextlib.suppress(Exception):  # an exception class refusing attributes: dedupe drops the repeat
+            setattr(exc, _REPORTED_ATTRIBUTE, True)
+
+
+def _filter_reported_records(client: Any) -> logging.Handler | None:
+    """Put _reported_filter on ``client``'s logging-integration event handler (``signalfire._compat.sentry_sdk``);
+    the handler, to take it off at shutdown, or None when the client makes no events of log records."""
+    from signalfire._compat import sentry_sdk as compat
+
+    try:
+        handler = compat.logging_event_handler(client)
+        if handler is not None:
+            handler.addFilter(_reported_filter)
+        return handler
+    except Exception:  # before_send still drops the repeat, after sentry-sdk built it
+        _warn_once("log_filter", "signalfire: cannot filter Sentry's logging events; repeats are dropped later")
+        return None
+
+
+def _unfilter_reported_records(state: _State | None) -> None:
+    handler = state.log_handler if state is not None else None
+    if handler is not None:
+        handler.removeFilter(_reported_filter)
 
 
 def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str | None) -> None:
