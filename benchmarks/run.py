@@ -862,7 +862,12 @@ def errors_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     counts: dict[str, dict[str, float]] = {}
     envelopes: dict[str, float] = {}
     for variant in bench_errors.VARIANTS:
-        env = {**apps.variant_env(variant, sink.url, sink.url), "OTEL_BSP_SCHEDULE_DELAY": "3600000"}
+        # Spans and metrics leave at shutdown only: a periodic export would land in the runs by how long they took.
+        env = {
+            **apps.variant_env(variant, sink.url, sink.url),
+            "OTEL_BSP_SCHEDULE_DELAY": "3600000",
+            "OTEL_METRIC_EXPORT_INTERVAL": "3600000",
+        }
         for kind, path in bench_errors.PATHS.items():
             small, large = ERRORS_REQUESTS[kind]
             totals, sent = [], []
