@@ -91,7 +91,7 @@ class _State:
         "dropped",
         "ignored",
         "lean",
-        "log_handler",
+        "log_handlers",
         "scopes",
         "send_user_email",
         "user_before_breadcrumb",
@@ -115,8 +115,8 @@ class _State:
         self.scopes: list[Any] = []
         # Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
         self.dropped = 0
-        # The client's logging-integration event handler signalfire put _reported_filter on (removed at shutdown).
-        self.log_handler: logging.Handler | None = None
+        # The client's logging-integration handlers signalfire put _reported_filter on (removed at shutdown).
+        self.log_handlers: tuple[logging.Handler, ...] = ()
 
     def ignores(self, exc: BaseException) -> bool:
         """SIGNALFIRE_SENTRY_IGNORE_ERRORS matched the way sentry-sdk matches ignore_errors: class name or full path."""
@@ -296,7 +296,7 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
         register_external_propagation_context(_otel_trace_context)
         state = _State(settings)
         state.scopes = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
-        state.log_handler = _filter_reported_records(client)
+        state.log_handlers = _filter_reported_records(client, breadcrumbs=state.lean)
         _set_state(state)
         if state.lean:
             _add_request_processor()
@@ -336,7 +336,7 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
         # Without sentry-sdk's web integrations nothing isolates requests on this client either: signalfire's
         # per-request user/contexts/breadcrumbs and its reporting of unhandled errors apply, as for its own client.
         state = _State(settings, asgi_integration=asgi, attached=_Attached(client, inner, wrapper, sentry_tracing))
-        state.log_handler = _filter_reported_records(client)
+        state.log_handlers = _filter_reported_records(client, breadcrumbs=False)
         _set_state(state)
         if state.lean:
             _add_request_processor()
@@ -1335,24 +1335,32 @@ def _mark_reported(exc: BaseException | None) -> None:
             setattr(exc, _REPORTED_ATTRIBUTE, True)
 
 
-def _filter_reported_records(client: Any) -> logging.Handler | None:
-    """Put _reported_filter on ``client``'s logging-integration event handler (``signalfire._compat.sentry_sdk``);
-    the handler, to take it off at shutdown, or None when the client makes no events of log records."""
+def _filter_reported_records(client: Any, *, breadcrumbs: bool) -> tuple[logging.Handler, ...]:
+    """Put _reported_filter on ``client``'s logging-integration event handler (``signalfire._compat.sentry_sdk``), and
+    with ``breadcrumbs`` on its breadcrumb handler too; the handlers, to take it off at shutdown.
+
+    ``breadcrumbs`` only for signalfire's own client in lean mode: there the record's breadcrumb would belong to the
+    request that already reported (before_breadcrumb keeps it for that request's events, and it has none left), so
+    dropping it changes nothing but the cost of formatting the traceback once more. An application's own client keeps
+    the breadcrumb on its scope for later events, as it always did.
+    """
     from signalfire._compat import sentry_sdk as compat
 
     try:
-        handler = compat.logging_event_handler(client)
-        if handler is not None:
+        found = [compat.logging_event_handler(client)]
+        if breadcrumbs:
+            found.append(compat.logging_breadcrumb_handler(client))
+        handlers = tuple(handler for handler in found if handler is not None)
+        for handler in handlers:
             handler.addFilter(_reported_filter)
-        return handler
+        return handlers
     except Exception:  # before_send still drops the repeat, after sentry-sdk built it
         _warn_once("log_filter", "signalfire: cannot filter Sentry's logging events; repeats are dropped later")
-        return None
+        return ()
 
 
 def _unfilter_reported_records(state: _State | None) -> None:
-    handler = state.log_handler if state is not None else None
-    if handler is not None:
+    for handler in state.log_handlers if state is not None else ():
         handler.removeFilter(_reported_filter)
 
 

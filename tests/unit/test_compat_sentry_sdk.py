@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sentry_sdk
 from sentry_sdk import logger as sentry_logger
-from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
+from sentry_sdk.integrations.logging import BreadcrumbHandler, EventHandler, LoggingIntegration
 
 from signalfire._compat import sentry_sdk as compat
 from signalfire.testing import MemorySentryTransport
@@ -120,13 +120,30 @@ def test_its_filters_run_before_the_record_is_formatted_or_an_event_built(loggin
     assert _events(logging_client) == []
 
 
-def test_no_event_handler_without_the_logging_integration(client: object) -> None:
-    """A client without LoggingIntegration, or with ``event_level=None``, has no event handler to filter."""
+def test_breadcrumbs_go_through_its_breadcrumb_handler_and_its_filters(logging_client: object) -> None:
+    """The handler found is sentry-sdk's BreadcrumbHandler; a filter refusing a record keeps its crumb out."""
+    handler = compat.logging_breadcrumb_handler(logging_client)
+    assert isinstance(handler, BreadcrumbHandler)
+    sentry_sdk.get_isolation_scope().clear_breadcrumbs()
+    logging.getLogger("contract.app").warning("kept")
+    handler.addFilter(lambda record: record.getMessage() != "refused")
+    logging.getLogger("contract.app").warning("refused")
+    sentry_sdk.capture_message("carrier")
+    (event,) = _events(logging_client)
+    crumbs = [crumb["message"] for crumb in event.payload.json["breadcrumbs"]["values"]]  # type: ignore[attr-defined]
+    assert "kept" in crumbs
+    assert "refused" not in crumbs
+
+
+def test_no_handlers_without_the_logging_integration(client: object) -> None:
+    """A client without LoggingIntegration, or with ``event_level=None``/``level=None``, has no handler to filter."""
     assert compat.logging_event_handler(client) is None
+    assert compat.logging_breadcrumb_handler(client) is None
     sentry_sdk.init(
         dsn="http://key@127.0.0.1:9/1",
         transport=MemorySentryTransport(),
         default_integrations=False,
-        integrations=[LoggingIntegration(event_level=None)],
+        integrations=[LoggingIntegration(event_level=None, level=None)],
     )
     assert compat.logging_event_handler(sentry_sdk.get_client()) is None
+    assert compat.logging_breadcrumb_handler(sentry_sdk.get_client()) is None

@@ -3,6 +3,7 @@ record still does, and after shutdown sentry-sdk's logging integration is as sig
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -148,11 +149,29 @@ async def test_after_shutdown_the_application_client_is_as_it_was(app_client: Co
 
 def test_signalfires_own_client_keeps_no_filter_after_shutdown(own: tuple[CountingTransport, FastAPI]) -> None:
     """signalfire's own client: the filter is on its logging integration while it runs, off after shutdown."""
-    handler = compat.logging_event_handler(sentry_sdk.get_client())
-    assert handler is not None
-    assert _errors._reported_filter in handler.filters
+    client = sentry_sdk.get_client()
+    handlers = [compat.logging_event_handler(client), compat.logging_breadcrumb_handler(client)]
+    assert all(h is not None and _errors._reported_filter in h.filters for h in handlers)
     _runtime.shutdown()
-    assert _errors._reported_filter not in handler.filters
+    assert all(h is not None and _errors._reported_filter not in h.filters for h in handlers)
+
+
+async def test_later_events_carry_the_same_breadcrumbs_as_before(own: tuple[CountingTransport, FastAPI]) -> None:
+    """The server's record of the reported error was never a breadcrumb of later events (it belonged to the finished
+    request) and is not one now; an unrelated record still is."""
+    transport, app = own
+
+    async def one_error() -> None:  # its own context, as uvicorn runs each request in a task of its own
+        log_as_uvicorn(await request_that_raises(app))
+
+    await asyncio.create_task(one_error())
+    logging.getLogger("shop").warning("stock low")
+    sentry_sdk.capture_message("later")
+    sentry_sdk.get_client().flush(timeout=5)
+    later = transport.events()[-1]
+    crumbs = [crumb.get("message") for crumb in (later.get("breadcrumbs") or {}).get("values", [])]
+    assert "stock low" in crumbs
+    assert not any("Exception in ASGI application" in str(crumb) for crumb in crumbs)
 
 
 class _Hostile(Exception):

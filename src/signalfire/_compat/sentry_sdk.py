@@ -14,8 +14,9 @@ handler's filters first; only a record they let through is formatted and becomes
 (``event_from_exception``: every frame walked, then the scope applied and the event serialised). A filter on that
 handler, added and removed with the public ``addFilter``/``removeFilter``, is so the one way to keep a record from
 becoming an event before the work is done, for one client only (``ignore_logger`` is process-wide and names a whole
-logger). Reading ``_handler`` is the internal, read only; the contract test pins that the handler is there, that it is
-the one the integration sends events through, and that its filters run before the event is built.
+logger). Reading ``_handler`` (and ``_breadcrumb_handler``, the same for breadcrumbs) is the internal, read only; the
+contract test pins that the handlers are there, that they are the ones the integration sends events and breadcrumbs
+through, and that their filters run before the record is formatted or the event built.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["get_transport", "logging_event_handler", "set_transport"]
+__all__ = ["get_transport", "logging_breadcrumb_handler", "logging_event_handler", "set_transport"]
 
 
 def get_transport(client: Any) -> Any:
@@ -46,4 +47,13 @@ def logging_event_handler(client: Any) -> logging.Handler | None:
     get_integration = getattr(client, "get_integration", None)
     integration = get_integration("logging") if callable(get_integration) else None
     handler = getattr(integration, "_handler", None)
+    return handler if isinstance(handler, logging.Handler) else None
+
+
+def logging_breadcrumb_handler(client: Any) -> logging.Handler | None:
+    """The handler through which ``client``'s LoggingIntegration makes breadcrumbs of log records, or None (no logging
+    integration, or one made with ``level=None``). Its filters run before a record is formatted."""
+    get_integration = getattr(client, "get_integration", None)
+    integration = get_integration("logging") if callable(get_integration) else None
+    handler = getattr(integration, "_breadcrumb_handler", None)
     return handler if isinstance(handler, logging.Handler) else None
