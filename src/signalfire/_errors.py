@@ -995,7 +995,10 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     request = rest.pop("request", None)
     user = rest.pop("user", None)
     contexts = rest.pop("contexts", None)
+    exception = rest.pop("exception", None)
     result = _require_dict(_scrubbed(_redact_pairs(rest, scrubber), scrubber))
+    if exception is not None:
+        result["exception"] = _scrub_exception(exception, scrubber)
     if isinstance(contexts, dict):
         trace_context = contexts.get("trace")
         scrubbed_contexts = _require_dict(_scrubbed({k: v for k, v in contexts.items() if k != "trace"}, scrubber))
@@ -1007,6 +1010,72 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     if isinstance(user, dict):
         result["user"] = _scrub_user(user, scrubber, send_user_email)
     result.update(kept)
+    return result
+
+
+# Process-wide: the scrubbed copy of a stack frame that holds only scalars (file, function, module, line, in_app:
+# every library frame), by its items, for one scrubber and one generation of registered secrets. Bounded; a frame is
+# looked up, never trusted: the key is the whole frame, and any change of policy or secrets starts a new memo.
+_MAX_FRAMES = 4096
+_frame_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+_frame_memo_owner: list[Any] = [None, -1]
+_SCALARS = (str, int, bool, float, type(None))
+
+
+def _scrub_exception(exception: Any, scrubber: Scrubber, *, memo: bool = True) -> Any:
+    """The event's ``exception`` scrubbed as the rest of the event is; frames of scalars only come from the memo.
+
+    A FastAPI traceback is twenty library frames that repeat from one error to the next; scrubbing them walked every
+    string again. Whether a scalar-only frame is scrubbed alone or inside the event gives the same result (strings and
+    numbers are scrubbed without regard to depth, and frames sit far above the depth limit), so each is scrubbed once
+    and copied; every other part (frames with locals or source lines, values, mechanism) takes the general path.
+    """
+    from signalfire._scrub._policy import registry_generation
+
+    values = exception.get("values") if isinstance(exception, dict) else None
+    if not memo or not isinstance(values, list) or scrubber.max_depth <= 8:
+        return _scrubbed(_redact_pairs(exception, scrubber), scrubber)
+    owner = [scrubber, registry_generation()]
+    if _frame_memo_owner[0] is not owner[0] or _frame_memo_owner[1] != owner[1]:
+        _frame_memo.clear()
+        _frame_memo_owner[:] = owner
+    lifted: dict[tuple[int, int], dict[str, Any]] = {}
+    shell: list[Any] = []
+    for i, value in enumerate(values):
+        stacktrace = value.get("stacktrace") if isinstance(value, dict) else None
+        frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+        if isinstance(value, dict) and isinstance(stacktrace, dict) and isinstance(frames, list):
+            kept: list[Any] = []
+            for j, frame in enumerate(frames):
+                if (
+                    isinstance(frame, dict)
+                    and len(frame) < scrubber.max_items
+                    and all(type(k) is str and type(v) in _SCALARS for k, v in frame.items())
+                ):
+                    lifted[(i, j)] = frame
+                    kept.append({})
+                else:
+                    kept.append(frame)
+            shell.append({**value, "stacktrace": {**stacktrace, "frames": kept}})
+        else:
+            shell.append(value)
+    result = _scrubbed(_redact_pairs({**exception, "values": shell}, scrubber), scrubber)
+    out = result.get("values") if isinstance(result, dict) else None
+    for (i, j), frame in lifted.items():
+        try:
+            target = out[i]["stacktrace"]["frames"]  # type: ignore[index]
+            placeholder = target[j] == {}
+        except (LookupError, TypeError):
+            continue  # cut by a size limit, as the general path would have cut it
+        if not placeholder:
+            continue
+        key = tuple(frame.items())
+        scrubbed = _frame_memo.get(key)
+        if scrubbed is None:
+            scrubbed = _require_dict(_scrubbed(frame, scrubber))
+            if len(_frame_memo) < _MAX_FRAMES:
+                _frame_memo[key] = scrubbed
+        target[j] = dict(scrubbed)
     return result
 
 

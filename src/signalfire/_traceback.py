@@ -56,6 +56,6 @@ def format_exception(exc_type: type[BaseException], exc: BaseException, tb: Trac
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        current.stack = _Stack.from_list(current.stack)
+        current.stack = _Stack(current.stack)  # (StackSummary.from_list makes a plain StackSummary)
         pending.extend([current.__cause__, current.__context__, *(getattr(current, "exceptions", None) or ())])
     return "".join(summary.format())

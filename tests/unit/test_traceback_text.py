@@ -102,3 +102,13 @@ def test_no_traceback() -> None:
     """An exception never raised (no traceback) is its type and message, as the standard library says."""
     exc = ValueError("never raised")
     assert format_exception(ValueError, exc, None) == "".join(traceback.format_exception(exc))
+
+
+def test_frames_are_kept_for_the_next_traceback() -> None:
+    """The frames of a formatted traceback are kept (the next error from the same code formats none of them again)."""
+    from signalfire import _traceback
+
+    _traceback._frames.clear()
+    exc = _raise(chained)
+    format_exception(type(exc), exc, exc.__traceback__)
+    assert any(key[5] in ("chained", "plain") for key in _traceback._frames)
