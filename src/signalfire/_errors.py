@@ -894,8 +894,30 @@ def _add_own_frame_details(event: Event, exc_info: Any) -> None:
             if in_app is not True and path.startswith(library_prefixes):
                 continue
             frame["vars"] = serialize(dict(entry.tb_frame.f_locals), is_vars=True, custom_repr=custom_repr)
-            context = get_source_context(entry.tb_frame, entry.tb_lineno, max_value_length)
+            context = _source_context(get_source_context, entry.tb_frame, entry.tb_lineno, max_value_length)
             frame["pre_context"], frame["context_line"], frame["post_context"] = context
+
+
+# Process-wide: the source lines around a line of the application's code, as sentry-sdk read them. sentry-sdk reads
+# and splits the module's whole source for every frame of every event; the lines of one place change only when the
+# file does, and then the process restarts (or, like the traceback module's linecache, shows the lines it read).
+_MAX_SOURCE_CONTEXTS = 1024
+_source_memo: dict[tuple[Any, ...], tuple[list[Any], Any, list[Any]]] = {}
+
+
+def _source_context(read: Any, frame: Any, lineno: int, max_value_length: Any) -> tuple[list[Any], Any, list[Any]]:
+    """``read(frame, lineno, max_value_length)`` (sentry-sdk's get_source_context), once per file, module and line."""
+    try:
+        key = (frame.f_code.co_filename, frame.f_globals.get("__name__"), lineno, max_value_length)
+        found = _source_memo.get(key)
+    except Exception:  # a frame without a usual code object or globals: read it every time
+        key, found = None, None
+    if found is None:
+        pre, line, post = read(frame, lineno, max_value_length)
+        found = (list(pre), line, list(post))
+        if key is not None and len(_source_memo) < _MAX_SOURCE_CONTEXTS:
+            _source_memo[key] = found
+    return list(found[0]), found[1], list(found[2])
 
 
 def _reachable_exceptions(exc: BaseException) -> list[BaseException]:

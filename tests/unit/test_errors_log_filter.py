@@ -188,3 +188,20 @@ def test_the_filter_passes_odd_records_and_never_raises(own: tuple[CountingTrans
     record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "x", None, None)
     record.exc_info = exc_info
     assert _errors._reported_filter(record) is True
+
+
+async def test_the_source_lines_of_the_apps_frame_are_the_same_on_every_event(
+    own: tuple[CountingTransport, FastAPI],
+) -> None:
+    """The app's frame carries its source lines on the second event too (read once, then remembered)."""
+    transport, app = own
+    await request_that_raises(app)
+    await request_that_raises(app)
+    sentry_sdk.get_client().flush(timeout=5)
+    first, second = transport.events()
+    (own_frame,) = [f for f in first["exception"]["values"][-1]["stacktrace"]["frames"] if f.get("function") == "boom"]
+    assert own_frame["context_line"].strip() == 'raise RuntimeError("boom")'
+    (again,) = [f for f in second["exception"]["values"][-1]["stacktrace"]["frames"] if f.get("function") == "boom"]
+    assert {k: again[k] for k in ("pre_context", "context_line", "post_context")} == {
+        k: own_frame[k] for k in ("pre_context", "context_line", "post_context")
+    }
