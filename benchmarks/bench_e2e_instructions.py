@@ -189,7 +189,7 @@ def per_request(
 def _self_costs(path: str) -> dict[str, int]:
     """Self cost per function (inclusive of nothing) from ``callgrind_annotate``."""
     out = subprocess.run(
-        ["callgrind_annotate", "--threshold=100", "--auto=no", path],
+        ["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", path],
         capture_output=True,
         text=True,
         check=True,
