@@ -1,6 +1,7 @@
 """Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
 ``python -m benchmarks.run [--quick] [--only SECTION,...] [--rounds N] [--output FILE]``, SECTION one of request,
-instructions, floor, micro, startup, pytest, e2e, memory, exit, keepalive, hostile, errors (default: all).
+instructions, floor, micro, startup, pytest, e2e, e2e_instructions, memory, exit, keepalive, hostile, errors (default:
+all).
 
 Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
 run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
@@ -27,7 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import apps, bench_e2e, bench_errors, bench_exit, bench_floor, bench_keepalive
+from benchmarks import (
+    apps,
+    bench_e2e,
+    bench_e2e_instructions,
+    bench_errors,
+    bench_exit,
+    bench_floor,
+    bench_keepalive,
+)
 from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
@@ -39,6 +48,7 @@ SECTIONS = (
     "startup",
     "pytest",
     "e2e",
+    "e2e_instructions",
     "memory",
     "exit",
     "keepalive",
@@ -665,6 +675,66 @@ def e2e_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+# (setup, variant, one request in N raises; 0: none). With and without the erroring route, so the error path's cost
+# and the happy path's separate.
+E2E_INSTRUCTION_SETUPS = (
+    ("bare", "bare", 0),
+    ("bare, 1 in 100 raises", "bare", 100),
+    ("signalfire", "signalfire", 0),
+    ("signalfire, 1 in 100 raises", "signalfire", 100),
+    ("otel", "otel", 0),
+    ("otel, 1 in 100 raises", "otel", 100),
+)
+
+
+def e2e_instructions_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """Instructions per request of the uvicorn server process under callgrind (bench_e2e_instructions.py)."""
+    if plan.instruction_requests is None:
+        report.notes.append("e2e_instructions: skipped in quick mode (valgrind is slow)")
+        return
+    if shutil.which("valgrind") is None:
+        report.notes.append("e2e_instructions: skipped, valgrind is not installed (apt-get install valgrind)")
+        return
+    small, large = 100, 300
+    counts: dict[str, bench_e2e_instructions.Totals] = {}
+    for name, variant, boom_every in E2E_INSTRUCTION_SETUPS:
+        env = apps.variant_env(variant, sink.url, sink.url)
+        try:
+            counts[name] = bench_e2e_instructions.per_request(variant, env, small, large, boom_every=boom_every)
+        except (ChildFailed, OSError, subprocess.SubprocessError) as exc:
+            report.notes.append(f"e2e_instructions/{name} failed: {str(exc).splitlines()[-1] if str(exc) else exc}")
+            continue
+        _progress(f"e2e_instructions {name}: {counts[name].total / 1000:.0f} k/request")
+    report.raw["e2e_instructions"] = {name: totals._asdict() for name, totals in counts.items()}
+    rows = []
+    for name, _variant, boom_every in E2E_INSTRUCTION_SETUPS:
+        if name not in counts:
+            continue
+        bare = counts.get("bare, 1 in 100 raises" if boom_every else "bare")
+        totals = counts[name]
+        rows.append(
+            [
+                name,
+                _fmt(totals.total / 1000, 0),
+                _fmt(totals.main / 1000, 0),
+                _fmt((totals.total - totals.main) / 1000, 0),
+                _fmt(bare.total / totals.total, 2) if bare else "n/a",
+            ]
+        )
+    report.table(
+        "Instructions per request of the server process under uvicorn (callgrind)",
+        "One uvicorn worker (as in the end-to-end table) under `valgrind --tool=callgrind`, sent "
+        f"{small} and then {large} requests (after 20 warm-up requests) by a bounded asyncio client in another "
+        "process over 16 keep-alive connections, then stopped with SIGTERM; the difference of the two totals over "
+        f"{large - small} is what one request costs the server process: uvicorn's HTTP parsing (h11), the event loop, "
+        "the log writes and every background thread (span export, Sentry's transport) included. Exporter timers are "
+        "set beyond the run, so spans leave in full batches and at shutdown. *bare / this* is the throughput ratio "
+        "these counts predict for a CPU-bound server (the bare row with the same share of erroring requests).",
+        ["setup", "k instructions/request", "event-loop thread k", "other threads k", "bare / this"],
+        rows,
+    )
+
+
 def memory_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     rows = []
     raw = {}
@@ -944,6 +1014,7 @@ RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "startup": startup_section,
     "pytest": pytest_section,
     "e2e": e2e_section,
+    "e2e_instructions": e2e_instructions_section,
     "memory": memory_section,
     "exit": exit_section,
     "keepalive": keepalive_section,
