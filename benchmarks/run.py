@@ -1,6 +1,7 @@
 """Run the benchmark suite, print the table and write docs/performance.md: ``nox -s bench`` or
 ``python -m benchmarks.run [--quick] [--only SECTION,...] [--rounds N] [--output FILE]``, SECTION one of request,
-instructions, floor, micro, startup, pytest, e2e, memory, exit, keepalive, hostile (default: all).
+instructions, floor, micro, startup, pytest, e2e, e2e_instructions, memory, exit, keepalive, hostile, errors (default:
+all).
 
 Method: every measurement runs in a fresh child process (one variant or case per process), the variants of a round
 run back to back in an order that rotates between rounds, and each figure is the median over the rounds. Every
@@ -27,7 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import apps, bench_e2e, bench_exit, bench_floor, bench_keepalive
+from benchmarks import (
+    apps,
+    bench_e2e,
+    bench_e2e_instructions,
+    bench_errors,
+    bench_exit,
+    bench_floor,
+    bench_keepalive,
+)
 from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
@@ -39,10 +48,12 @@ SECTIONS = (
     "startup",
     "pytest",
     "e2e",
+    "e2e_instructions",
     "memory",
     "exit",
     "keepalive",
     "hostile",
+    "errors",
 )
 # Micro-benchmark modules following the contract in bench_micro.py; a missing one is skipped (and said so).
 MICRO_MODULES = ("bench_tracing", "bench_logging", "bench_metrics")
@@ -676,6 +687,66 @@ def e2e_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+# (setup, variant, one request in N raises; 0: none). With and without the erroring route, so the error path's cost
+# and the happy path's separate.
+E2E_INSTRUCTION_SETUPS = (
+    ("bare", "bare", 0),
+    ("bare, 1 in 100 raises", "bare", 100),
+    ("signalfire", "signalfire", 0),
+    ("signalfire, 1 in 100 raises", "signalfire", 100),
+    ("otel", "otel", 0),
+    ("otel, 1 in 100 raises", "otel", 100),
+)
+
+
+def e2e_instructions_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """Instructions per request of the uvicorn server process under callgrind (bench_e2e_instructions.py)."""
+    if plan.instruction_requests is None:
+        report.notes.append("e2e_instructions: skipped in quick mode (valgrind is slow)")
+        return
+    if shutil.which("valgrind") is None:
+        report.notes.append("e2e_instructions: skipped, valgrind is not installed (apt-get install valgrind)")
+        return
+    small, large = 100, 300
+    counts: dict[str, bench_e2e_instructions.Totals] = {}
+    for name, variant, boom_every in E2E_INSTRUCTION_SETUPS:
+        env = apps.variant_env(variant, sink.url, sink.url)
+        try:
+            counts[name] = bench_e2e_instructions.per_request(variant, env, small, large, boom_every=boom_every)
+        except (ChildFailed, OSError, subprocess.SubprocessError) as exc:
+            report.notes.append(f"e2e_instructions/{name} failed: {str(exc).splitlines()[-1] if str(exc) else exc}")
+            continue
+        _progress(f"e2e_instructions {name}: {counts[name].total / 1000:.0f} k/request")
+    report.raw["e2e_instructions"] = {name: totals._asdict() for name, totals in counts.items()}
+    rows = []
+    for name, _variant, boom_every in E2E_INSTRUCTION_SETUPS:
+        if name not in counts:
+            continue
+        bare = counts.get("bare, 1 in 100 raises" if boom_every else "bare")
+        totals = counts[name]
+        rows.append(
+            [
+                name,
+                _fmt(totals.total / 1000, 0),
+                _fmt(totals.main / 1000, 0),
+                _fmt((totals.total - totals.main) / 1000, 0),
+                _fmt(bare.total / totals.total, 2) if bare else "n/a",
+            ]
+        )
+    report.table(
+        "Instructions per request of the server process under uvicorn (callgrind)",
+        "One uvicorn worker (as in the end-to-end table) under `valgrind --tool=callgrind`, sent "
+        f"{small} and then {large} requests (after 20 warm-up requests) by a bounded asyncio client in another "
+        "process over 16 keep-alive connections, then stopped with SIGTERM; the difference of the two totals over "
+        f"{large - small} is what one request costs the server process: uvicorn's HTTP parsing (h11), the event loop, "
+        "the log writes and every background thread (span export, Sentry's transport) included. Exporter timers are "
+        "set beyond the run, so spans leave in full batches and at shutdown. *bare / this* is the throughput ratio "
+        "these counts predict for a CPU-bound server (the bare row with the same share of erroring requests).",
+        ["setup", "k instructions/request", "event-loop thread k", "other threads k", "bare / this"],
+        rows,
+    )
+
+
 def memory_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     rows = []
     raw = {}
@@ -856,6 +927,97 @@ def keepalive_section(plan: Plan, report: Report, sink: HttpSink) -> None:
     )
 
 
+# Requests per callgrind run of the errors section: (small, large) for the happy and the erroring path.
+ERRORS_REQUESTS = {"happy": (20, 100), "error": (5, 25)}
+
+
+def errors_section(plan: Plan, report: Report, sink: HttpSink) -> None:
+    """Instructions per request that raises, under a real uvicorn in process (bench_errors.py), beside a happy one."""
+    valgrind = shutil.which("valgrind")
+    if plan.instruction_requests is None:
+        report.notes.append("errors: skipped in quick mode (callgrind is slow)")
+        return
+    if valgrind is None:
+        report.notes.append("errors: skipped, valgrind is not installed (apt-get install valgrind)")
+        return
+    prefix = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    counts: dict[str, dict[str, float]] = {}
+    envelopes: dict[str, float] = {}
+    for variant in bench_errors.VARIANTS:
+        # Spans and metrics leave at shutdown only: a periodic export would land in the runs by how long they took.
+        env = {
+            **apps.variant_env(variant, sink.url, sink.url),
+            "OTEL_BSP_SCHEDULE_DELAY": "3600000",
+            "OTEL_METRIC_EXPORT_INTERVAL": "3600000",
+        }
+        for kind, path in bench_errors.PATHS.items():
+            small, large = ERRORS_REQUESTS[kind]
+            totals, sent = [], []
+            try:
+                run_child("bench_errors", [variant, "--path", path, "--requests", str(small)], env, 600)  # bytecode
+                for requests in (small, large):
+                    before = sum(n for p, n in sink.counts.items() if "/api/" in p)
+                    args = [variant, "--path", path, "--requests", str(requests)]
+                    result = run_child("bench_errors", args, env, 1800, prefix)
+                    sent.append(sum(n for p, n in sink.counts.items() if "/api/" in p) - before)
+                    found = re.search(r"Collected : (\d+)", result["output"])
+                    if found is None:
+                        raise ChildFailed(f"callgrind printed no total:\n{result['output'][-2000:]}")
+                    totals.append(int(found.group(1)))
+            except ChildFailed as exc:
+                report.notes.append(f"errors/{variant}/{kind} failed: {str(exc).splitlines()[-1]}")
+                continue
+            counts.setdefault(variant, {})[kind] = (totals[1] - totals[0]) / (large - small)
+            if kind == "error":
+                envelopes[variant] = (sent[1] - sent[0]) / (large - small)
+            _progress(f"errors {variant} {kind}: {counts[variant][kind] / 1000:.1f} k/request")
+    report.raw["errors"] = {"instructions": counts, "sentry_envelopes_per_error": envelopes}
+    bare = counts.get("bare", {})
+    if "happy" not in bare or "error" not in bare:
+        return
+    rows = []
+    for variant, figures in counts.items():
+        happy, error = figures.get("happy"), figures.get("error")
+        added_happy = happy - bare["happy"] if happy is not None else None
+        added_error = error - bare["error"] if error is not None else None
+        rows.append(
+            [
+                variant,
+                _fmt(happy and happy / 1000),
+                _fmt(error and error / 1000),
+                "-" if variant == "bare" else _fmt(added_happy and added_happy / 1000),
+                "-" if variant == "bare" else _fmt(added_error and added_error / 1000),
+                "-" if variant == "bare" or added_error is None else _fmt(added_error / bare["error"], 2),
+                _fmt(envelopes.get(variant), 2),
+                apps.DESCRIPTIONS[variant],
+            ]
+        )
+    happy_runs, error_runs = ERRORS_REQUESTS["happy"], ERRORS_REQUESTS["error"]
+    report.table(
+        "The cost of a request that raises, under uvicorn (instructions, callgrind)",
+        "uvicorn's own `Server` in the child process serves the app on loopback and the child's event loop sends the "
+        "requests, each on a fresh connection (`benchmarks/bench_errors.py`): `GET /items/42` (happy) and `GET /boom` "
+        "(the endpoint raises; Starlette answers 500 and re-raises, and uvicorn's protocol logs *Exception in ASGI "
+        "application* with the exception on `uvicorn.error`, its own call). Each case runs under callgrind at "
+        f"{happy_runs[0]} and {happy_runs[1]} happy or {error_runs[0]} and {error_runs[1]} erroring requests; the "
+        "difference over the difference in requests is one request, uvicorn, the client and the exporters' threads "
+        "included. *added* is over bare on the same path; *added / bare* divides the erroring request's added cost "
+        "by bare's whole erroring request; *Sentry envelopes* counts what reached the loopback Sentry sink per "
+        "erroring request (one event each for signalfire).",
+        [
+            "variant",
+            "happy k/request",
+            "erroring k/request",
+            "happy added k",
+            "erroring added k",
+            "erroring added / bare",
+            "Sentry envelopes / error",
+            "what",
+        ],
+        rows,
+    )
+
+
 RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "request": request_section,
     "instructions": instructions_section,
@@ -864,10 +1026,12 @@ RUNNERS: dict[str, Callable[[Plan, Report, HttpSink], None]] = {
     "startup": startup_section,
     "pytest": pytest_section,
     "e2e": e2e_section,
+    "e2e_instructions": e2e_instructions_section,
     "memory": memory_section,
     "exit": exit_section,
     "keepalive": keepalive_section,
     "hostile": hostile_section,
+    "errors": errors_section,
 }
 
 

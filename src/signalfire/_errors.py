@@ -91,6 +91,7 @@ class _State:
         "dropped",
         "ignored",
         "lean",
+        "log_handlers",
         "scopes",
         "send_user_email",
         "user_before_breadcrumb",
@@ -114,6 +115,8 @@ class _State:
         self.scopes: list[Any] = []
         # Events dropped because scrubbing or enrichment failed; visible in the warning and through dropped_events().
         self.dropped = 0
+        # The client's logging-integration handlers signalfire put _reported_filter on (removed at shutdown).
+        self.log_handlers: tuple[logging.Handler, ...] = ()
 
     def ignores(self, exc: BaseException) -> bool:
         """SIGNALFIRE_SENTRY_IGNORE_ERRORS matched the way sentry-sdk matches ignore_errors: class name or full path."""
@@ -293,6 +296,7 @@ def install(settings: Settings, obs: Observability, *, transport: Transport | No
         register_external_propagation_context(_otel_trace_context)
         state = _State(settings)
         state.scopes = [sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()]
+        state.log_handlers = _filter_reported_records(client, breadcrumbs=state.lean)
         _set_state(state)
         if state.lean:
             _add_request_processor()
@@ -332,6 +336,7 @@ def _attach(settings: Settings, obs: Observability, client: Any) -> None:
         # Without sentry-sdk's web integrations nothing isolates requests on this client either: signalfire's
         # per-request user/contexts/breadcrumbs and its reporting of unhandled errors apply, as for its own client.
         state = _State(settings, asgi_integration=asgi, attached=_Attached(client, inner, wrapper, sentry_tracing))
+        state.log_handlers = _filter_reported_records(client, breadcrumbs=False)
         _set_state(state)
         if state.lean:
             _add_request_processor()
@@ -373,6 +378,7 @@ def _detach(timeout: float) -> None:
         state = _state
         attached = state.attached if state is not None else None
         _set_state(None)
+        _unfilter_reported_records(state)
     if attached is None:
         return
     if attached.inner is not None and compat.get_transport(attached.client) is attached.wrapper:
@@ -405,6 +411,7 @@ def _close(timeout: float) -> None:
     with _lock:
         state = _state
         _set_state(None)
+        _unfilter_reported_records(state)
         remove_external_propagation_context()
         client = sentry_sdk.get_client()
         # Back to a non-recording client: helpers are no-ops again and a later init starts clean.
@@ -632,6 +639,8 @@ def _attached_event(event: Event, hint: Hint) -> Event | None:
             is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False) or (exc is not None and state.ignores(exc))
         ):
             return None
+        if state.asgi_integration and event.get("type") != "transaction":
+            _mark_reported(exc)
         contexts = event.get("contexts")
         sentry_trace = contexts.get("trace") if isinstance(contexts, dict) else None
         linked = _apply_link(event, exc)
@@ -787,6 +796,8 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
     exc = exc_info[1] if exc_info else None
     if is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False):
         return None
+    if state.asgi_integration:
+        _mark_reported(exc)
     try:
         if not _wire_scrubbed():
             raise RuntimeError("the Sentry transport is not signalfire's scrubbing one")
@@ -883,8 +894,30 @@ def _add_own_frame_details(event: Event, exc_info: Any) -> None:
             if in_app is not True and path.startswith(library_prefixes):
                 continue
             frame["vars"] = serialize(dict(entry.tb_frame.f_locals), is_vars=True, custom_repr=custom_repr)
-            context = get_source_context(entry.tb_frame, entry.tb_lineno, max_value_length)
+            context = _source_context(get_source_context, entry.tb_frame, entry.tb_lineno, max_value_length)
             frame["pre_context"], frame["context_line"], frame["post_context"] = context
+
+
+# Process-wide: the source lines around a line of the application's code, as sentry-sdk read them. sentry-sdk reads
+# and splits the module's whole source for every frame of every event; the lines of one place change only when the
+# file does, and then the process restarts (or, like the traceback module's linecache, shows the lines it read).
+_MAX_SOURCE_CONTEXTS = 1024
+_source_memo: dict[tuple[Any, ...], tuple[list[Any], Any, list[Any]]] = {}
+
+
+def _source_context(read: Any, frame: Any, lineno: int, max_value_length: Any) -> tuple[list[Any], Any, list[Any]]:
+    """``read(frame, lineno, max_value_length)`` (sentry-sdk's get_source_context), once per file, module and line."""
+    try:
+        key = (frame.f_code.co_filename, frame.f_globals.get("__name__"), lineno, max_value_length)
+        found = _source_memo.get(key)
+    except Exception:  # a frame without a usual code object or globals: read it every time
+        key, found = None, None
+    if found is None:
+        pre, line, post = read(frame, lineno, max_value_length)
+        found = (list(pre), line, list(post))
+        if key is not None and len(_source_memo) < _MAX_SOURCE_CONTEXTS:
+            _source_memo[key] = found
+    return list(found[0]), found[1], list(found[2])
 
 
 def _reachable_exceptions(exc: BaseException) -> list[BaseException]:
@@ -984,7 +1017,10 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     request = rest.pop("request", None)
     user = rest.pop("user", None)
     contexts = rest.pop("contexts", None)
+    exception = rest.pop("exception", None)
     result = _require_dict(_scrubbed(_redact_pairs(rest, scrubber), scrubber))
+    if exception is not None:
+        result["exception"] = _scrub_exception(exception, scrubber)
     if isinstance(contexts, dict):
         trace_context = contexts.get("trace")
         scrubbed_contexts = _require_dict(_scrubbed({k: v for k, v in contexts.items() if k != "trace"}, scrubber))
@@ -996,6 +1032,72 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
     if isinstance(user, dict):
         result["user"] = _scrub_user(user, scrubber, send_user_email)
     result.update(kept)
+    return result
+
+
+# Process-wide: the scrubbed copy of a stack frame that holds only scalars (file, function, module, line, in_app:
+# every library frame), by its items, for one scrubber and one generation of registered secrets. Bounded; a frame is
+# looked up, never trusted: the key is the whole frame, and any change of policy or secrets starts a new memo.
+_MAX_FRAMES = 4096
+_frame_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+_frame_memo_owner: list[Any] = [None, -1]
+_SCALARS = (str, int, bool, float, type(None))
+
+
+def _scrub_exception(exception: Any, scrubber: Scrubber, *, memo: bool = True) -> Any:
+    """The event's ``exception`` scrubbed as the rest of the event is; frames of scalars only come from the memo.
+
+    A FastAPI traceback is twenty library frames that repeat from one error to the next; scrubbing them walked every
+    string again. Whether a scalar-only frame is scrubbed alone or inside the event gives the same result (strings and
+    numbers are scrubbed without regard to depth, and frames sit far above the depth limit), so each is scrubbed once
+    and copied; every other part (frames with locals or source lines, values, mechanism) takes the general path.
+    """
+    from signalfire._scrub._policy import registry_generation
+
+    values = exception.get("values") if isinstance(exception, dict) else None
+    if not memo or not isinstance(values, list) or scrubber.max_depth <= 8:
+        return _scrubbed(_redact_pairs(exception, scrubber), scrubber)
+    owner = [scrubber, registry_generation()]
+    if _frame_memo_owner[0] is not owner[0] or _frame_memo_owner[1] != owner[1]:
+        _frame_memo.clear()
+        _frame_memo_owner[:] = owner
+    lifted: dict[tuple[int, int], dict[str, Any]] = {}
+    shell: list[Any] = []
+    for i, value in enumerate(values):
+        stacktrace = value.get("stacktrace") if isinstance(value, dict) else None
+        frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+        if isinstance(value, dict) and isinstance(stacktrace, dict) and isinstance(frames, list):
+            kept: list[Any] = []
+            for j, frame in enumerate(frames):
+                if (
+                    isinstance(frame, dict)
+                    and len(frame) < scrubber.max_items
+                    and all(type(k) is str and type(v) in _SCALARS for k, v in frame.items())
+                ):
+                    lifted[(i, j)] = frame
+                    kept.append({})
+                else:
+                    kept.append(frame)
+            shell.append({**value, "stacktrace": {**stacktrace, "frames": kept}})
+        else:
+            shell.append(value)
+    result = _scrubbed(_redact_pairs({**exception, "values": shell}, scrubber), scrubber)
+    out = result.get("values") if isinstance(result, dict) else None
+    for (i, j), frame in lifted.items():
+        try:
+            target = out[i]["stacktrace"]["frames"]  # type: ignore[index]
+            placeholder = target[j] == {}
+        except (LookupError, TypeError):
+            continue  # cut by a size limit, as the general path would have cut it
+        if not placeholder:
+            continue
+        key = tuple(frame.items())
+        scrubbed = _frame_memo.get(key)
+        if scrubbed is None:
+            scrubbed = _require_dict(_scrubbed(frame, scrubber))
+            if len(_frame_memo) < _MAX_FRAMES:
+                _frame_memo[key] = scrubbed
+        target[j] = dict(scrubbed)
     return result
 
 
@@ -1292,6 +1394,65 @@ def _apply_link(event: Event, exc: BaseException | None) -> bool:
 
 # The middleware's own report marks the exception, so a later sighting (the server logging it at ERROR) sends nothing.
 _REPORTED_ATTRIBUTE = "_signalfire_sentry_reported"
+
+
+def _reported_filter(record: logging.LogRecord) -> bool:
+    """False for a log record carrying an exception signalfire's middleware already reported, while signalfire's
+    Sentry is on: the server's "Exception in ASGI application" line about it becomes no second event.
+
+    Before this filter the logging integration built that event in full (every frame walked, the scope applied, the
+    event serialised) and before_send then dropped it; the filter drops it before any of that. Every other record
+    (other exceptions, records without one, lifespan failures) passes. Never raises: it runs inside logging calls.
+    """
+    try:
+        exc_info = record.exc_info
+        return not (
+            _state is not None
+            and isinstance(exc_info, tuple)
+            and len(exc_info) == 3
+            and isinstance(exc_info[1], BaseException)
+            and getattr(exc_info[1], _REPORTED_ATTRIBUTE, False) is True
+        )
+    except Exception:  # an exception class with odd attribute handling: the record goes on as before
+        return True
+
+
+def _mark_reported(exc: BaseException | None) -> None:
+    """With sentry-sdk's web integrations reporting (SIGNALFIRE_SENTRY_ASGI_INTEGRATION, or the application's client
+    with them), note that a request's exception was reported, as capture_unhandled does in lean mode: the server's log
+    record about it then builds no event either (DedupeIntegration dropped that one only after it was built)."""
+    if exc is not None and _logging.current_request_id() is not None:
+        with contextlib.suppress(Exception):  # an exception class refusing attributes: dedupe drops the repeat
+            setattr(exc, _REPORTED_ATTRIBUTE, True)
+
+
+def _filter_reported_records(client: Any, *, breadcrumbs: bool) -> tuple[logging.Handler, ...]:
+    """Put _reported_filter on ``client``'s logging-integration event handler (``signalfire._compat.sentry_sdk``), and
+    with ``breadcrumbs`` on its breadcrumb handler too; the handlers, to take it off at shutdown.
+
+    ``breadcrumbs`` only for signalfire's own client in lean mode: there the record's breadcrumb would belong to the
+    request that already reported (before_breadcrumb keeps it for that request's events, and it has none left), so
+    dropping it changes nothing but the cost of formatting the traceback once more. An application's own client keeps
+    the breadcrumb on its scope for later events, as it always did.
+    """
+    from signalfire._compat import sentry_sdk as compat
+
+    try:
+        found = [compat.logging_event_handler(client)]
+        if breadcrumbs:
+            found.append(compat.logging_breadcrumb_handler(client))
+        handlers = tuple(handler for handler in found if handler is not None)
+        for handler in handlers:
+            handler.addFilter(_reported_filter)
+        return handlers
+    except Exception:  # before_send still drops the repeat, after sentry-sdk built it
+        _warn_once("log_filter", "signalfire: cannot filter Sentry's logging events; repeats are dropped later")
+        return ()
+
+
+def _unfilter_reported_records(state: _State | None) -> None:
+    for handler in state.log_handlers if state is not None else ():
+        handler.removeFilter(_reported_filter)
 
 
 def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str | None) -> None:

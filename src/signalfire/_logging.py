@@ -20,12 +20,12 @@ import logging
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, MutableMapping
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from signalfire import _traceback
 from signalfire._compat import opentelemetry as compat
 from signalfire._compat import structlog as compat_structlog
 from signalfire._export import _drops
@@ -163,7 +163,7 @@ def _exception_fields(exc_info: Any) -> tuple[Any, BaseException | None]:
     except Exception:
         message = f"<unprintable {_type_name(exc)}>"
     try:
-        stack = "".join(traceback.format_exception(*exc_info))
+        stack = _traceback.format_exception(*exc_info)  # each frame's text formatted once per process
     except Exception:
         stack = f"{_type_name(exc)}: {message}"
     return {"type": type(exc).__name__, "message": message, "stack": stack}, exc

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from signalfire import _traceback
 from signalfire._export import _drops
 from signalfire._export._drops import CountingSpanExporter, watch_batch_processor
 from signalfire._export._otlp import address, otlp_exporter
@@ -254,10 +255,26 @@ def install(
 
 
 # --- traced and span ------------------------------------------------------------------------------------------------
+def record_exception(span: Span, exc: BaseException) -> None:
+    """``span.record_exception(exc)``, the same ``exception`` event (type, message, stacktrace, escaped), with the
+    stack trace from ``signalfire._traceback`` (each frame's text formatted once per process, not once per error)."""
+    cls = type(exc)
+    module, qualname = cls.__module__, cls.__qualname__
+    span.add_event(
+        "exception",
+        {
+            "exception.type": f"{module}.{qualname}" if module and module != "builtins" else qualname,
+            "exception.message": str(exc),
+            "exception.stacktrace": _traceback.format_exception(cls, exc, exc.__traceback__),
+            "exception.escaped": "False",
+        },
+    )
+
+
 def _record_error(current: Span, exc: BaseException) -> None:
     # As opentelemetry's use_span does: only Exception is an error (not CancelledError, GeneratorExit, SystemExit).
     if isinstance(exc, Exception) and current.is_recording():
-        current.record_exception(exc)
+        record_exception(current, exc)
         current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 

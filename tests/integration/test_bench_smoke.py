@@ -102,3 +102,10 @@ def test_peer_variants_serve_their_requests(tmp_path: Path, variant: str) -> Non
     without operation spans, signalfire on an app with FastAPI's telemetry off) build, serve and shut down."""
     pytest.importorskip("fastapi.telemetry", reason="FastAPI < 0.142 has no native telemetry")
     assert _child(tmp_path, "bench_instructions", variant, "--requests", "5") == {"variant": variant, "requests": 5}
+
+
+@pytest.mark.parametrize("variant", ["bare", "signalfire"])
+def test_errors_child_serves_through_a_real_uvicorn(tmp_path: Path, variant: str) -> None:
+    """The errors section's child serves erroring and happy requests through uvicorn in process and stops it."""
+    assert _child(tmp_path, "bench_errors", variant, "--path", "/boom", "--requests", "3")["statuses"] == {"500": 3}
+    assert _child(tmp_path, "bench_errors", variant, "--path", "/items/42", "--requests", "3")["statuses"] == {"200": 3}

@@ -93,6 +93,15 @@ def test_prefix_applies_to_business_instruments_only():
     )
 
 
+def test_the_prefix_leaves_with_the_instance_that_set_it():
+    """After the instance with SIGNALFIRE_METRICS_PREFIX shuts down, no prefix is in force (it used to stay)."""
+    start(metrics_prefix="tvl")
+    signalfire.shutdown()
+    assert {s.name: s.prometheus_name for s in metrics.instruments()}["payments.processed"] == (
+        "payments_processed_total"
+    )
+
+
 def test_declared_instrument_is_exposed_with_unit_suffix():
     """declare() adds an application's instrument, exposed with its unit suffix and _total."""
     start()

@@ -847,6 +847,8 @@ class MetricsRegistry:
             if backend is not None and backend is not self._backend:
                 return
             self._backend = None
+            # The namespace was the instance's (SIGNALFIRE_METRICS_PREFIX): with none running, none is in force.
+            self._prefix = ""
             for inst in self._instruments.values():
                 with inst._lock:
                     inst._unbind()

@@ -521,7 +521,7 @@ class ObservabilityMiddleware:
             attributes["error.type"] = error_type or _url.error_type_of_exception(error)
             span.set_attributes(attributes)
             try:
-                span.record_exception(error)
+                _tracing.record_exception(span, error)  # each frame's text formatted once per process
                 description = f"{type(error).__name__}: {error}"
             except Exception:  # an exception whose __str__ raises must not replace the application's own
                 description = f"{type(error).__name__}: <str() failed>"
