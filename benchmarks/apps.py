@@ -27,6 +27,7 @@ VARIANTS = (
     "signalfire_10pct",
     "signalfire_disabled",
     "signalfire_native_off",
+    "signalfire_10pct_native_off",
     "otel",
     "otel_meter",
     "fastapi_native",
@@ -42,6 +43,7 @@ DESCRIPTIONS = {
     "signalfire_10pct": "the same with OTEL_TRACES_SAMPLER_ARG=0.1",
     "signalfire_disabled": "init_observability(app) with OTEL_SDK_DISABLED=true",
     "signalfire_native_off": "signalfire full stack on an app built with FastAPI's telemetry off (docs/fastapi.md)",
+    "signalfire_10pct_native_off": "the same at OTEL_TRACES_SAMPLER_ARG=0.1",
     "otel": "OpenTelemetry FastAPIInstrumentor, default settings, SDK tracer provider only (OTLP/HTTP to loopback)",
     "otel_meter": "the same with an SDK meter provider too (its HTTP metrics pushed over OTLP/HTTP to loopback)",
     "fastapi_native": "FastAPI's native telemetry (FastAPI >= 0.142), SDK tracer + meter providers, operation spans on",
@@ -61,7 +63,7 @@ def variant_env(variant: str, otlp_url: str, sentry_url: str) -> dict[str, str]:
                 "SIGNALFIRE_ENVIRONMENT": "production",
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
                 "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                "OTEL_TRACES_SAMPLER_ARG": "0.1" if variant == "signalfire_10pct" else "1.0",
+                "OTEL_TRACES_SAMPLER_ARG": "0.1" if variant.startswith("signalfire_10pct") else "1.0",
                 "SENTRY_DSN": sentry_dsn(sentry_url),
             }
         )
@@ -102,6 +104,7 @@ def create_app() -> FastAPI:
 _TELEMETRY: dict[str, dict[str, Any]] = {
     "fastapi_native_no_ops": {"operation_spans": False},
     "signalfire_native_off": {"tracing": False, "metrics": False, "logs": False},
+    "signalfire_10pct_native_off": {"tracing": False, "metrics": False, "logs": False},
 }
 
 
@@ -242,6 +245,7 @@ _SETUP: dict[str, Callable[[FastAPI], None]] = {
     "signalfire_10pct": _signalfire,
     "signalfire_disabled": _signalfire,
     "signalfire_native_off": _signalfire,
+    "signalfire_10pct_native_off": _signalfire,
     "otel": _otel,
     "otel_meter": lambda app: _otel(app, meter=True),
     "fastapi_native": _fastapi_native,

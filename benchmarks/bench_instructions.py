@@ -5,8 +5,9 @@ lifespan, sends N GET /items/42 through the in-process ASGI driver and shuts the
 it buffered is encoded and sent before the process ends. run.py runs it under ``valgrind --tool=callgrind`` twice (a
 small and a large N) and divides the difference of the two totals by the difference of N: start-up, import and
 shutdown cancel out, and what remains is what one request costs, including the exporters' background work, in
-instructions. The batch span processor's schedule delay is set far beyond the run (``OTEL_BSP_SCHEDULE_DELAY``), so
-spans leave in full batches and at shutdown, the same way in both runs.
+instructions. The batch span processor's schedule delay and the metric reader's export interval are set far beyond the
+run (``OTEL_BSP_SCHEDULE_DELAY``, ``OTEL_METRIC_EXPORT_INTERVAL``), so spans and metrics leave in full batches and at
+shutdown, the same way in both runs (a periodic export that fell in the slower run only moved the figure by tens of k).
 
 Instructions are not time (a cache miss or a system call costs more than its count says), so this complements the CPU
 time table rather than replacing it; but it is reproducible to a fraction of a percent on a shared machine.

@@ -592,6 +592,64 @@ def get_logger(name: str | None = None, **initial_values: Any) -> Any:
     return structlog.get_logger(name, **initial_values)
 
 
+class DirectLogger:
+    """One of signalfire's own loggers (the access log) that writes its lines without structlog's wrapper layers while
+    structlog's chain for it is signalfire's own.
+
+    ``log(method_name, event, fields)`` writes what ``get_logger(name).<method_name>(event, **fields)`` writes, and
+    through the same code: structlog would build ``{**fields, "event": event}``, run its one processor
+    (:func:`_process`) and hand the line to the wrapped ``_Output``; this does those three steps itself. It does so
+    only when structlog's own logger for ``name`` is known to be that chain for good: structlog cached it at first use
+    (``cache_logger_on_first_use``, as signalfire configures it) with signalfire's processor, wrapper, output and an
+    empty context. Otherwise (the application configured structlog before that first use, or turned caching off) every
+    line goes through structlog, so the application's chain is respected as it always was.
+    """
+
+    __slots__ = ("_chain", "_logger", "_output")
+
+    def __init__(self, name: str) -> None:
+        self._logger = get_logger(name)
+        self._output = _Output(name)
+        # The processor list structlog's cached logger runs (None: not resolved yet; (): structlog is called).
+        self._chain: list[Any] | tuple[()] | None = None
+
+    def _resolve(self) -> list[Any] | tuple[()]:
+        import structlog
+
+        bound = self._logger.bind()  # what structlog's first call does: build the logger (and cache it)
+        config = structlog.get_config()
+        processors = config["processors"]
+        ours = (
+            self._logger.bind() is bound  # cached: structlog uses this very logger for every later call
+            and type(bound) is _BoundLogger
+            and config["wrapper_class"] is _BoundLogger
+            and config["logger_factory"] is _Output
+            and config["context_class"] is dict
+            and structlog.get_context(bound) == {}
+            and isinstance(processors, list)
+            and len(processors) == 1
+            and processors[0] is _process
+        )
+        return processors if ours else ()
+
+    def log(self, method_name: str, event: str, fields: dict[str, Any]) -> None:
+        """Write one line at ``method_name`` ("info", "warning", ...); ``fields`` becomes the event dict (it is
+        consumed)."""
+        chain = self._chain
+        if chain is None:
+            chain = self._chain = self._resolve()
+        # the list structlog's cached logger holds: still signalfire's processor alone (nobody changed it in place)
+        if chain and len(chain) == 1 and chain[0] is _process:
+            fields["event"] = event
+            try:
+                line = _process(self._output, method_name, fields)
+            except _DropEvent:
+                return
+            self._output.msg(line)
+            return
+        getattr(self._logger, method_name)(event, **fields)
+
+
 class _Enrich:
     """A structlog processor: the event's fields scrubbed, with signalfire's identity, trace and request ids (and
     sent to the OTLP log exporter when one is configured); the chain's own renderer renders them."""

@@ -138,3 +138,20 @@ async def test_access_log_can_be_turned_off(app, telemetry):
     response = await get(app, "/items/1")
     assert response.headers["x-request-id"]
     assert access_lines(telemetry) == []
+
+
+@pytest.mark.signalfire_settings(traces_sampler="parentbased_traceidratio", traces_sampler_arg=0.0)
+async def test_an_unsampled_request_still_has_metrics_access_line_and_request_id(app, telemetry):
+    """A request the sampler drops records no span but keeps its RED metrics, access line, request id and trace ids."""
+    response = await get(app, "/items/3", headers={"X-Request-ID": "unsampled-1"})
+    assert response.headers["x-request-id"] == "unsampled-1"
+    assert telemetry.spans == []
+    (access,) = access_lines(telemetry)
+    assert (access["route"], access["status"], access["request_id"]) == ("/items/{item_id}", 200, "unsampled-1")
+    assert len(access["trace_id"]) == 32
+    assert int(access["trace_flags"], 16) & 1 == 0  # not sampled
+    labels = {"http.request.method": "GET", "http.route": "/items/{item_id}", "http.response.status_code": 200}
+    point = telemetry.metric_point(
+        "http.server.request.duration", **labels, **{"url.scheme": "http", "network.protocol.version": "1.1"}
+    )
+    assert point.count == 1

@@ -136,7 +136,7 @@ def test_the_access_line_cuts_the_path_at_the_attribute_limit():
 
     lines = []
     access = AccessLog(Settings.resolve(attribute_value_length_limit=100))
-    access._logger = type("L", (), {"info": lambda self, event, **fields: lines.append(fields)})()
+    access._logger = type("L", (), {"log": lambda self, method, event, fields: lines.append(fields)})()
     access.write({"path": "/x", "query_string": b""}, "GET", "/x", 200, 0.001, path="/" + "a" * 500)
     assert lines[0]["path"] == "/" + "a" * 99
 

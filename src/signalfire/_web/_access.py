@@ -41,7 +41,8 @@ class AccessLog:
         self._limit = settings.span_attribute_value_length_limit or settings.attribute_value_length_limit
         self._rate = settings.access_log_sample_rate
         self._slow_ms = settings.access_log_slow_ms
-        self._logger = _logging.get_logger(ACCESS_LOGGER)
+        # structlog's logger, called without its wrapper layers while its chain is signalfire's own (the same line)
+        self._logger = _logging.DirectLogger(ACCESS_LOGGER)
 
     def write(
         self, scope: dict[str, Any], method: str, route: str, status: int, seconds: float, *, path: str | None = None
@@ -60,19 +61,10 @@ class AccessLog:
             query: bytes = scope.get("query_string", b"")
             if query:
                 path = f"{path}?{_url.recorded_query(query.decode('latin-1'))}"
-            if status >= 500:
-                emit = self._logger.error
-            elif slow:
-                emit = self._logger.warning
-            else:
-                emit = self._logger.info
-            emit(
+            self._logger.log(
+                "error" if status >= 500 else "warning" if slow else "info",
                 f"{method} {route} {status}",
-                method=method,
-                route=route,
-                path=path,
-                status=status,
-                duration_ms=duration_ms,
+                {"method": method, "route": route, "path": path, "status": status, "duration_ms": duration_ms},
             )
         except Exception:  # the access log must never break the response
             _log.debug("signalfire: writing the access log failed", exc_info=True)
