@@ -636,7 +636,7 @@ def _attached_event(event: Event, hint: Hint) -> Event | None:
         exc_info = hint.get("exc_info") if isinstance(hint, dict) else None
         exc = exc_info[1] if exc_info else None
         if event.get("type") != "transaction" and (
-            is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False) or (exc is not None and state.ignores(exc))
+            is_noise(exc) or _reported_in_this_request(exc) or (exc is not None and state.ignores(exc))
         ):
             return None
         if state.asgi_integration and event.get("type") != "transaction":
@@ -794,7 +794,7 @@ def _before_send(event: Event, hint: Hint) -> Event | None:
         return None
     exc_info = hint.get("exc_info")
     exc = exc_info[1] if exc_info else None
-    if is_noise(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False):
+    if is_noise(exc) or _reported_in_this_request(exc):
         return None
     if state.asgi_integration:
         _mark_reported(exc)
@@ -1039,8 +1039,9 @@ def scrub_event(event: Event, *, send_user_email: bool = False) -> Event:
 # every library frame), by its items, for one scrubber and one generation of registered secrets. Bounded; a frame is
 # looked up, never trusted: the key is the whole frame, and any change of policy or secrets starts a new memo.
 _MAX_FRAMES = 4096
-_frame_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
-_frame_memo_owner: list[Any] = [None, -1]
+# (scrubber, secrets generation, memo), replaced whole: a thread that scrubbed under an older generation stores into
+# that generation's memo, which the next lookup under the newer one never reads.
+_frame_memo: tuple[Any, int, dict[tuple[Any, ...], dict[str, Any]]] = (None, -1, {})
 _SCALARS = (str, int, bool, float, type(None))
 
 
@@ -1057,10 +1058,12 @@ def _scrub_exception(exception: Any, scrubber: Scrubber, *, memo: bool = True) -
     values = exception.get("values") if isinstance(exception, dict) else None
     if not memo or not isinstance(values, list) or scrubber.max_depth <= 8:
         return _scrubbed(_redact_pairs(exception, scrubber), scrubber)
-    owner = [scrubber, registry_generation()]
-    if _frame_memo_owner[0] is not owner[0] or _frame_memo_owner[1] != owner[1]:
-        _frame_memo.clear()
-        _frame_memo_owner[:] = owner
+    global _frame_memo  # noqa: PLW0603 - one process-wide memo, swapped whole when the policy or the secrets change
+    generation = registry_generation()
+    held = _frame_memo
+    if held[0] is not scrubber or held[1] != generation:
+        held = _frame_memo = (scrubber, generation, {})
+    memo_frames = held[2]
     lifted: dict[tuple[int, int], dict[str, Any]] = {}
     shell: list[Any] = []
     for i, value in enumerate(values):
@@ -1091,12 +1094,12 @@ def _scrub_exception(exception: Any, scrubber: Scrubber, *, memo: bool = True) -
             continue  # cut by a size limit, as the general path would have cut it
         if not placeholder:
             continue
-        key = tuple(frame.items())
-        scrubbed = _frame_memo.get(key)
+        key = tuple((k, type(v), v) for k, v in frame.items())  # (1, True and 1.0 are equal keys otherwise)
+        scrubbed = memo_frames.get(key)
         if scrubbed is None:
             scrubbed = _require_dict(_scrubbed(frame, scrubber))
-            if len(_frame_memo) < _MAX_FRAMES:
-                _frame_memo[key] = scrubbed
+            if len(memo_frames) < _MAX_FRAMES:
+                memo_frames[key] = scrubbed
         target[j] = dict(scrubbed)
     return result
 
@@ -1392,8 +1395,24 @@ def _apply_link(event: Event, exc: BaseException | None) -> bool:
     return True
 
 
-# The middleware's own report marks the exception, so a later sighting (the server logging it at ERROR) sends nothing.
+# The middleware's own report marks the exception with the request's id, so a later sighting in the same request, or
+# the server logging it at ERROR right after, sends nothing; the same exception object raised again by a later
+# request (a cached or module-level error) is reported again.
 _REPORTED_ATTRIBUTE = "_signalfire_sentry_reported"
+
+
+def _reported_in_this_request(exc: BaseException | None) -> bool:
+    """True when ``exc`` was reported during the request in progress (or, outside any request, at all)."""
+    if exc is None:
+        return False
+    try:
+        mark = getattr(exc, _REPORTED_ATTRIBUTE, None)
+    except Exception:  # odd attribute handling: not marked
+        return False
+    if mark is None:
+        return False
+    request_id = _logging.current_request_id()
+    return request_id is None or mark == request_id
 
 
 def _reported_filter(record: logging.LogRecord) -> bool:
@@ -1406,13 +1425,18 @@ def _reported_filter(record: logging.LogRecord) -> bool:
     """
     try:
         exc_info = record.exc_info
-        return not (
+        if not (
             _state is not None
             and isinstance(exc_info, tuple)
             and len(exc_info) == 3
             and isinstance(exc_info[1], BaseException)
-            and getattr(exc_info[1], _REPORTED_ATTRIBUTE, False) is True
-        )
+            and _reported_in_this_request(exc_info[1])
+        ):
+            return True
+        # The server's record comes once, after the request: the mark is spent (a later request raising the same
+        # object is reported, and its own record filtered, again).
+        delattr(exc_info[1], _REPORTED_ATTRIBUTE)
+        return False
     except Exception:  # an exception class with odd attribute handling: the record goes on as before
         return True
 
@@ -1421,9 +1445,10 @@ def _mark_reported(exc: BaseException | None) -> None:
     """With sentry-sdk's web integrations reporting (SIGNALFIRE_SENTRY_ASGI_INTEGRATION, or the application's client
     with them), note that a request's exception was reported, as capture_unhandled does in lean mode: the server's log
     record about it then builds no event either (DedupeIntegration dropped that one only after it was built)."""
-    if exc is not None and _logging.current_request_id() is not None:
+    request_id = _logging.current_request_id()
+    if exc is not None and request_id is not None:
         with contextlib.suppress(Exception):  # an exception class refusing attributes: dedupe drops the repeat
-            setattr(exc, _REPORTED_ATTRIBUTE, True)
+            setattr(exc, _REPORTED_ATTRIBUTE, request_id)
 
 
 def _filter_reported_records(client: Any, *, breadcrumbs: bool) -> tuple[logging.Handler, ...]:
@@ -1468,7 +1493,7 @@ def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str |
     if state.asgi_integration:
         note_unhandled(exc)
         return
-    if is_noise(exc) or state.ignores(exc) or getattr(exc, _REPORTED_ATTRIBUTE, False):
+    if is_noise(exc) or state.ignores(exc) or _reported_in_this_request(exc):
         return
     try:
         import sentry_sdk
@@ -1492,9 +1517,7 @@ def capture_unhandled(exc: BaseException, scope: Mapping[str, Any], route: str |
     except Exception:
         _drops.dropped("errors", "capture_failed", warn=False)
         _warn_once("unhandled", "signalfire: reporting an unhandled exception to Sentry failed")
-    # An exception class refusing attributes: DedupeIntegration still drops the repeats in this context.
-    with contextlib.suppress(Exception):
-        setattr(exc, _REPORTED_ATTRIBUTE, True)
+    _mark_reported(exc)
 
 
 def _request_info(scope: Mapping[str, Any]) -> dict[str, Any]:

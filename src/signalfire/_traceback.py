@@ -25,9 +25,10 @@ _frames: dict[tuple[Any, ...], str] = {}
 class _Stack(traceback.StackSummary):
     """A StackSummary whose frames' text is looked up before it is formatted (frames without locals only)."""
 
-    def format_frame_summary(self, frame_summary: traceback.FrameSummary) -> str:
+    def format_frame_summary(self, frame_summary: traceback.FrameSummary, **options: Any) -> str:
+        # ``options``: what newer Pythons pass (3.13's ``colorize``), handed on and part of the key.
         if frame_summary.locals is not None:
-            return str(super().format_frame_summary(frame_summary))
+            return str(super().format_frame_summary(frame_summary, **options))
         key = (
             frame_summary.filename,
             frame_summary.lineno,
@@ -36,10 +37,11 @@ class _Stack(traceback.StackSummary):
             getattr(frame_summary, "end_colno", None),
             frame_summary.name,
             frame_summary.line,
+            tuple(sorted(options.items())),
         )
         text = _frames.get(key)
         if text is None:
-            text = str(super().format_frame_summary(frame_summary))
+            text = str(super().format_frame_summary(frame_summary, **options))
             if len(_frames) < _MAX_FRAMES:
                 _frames[key] = text
         return text
@@ -47,7 +49,15 @@ class _Stack(traceback.StackSummary):
 
 def format_exception(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> str:
     """``"".join(traceback.format_exception(exc_type, exc, tb))``: the exception, its traceback, its causes, contexts
-    and group members, in the standard library's words."""
+    and group members, in the standard library's words. Should this module's use of ``StackSummary`` fail on a
+    Python it was not written for, the standard library formats the traceback itself."""
+    try:
+        return _format(exc_type, exc, tb)
+    except Exception:
+        return "".join(traceback.format_exception(exc_type, exc, tb))
+
+
+def _format(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> str:
     summary = traceback.TracebackException(exc_type, exc, tb, compact=True)
     pending: list[traceback.TracebackException | None] = [summary]
     seen: set[int] = set()

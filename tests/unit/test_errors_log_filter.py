@@ -105,6 +105,46 @@ async def test_the_servers_record_of_a_reported_exception_builds_no_event(
     assert discarded_errors(transport) == []
 
 
+async def test_the_same_exception_object_raised_by_a_later_request_is_reported_again() -> None:
+    """A cached or module-level exception raised by request after request is one event per request (the mark
+    belongs to the request that reported it, and the server's record of it spends it)."""
+    transport = CountingTransport()
+    obs = _runtime.start(Settings.resolve(**TEST_DEFAULTS), sentry_transport=transport)
+    shared = RuntimeError("the same cached failure")
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise shared
+
+    @app.get("/other")
+    async def other() -> None:
+        raise RuntimeError("a fresh failure")  # between two: sentry-sdk's dedupe drops only a repeat of the last
+
+    async def request(path: str) -> BaseException:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+            with pytest.raises(RuntimeError) as raised:
+                await client.get(path)
+        return raised.value
+
+    _runtime.instrument_app(obs, app)
+    try:
+        for _ in range(2):
+            log_as_uvicorn(await request("/boom"))
+            log_as_uvicorn(await request("/other"))
+        await request("/boom")  # and without the server's record (an in-process client)
+        await request("/other")
+        await request("/boom")
+        sentry_sdk.get_client().flush(timeout=5)
+        messages = [e["exception"]["values"][-1]["value"] for e in transport.events()]
+        assert messages.count("the same cached failure") == 4
+        assert messages.count("a fresh failure") == 3
+        assert discarded_errors(transport) == []
+    finally:
+        _runtime.reset()
+
+
 async def test_a_record_of_another_exception_is_still_an_event(own: tuple[CountingTransport, FastAPI]) -> None:
     """Only the reported exception object is filtered: a server record carrying another one reaches Sentry."""
     transport, app = own

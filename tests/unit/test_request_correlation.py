@@ -155,3 +155,25 @@ async def test_an_unsampled_request_still_has_metrics_access_line_and_request_id
         "http.server.request.duration", **labels, **{"url.scheme": "http", "network.protocol.version": "1.1"}
     )
     assert point.count == 1
+
+
+async def test_span_processors_see_the_request_attributes_when_the_server_span_starts(app, telemetry):
+    """The HTTP semantic conventions give the server span its request attributes at creation: a span processor's
+    on_start (and any sampler) sees them."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    seen: list[dict] = []
+
+    class AtStart(SpanProcessor):
+        def on_start(self, span, parent_context=None):
+            seen.append(dict(span.attributes or {}))
+
+    telemetry.obs.tracer_provider.add_span_processor(AtStart())
+    await get(app, "/items/5?x=1")
+    (attributes,) = seen
+    assert (attributes["http.request.method"], attributes["url.path"], attributes["url.query"]) == (
+        "GET",
+        "/items/5",
+        "x=1",
+    )
+    assert attributes["server.address"] == "test"

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import signalfire
 from signalfire._scrub import _policy as _scrub
 from signalfire._scrub._policy import Scrubber
 from signalfire._web import _url
@@ -209,6 +210,8 @@ def _old_key_values(scrubber: Scrubber, text: str) -> str:
         redacted = _scrub.marker(category)
         pieces.append(f"{found[0]}{redacted}{found[0]}" if found[0] in "'\"" else redacted)
         done = value.end()
+        if _scrub._ENDS_WITH_SCHEME.search(found) and (credential := _scrub._SCHEME_CREDENTIAL.match(text, done)):
+            done = credential.end()  # "secret=x:Bearer abc": the credential after the scheme word is the value's
     return "".join([*pieces, text[done:]]) if pieces else text
 
 
@@ -474,3 +477,29 @@ email_text = st.lists(
 def test_emails_read_around_each_at_give_what_one_pass_gives(text):
     """The email pass read only around each "@" gives what the pattern over the whole text gives."""
     assert _scrub._emails(text) == _scrub._EMAIL_RE.sub("[REDACTED:email]", text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["secret=x:Bearer abcdefghijklmnop", "se_cret=x:Bearer abcdefghijklmnop", "password=a:basic dXNlcjpwYXNzd29yZA=="],
+)
+def test_a_credential_after_the_scheme_word_ending_a_sensitive_value_is_redacted(text):
+    """Redacting ``x:Bearer`` up to the space took away the word the bearer pass looks for; the value runs through
+    the credential."""
+    scrubbed = signalfire.scrub(text)
+    assert "abcdefghijklmnop" not in scrubbed
+    assert "dXNlcjpwYXNzd29yZA" not in scrubbed
+
+
+def test_the_narrowed_key_searches_are_compiled_for_short_key_sets_only_and_bounded():
+    """A string of long or ever-new sensitive keys uses the general search instead of compiling a pattern per string;
+    the compiled ones are kept, at most _KEY_SEARCHES_MAX (counted, not timed)."""
+    from signalfire._scrub import _policy
+
+    _policy._key_searches.clear()
+    long_keys = " ".join(f"password_{'q' * 40}{i}=hunter{i}x" for i in range(4))
+    assert "hunter0x" not in signalfire.scrub(long_keys)
+    assert _policy._key_searches == {}
+    for i in range(_policy._KEY_SEARCHES_MAX + 50):
+        assert f"s3cr3t{i}" not in signalfire.scrub(f"password_{i}=s3cr3t{i} user=ann")
+    assert len(_policy._key_searches) == _policy._KEY_SEARCHES_MAX

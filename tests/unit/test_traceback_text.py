@@ -112,3 +112,31 @@ def test_frames_are_kept_for_the_next_traceback() -> None:
     exc = _raise(chained)
     format_exception(type(exc), exc, exc.__traceback__)
     assert any(key[5] in ("chained", "plain") for key in _traceback._frames)
+
+
+def test_a_failure_of_the_memo_gives_the_standard_librarys_text(monkeypatch):
+    """Should the StackSummary subclass fail on a Python it was not written for (3.13 passes ``colorize``), the
+    traceback is the standard library's, never an exception of its own."""
+    import traceback
+
+    from signalfire import _traceback
+
+    def broken(*args, **kwargs):
+        raise TypeError("format_frame_summary() got an unexpected keyword argument 'colorize'")
+
+    monkeypatch.setattr(_traceback, "_format", broken)
+    exc = _raise(chained)
+    expected = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    assert _traceback.format_exception(type(exc), exc, exc.__traceback__) == expected
+
+
+def test_options_newer_pythons_pass_to_format_frame_summary_are_handed_on():
+    """Python 3.13 calls ``format_frame_summary(frame, colorize=...)``: accepted, and part of the memo's key."""
+    import traceback
+
+    from signalfire import _traceback
+
+    frame = traceback.FrameSummary(__file__, 1, "f", line="x = 1")
+    stack = _traceback._Stack([frame])
+    assert stack.format_frame_summary(frame) == traceback.StackSummary().format_frame_summary(frame)
+    assert stack.format_frame_summary(frame, **{}) == stack.format_frame_summary(frame)

@@ -390,6 +390,15 @@ _KV_KEY_OF = (  # around an alternation of keys
 )
 _KV_KEY_WITH_VALUE = re.compile(_KV_KEY.pattern + _VALUE_AHEAD)
 _KV_VALUE_RE = re.compile(_KV_VALUE)
+# A value that ends with an authorization scheme's word ("secret=x:Bearer abc..."): the credential after the space is
+# part of it, or redacting the value up to the space would take away the word the bearer and basic passes look for.
+_ENDS_WITH_SCHEME = re.compile(r"(?i:bearer|basic)\Z")
+_SCHEME_CREDENTIAL = re.compile(r"[ \t]{1,8}+[^\s]++")
+# The key=value search narrowed to a few sensitive keys is compiled once per key set, only for short sets (a compile
+# costs about a microsecond per character of pattern): longer or more sets use the general search.
+_KEY_SEARCH_NAMES_MAX = 160
+_KEY_SEARCHES_MAX = 256
+_key_searches: dict[str, Callable[[str, int], re.Match[str] | None]] = {}
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # a header or field name in a (name, value) pair
 
 
@@ -1188,7 +1197,13 @@ class Scrubber:
         # The same pattern with the key one of these (a whole run of key characters, as the possessive run is): a
         # key that is not sensitive never starts a match, and cannot hide one (no key starts inside another's match).
         names = "|".join(re.escape(key) for key in sorted(sensitive, key=len, reverse=True))
-        return re.compile(names.join(_KV_KEY_OF)).search, sensitive
+        search = _key_searches.get(names)
+        if search is None:
+            if len(names) > _KEY_SEARCH_NAMES_MAX or len(_key_searches) >= _KEY_SEARCHES_MAX:
+                # hostile or unusual key sets would compile a pattern per string: the general search costs less
+                return _KV_KEY_WITH_VALUE.search, sensitive
+            search = _key_searches[names] = re.compile(names.join(_KV_KEY_OF)).search
+        return search, sensitive
 
     def _key_values(self, text: str) -> str:
         """Redact the value of every ``key=value`` / ``key: value`` / ``"key": "value"`` whose key is sensitive."""
@@ -1225,6 +1240,11 @@ class Scrubber:
             ):
                 continue  # "token: refreshed", "password=null": a word or a literal, not a secret
             quote_char = found[0]
+            end = value.end()
+            if _ENDS_WITH_SCHEME.search(found) is not None:
+                credential = _SCHEME_CREDENTIAL.match(text, end)
+                if credential is not None:
+                    end = credential.end()
             redacted = marker(category)
             pieces.append(text[done:start])
             if len(pieces) >= 2 * _MAX_KV_REDACTIONS:
@@ -1235,7 +1255,7 @@ class Scrubber:
                 return "".join(pieces)
             pieces.append(f"{quote_char}{redacted}{quote_char}" if quote_char in "'\"" else redacted)
             # the next key is searched after the value: a key inside a redacted value is never judged
-            done = position = value.end()
+            done = position = end
         if not pieces:
             return text
         pieces.append(text[done:])

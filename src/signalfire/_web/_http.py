@@ -302,7 +302,38 @@ class ObservabilityMiddleware:
             request_id = os.urandom(16).hex()  # 32 hex digits like uuid4().hex, without building a UUID
         raw_method: str = scope.get("method", "GET")
         method = raw_method if raw_method in self.known_methods else _url.http_method(raw_method, self.known_methods)
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.scheme": scheme,
+            "url.path": path,
+            "request.id": request_id,
+        }
+        if method != raw_method:
+            attributes["http.request.method_original"] = raw_method
+        query: bytes = scope.get("query_string", b"")
+        if query:
+            # Tokens and signatures travel in query strings; only their values are replaced, the rest kept as sent.
+            attributes["url.query"] = _url.recorded_query(query.decode("utf-8", "replace"))
         http_version: str = scope.get("http_version") or ""
+        if http_version:
+            attributes["network.protocol.version"] = http_version
+        if host is not None:
+            address, port = _split_host(host.decode("latin-1"), scheme)
+        else:
+            server = scope.get("server") or ("0.0.0.0", _DEFAULT_PORTS.get(scheme))
+            address, port = server[0], server[1]
+        attributes["server.address"] = address
+        if port is not None:
+            attributes["server.port"] = port
+        if user_agent is not None:
+            attributes["user_agent.original"] = user_agent.decode("latin-1")
+        client = scope.get("client")
+        if client:
+            attributes["client.address"] = client[0]
+            if client[1]:  # behind a proxy the server knows the client's address, not its port (uvicorn gives 0)
+                attributes["client.port"] = client[1]
+        if self.capture_request is not None:
+            attributes.update(self._headers("http.request.header.", headers, self.capture_request))
 
         # --- span -----------------------------------------------------------------------------------------------
         # What the server or an outer layer put in the context stays there (FastAPI's native telemetry keeps the
@@ -312,44 +343,9 @@ class ObservabilityMiddleware:
         server_span: trace.Span | None = None
         token = None
         if self.spans and not _is_foreign_server_span(trace.get_current_span()):
-            # The attributes are set on the started span, and only on a sampled one, rather than passed to
-            # start_span: the built-in samplers (the only ones signalfire's provider runs) read none, the SDK puts a
-            # mapping given at start through the sampler and a read-only proxy first, and an unsampled request (nine
-            # in ten at 10% sampling) needs none of them.
-            server_span = self.tracer.start_span("HTTP" if method == "_OTHER" else method, parent, SpanKind.SERVER)
-            if server_span.is_recording():
-                attributes: dict[str, Any] = {
-                    "http.request.method": method,
-                    "url.scheme": scheme,
-                    "url.path": path,
-                    "request.id": request_id,
-                }
-                if method != raw_method:
-                    attributes["http.request.method_original"] = raw_method
-                query: bytes = scope.get("query_string", b"")
-                if query:
-                    # Tokens and signatures travel in query strings; only their values are replaced, the rest kept.
-                    attributes["url.query"] = _url.recorded_query(query.decode("utf-8", "replace"))
-                if http_version:
-                    attributes["network.protocol.version"] = http_version
-                if host is not None:
-                    address, port = _split_host(host.decode("latin-1"), scheme)
-                else:
-                    server = scope.get("server") or ("0.0.0.0", _DEFAULT_PORTS.get(scheme))
-                    address, port = server[0], server[1]
-                attributes["server.address"] = address
-                if port is not None:
-                    attributes["server.port"] = port
-                if user_agent is not None:
-                    attributes["user_agent.original"] = user_agent.decode("latin-1")
-                client = scope.get("client")
-                if client:
-                    attributes["client.address"] = client[0]
-                    if client[1]:  # behind a proxy the server knows the client's address, not its port (uvicorn: 0)
-                        attributes["client.port"] = client[1]
-                if self.capture_request is not None:
-                    attributes.update(self._headers("http.request.header.", headers, self.capture_request))
-                server_span.set_attributes(attributes)
+            server_span = self.tracer.start_span(
+                "HTTP" if method == "_OTHER" else method, context=parent, kind=SpanKind.SERVER, attributes=attributes
+            )
             token = otel_context.attach(trace.set_span_in_context(server_span, parent if propagated else ambient))
             if self.request_hook is not None:
                 self._call_hook("server_request_hook", self.request_hook, server_span, scope)
