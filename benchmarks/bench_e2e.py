@@ -117,6 +117,21 @@ def run_wrk(url: str, seconds: float, connections: int) -> dict[str, Any]:
 _GRACE_S = 30.0
 
 
+async def keep_alive_get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, extra_headers: str = ""
+) -> bool:
+    """One GET on a keep-alive connection, its response read whole; False when the server closes the connection
+    after it (``connection: close``, as after an unhandled error). The bounded load clients share it."""
+    writer.write(f"GET {path} HTTP/1.1\r\nhost: bench\r\n{extra_headers}\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    if length is None:
+        raise ConnectionError(f"no content-length in {head[:200]!r}")
+    await reader.readexactly(int(length[1]))
+    return re.search(rb"connection: close", head, re.IGNORECASE) is None
+
+
 async def _python_load(host: str, port: int, seconds: float, connections: int) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
@@ -127,17 +142,6 @@ async def _python_load(host: str, port: int, seconds: float, connections: int) -
     def more() -> bool:
         now = time.monotonic()
         return now < deadline or (not latencies and now < hard_deadline)
-
-    async def request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> bool:
-        """One keep-alive request; False when the server closes the connection after it."""
-        writer.write(f"GET {path} HTTP/1.1\r\nhost: bench\r\n\r\n".encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
-        if length is None:
-            raise ConnectionError(f"no content-length in {head[:200]!r}")
-        await reader.readexactly(int(length[1]))
-        return re.search(rb"connection: close", head, re.IGNORECASE) is None
 
     async def connection() -> None:
         nonlocal errors
@@ -151,7 +155,7 @@ async def _python_load(host: str, port: int, seconds: float, connections: int) -
                     while keep_alive and more():
                         count += 1
                         start = time.perf_counter()
-                        keep_alive = await request(reader, writer, "/boom" if count % 100 == 0 else "/items/42")
+                        keep_alive = await keep_alive_get(reader, writer, "/boom" if count % 100 == 0 else "/items/42")
                         latencies.append((time.perf_counter() - start) * 1000)
             except (OSError, EOFError, TimeoutError, asyncio.LimitOverrunError):
                 # A reset or refused connection: uvicorn closes a keep-alive connection after an app raised (the

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from benchmarks._harness import ROOT, ChildFailed, child_env
-from benchmarks.bench_e2e import _free_port
+from benchmarks.bench_e2e import _free_port, keep_alive_get
 
 # Environment of every setup on top of its variant's: exports by batch size and at shutdown only (see the docstring).
 QUIET_TIMERS = {"OTEL_BSP_SCHEDULE_DELAY": "3600000", "OTEL_METRIC_EXPORT_INTERVAL": "3600000"}
@@ -68,16 +68,10 @@ async def _drive(host: str, port: int, requests: int, connections: int, boom_eve
                     reader, writer = await asyncio.open_connection(host, port)
                     while number is not None:
                         path = "/boom" if boom_every and number % boom_every == 0 else "/items/42"
-                        writer.write(f"GET {path} HTTP/1.1\r\nhost: bench\r\nuser-agent: bench/1.0\r\n\r\n".encode())
-                        await writer.drain()
-                        head = await reader.readuntil(b"\r\n\r\n")
-                        length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
-                        if length is None:
-                            raise ConnectionError(f"no content-length in {head[:200]!r}")
-                        await reader.readexactly(int(length[1]))
+                        kept_open = await keep_alive_get(reader, writer, path, "user-agent: bench/1.0\r\n")
                         answered += 1
                         number = take()
-                        if re.search(rb"connection: close", head, re.IGNORECASE):
+                        if not kept_open:
                             break
             except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 # The server closed the connection before answering (after an unhandled error): ask again.
