@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -96,6 +97,15 @@ def run_child(
         if prefix:
             data["output"] = log.read_text(errors="replace")
         return data
+
+
+def callgrind_total(output: str) -> int:
+    """The instruction total ``valgrind --tool=callgrind`` printed (``Collected : N``) in a child's output; ChildFailed
+    when there is none."""
+    found = re.search(r"Collected : (\d+)", output)
+    if found is None:
+        raise ChildFailed(f"callgrind printed no total:\n{output[-2000:]}")
+    return int(found.group(1))
 
 
 def write_result(path: str, data: Mapping[str, Any]) -> None:

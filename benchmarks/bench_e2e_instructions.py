@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks._harness import ROOT, ChildFailed, child_env
+from benchmarks._harness import ROOT, ChildFailed, callgrind_total, child_env
 from benchmarks.bench_e2e import _free_port, keep_alive_get
 
 # Environment of every setup on top of its variant's: exports by batch size and at shutdown only (see the docstring).
@@ -143,11 +143,10 @@ def count(
         output = log_path.read_text(errors="replace")
         if keep:
             Path(f"{keep}.log").write_text(output)
-        found = re.search(r"Collected : (\d+)", output)
         main = _summary(Path(f"{out_file}-01"))
-    if found is None or main is None:
-        raise ChildFailed(f"{variant}: callgrind printed no total:\n{output[-3000:]}")
-    return Totals(int(found.group(1)), main)
+    if main is None:
+        raise ChildFailed(f"{variant}: callgrind wrote no summary for the event-loop thread:\n{output[-3000:]}")
+    return Totals(callgrind_total(output), main)
 
 
 def _summary(path: Path) -> int | None:

@@ -18,7 +18,6 @@ import importlib.util
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from benchmarks import (
     bench_floor,
     bench_keepalive,
 )
-from benchmarks._harness import ROOT, ChildFailed, Pair, child_env, median, run_child, spread
+from benchmarks._harness import ROOT, ChildFailed, Pair, callgrind_total, child_env, median, run_child, spread
 from benchmarks._servers import BlackHole, HttpSink
 
 SECTIONS = (
@@ -552,10 +551,7 @@ def instructions_section(plan: Plan, report: Report, sink: HttpSink) -> None:
             run_child("bench_instructions", [variant, "--requests", str(small)], env, 600)
             for requests in (small, large):
                 result = run_child("bench_instructions", [variant, "--requests", str(requests)], env, 1800, prefix)
-                found = re.search(r"Collected : (\d+)", result["output"])
-                if found is None:
-                    raise ChildFailed(f"callgrind printed no total:\n{result['output'][-2000:]}")
-                totals.append(int(found.group(1)))
+                totals.append(callgrind_total(result["output"]))
         except ChildFailed as exc:
             report.notes.append(f"instructions/{variant} failed: {str(exc).splitlines()[-1]}")
             continue
@@ -610,10 +606,7 @@ def floor_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                 totals = []
                 for n in (1000, 6000):
                     output = run_child("bench_floor", [op, "--count", str(n), "--loops", "1"], {}, 900, prefix)
-                    found = re.search(r"Collected : (\d+)", output["output"])
-                    if found is None:
-                        raise ChildFailed("callgrind printed no total")
-                    totals.append(int(found.group(1)))
+                    totals.append(callgrind_total(output["output"]))
                 instructions = (totals[1] - totals[0]) / 5000
         except ChildFailed as exc:
             report.notes.append(f"floor/{op} failed: {str(exc).splitlines()[-1]}")
@@ -962,10 +955,7 @@ def errors_section(plan: Plan, report: Report, sink: HttpSink) -> None:
                     args = [variant, "--path", path, "--requests", str(requests)]
                     result = run_child("bench_errors", args, env, 1800, prefix)
                     sent.append(sum(n for p, n in sink.counts.items() if "/api/" in p) - before)
-                    found = re.search(r"Collected : (\d+)", result["output"])
-                    if found is None:
-                        raise ChildFailed(f"callgrind printed no total:\n{result['output'][-2000:]}")
-                    totals.append(int(found.group(1)))
+                    totals.append(callgrind_total(result["output"]))
             except ChildFailed as exc:
                 report.notes.append(f"errors/{variant}/{kind} failed: {str(exc).splitlines()[-1]}")
                 continue
