@@ -666,10 +666,22 @@ def rule_costs(module: Any, shapes: dict[str, str]) -> dict[str, Any]:
     return {"shapes": per_shape, "worst": worst}
 
 
+def _load_other_scrubber(path: str) -> Any:
+    """Another version of the scrubber module (``--against OLD.py``), loaded as ``other_scrub``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("other_scrub", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["other_scrub"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def print_rules(paths: list[str]) -> None:
     """``--rules [--against OLD_SCRUB.py]``: the scrubber's worst shapes and each rule's worst cost, this version
     (and the other one) side by side, in us per byte (perf_counter, best of 3, one process)."""
-    import importlib.util
 
     shapes = rule_shapes()
     results = []
@@ -677,12 +689,7 @@ def print_rules(paths: list[str]) -> None:
         if path == "this":
             from signalfire._scrub import _policy as module
         else:
-            spec = importlib.util.spec_from_file_location("other_scrub", path)
-            if spec is None or spec.loader is None:
-                raise SystemExit(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules["other_scrub"] = module
-            spec.loader.exec_module(module)
+            module = _load_other_scrubber(path)
         results.append(rule_costs(module, shapes))
     labels = ["this" if p == "this" else Path(p).name for p in paths]
     print(f"worst shapes (us/B, {RULE_SIZE} characters)")
@@ -740,15 +747,9 @@ def print_rule_instructions(prefix: str, result: dict[str, Any]) -> None:
 
 def compare(path: str, pairs: int = 30, loop: int = 300) -> None:
     """This scrubber against the ``_scrub.py`` at ``path``: normal path paired, then the hostile inputs."""
-    import importlib.util
     import uuid
 
-    spec = importlib.util.spec_from_file_location("other_scrub", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    other = importlib.util.module_from_spec(spec)
-    sys.modules["other_scrub"] = other
-    spec.loader.exec_module(other)
+    other = _load_other_scrubber(path)
     from signalfire._scrub import _policy as _scrub
 
     this_scrubber, other_scrubber = _scrub.Scrubber(), other.Scrubber()
