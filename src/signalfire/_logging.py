@@ -26,8 +26,10 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from signalfire import _traceback
+from signalfire._compat import gunicorn as compat_gunicorn
 from signalfire._compat import opentelemetry as compat
 from signalfire._compat import structlog as compat_structlog
+from signalfire._compat import uvicorn as compat_uvicorn
 from signalfire._export import _drops
 from signalfire._imports import when_imported
 from signalfire._scrub import _policy as _scrub
@@ -823,6 +825,8 @@ class _Installed:
         self.bridge = _StdlibBridge()
         self.stderr_hooks = _StderrHooks()
         self.removed_handlers: list[tuple[logging.Logger, logging.Handler]] = []
+        # the application's own handlers found on the server's loggers, left in place
+        self.kept_server_handlers: list[logging.Handler] = []
         self.levels: list[tuple[logging.Logger, int]] = []
         self.propagate: list[tuple[logging.Logger, bool]] = []
         self.provider: Any = None
@@ -866,6 +870,15 @@ def _is_console_handler(handler: logging.Handler) -> bool:
     )
 
 
+def _is_server_handler(handler: logging.Handler) -> bool:
+    """uvicorn's or gunicorn's own handler, or a bridge an earlier signalfire left; anything else is the app's."""
+    return (
+        isinstance(handler, _StdlibBridge)
+        or compat_uvicorn.is_server_log_handler(handler)
+        or compat_gunicorn.is_server_log_handler(handler)
+    )
+
+
 def claim_server_loggers(*, at_install: bool = False) -> None:
     """Route uvicorn's and gunicorn's loggers to the root handler (once their own logging config has run).
 
@@ -881,6 +894,12 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
             installed.uvicorn_seen = True
         for handler in list(logger.handlers):
             if handler is installed.bridge:
+                continue
+            if not _is_server_handler(handler):
+                # the application's own handler (a file, an audit handler, its own console handler): it stays and
+                # keeps its format; the records still reach signalfire's pipeline once, through the root
+                if handler not in installed.kept_server_handlers:
+                    installed.kept_server_handlers.append(handler)
                 continue
             # the server's own handler, or the bridge an earlier shutdown left rendering its last lines
             logger.removeHandler(handler)

@@ -65,3 +65,21 @@ def test_uvicorn_restores_the_previous_handler_and_raises_the_signal_again() -> 
 def test_other_handlers_are_not_uvicorns(handler: object) -> None:
     """Default, ignored, absent and plain callables are not taken for uvicorn's handler."""
     assert is_server_exit_handler(handler) is False
+
+
+def test_uvicorn_logging_config_handlers_are_recognised_as_the_servers():
+    """uvicorn's LOGGING_CONFIG builds StreamHandlers with uvicorn.logging formatters; a file handler is not its."""
+    import logging
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    from signalfire._compat import uvicorn as compat_uvicorn
+
+    logging.config.dictConfig(LOGGING_CONFIG)
+    handlers = logging.getLogger("uvicorn").handlers + logging.getLogger("uvicorn.access").handlers
+    assert len(handlers) == 2
+    assert all(compat_uvicorn.is_server_log_handler(h) for h in handlers)
+    assert not compat_uvicorn.is_server_log_handler(logging.StreamHandler())
+    for name in ("uvicorn", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["is_server_exit_handler"]
+__all__ = ["is_server_exit_handler", "is_server_log_handler"]
 
 
 def is_server_exit_handler(handler: Any) -> bool:
@@ -32,3 +32,16 @@ def is_server_exit_handler(handler: Any) -> bool:
         return False
     owner = getattr(handler, "__self__", None)
     return isinstance(owner, server_class) and getattr(handler, "__name__", None) == "handle_exit"
+
+
+def is_server_log_handler(handler: Any) -> bool:
+    """True when ``handler`` is one of uvicorn's own console handlers (``uvicorn.config.LOGGING_CONFIG``): a plain
+    ``logging.StreamHandler`` whose formatter is a ``uvicorn.logging.ColourizedFormatter`` (DefaultFormatter,
+    AccessFormatter). A handler of another class (a file, a socket) is the application's, even with uvicorn's
+    formatter. Without uvicorn.logging imported the answer is False (it is never imported here)."""
+    import logging
+
+    formatter_class = getattr(sys.modules.get("uvicorn.logging"), "ColourizedFormatter", None)
+    if formatter_class is None or type(handler) is not logging.StreamHandler:
+        return False
+    return isinstance(handler.formatter, formatter_class)
