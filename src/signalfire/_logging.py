@@ -888,6 +888,7 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
     installed = _installed
     if installed is None:
         return
+    kept: list[str] = []
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         if name.startswith("uvicorn") and any(not isinstance(h, _StdlibBridge) for h in logger.handlers):
@@ -900,6 +901,8 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
                 # keeps its format; the records still reach signalfire's pipeline once, through the root
                 if handler not in installed.kept_server_handlers:
                     installed.kept_server_handlers.append(handler)
+                    if not type(handler).__module__.startswith("_pytest"):  # pytest's capture is not the app's
+                        kept.append(f"{name}: {handler!r}")
                 continue
             # the server's own handler, or the bridge an earlier shutdown left rendering its last lines
             logger.removeHandler(handler)
@@ -909,6 +912,12 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
             logger.propagate = True
         if name in installed.server_levels:
             logger.setLevel(installed.server_levels[name])
+    if kept:  # said once per handler, whenever it is first seen (at install or when the server configured it)
+        _log.info(
+            "signalfire: the application's own handlers on the server's loggers are kept (they receive the "
+            "server's records in their own format, beside signalfire's line): %s",
+            "; ".join(kept),
+        )
     # The notice when uvicorn is seen serving (the middleware's call at lifespan startup), not at install; uvicorn's
     # command line configures its logging before it imports the app, so its handlers may be gone by then.
     if installed.access_notice and not at_install and installed.uvicorn_seen:
