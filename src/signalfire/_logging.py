@@ -888,6 +888,11 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
     installed = _installed
     if installed is None:
         return
+    root = logging.getLogger()
+    if installed.bridge not in root.handlers:
+        # a logging configuration that ran after init with a "root" section (uvicorn's --log-config, the app's own
+        # dictConfig) replaced the root's handlers, signalfire's among them: the others stay, ours comes back
+        root.addHandler(installed.bridge)
     kept: list[str] = []
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
