@@ -54,4 +54,5 @@ def test_app_files_keep_their_format_and_stdout_has_each_line_once(tmp_path):
     assert server_log.count("AUDIT uvicorn.error Application startup complete.") == 1
     assert "APP shop loading item 7" in (tmp_path / "app.log").read_text().splitlines()
     kept = [line for line in lines if "handlers on the server's loggers are kept" in str(line["event"])]
-    assert kept and "server.log" in kept[0]["event"]
+    assert kept
+    assert "server.log" in kept[0]["event"]
