@@ -847,7 +847,9 @@ class _Installed:
         if self.bridge in root.handlers:
             root.removeHandler(self.bridge)
         for logger, removed in self.removed_handlers:
-            handler = self.bridge if shutting_down and logger.name in SERVER_LOGGERS else removed
+            # the application's own handler (set aside as a parent's copy) comes back whatever the reason
+            server_own = logger.name in SERVER_LOGGERS and _is_server_handler(removed)
+            handler = self.bridge if shutting_down and server_own else removed
             if handler not in logger.handlers:
                 logger.addHandler(handler)
         for logger, level in reversed(self.levels):
@@ -879,6 +881,19 @@ def _is_server_handler(handler: logging.Handler) -> bool:
     )
 
 
+def _reached_through_parents(logger: logging.Logger, handler: logging.Handler) -> bool:
+    """The handler is also on one of the logger's parents (the root, usually: one handler an app's dictConfig puts on
+    the root and on ``uvicorn.error`` with ``propagate: False``). Once the server's loggers propagate, the parent's copy
+    receives every record, so the one on the server's logger is set aside (and given back at shutdown): each record
+    reaches the application's handler once, as under the app's own configuration."""
+    parent = logger.parent
+    while parent is not None:
+        if handler in parent.handlers:
+            return True
+        parent = parent.parent if parent.propagate else None
+    return False
+
+
 def claim_server_loggers(*, at_install: bool = False) -> None:
     """Route uvicorn's and gunicorn's loggers to the root handler (once their own logging config has run).
 
@@ -901,7 +916,7 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
         for handler in list(logger.handlers):
             if handler is installed.bridge:
                 continue
-            if not _is_server_handler(handler):
+            if not _is_server_handler(handler) and not _reached_through_parents(logger, handler):
                 # the application's own handler (a file, an audit handler, its own console handler): it stays and
                 # keeps its format; the records still reach signalfire's pipeline once, through the root
                 if handler not in installed.kept_server_handlers:

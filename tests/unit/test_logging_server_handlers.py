@@ -14,6 +14,30 @@ import signalfire
 uvicorn_config = pytest.importorskip("uvicorn.config")
 
 
+@pytest.fixture(autouse=True)
+def _logging_module_as_it_was():
+    """dictConfig in these tests rewrites the root's and the server loggers' handlers, levels and propagation: put
+    them back, so later tests see the logging module as the suite left it."""
+    names = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access"]
+    saved = {
+        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level, logging.getLogger(n).propagate)
+        for n in names
+    }
+    yield
+    signalfire.shutdown()
+    for name, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if handler not in handlers:
+                logger.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
 def _log_config(path: str) -> dict:
     """What an application passes as uvicorn's --log-config: uvicorn's defaults plus its own audit file."""
     config = copy.deepcopy(uvicorn_config.LOGGING_CONFIG)
@@ -81,3 +105,30 @@ def test_gunicorn_marked_handlers_are_replaced_and_others_kept(tmp_path, capsys)
         for handler in list(error.handlers):
             error.removeHandler(handler)
         own.close()
+
+
+def test_a_handler_shared_by_the_root_and_a_non_propagating_server_logger_gets_each_record_once(tmp_path, capsys):
+    """The usual dictConfig: one file on the root and on uvicorn.error with propagate False. signalfire makes the
+    server's loggers propagate, so the copy on uvicorn.error is set aside: the file gets each line once, as before."""
+    audit = tmp_path / "app.log"
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"app": {"format": "APP %(name)s %(message)s"}},
+            "handlers": {"file": {"class": "logging.FileHandler", "filename": str(audit), "formatter": "app"}},
+            "root": {"handlers": ["file"], "level": "INFO"},
+            "loggers": {"uvicorn.error": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+        }
+    )
+    server = logging.getLogger("uvicorn.error")
+    signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none")
+    server.info("started")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    server_lines = [line for line in audit.read_text().splitlines() if line.startswith("APP uvicorn.")]
+    assert server_lines == ["APP uvicorn.error started"]
+    assert len(_ours(capsys.readouterr().out, "started")) == 1
+    signalfire.shutdown()
+    assert [h for h in server.handlers if isinstance(h, logging.FileHandler)]
+    assert server.propagate is False
