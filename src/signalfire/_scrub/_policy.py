@@ -1413,10 +1413,9 @@ class Scrubber:
             category = self.key_category(key)
             if category is not None:
                 redacted = self.redact_under(category, item)
-                # a sensitive key is kept (it names what was removed), but not a known secret in it
-                shown = (
-                    self._known_only(key) if self._known.pattern is not None or self._generation != _generation else key
-                )
+                # a sensitive key is kept (it names what was removed), but not a secret in it: a key may carry one
+                # itself ("password=hunter22"), so it is scrubbed as text (known values and shapes)
+                shown = self.scrub_text(key) if isinstance(key, str) else key
                 result[shown] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
                 new_key = self._text(key) if isinstance(key, str) else key
