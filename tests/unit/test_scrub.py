@@ -350,3 +350,11 @@ def test_a_sensitive_key_carrying_its_own_secret_is_scrubbed():
     scrubbed = signalfire.scrub({"password=hunter22": 1, "password": "x1"})
     assert "hunter22" not in repr(scrubbed)
     assert scrubbed["password"] == "[REDACTED:password]"
+
+
+def test_a_url_password_holding_equals_and_hash_is_redacted_whole():
+    """A URL password with both "=" and "#" in it ("p=ss#x") is redacted whole, the host kept."""
+    scrubbed = signalfire.scrub("postgres://u:p=ss#x@db/app")
+    assert "ss#x" not in scrubbed
+    assert "p=ss" not in scrubbed
+    assert scrubbed.endswith("@db/app")
