@@ -343,3 +343,18 @@ def test_a_secret_anywhere_in_random_structure_never_leaks(entry, value, depth):
     # random text may by chance hold a piece of the secret on its own; only pieces beyond that count as leaks
     background = repr(scrubber.scrub(value))
     assert [piece for piece in leaked_fragments(entry["secret"], rendered) if piece not in background] == []
+
+
+def test_a_sensitive_key_carrying_its_own_secret_is_scrubbed():
+    """A mapping key that holds a secret itself ("password=hunter22") loses the secret, not only its value."""
+    scrubbed = signalfire.scrub({"password=hunter22": 1, "password": "x1"})
+    assert "hunter22" not in repr(scrubbed)
+    assert scrubbed["password"] == "[REDACTED:password]"
+
+
+def test_a_url_password_holding_equals_and_hash_is_redacted_whole():
+    """A URL password with both "=" and "#" in it ("p=ss#x") is redacted whole, the host kept."""
+    scrubbed = signalfire.scrub("postgres://u:p=ss#x@db/app")
+    assert "ss#x" not in scrubbed
+    assert "p=ss" not in scrubbed
+    assert scrubbed.endswith("@db/app")

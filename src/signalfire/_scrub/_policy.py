@@ -244,12 +244,13 @@ _PEM = (
 )
 # The user part cannot hold ':' and the password part cannot hold '/': two attempts never share a scanned span. A
 # password may hold '?' or '#' (a client's error quotes "redis://:pa#ss@cache" as given) when it holds no '=' or '&',
-# so "http://host:8080?email=ann@example.com" stays a port and a query.
+# so "http://host:8080?email=ann@example.com" stays a port and a query; or both '=' and '#' when it holds no '?' or '&'
+# ("postgres://u:p=ss#x@db/app"). Each alternative reads the same run once: three reads at most, no attempt shared.
 _URL_CREDENTIALS = (
     # "\b" as a look-behind after the scheme's first letter: the regex engine skips to letters instead of trying
     # every position
     r"(?P<url_prefix>[A-Za-z](?<!\w[A-Za-z])[A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+)"
-    r":(?P<url_password>[^\s/?#]+|[^\s/=&]+)@"
+    r":(?P<url_password>[^\s/?#]+|[^\s/=&]+|[^\s/?&]+)@"
 )
 # The words are alternations of literals (not "[Bb]earer"), so the regex engine skips to a "B" or "b" in C; the bearer
 # and basic rules are separate passes, each behind its own word's gate.
@@ -1413,10 +1414,9 @@ class Scrubber:
             category = self.key_category(key)
             if category is not None:
                 redacted = self.redact_under(category, item)
-                # a sensitive key is kept (it names what was removed), but not a known secret in it
-                shown = (
-                    self._known_only(key) if self._known.pattern is not None or self._generation != _generation else key
-                )
+                # a sensitive key is kept (it names what was removed), but not a secret in it: a key may carry one
+                # itself ("password=hunter22"), so it is scrubbed as text (known values and shapes)
+                shown = self.scrub_text(key) if isinstance(key, str) else key
                 result[shown] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
                 new_key = self._text(key) if isinstance(key, str) else key
