@@ -358,3 +358,18 @@ def test_a_url_password_holding_equals_and_hash_is_redacted_whole():
     assert "ss#x" not in scrubbed
     assert "p=ss" not in scrubbed
     assert scrubbed.endswith("@db/app")
+
+
+def test_two_keys_scrubbed_to_the_same_text_both_stay_in_the_mapping():
+    """Two sensitive keys whose scrubbed text is the same keep both items, the second with a counter."""
+    scrubbed = signalfire.scrub({"password=a1b2c3": 1, "password=d4e5f6": 2, "password=[REDACTED:password]": 3})
+    assert "a1b2c3" not in repr(scrubbed)
+    assert "d4e5f6" not in repr(scrubbed)
+    assert sorted(scrubbed.values()) == [1, 2, 3]
+    assert len(scrubbed) == 3
+
+
+def test_a_port_followed_by_a_fragment_is_not_taken_for_a_url_password():
+    """ "http://h:80#a=b@c" is a host, a port and a fragment: nothing in it is redacted."""
+    assert signalfire.scrub("see http://h:80#a=b@c") == "see http://h:80#a=b@c"
+    assert signalfire.scrub("redis://:pa#ss@cache") == "redis://:[REDACTED:password]@cache"

@@ -250,7 +250,8 @@ _URL_CREDENTIALS = (
     # "\b" as a look-behind after the scheme's first letter: the regex engine skips to letters instead of trying
     # every position
     r"(?P<url_prefix>[A-Za-z](?<!\w[A-Za-z])[A-Za-z0-9+.\-]{0,20}+://[^\s:/?#@\[\]]*+)"
-    r":(?P<url_password>[^\s/?#]+|[^\s/=&]+|[^\s/?&]+)@"
+    # a port followed by a fragment ("http://h:80#a=b@c") is not a password
+    r":(?!\d{1,5}+#)(?P<url_password>[^\s/?#]+|[^\s/=&]+|[^\s/?&]+)@"
 )
 # The words are alternations of literals (not "[Bb]earer"), so the regex engine skips to a "B" or "b" in C; the bearer
 # and basic rules are separate passes, each behind its own word's gate.
@@ -1417,10 +1418,11 @@ class Scrubber:
                 # a sensitive key is kept (it names what was removed), but not a secret in it: a key may carry one
                 # itself ("password=hunter22"), so it is scrubbed as text (known values and shapes)
                 shown = self.scrub_text(key) if isinstance(key, str) else key
+                shown = _unique_key(result, key, shown)
                 result[shown] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
                 new_key = self._text(key) if isinstance(key, str) else key
-                result[new_key] = self._value(item, depth + 1)
+                result[_unique_key(result, key, new_key)] = self._value(item, depth + 1)
         return result
 
     def _sequence(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
@@ -1641,3 +1643,14 @@ def scrub_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
             return value
         return value if items == tuple(value) else items
     return value
+
+
+def _unique_key(result: dict[Any, Any], key: Any, shown: Any) -> Any:
+    """``shown`` (``key`` scrubbed) or, when another key of the mapping already scrubbed to the same text
+    (``{"password=a": 1, "password=b": 2}``), that text with a counter: no item of the mapping is lost."""
+    if shown not in result:
+        return shown
+    count = 2
+    while f"{shown} ({count})" in result:
+        count += 1
+    return f"{shown} ({count})"
