@@ -828,7 +828,8 @@ class _Installed:
         # the application's own handlers found on the server's loggers, left in place
         self.kept_server_handlers: list[logging.Handler] = []
         self.levels: list[tuple[logging.Logger, int]] = []
-        self.propagate: list[tuple[logging.Logger, bool]] = []
+        # non-propagating server loggers signalfire's handler was put on directly
+        self.bridged_loggers: list[logging.Logger] = []
         self.provider: Any = None
         # Levels for server loggers, applied again when the server has configured its own logging.
         self.server_levels: dict[str, str] = {}
@@ -854,8 +855,10 @@ class _Installed:
                 logger.addHandler(handler)
         for logger, level in reversed(self.levels):
             logger.setLevel(level)
-        for logger, propagate in self.propagate:
-            logger.propagate = propagate
+        for logger in self.bridged_loggers:
+            # at shutdown the server's loggers keep the pipeline's console rendering for their last lines
+            if not shutting_down and self.bridge in logger.handlers:
+                logger.removeHandler(self.bridge)
 
 
 # What the running instance's install() changed in the logging module (None: none is installed).
@@ -882,11 +885,9 @@ def _is_server_handler(handler: logging.Handler) -> bool:
 
 
 def _reached_through_parents(logger: logging.Logger, handler: logging.Handler) -> bool:
-    """The handler is also on one of the logger's parents (the root, usually: one handler an app's dictConfig puts on
-    the root and on ``uvicorn.error`` with ``propagate: False``). Once the server's loggers propagate, the parent's copy
-    receives every record, so the one on the server's logger is set aside (and given back at shutdown): each record
-    reaches the application's handler once, as under the app's own configuration."""
-    parent = logger.parent
+    """The handler is also on one of the parents the logger's records reach: it would get each record twice, so the
+    copy on the server's logger is set aside (and given back at shutdown). A non-propagating logger reaches none."""
+    parent = logger.parent if logger.propagate else None
     while parent is not None:
         if handler in parent.handlers:
             return True
@@ -927,9 +928,11 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
             # the server's own handler, or the bridge an earlier shutdown left rendering its last lines
             logger.removeHandler(handler)
             installed.removed_handlers.append((logger, handler))
-        if not logger.propagate:
-            installed.propagate.append((logger, False))
-            logger.propagate = True
+        if not logger.propagate and installed.bridge not in logger.handlers:
+            # the logger stays non-propagating, as the server or the application set it (the root's other handlers
+            # did not get the server's records and still do not); signalfire's handler goes on the logger itself
+            logger.addHandler(installed.bridge)
+            installed.bridged_loggers.append(logger)
         if name in installed.server_levels:
             logger.setLevel(installed.server_levels[name])
     if kept:  # said once per handler, whenever it is first seen (at install or when the server configured it)

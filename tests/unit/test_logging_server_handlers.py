@@ -108,8 +108,8 @@ def test_gunicorn_marked_handlers_are_replaced_and_others_kept(tmp_path, capsys)
 
 
 def test_a_handler_shared_by_the_root_and_a_non_propagating_server_logger_gets_each_record_once(tmp_path, capsys):
-    """The usual dictConfig: one file on the root and on uvicorn.error with propagate False. signalfire makes the
-    server's loggers propagate, so the copy on uvicorn.error is set aside: the file gets each line once, as before."""
+    """The usual dictConfig: one file on the root and on uvicorn.error with propagate False: the file gets each line
+    once, as before, and signalfire's pipeline one line."""
     audit = tmp_path / "app.log"
     logging.config.dictConfig(
         {
@@ -131,4 +131,36 @@ def test_a_handler_shared_by_the_root_and_a_non_propagating_server_logger_gets_e
     assert len(_ours(capsys.readouterr().out, "started")) == 1
     signalfire.shutdown()
     assert [h for h in server.handlers if isinstance(h, logging.FileHandler)]
+    assert server.propagate is False
+
+
+def test_a_non_propagating_server_logger_stays_so_and_the_root_handlers_do_not_get_its_records(tmp_path, capsys):
+    """The app's root file and its own file on a non-propagating uvicorn.error: the root file gets none of uvicorn's
+    lines (as under the app's config), its own file and signalfire's pipeline one each; propagate is untouched."""
+    root_file, own_file = tmp_path / "root.log", tmp_path / "uvicorn.log"
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"app": {"format": "APP %(name)s %(message)s"}},
+            "handlers": {
+                "root_file": {"class": "logging.FileHandler", "filename": str(root_file), "formatter": "app"},
+                "own_file": {"class": "logging.FileHandler", "filename": str(own_file), "formatter": "app"},
+            },
+            "root": {"handlers": ["root_file"], "level": "INFO"},
+            "loggers": {"uvicorn.error": {"handlers": ["own_file"], "level": "INFO", "propagate": False}},
+        }
+    )
+    server = logging.getLogger("uvicorn.error")
+    signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none")
+    server.info("started")
+    logging.getLogger("app").info("hello")
+    for handler in [*logging.getLogger().handlers, *server.handlers]:
+        handler.flush()
+    assert server.propagate is False
+    root_lines = [line for line in root_file.read_text().splitlines() if not line.startswith("APP signalfire ")]
+    assert root_lines == ["APP app hello"]
+    assert own_file.read_text().splitlines() == ["APP uvicorn.error started"]
+    assert len(_ours(capsys.readouterr().out, "started")) == 1
+    signalfire.shutdown()
     assert server.propagate is False
