@@ -215,3 +215,10 @@ def test_scrub_max_length_is_a_setting(monkeypatch):
     monkeypatch.setenv("SIGNALFIRE_SCRUB_MAX_LENGTH", "ten")
     with pytest.raises(ConfigurationError, match="SIGNALFIRE_SCRUB_MAX_LENGTH"):
         Settings.resolve()
+
+
+def test_many_keys_scrubbing_to_the_same_text_keep_every_item():
+    """1,000 keys that all scrub to one text (a hostile mapping) keep all 1,000 items under distinct keys."""
+    scrubbed = Scrubber().scrub({f"password={i:06x}zz": i for i in range(1_000)})
+    assert len(scrubbed) == 1_000
+    assert sorted(scrubbed.values()) == list(range(1_000))

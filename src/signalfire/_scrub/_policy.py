@@ -1408,6 +1408,7 @@ class Scrubber:
 
     def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
+        counters: dict[Any, int] = {}  # keys that scrubbed to the same text as an earlier one (see _unique_key)
         for count, (key, item) in enumerate(value.items()):
             if count >= self.max_items:
                 result[TRUNCATED] = f"{len(value) - count} more items"
@@ -1418,11 +1419,11 @@ class Scrubber:
                 # a sensitive key is kept (it names what was removed), but not a secret in it: a key may carry one
                 # itself ("password=hunter22"), so it is scrubbed as text (known values and shapes)
                 shown = self.scrub_text(key) if isinstance(key, str) else key
-                shown = _unique_key(result, key, shown)
+                shown = _unique_key(result, shown, counters)
                 result[shown] = redacted if redacted is not item else self._value(item, depth + 1)
             else:
                 new_key = self._text(key) if isinstance(key, str) else key
-                result[_unique_key(result, key, new_key)] = self._value(item, depth + 1)
+                result[_unique_key(result, new_key, counters)] = self._value(item, depth + 1)
         return result
 
     def _sequence(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
@@ -1645,12 +1646,15 @@ def scrub_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
     return value
 
 
-def _unique_key(result: dict[Any, Any], key: Any, shown: Any) -> Any:
-    """``shown`` (``key`` scrubbed) or, when another key of the mapping already scrubbed to the same text
-    (``{"password=a": 1, "password=b": 2}``), that text with a counter: no item of the mapping is lost."""
+
+def _unique_key(result: dict[Any, Any], shown: Any, counters: dict[Any, int]) -> Any:
+    """``shown`` (a scrubbed key) or, when another key of the mapping already scrubbed to the same text
+    (``{"password=a": 1, "password=b": 2}``), that text with a counter: no item of the mapping is lost. ``counters``
+    holds the last counter given per text, so a hostile mapping of keys that all scrub alike stays linear."""
     if shown not in result:
         return shown
-    count = 2
+    count = counters.get(shown, 1) + 1
     while f"{shown} ({count})" in result:
         count += 1
+    counters[shown] = count
     return f"{shown} ({count})"
