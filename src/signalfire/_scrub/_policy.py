@@ -1646,7 +1646,6 @@ def scrub_attribute(scrubber: Scrubber, key: Any, value: Any) -> Any:
     return value
 
 
-
 def _unique_key(result: dict[Any, Any], shown: Any, counters: dict[Any, int]) -> Any:
     """``shown`` (a scrubbed key) or, when another key of the mapping already scrubbed to the same text
     (``{"password=a": 1, "password=b": 2}``), that text with a counter: no item of the mapping is lost. ``counters``
