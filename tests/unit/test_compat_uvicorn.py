@@ -83,3 +83,19 @@ def test_uvicorn_logging_config_handlers_are_recognised_as_the_servers():
     assert not compat_uvicorn.is_server_log_handler(logging.StreamHandler())
     for name in ("uvicorn", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
+
+
+def test_an_application_console_handler_with_uvicorns_formatter_is_not_uvicorns():
+    """A console handler of the application's own (its own name) using uvicorn's DefaultFormatter stays the app's."""
+    import logging
+
+    from uvicorn.logging import DefaultFormatter
+
+    from signalfire._compat import uvicorn as compat_uvicorn
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    handler.name = "console"
+    assert not compat_uvicorn.is_server_log_handler(handler)
+    handler.name = "default"  # the name uvicorn's LOGGING_CONFIG gives it
+    assert compat_uvicorn.is_server_log_handler(handler)

@@ -34,14 +34,22 @@ def is_server_exit_handler(handler: Any) -> bool:
     return isinstance(owner, server_class) and getattr(handler, "__name__", None) == "handle_exit"
 
 
+# The handler names of uvicorn.config.LOGGING_CONFIG (dictConfig gives each handler its name), for when that module
+# is not imported: uvicorn's own configuration is the one that names them so.
+_LOGGING_CONFIG_HANDLERS = ("default", "access")
+
+
 def is_server_log_handler(handler: Any) -> bool:
     """True when ``handler`` is one of uvicorn's own console handlers (``uvicorn.config.LOGGING_CONFIG``): a plain
-    ``logging.StreamHandler`` whose formatter is a ``uvicorn.logging.ColourizedFormatter`` (DefaultFormatter,
-    AccessFormatter). A handler of another class (a file, a socket) is the application's, even with uvicorn's
-    formatter. Without uvicorn.logging imported the answer is False (it is never imported here)."""
+    ``logging.StreamHandler`` named as in that configuration (``default``, ``access``) whose formatter is a
+    ``uvicorn.logging.ColourizedFormatter`` (DefaultFormatter, AccessFormatter). A handler of another class (a file,
+    a socket) or of another name (the application's own console handler using uvicorn's formatter) is the
+    application's. Without uvicorn.logging imported the answer is False (it is never imported here)."""
     import logging
 
     formatter_class = getattr(sys.modules.get("uvicorn.logging"), "ColourizedFormatter", None)
     if formatter_class is None or type(handler) is not logging.StreamHandler:
         return False
-    return isinstance(handler.formatter, formatter_class)
+    config = getattr(sys.modules.get("uvicorn.config"), "LOGGING_CONFIG", None)
+    names = config.get("handlers", _LOGGING_CONFIG_HANDLERS) if isinstance(config, dict) else _LOGGING_CONFIG_HANDLERS
+    return handler.name in names and isinstance(handler.formatter, formatter_class)
