@@ -837,6 +837,13 @@ class _Installed:
         self.access_notice = False
         # uvicorn's loggers had handlers of their own: its logging configuration ran, so uvicorn serves
         self.uvicorn_seen = False
+        # signalfire's access log replaces uvicorn's (SIGNALFIRE_ACCESS_LOG on, no level of the user's for it)
+        self.access_replaced = False
+        # set on the bridge while the application has a handler of its own on uvicorn.access (see
+        # _keep_app_access_handlers): uvicorn's access records then reach that handler and are not rendered twice
+        self.access_filter: _UvicornAccessFilter | None = None
+        # signalfire set uvicorn.access to WARNING (no handler of the application's was on it then)
+        self.access_level_raised = False
 
     def undo(self, *, shutting_down: bool = False) -> None:
         """Give the logging module back as it was. ``shutting_down``: the server's loggers (uvicorn, gunicorn) keep
@@ -859,6 +866,9 @@ class _Installed:
             # at shutdown the server's loggers keep the pipeline's console rendering for their last lines
             if not shutting_down and self.bridge in logger.handlers:
                 logger.removeHandler(self.bridge)
+        if self.access_filter is not None and not shutting_down:
+            self.bridge.removeFilter(self.access_filter)
+            self.access_filter = None
 
 
 # What the running instance's install() changed in the logging module (None: none is installed).
@@ -933,7 +943,9 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
             # did not get the server's records and still do not); signalfire's handler goes on the logger itself
             logger.addHandler(installed.bridge)
             installed.bridged_loggers.append(logger)
-        if name in installed.server_levels:
+        if name == "uvicorn.access" and installed.access_replaced:
+            _replace_uvicorn_access_records(installed, logger)
+        elif name in installed.server_levels:
             logger.setLevel(installed.server_levels[name])
     if kept:  # said once per handler, whenever it is first seen (at install or when the server configured it)
         _log.info(
@@ -969,10 +981,42 @@ def _adopt_root_handlers(settings: Settings, obs: Observability, installed: _Ins
             )
 
 
+class _UvicornAccessFilter(logging.Filter):
+    """On signalfire's handler: uvicorn's access records are not rendered (signalfire's access line says more)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "uvicorn.access" and record.levelno < logging.WARNING)
+
+
+def _replace_uvicorn_access_records(installed: _Installed, access: logging.Logger) -> None:
+    """uvicorn's access records are not written twice. With only uvicorn's own handler on ``uvicorn.access`` (set
+    aside by now), the logger goes to WARNING and uvicorn does not even build the records. A handler the application
+    put there (an audit file) keeps getting them: the logger keeps the level it had, and signalfire's handler skips
+    them instead."""
+    own = [handler for handler in access.handlers if handler is not installed.bridge]
+    if not own:
+        access.setLevel(logging.WARNING)
+        installed.access_level_raised = True
+        if installed.access_filter is not None:
+            installed.bridge.removeFilter(installed.access_filter)
+            installed.access_filter = None
+        return
+    if installed.access_level_raised and access.level == logging.WARNING:  # signalfire's, from an earlier claim
+        found = [level for logger, level in installed.levels if logger is access]
+        access.setLevel(found[0] if found else logging.NOTSET)
+    installed.access_level_raised = False
+    if installed.access_filter is None:
+        installed.access_filter = _UvicornAccessFilter()
+        installed.bridge.addFilter(installed.access_filter)
+
+
 def _replace_uvicorn_access_log(obs: Observability, installed: _Installed, levels: dict[str, str]) -> None:
     """signalfire's access log replaces uvicorn's: one line per request, with route, duration, trace and request ids,
-    rather than two lines saying the same thing (docs/logging.md). One setting gives uvicorn's back."""
-    levels["uvicorn.access"] = "WARNING"
+    rather than two lines saying the same thing (docs/logging.md). One setting gives uvicorn's back. An application's
+    own handler on ``uvicorn.access`` still gets uvicorn's records (:func:`_replace_uvicorn_access_records`)."""
+    installed.access_replaced = True
+    access = logging.getLogger("uvicorn.access")
+    installed.levels.append((access, access.level))
     obs.note_owner(
         "logs",
         "uvicorn's access log",

@@ -20,7 +20,8 @@ APP = Path(__file__).with_name("own_logging_app.py")
 
 
 def test_app_files_keep_their_format_and_stdout_has_each_line_once(tmp_path):
-    """server.log and app.log get the app's format; stdout one JSON line per record, none doubled, stderr quiet."""
+    """server.log (uvicorn's access lines included) and app.log get the app's format; stdout one JSON line per record,
+    none doubled, stderr quiet."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SIGNALFIRE_", "SENTRY_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
@@ -52,6 +53,8 @@ def test_app_files_keep_their_format_and_stdout_has_each_line_once(tmp_path):
     assert "Application startup complete." not in err
     server_log = (tmp_path / "server.log").read_text().splitlines()
     assert server_log.count("AUDIT uvicorn.error Application startup complete.") == 1
+    # the app's file on uvicorn.access keeps uvicorn's access line; stdout has signalfire's only (asserted above)
+    assert [line for line in server_log if line.startswith("AUDIT uvicorn.access") and "GET /items/7" in line]
     assert "APP shop loading item 7" in (tmp_path / "app.log").read_text().splitlines()
     kept = [line for line in lines if "handlers on the server's loggers are kept" in str(line["event"])]
     assert kept

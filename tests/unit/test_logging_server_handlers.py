@@ -164,3 +164,58 @@ def test_a_non_propagating_server_logger_stays_so_and_the_root_handlers_do_not_g
     assert len(_ours(capsys.readouterr().out, "started")) == 1
     signalfire.shutdown()
     assert server.propagate is False
+
+
+def _access_record() -> None:
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/items/7", "1.1", 200)
+
+
+def test_an_application_handler_on_uvicorn_access_keeps_getting_access_records(tmp_path, capsys):
+    """With signalfire's access log on, the app's audit file on uvicorn.access still gets uvicorn's access lines,
+    and stdout gets none of them (signalfire's own access line replaces uvicorn's there)."""
+    audit = tmp_path / "audit.log"
+    logging.config.dictConfig(_log_config(str(audit)))
+    signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none")
+    _access_record()
+    for handler in logging.getLogger("uvicorn.access").handlers:
+        handler.flush()
+    out = capsys.readouterr()
+    assert audit.read_text().splitlines() == ['AUDIT uvicorn.access 127.0.0.1:5000 - "GET /items/7 HTTP/1.1" 200']
+    assert not [
+        line for line in map(json.loads, filter(None, out.out.splitlines())) if line["logger"] == "uvicorn.access"
+    ]
+    assert "GET /items/7" not in out.err
+
+
+def test_uvicorn_access_without_an_application_handler_is_raised_to_warning_and_given_back(tmp_path, capsys):
+    """With only uvicorn's own access handler, uvicorn.access goes to WARNING (no record is even built) and gets its
+    level back at shutdown."""
+    logging.config.dictConfig(copy.deepcopy(uvicorn_config.LOGGING_CONFIG))
+    access = logging.getLogger("uvicorn.access")
+    before = access.level
+    signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none")
+    assert access.level == logging.WARNING
+    _access_record()
+    assert "GET /items/7" not in capsys.readouterr().out
+    signalfire.shutdown()
+    assert access.level == before
+
+
+def test_a_handler_added_to_uvicorn_access_after_init_gets_records_once_the_server_serves(tmp_path, capsys):
+    """A handler the app adds to uvicorn.access after init: the claim at lifespan start sees it, and gives
+    uvicorn.access back the level signalfire found, so that handler gets the records."""
+    signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none")
+    access = logging.getLogger("uvicorn.access")
+    assert access.level == logging.WARNING
+    audit = tmp_path / "audit.log"
+    handler = logging.FileHandler(audit)
+    handler.setFormatter(logging.Formatter("AUDIT %(name)s %(message)s"))
+    access.addHandler(handler)
+    from signalfire import _logging
+
+    _logging.claim_server_loggers()  # what the middleware does at lifespan startup
+    _access_record()
+    for handler in access.handlers:
+        handler.flush()
+    assert audit.read_text().splitlines() == ['AUDIT uvicorn.access 127.0.0.1:5000 - "GET /items/7 HTTP/1.1" 200']
+    assert "GET /items/7" not in capsys.readouterr().out
