@@ -705,10 +705,14 @@ class _StdlibBridge(logging.Handler):
         self._busy.active = True
         pipeline = _current()
         try:
-            fields: dict[str, Any] = {"event": _record_message(record)}
-            for key, value in record.__dict__.items():
-                if key not in _RECORD_ATTRIBUTES:
-                    fields[key] = value
+            wrapped = compat_structlog.wrapped_event_dict(record)
+            if wrapped is not None:  # the app's structlog chain ran and handed its event dict to logging
+                fields: dict[str, Any] = dict(wrapped)
+            else:
+                fields = {"event": _record_message(record)}
+                for key, value in record.__dict__.items():
+                    if key not in _RECORD_ATTRIBUTES:
+                        fields[key] = value
             if record.exc_info:
                 fields["exc_info"] = record.exc_info
             line = pipeline.render(fields, record.levelno, record.name, record.created)

@@ -416,6 +416,48 @@ def test_structlog_configured_before_init_is_kept_and_reported():
         structlog.reset_defaults()
 
 
+def test_an_application_chain_ending_in_wrap_for_formatter_renders_through_its_formatter_and_ours(capsys):
+    """structlog -> ProcessorFormatter.wrap_for_formatter -> the app's ProcessorFormatter handler: the app's handler
+    renders its line, scrubbed and with trace ids, and signalfire's line has the same fields, not the dict's str()."""
+    import io
+
+    import structlog
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=structlog.processors.JSONRenderer()))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    structlog.configure(
+        processors=[
+            structlog.stdlib.add_log_level,
+            *signalfire.logging_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    try:
+        signalfire.init_observability(log_format="json", traces_exporter="none", traces_sampler_arg=1.0)
+        with signalfire.span("work") as current:
+            structlog.get_logger("shop").info("paid", password="hunter2", order={b"k": 1, 2: [3]})
+        trace_id = format(current.get_span_context().trace_id, "032x")
+        mine = [json.loads(line) for line in stream.getvalue().splitlines() if '"paid"' in line]
+        ours = [line for line in json_lines(capsys.readouterr().out) if line.get("logger") == "shop"]
+        assert len(mine) == 1
+        assert len(ours) == 1
+        for line in (mine[0], ours[0]):
+            assert line["event"] == "paid"
+            assert line["password"] != "hunter2"
+            assert line["trace_id"] == trace_id
+        assert not {"_logger", "_name", "_record", "_from_structlog"} & set(ours[0])
+        assert "hunter2" not in stream.getvalue()
+    finally:
+        root.removeHandler(handler)
+        structlog.reset_defaults()
+
+
 def test_logging_processors_compose_into_the_application_chain():
     """signalfire.logging_processors() before the app's renderer: scrubbed, with identity and trace ids."""
     import structlog

@@ -4,13 +4,18 @@ The log pipeline skips structlog's ``merge_contextvars`` (a walk over every cont
 for every line of an application that never called ``bind_contextvars``. Whether it did is read from structlog's
 registry of the context variables it created: ``structlog.contextvars._CONTEXT_VARS`` (structlog 24 and 25), a dict
 that only grows.
+
+An application whose structlog chain ends in ``structlog.stdlib.ProcessorFormatter.wrap_for_formatter`` hands the
+standard library records whose ``msg`` is the event dict and which carry ``_logger`` and ``_name`` (the ``extra``
+that function returns, which ``ProcessorFormatter.format`` looks for): :func:`wrapped_event_dict` finds it the same way,
+so signalfire's handler renders the fields rather than the dict's ``str()``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["bound_context_variables"]
+__all__ = ["bound_context_variables", "wrapped_event_dict"]
 
 
 def bound_context_variables() -> dict[str, Any] | None:
@@ -20,3 +25,11 @@ def bound_context_variables() -> dict[str, Any] | None:
 
     registry = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
     return registry if isinstance(registry, dict) else None
+
+
+def wrapped_event_dict(record: Any) -> dict[str, Any] | None:
+    """The event dict of a record made by structlog's ``ProcessorFormatter.wrap_for_formatter``, else None."""
+    message = getattr(record, "msg", None)
+    if isinstance(message, dict) and hasattr(record, "_logger") and hasattr(record, "_name"):
+        return message
+    return None
