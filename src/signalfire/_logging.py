@@ -890,12 +890,19 @@ def _is_console_handler(handler: logging.Handler) -> bool:
 
 
 def _is_server_handler(handler: logging.Handler) -> bool:
-    """uvicorn's or gunicorn's own handler, or a bridge an earlier signalfire left; anything else is the app's."""
+    """uvicorn's or gunicorn's own console handler, or a bridge an earlier signalfire left; anything else is the
+    app's or the operator's. gunicorn's file and syslog handlers (``--access-logfile FILE``, ``--error-logfile FILE``,
+    ``--log-syslog``) are where the operator asked for the lines to go: they are kept, as the app's are."""
     return (
         isinstance(handler, _StdlibBridge)
         or compat_uvicorn.is_server_log_handler(handler)
-        or compat_gunicorn.is_server_log_handler(handler)
+        or (compat_gunicorn.is_server_log_handler(handler) and type(handler) is logging.StreamHandler)
     )
+
+
+def _is_pytest_capture(handler: logging.Handler) -> bool:
+    """pytest's log capture (caplog, live logs): on the loggers while tests run, but not the application's."""
+    return type(handler).__module__.startswith("_pytest")
 
 
 def _reached_through_parents(logger: logging.Logger, handler: logging.Handler) -> bool:
@@ -936,7 +943,7 @@ def claim_server_loggers(*, at_install: bool = False) -> None:
                 # keeps its format; the records still reach signalfire's pipeline once, through the root
                 if handler not in installed.kept_server_handlers:
                     installed.kept_server_handlers.append(handler)
-                    if not type(handler).__module__.startswith("_pytest"):  # pytest's capture is not the app's
+                    if not _is_pytest_capture(handler):
                         kept.append(f"{name}: {handler!r}")
                 continue
             # the server's own handler, or the bridge an earlier shutdown left rendering its last lines
@@ -976,7 +983,7 @@ def _adopt_root_handlers(settings: Settings, obs: Observability, installed: _Ins
             installed.removed_handlers.append((root, handler))
             if not isinstance(handler, _StdlibBridge):
                 obs.note_owner("logs", f"root handler {handler!r}", "removed (SIGNALFIRE_LOG_ROOT_HANDLERS=replace)")
-        elif not type(handler).__module__.startswith("_pytest"):  # pytest's capture is not the application's
+        elif not _is_pytest_capture(handler):
             obs.note_owner(
                 "logs",
                 f"root handler {handler!r}",
@@ -997,7 +1004,7 @@ def _replace_uvicorn_access_records(installed: _Installed, access: logging.Logge
     aside by now), the logger goes to WARNING and uvicorn does not even build the records. A handler the application
     put there (an audit file) keeps getting them: the logger keeps the level it had, and signalfire's handler skips
     them instead."""
-    own = [handler for handler in access.handlers if handler is not installed.bridge]
+    own = [h for h in access.handlers if h is not installed.bridge and not _is_pytest_capture(h)]
     if not own:
         access.setLevel(logging.WARNING)
         installed.access_level_raised = True

@@ -206,7 +206,7 @@ def test_a_handler_added_to_uvicorn_access_after_init_gets_records_once_the_serv
     uvicorn.access back the level signalfire found, so that handler gets the records."""
     signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none")
     access = logging.getLogger("uvicorn.access")
-    assert access.level == logging.WARNING
+    assert access.level == logging.WARNING, access.handlers
     audit = tmp_path / "audit.log"
     handler = logging.FileHandler(audit)
     handler.setFormatter(logging.Formatter("AUDIT %(name)s %(message)s"))
@@ -219,3 +219,31 @@ def test_a_handler_added_to_uvicorn_access_after_init_gets_records_once_the_serv
         handler.flush()
     assert audit.read_text().splitlines() == ['AUDIT uvicorn.access 127.0.0.1:5000 - "GET /items/7 HTTP/1.1" 200']
     assert "GET /items/7" not in capsys.readouterr().out
+
+
+def test_gunicorn_log_files_the_operator_asked_for_keep_their_lines(tmp_path, capsys):
+    """gunicorn --access-logfile FILE --error-logfile FILE with the uvicorn worker's wiring: both files keep getting
+    gunicorn's lines in gunicorn's format; stdout has signalfire's line for the error record and no access line."""
+    glogging = pytest.importorskip("gunicorn.glogging")
+    gunicorn_config = pytest.importorskip("gunicorn.config")
+    cfg = gunicorn_config.Config()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set("errorlog", str(tmp_path / "error.log"))
+    server_log = glogging.Logger(cfg)
+    # what uvicorn.workers.UvicornWorker.__init__ does with gunicorn's loggers
+    for name, source in (("uvicorn.error", server_log.error_log), ("uvicorn.access", server_log.access_log)):
+        logger = logging.getLogger(name)
+        logger.handlers = source.handlers
+        logger.setLevel(source.level)
+        logger.propagate = False
+    signalfire.init_observability(log_format="json", traces_exporter="none", metrics_exporter="none")
+    logging.getLogger("uvicorn.error").info("Booting worker")
+    _access_record()
+    for handler in server_log.error_log.handlers + server_log.access_log.handlers:
+        handler.flush()
+    out = capsys.readouterr()
+    assert "Booting worker" in (tmp_path / "error.log").read_text()
+    assert 'GET /items/7 HTTP/1.1" 200' in (tmp_path / "access.log").read_text()
+    assert len(_ours(out.out, "Booting worker")) == 1
+    assert "GET /items/7" not in out.out
+    signalfire.shutdown()
