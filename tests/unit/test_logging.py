@@ -443,6 +443,7 @@ def test_an_application_chain_ending_in_wrap_for_formatter_renders_through_its_f
         with signalfire.span("work") as current:
             structlog.get_logger("shop").info("paid", password="hunter2", order={b"k": 1, 2: [3]})
         trace_id = format(current.get_span_context().trace_id, "032x")
+        span_id = format(current.get_span_context().span_id, "016x")
         mine = [json.loads(line) for line in stream.getvalue().splitlines() if '"paid"' in line]
         ours = [line for line in json_lines(capsys.readouterr().out) if line.get("logger") == "shop"]
         assert len(mine) == 1
@@ -451,6 +452,7 @@ def test_an_application_chain_ending_in_wrap_for_formatter_renders_through_its_f
             assert line["event"] == "paid"
             assert line["password"] != "hunter2"
             assert line["trace_id"] == trace_id
+            assert line["span_id"] == span_id
         assert not {"_logger", "_name", "_record", "_from_structlog"} & set(ours[0])
         assert "hunter2" not in stream.getvalue()
     finally:
