@@ -844,7 +844,7 @@ class _Installed:
         # signalfire's access log replaces uvicorn's (SIGNALFIRE_ACCESS_LOG on, no level of the user's for it)
         self.access_replaced = False
         # set on the bridge while the application has a handler of its own on uvicorn.access (see
-        # _keep_app_access_handlers): uvicorn's access records then reach that handler and are not rendered twice
+        # _replace_uvicorn_access_records): uvicorn's access records then reach that handler and are not rendered twice
         self.access_filter: _UvicornAccessFilter | None = None
         # signalfire set uvicorn.access to WARNING (no handler of the application's was on it then)
         self.access_level_raised = False
@@ -1021,7 +1021,7 @@ def _replace_uvicorn_access_records(installed: _Installed, access: logging.Logge
         installed.bridge.addFilter(installed.access_filter)
 
 
-def _replace_uvicorn_access_log(obs: Observability, installed: _Installed, levels: dict[str, str]) -> None:
+def _replace_uvicorn_access_log(obs: Observability, installed: _Installed) -> None:
     """signalfire's access log replaces uvicorn's: one line per request, with route, duration, trace and request ids,
     rather than two lines saying the same thing (docs/logging.md). One setting gives uvicorn's back. An application's
     own handler on ``uvicorn.access`` still gets uvicorn's records (:func:`_replace_uvicorn_access_records`)."""
@@ -1074,7 +1074,7 @@ def install(
     root.setLevel(settings.log_level)
     levels = dict(settings.log_levels)
     if settings.access_log and "uvicorn.access" not in levels:
-        _replace_uvicorn_access_log(obs, installed, levels)
+        _replace_uvicorn_access_log(obs, installed)
     for name, level in levels.items():
         logger = logging.getLogger(name)
         installed.levels.append((logger, logger.level))
