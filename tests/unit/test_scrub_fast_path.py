@@ -503,3 +503,36 @@ def test_the_narrowed_key_searches_are_compiled_for_short_key_sets_only_and_boun
     for i in range(_policy._KEY_SEARCHES_MAX + 50):
         assert f"s3cr3t{i}" not in signalfire.scrub(f"password_{i}=s3cr3t{i} user=ann")
     assert len(_policy._key_searches) == _policy._KEY_SEARCHES_MAX
+
+
+@SETTINGS
+@given(
+    digits=st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+    secret=st.one_of(st.none(), st.text(alphabet="0123456789abcdef", min_size=6, max_size=12)),
+)
+def test_a_generated_id_is_scrubbed_as_the_full_scan_scrubs_the_same_text(digits, secret):
+    """A GeneratedId skips the shape rules: on any 32-digit hex id that loses nothing the full scan would redact,
+    and a known secret value inside it is still redacted."""
+    text = digits if secret is None else digits[:10] + secret + digits[10 + len(secret) :]
+    known = [secret] if secret else []
+    assert Scrubber(secret_values=known).scrub_text(_scrub.GeneratedId(text)) == Scrubber(
+        secret_values=known
+    ).scrub_text(text)
+
+
+def test_a_generated_id_is_judged_by_its_key_and_keeps_nothing_in_the_clean_cache():
+    scrubber = Scrubber()
+    generated = _scrub.GeneratedId("4111111111111111")  # not an id signalfire would make: the rules are skipped
+    assert scrubber.scrub_text(generated) is generated
+    assert scrubber.scrub_text(str(generated)) == "[REDACTED:card]"  # the same text as a plain str is scanned
+    assert scrubber.scrub_text(generated[:16]) == "[REDACTED:card]"  # a slice is a plain str
+    assert _scrub.scrub_attribute(scrubber, "api_key", _scrub.GeneratedId("0123456789abcdef")) == "[REDACTED:api_key]"
+    assert not any(type(text) is _scrub.GeneratedId for text in scrubber._clean)
+
+
+def test_a_secret_registered_after_an_id_was_scrubbed_is_redacted_in_the_next():
+    scrubber = Scrubber()
+    generated = _scrub.GeneratedId("00deadbeefcafe0000000000000000ff")
+    assert scrubber.scrub_text(generated) is generated
+    signalfire.register_secret("deadbeefcafe")
+    assert scrubber.scrub_text(generated) == "00[REDACTED:secret]0000000000000000ff"

@@ -63,6 +63,7 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "MIN_SECRET_LENGTH",
     "SENSITIVE_KEY_TERMS",
+    "GeneratedId",
     "Scrubber",
     "active",
     "header_category",
@@ -730,6 +731,19 @@ def _not_counted(signal: str, reason: str) -> None:
     _log.debug("signalfire: dropped %s (%s) before init; not counted", signal, reason)
 
 
+class GeneratedId(str):
+    """A string signalfire made itself from random bits: the request id of a request that came without one.
+
+    It holds nothing of the application's or of its users, so :meth:`Scrubber.scrub_text` runs none of the shape rules
+    over it (they all look for what a person or a program put in a value; a 32-digit hexadecimal id cost about 46k
+    instructions per scan, once per exported span, as it never repeats). A known secret value is still redacted in it,
+    and the key it is stored under is still judged (a key the policy finds sensitive redacts it like any value). Only
+    signalfire constructs it; anything derived from it (a slice, a replacement) is a plain ``str`` and scrubbed as one.
+    """
+
+    __slots__ = ()
+
+
 class _KnownSecrets:
     """Exact values redacted wherever they appear: one compiled alternation (longest first), swapped whole."""
 
@@ -1041,6 +1055,8 @@ class Scrubber:
         """``text`` with every secret-shaped part replaced by a marker; never raises. The email and phone policy
         (SIGNALFIRE_SCRUB_EMAILS, SIGNALFIRE_SCRUB_PHONES) is the scrubber's, the same in every sink."""
         try:
+            if type(text) is GeneratedId:
+                return self._generated(text)
             # Span attributes, routes, user agents and label values repeat: a string seen clean costs one lookup.
             clean = self._clean
             if self._generation == _generation and text in clean:
@@ -1054,6 +1070,16 @@ class Scrubber:
         except Exception:  # a scrubber bug must never leak the value nor break the caller
             _log.debug("signalfire: scrubbing a string failed", exc_info=True)
             return UNSCRUBBABLE
+
+    def _generated(self, text: GeneratedId) -> str:
+        """A generated id as it leaves: itself, unless a known secret value occurs in it (never kept as clean: such
+        ids are unique, they would only push repeating strings out of the cache)."""
+        if self._generation != _generation:
+            self._refresh()
+        if self._known.pattern is None:
+            return text
+        found = self._known.sub(text)
+        return text if found == text else found
 
     def _truncate(self, text: str, limit: int) -> str:
         self._count_truncated()
