@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -27,6 +28,34 @@ def _clean_signalfire(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _runtime.reset()
     yield
     _runtime.reset()
+
+
+@pytest.fixture
+def logging_module_as_it_was() -> Iterator[None]:
+    """For tests that apply a server's logging configuration (dictConfig rewrites the root's and the server loggers'
+    handlers, levels and propagation): put them back, so later tests see the logging module as the suite left it.
+    pytest attaches its capture handlers to loggers that do not propagate, so a leftover config changes what later
+    tests capture."""
+    names = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access"]
+    saved = {
+        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level, logging.getLogger(n).propagate)
+        for n in names
+    }
+    yield
+    import signalfire
+
+    signalfire.shutdown()
+    for name, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if handler not in handlers:
+                logger.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def require_binary(name: str, package: str) -> str:

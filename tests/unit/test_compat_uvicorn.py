@@ -67,6 +67,7 @@ def test_other_handlers_are_not_uvicorns(handler: object) -> None:
     assert is_server_exit_handler(handler) is False
 
 
+@pytest.mark.usefixtures("logging_module_as_it_was")
 def test_uvicorn_logging_config_handlers_are_recognised_as_the_servers():
     """uvicorn's LOGGING_CONFIG builds StreamHandlers with uvicorn.logging formatters; a file handler is not its."""
     import logging
@@ -81,8 +82,6 @@ def test_uvicorn_logging_config_handlers_are_recognised_as_the_servers():
     assert len(handlers) == 2
     assert all(compat_uvicorn.is_server_log_handler(h) for h in handlers)
     assert not compat_uvicorn.is_server_log_handler(logging.StreamHandler())
-    for name in ("uvicorn", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
 
 
 def test_an_application_console_handler_with_uvicorns_formatter_is_not_uvicorns():

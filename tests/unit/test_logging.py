@@ -161,6 +161,7 @@ def test_stdlib_records_share_the_pipeline_and_trace_context(telemetry):
     assert line["trace_id"] == f"{current.get_span_context().trace_id:032x}"
 
 
+@pytest.mark.usefixtures("logging_module_as_it_was")
 def test_uvicorn_records_appear_once_in_our_format(capsys, monkeypatch):
     """With uvicorn's own logging config applied, its records are written once, as our JSON lines."""
     uvicorn_config = pytest.importorskip("uvicorn.config")
@@ -174,6 +175,7 @@ def test_uvicorn_records_appear_once_in_our_format(capsys, monkeypatch):
     assert lines[0]["logger"] == "uvicorn.error"
 
 
+@pytest.mark.usefixtures("logging_module_as_it_was")
 def test_uvicorn_records_after_shutdown_keep_our_format_and_reinit_writes_them_once(capsys):
     """uvicorn logs its last lines after signalfire's shutdown: they are still our JSON lines (not uvicorn's
     "INFO:" lines on stderr); a later init writes each of its records once."""

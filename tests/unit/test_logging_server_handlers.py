@@ -14,28 +14,7 @@ import signalfire
 uvicorn_config = pytest.importorskip("uvicorn.config")
 
 
-@pytest.fixture(autouse=True)
-def _logging_module_as_it_was():
-    """dictConfig in these tests rewrites the root's and the server loggers' handlers, levels and propagation: put
-    them back, so later tests see the logging module as the suite left it."""
-    names = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access"]
-    saved = {
-        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level, logging.getLogger(n).propagate)
-        for n in names
-    }
-    yield
-    signalfire.shutdown()
-    for name, (handlers, level, propagate) in saved.items():
-        logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            if handler not in handlers:
-                logger.removeHandler(handler)
-                handler.close()
-        for handler in handlers:
-            if handler not in logger.handlers:
-                logger.addHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
+pytestmark = pytest.mark.usefixtures("logging_module_as_it_was")
 
 
 def _log_config(path: str) -> dict:
