@@ -159,26 +159,59 @@ def _handle_error() -> Any:
     return _handle_error
 
 
-def test_a_finished_sdk_span_keeps_its_attributes_in_a_plain_dict() -> None:
-    """span_attributes reads the dict inside the SDK's BoundedAttributes: the same items as the public property."""
-    from opentelemetry.sdk.trace import TracerProvider
-
-    span = TracerProvider().get_tracer("t").start_span("s", attributes={"http.route": "/x", "n": 1, "t": ("a",)})
-    span.end()
-    found = compat.span_attributes(span)
-    assert type(found) is dict
-    assert found == dict(span.attributes)
+def _public(span: Any) -> tuple[Any, ...]:
+    """Every field span_parts gives, read through the public properties (attributes as a plain dict)."""
+    return (
+        span.name, span.get_span_context(), span.kind, span.parent, span.start_time, span.end_time,
+        dict(span.attributes), span.dropped_attributes, tuple(span.events), span.dropped_events, tuple(span.links),
+        span.dropped_links, span.status, span.resource, span.instrumentation_scope,
+    )  # fmt: skip
 
 
-def test_a_span_of_another_layout_is_read_through_the_public_property() -> None:
-    """A ReadableSpan built with a plain mapping (or any unknown layout) gives its public attributes."""
-    span = ReadableSpan("s", context=SpanContext(1, 2, False, TraceFlags(1)), attributes={"k": "v"})
-    assert dict(compat.span_attributes(span)) == {"k": "v"}
+def _read(parts: compat.SpanParts) -> tuple[Any, ...]:
+    return (*parts[:6], dict(parts.attributes), *parts[7:])
 
-    class Foreign:
-        attributes = {"k": "v"}  # noqa: RUF012 - a stand-in span
 
-    assert compat.span_attributes(Foreign()) == {"k": "v"}
+def test_a_finished_sdk_span_is_read_from_its_own_fields_as_the_properties_give_them() -> None:
+    """span_parts reads the SDK span's fields (the dict inside BoundedAttributes, the BoundedLists' deques) and gives
+    what the public properties give: with events, links, dropped counts and a parent, and with none of them."""
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.trace import Link, set_span_in_context
+
+    tracer = TracerProvider(span_limits=SpanLimits(max_attributes=3, max_events=1, max_links=1)).get_tracer("t")
+    plain = tracer.start_span("plain", attributes={"http.route": "/x", "n": 1, "t": ("a",)})
+    plain.end()
+    link_to = SpanContext(1, 2, False, TraceFlags(1))
+    full = tracer.start_span(
+        "full",
+        context=set_span_in_context(plain),
+        attributes={"a": 1, "b": 2, "c": 3, "d": 4},
+        links=[Link(link_to, {"k": "v"}), Link(link_to)],
+    )
+    full.add_event("one", {"x": 1})
+    full.add_event("two")
+    full.end()
+    for span in (plain, full, full._readable_span()):  # the _Span itself and the ReadableSpan the processors get
+        parts = compat.span_parts(span)
+        assert type(parts.attributes) is dict  # the SDK's own dict, not the MappingProxyType over the mix-in
+        assert _read(parts) == _public(span)
+    assert compat.span_parts(full).dropped_attributes == 1
+    assert compat.span_parts(full).dropped_events == 1
+    assert compat.span_parts(full).dropped_links == 1
+
+
+def test_a_span_of_another_layout_is_read_through_the_public_properties() -> None:
+    """A ReadableSpan built with plain mappings and sequences, or any other type, gives its public fields."""
+    span = ReadableSpan(
+        "s", context=SpanContext(1, 2, False, TraceFlags(1)), attributes={"k": "v"}, events=(), links=()
+    )
+    assert _read(compat.span_parts(span)) == _public(span)
+
+    class Foreign(ReadableSpan):
+        pass
+
+    foreign = Foreign("f", context=SpanContext(1, 3, False, TraceFlags(1)), attributes={"k": "v"})
+    assert _read(compat.span_parts(foreign)) == _public(foreign)
 
 
 def test_the_current_span_reader_sees_what_the_public_api_sees() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from signalfire._export import _otlp_encode
 from signalfire._export._otlp_encode import SpanEncoder
 from signalfire._export._otlp_spans import encoding_exporter
 from signalfire._scrub import _policy as _scrub
-from signalfire._scrub._policy import Scrubber
+from signalfire._scrub._policy import GeneratedId, Scrubber
 from signalfire._scrub._wire import ScrubbingSpanExporter, scrub_spans
 
 CORPUS = json.loads((Path(__file__).parent.parent / "data" / "secrets.json").read_text())["secrets"]
@@ -449,3 +450,20 @@ def test_a_secret_registered_after_encoding_is_redacted_from_then_on():
         assert secret.encode() not in encode_spans(scrub_spans(Scrubber(), [span])).SerializeToString()
     finally:
         _scrub._forget_registered()
+
+
+def test_generated_request_ids_encode_as_the_sdk_encodes_their_scrubbed_spans():
+    """A request id signalfire generated: the bytes are the SDK's for the same spans scrubbed on the public path,
+    under a plain key, a sensitive key, a statement key, with a known secret inside and past the attribute limit;
+    none of them enters the attribute cache."""
+    scrubber = Scrubber(secret_values=["deadbeefcafe"], attribute_limit=40)
+    ids = [GeneratedId(os.urandom(16).hex()) for _ in range(3)] + [GeneratedId("00deadbeefcafe00" + "1" * 16)]
+    keys = ["request.id", "session_token", "db.statement", "x"]
+    spans = [make_span(attributes={key: value}) for key in keys for value in ids]
+    spans.append(make_span(attributes={"request.id": GeneratedId("f" * 48)}))  # cut at the limit: a plain str then
+    encoder = SpanEncoder(scrubber)
+    for _ in range(2):
+        ours = encoder.encode(spans)
+        assert ours == sdk_request(spans, scrubber).SerializeToString()
+    assert b"deadbeefcafe" not in ours
+    assert not any(type(cache_key[2]) is GeneratedId for cache_key in encoder._kv_cache)

@@ -26,9 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from signalfire._compat.opentelemetry import span_attributes
-from signalfire._scrub._policy import Scrubber, registry_generation
-from signalfire._scrub._wire import scrub_resource, scrub_scope, scrub_trace_state, wire_attribute, wire_text
+from signalfire._compat.opentelemetry import SpanParts, span_parts
+from signalfire._scrub._policy import GeneratedId, Scrubber, registry_generation
+from signalfire._scrub._wire import (
+    STATEMENT_KEYS,
+    scrub_resource,
+    scrub_scope,
+    scrub_trace_state,
+    strip_statement_data,
+    wire_attribute,
+    wire_text,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -71,6 +79,9 @@ _STATUS_FIELD = {
     StatusCode.OK: b"\x7a\x02\x18\x01",
     StatusCode.ERROR: b"\x7a\x02\x18\x02",
 }
+# Looked up by the member's id: an Enum member's __hash__ is a Python call.
+_KIND_BY_ID = {id(kind): field for kind, field in _KIND_FIELD.items()}
+_STATUS_BY_ID = {id(code): field for code, field in _STATUS_FIELD.items()}
 _EMPTY_SCOPE_FIELD = b"\x0a\x00"  # ScopeSpans.scope of a span without an instrumentation scope: present and empty
 
 
@@ -157,13 +168,14 @@ class SpanEncoder:
     takes the SDK's path).
     """
 
-    __slots__ = ("_generation", "_kv_cache", "_names", "_resources", "_scopes", "scrubber")
+    __slots__ = ("_generation", "_id_keys", "_kv_cache", "_names", "_resources", "_scopes", "scrubber")
 
     def __init__(self, scrubber: Scrubber | None) -> None:
         self.scrubber = scrubber
         # (key, type, value) -> the KeyValue as a length-prefixed body, scrubbed (b"": the attribute is left out)
         self._kv_cache: dict[tuple[Any, type, Any], bytes] = {}
         self._names: dict[str, bytes] = {}  # span name -> its field (tag 5), scrubbed
+        self._id_keys: dict[str, bytes] = {}  # key of a generated id (request.id) -> its KeyValue.key field, scrubbed
         # id(object) -> (object, encoded): the object is held so that its id cannot be reused while memoised
         self._resources: dict[int, tuple[Any, bytes, bytes]] = {}
         self._scopes: dict[int, tuple[Any, bytes, bytes]] = {}
@@ -175,7 +187,7 @@ class SpanEncoder:
         """The serialised ExportTraceServiceRequest of ``spans``."""
         if self._generation != registry_generation():
             self._generation = registry_generation()
-            for cache in (self._kv_cache, self._names, self._resources, self._scopes):
+            for cache in (self._kv_cache, self._names, self._id_keys, self._resources, self._scopes):
                 cache.clear()
         # Grouped by resource, then scope, by equality and in first-seen order (as the SDK's dicts do); the id maps
         # avoid hashing a Resource (a JSON dump of its attributes) once per span.
@@ -184,7 +196,8 @@ class SpanEncoder:
         seen: list[Any] = []  # keeps every object whose id is a key above alive for the call
         encode_span = self._span
         for span in spans:
-            resource = span.resource
+            parts = span_parts(span)
+            resource = parts.resource
             index = resource_index.get(id(resource))
             if index is None:
                 seen.append(resource)
@@ -193,7 +206,7 @@ class SpanEncoder:
                     groups.append((resource, [], {}))
                 resource_index[id(resource)] = index
             _, scopes, scope_index = groups[index]
-            scope = span.instrumentation_scope or None
+            scope = parts.instrumentation_scope or None
             bucket = scope_index.get(id(scope))
             if bucket is None:
                 seen.append(scope)
@@ -202,7 +215,7 @@ class SpanEncoder:
                     bucket = []
                     scopes.append((scope, bucket))
                 scope_index[id(scope)] = bucket
-            bucket.append(encode_span(span))
+            bucket.append(encode_span(parts))
         out = []
         for resource, scopes, _ in groups:
             head, tail = self._resource(resource)
@@ -253,42 +266,56 @@ class SpanEncoder:
         return memo[1], memo[2]
 
     # --- one span ---------------------------------------------------------------------------------------------------
-    def _span(self, span: ReadableSpan) -> bytes:
-        context = span.get_span_context()
+    def _span(self, span: SpanParts) -> bytes:
+        (
+            name,
+            context,
+            kind,
+            parent,
+            start_time,
+            end_time,
+            attributes,
+            dropped_attributes,
+            events,
+            dropped_events,
+            links,
+            dropped_links,
+            status,
+            _,
+            _,
+        ) = span
         if context is None:
             raise ValueError("span without a context")
         parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"), b"\x12\x08", context.span_id.to_bytes(8, "big")]
-        state = _trace_state(context, self.scrubber)
-        if state:
-            parts.append(_delimited(b"\x1a", state.encode("utf-8")))
-        parent = span.parent
+        if context.trace_state:
+            state = _trace_state(context, self.scrubber)
+            if state:
+                parts.append(_delimited(b"\x1a", state.encode("utf-8")))
         if parent:
             parts.append(b"\x22\x08")
             parts.append(parent.span_id.to_bytes(8, "big"))
-        name = span.name
         field = self._names.get(name)
         if field is None:
             field = self._name_field(name)
         parts.append(field)
-        parts.append(_KIND_FIELD[span.kind])
-        if span.start_time:
-            parts.append(b"\x39" + _pack_fixed64(span.start_time))
-        if span.end_time:
-            parts.append(b"\x41" + _pack_fixed64(span.end_time))
-        attributes = span_attributes(span)
+        parts.append(_KIND_BY_ID[id(kind)])
+        if start_time:
+            parts.append(b"\x39" + _pack_fixed64(start_time))
+        if end_time:
+            parts.append(b"\x41" + _pack_fixed64(end_time))
         if attributes:
             self._attributes(parts, b"\x4a", attributes)
-        if span.dropped_attributes:
-            parts.append(b"\x50" + _varint(span.dropped_attributes))
-        for event in span.events:
+        if dropped_attributes:
+            parts.append(b"\x50" + _varint(dropped_attributes))
+        for event in events:
             parts.append(_delimited(b"\x5a", self._event(event)))
-        if span.dropped_events:
-            parts.append(b"\x60" + _varint(span.dropped_events))
-        for link in span.links:
+        if dropped_events:
+            parts.append(b"\x60" + _varint(dropped_events))
+        for link in links:
             parts.append(_delimited(b"\x6a", self._link(link)))
-        if span.dropped_links:
-            parts.append(b"\x70" + _varint(span.dropped_links))
-        parts.append(self._status(span.status))
+        if dropped_links:
+            parts.append(b"\x70" + _varint(dropped_links))
+        parts.append(self._status(status))
         parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
         return _delimited(b"\x12", b"".join(parts))
 
@@ -305,7 +332,7 @@ class SpanEncoder:
     def _status(self, status: Any) -> bytes:
         description = status.description
         if not description:
-            return _STATUS_FIELD[status.status_code]
+            return _STATUS_BY_ID[id(status.status_code)]
         if self.scrubber is not None:
             description = wire_text(self.scrubber, description)
         body = _delimited(b"\x12", description.encode("utf-8"))
@@ -343,11 +370,32 @@ class SpanEncoder:
                     if len(cache) >= KV_CACHE_SIZE:
                         cache.clear()
                     cache[cache_key] = entry
+            elif kind is GeneratedId:
+                entry = self._generated_key_value(key, value)
             else:
                 entry = self._scrubbed_key_value(key, value)
             if entry:
                 parts.append(tag)
                 parts.append(entry)
+
+    def _generated_key_value(self, key: str, value: GeneratedId) -> bytes:
+        """A request id signalfire generated (unique per span, so never cached): the key's field is encoded once, the
+        value only checked for known secret values (what ``wire_attribute`` does to such a value under such a key)."""
+        scrubber = self.scrubber
+        key_field = self._id_keys.get(key)
+        if key_field is None:
+            if scrubber is None or scrubber.key_category(key) is not None or key in STATEMENT_KEYS:
+                return self._scrubbed_key_value(key, value)
+            shown = wire_text(scrubber, key) if len(key) >= 8 else key
+            key_field = _delimited(b"\x0a", shown.encode("utf-8"))
+            if len(self._id_keys) >= NAME_CACHE_SIZE:
+                self._id_keys.clear()
+            self._id_keys[key] = key_field
+        if len(value) > scrubber.attribute_limit:  # type: ignore[union-attr]  # a key field exists: scrubber is set
+            return self._scrubbed_key_value(key, value)
+        text = strip_statement_data(scrubber.scrub_text(value))  # type: ignore[union-attr]
+        body = key_field + _delimited(b"\x12", _delimited(b"\x0a", text.encode("utf-8")))
+        return _varint(len(body)) + body
 
     def _scrubbed_key_value(self, key: str, value: Any) -> bytes:
         """The KeyValue as length + body, scrubbed as ScrubbingSpanExporter scrubs it; b"" when it cannot be encoded."""
