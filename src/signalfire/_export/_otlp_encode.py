@@ -83,6 +83,7 @@ _STATUS_FIELD = {
 _KIND_BY_ID = {id(kind): field for kind, field in _KIND_FIELD.items()}
 _STATUS_BY_ID = {id(code): field for code, field in _STATUS_FIELD.items()}
 _EMPTY_SCOPE_FIELD = b"\x0a\x00"  # ScopeSpans.scope of a span without an instrumentation scope: present and empty
+_SPAN_ATTRIBUTES = b"\x4a"  # Span.attributes (field 9, length-delimited)
 
 
 def _varint(n: int) -> bytes:
@@ -168,12 +169,14 @@ class SpanEncoder:
     takes the SDK's path).
     """
 
-    __slots__ = ("_generation", "_id_keys", "_kv_cache", "_names", "_resources", "_scopes", "scrubber")
+    __slots__ = ("_generation", "_id_keys", "_kv_cache", "_kv_caches", "_names", "_resources", "_scopes", "scrubber")
 
     def __init__(self, scrubber: Scrubber | None) -> None:
         self.scrubber = scrubber
         # (key, type, value) -> the KeyValue as a length-prefixed body, scrubbed (b"": the attribute is left out)
         self._kv_cache: dict[tuple[Any, type, Any], bytes] = {}
+        # one cache per field tag (span, event and link attributes), each entry the whole field: tag, length, body
+        self._kv_caches: dict[bytes, dict[tuple[Any, type, Any], bytes]] = {_SPAN_ATTRIBUTES: self._kv_cache}
         self._names: dict[str, bytes] = {}  # span name -> its field (tag 5), scrubbed
         self._id_keys: dict[str, bytes] = {}  # key of a generated id (request.id) -> its KeyValue.key field, scrubbed
         # id(object) -> (object, encoded): the object is held so that its id cannot be reused while memoised
@@ -187,7 +190,7 @@ class SpanEncoder:
         """The serialised ExportTraceServiceRequest of ``spans``."""
         if self._generation != registry_generation():
             self._generation = registry_generation()
-            for cache in (self._kv_cache, self._names, self._id_keys, self._resources, self._scopes):
+            for cache in (*self._kv_caches.values(), self._names, self._id_keys, self._resources, self._scopes):
                 cache.clear()
         # Grouped by resource, then scope, by equality and in first-seen order (as the SDK's dicts do); the id maps
         # avoid hashing a Resource (a JSON dump of its attributes) once per span.
@@ -304,7 +307,7 @@ class SpanEncoder:
         if end_time:
             parts.append(b"\x41" + _pack_fixed64(end_time))
         if attributes:
-            self._attributes(parts, b"\x4a", attributes)
+            self._attributes(parts, _SPAN_ATTRIBUTES, attributes)
         if dropped_attributes:
             parts.append(b"\x50" + _varint(dropped_attributes))
         for event in events:
@@ -359,24 +362,30 @@ class SpanEncoder:
     # --- attributes ---------------------------------------------------------------------------------------------------
     def _attributes(self, parts: list[bytes], tag: bytes, attributes: Mapping[str, Any]) -> None:
         """Append the scrubbed attributes as repeated KeyValue fields with ``tag``."""
-        cache = self._kv_cache
+        cache = self._kv_caches.get(tag)
+        if cache is None:
+            cache = self._kv_caches[tag] = {}
+        append = parts.append
         for key, value in attributes.items():
             kind = type(value)
-            if (kind is str and len(value) <= KV_CACHE_MAX_STRING) or kind is int or kind is bool:
-                cache_key = (key, kind, value)
-                entry = cache.get(cache_key)
-                if entry is None:
+            if kind is str:
+                if len(value) > KV_CACHE_MAX_STRING:
                     entry = self._scrubbed_key_value(key, value)
-                    if len(cache) >= KV_CACHE_SIZE:
-                        cache.clear()
-                    cache[cache_key] = entry
-            elif kind is GeneratedId:
-                entry = self._generated_key_value(key, value)
-            else:
+                    append(tag + entry if entry else b"")
+                    continue
+            elif kind is not int and kind is not bool:
+                entry = (self._generated_key_value if kind is GeneratedId else self._scrubbed_key_value)(key, value)
+                append(tag + entry if entry else b"")
+                continue
+            cache_key = (key, kind, value)
+            field = cache.get(cache_key)
+            if field is None:
                 entry = self._scrubbed_key_value(key, value)
-            if entry:
-                parts.append(tag)
-                parts.append(entry)
+                field = tag + entry if entry else b""  # b"": left out (joined as nothing)
+                if len(cache) >= KV_CACHE_SIZE:
+                    cache.clear()
+                cache[cache_key] = field
+            append(field)
 
     def _generated_key_value(self, key: str, value: GeneratedId) -> bytes:
         """A request id signalfire generated (unique per span, so never cached): the key's field is encoded once, the
@@ -393,8 +402,16 @@ class SpanEncoder:
             self._id_keys[key] = key_field
         if len(value) > scrubber.attribute_limit:  # type: ignore[union-attr]  # a key field exists: scrubber is set
             return self._scrubbed_key_value(key, value)
-        text = strip_statement_data(scrubber.scrub_text(value))  # type: ignore[union-attr]
-        body = key_field + _delimited(b"\x12", _delimited(b"\x0a", text.encode("utf-8")))
+        text = scrubber.scrub_text(value)  # type: ignore[union-attr]  # known secret values only, for such a value
+        if "[parameters: " in text or "Key (" in text:
+            text = strip_statement_data(text)
+        raw = text.encode("utf-8")
+        size = len(raw)
+        total = len(key_field) + size + 4  # KeyValue: the key field, then value (tag, length, AnyValue: tag, length)
+        if total < 128:  # every length fits one byte (a 32-digit id under a short key)
+            small = _SMALL_VARINTS
+            return b"".join((small[total], key_field, b"\x12", small[size + 2], b"\x0a", small[size], raw))
+        body = key_field + _delimited(b"\x12", _delimited(b"\x0a", raw))
         return _varint(len(body)) + body
 
     def _scrubbed_key_value(self, key: str, value: Any) -> bytes:
