@@ -116,7 +116,11 @@ class _Clock:
         if cached[0] != second:
             cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
             self._cached = cached
-        return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
+        return cached[1] + _MILLISECONDS[int((now - second) * 1000)]
+
+
+# ".000Z" to ".999Z": a lookup and one concatenation per line instead of a formatted field
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 _current_span = compat.current_span_reader()
