@@ -31,6 +31,7 @@ from signalfire._compat import opentelemetry as compat
 from signalfire._compat import structlog as compat_structlog
 from signalfire._compat import uvicorn as compat_uvicorn
 from signalfire._export import _drops
+from signalfire._hex_ids import hex_ids
 from signalfire._imports import when_imported
 from signalfire._scrub import _policy as _scrub
 
@@ -127,12 +128,10 @@ _current_span = compat.current_span_reader()
 
 
 class _TraceIds:
-    """Hex trace and span ids of the current span; formatted once per span, not once per line."""
+    """Hex trace and span ids of the current span; formatted once per span (:mod:`signalfire._hex_ids`), not once
+    per line."""
 
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: tuple[Any, str, str, str] = (None, "", "", "")
+    __slots__ = ()
 
     def add(self, out: dict[str, Any], fallback: Any = None) -> None:
         """The current span's ids, else those of ``fallback`` (the span of the request the line belongs to)."""
@@ -144,15 +143,12 @@ class _TraceIds:
             context = span.get_span_context()
         except AttributeError:
             return
-        last = self._last
-        if last[0] is not context:
-            if not context.is_valid:
-                return
-            last = (context, f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{context.trace_flags:02x}")
-            self._last = last
-        out["trace_id"] = last[1]
-        out["span_id"] = last[2]
-        out["trace_flags"] = last[3]
+        if not context.is_valid:
+            return
+        ids = hex_ids(context)
+        out["trace_id"] = ids[1]
+        out["span_id"] = ids[2]
+        out["trace_flags"] = ids[3]
 
 
 def _exception_fields(exc_info: Any) -> tuple[Any, BaseException | None]:

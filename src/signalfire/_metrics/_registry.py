@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from signalfire._compat import opentelemetry as compat
+from signalfire._hex_ids import hex_ids
 from signalfire._scrub import _policy as _scrub
 
 __all__ = [
@@ -193,7 +194,8 @@ def span_exemplar(span: Any) -> dict[str, str] | None:
     context = span.get_span_context()
     exemplar = None
     if context.trace_flags & 1:
-        exemplar = {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+        ids = hex_ids(context)  # the request's log lines name the same span: formatted once
+        exemplar = {"trace_id": ids[1], "span_id": ids[2]}
     _last_exemplar = (span, exemplar)
     return exemplar
 
