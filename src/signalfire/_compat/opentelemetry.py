@@ -242,7 +242,7 @@ class SpanParts(NamedTuple):
     instrumentation_scope: Any
 
 
-_EMPTY: tuple[Any, ...] = ()
+_EMPTY: Sequence[Any] = ()
 _new_parts = tuple.__new__
 
 
@@ -268,13 +268,13 @@ def span_parts(span: Any) -> SpanParts:
         else:
             mapping, dropped_attributes = span.attributes, span.dropped_attributes
         if type(events) is BoundedList and not events.__dict__["_dq"]:
-            events, dropped_events = _EMPTY, events.dropped
+            event_items, dropped_events = _EMPTY, events.dropped
         else:
-            events, dropped_events = _bounded_items(events)
+            event_items, dropped_events = _bounded_items(events)
         if type(links) is BoundedList and not links.__dict__["_dq"]:
-            links, dropped_links = _EMPTY, links.dropped
+            link_items, dropped_links = _EMPTY, links.dropped
         else:
-            links, dropped_links = _bounded_items(links)
+            link_items, dropped_links = _bounded_items(links)
         return _new_parts(  # the tuple built in C: SpanParts(...) is a Python call with fifteen arguments
             SpanParts,
             (
@@ -286,9 +286,9 @@ def span_parts(span: Any) -> SpanParts:
                 fields["_end_time"],
                 mapping,
                 dropped_attributes,
-                events,
+                event_items,
                 dropped_events,
-                links,
+                link_items,
                 dropped_links,
                 fields["_status"],
                 fields["_resource"],

@@ -190,7 +190,8 @@ class SpanEncoder:
         """The serialised ExportTraceServiceRequest of ``spans``."""
         if self._generation != registry_generation():
             self._generation = registry_generation()
-            for cache in (*self._kv_caches.values(), self._names, self._id_keys, self._resources, self._scopes):
+            caches: list[dict[Any, Any]] = [*self._kv_caches.values(), self._names, self._id_keys]
+            for cache in [*caches, self._resources, self._scopes]:
                 cache.clear()
         # Grouped by resource, then scope, by equality and in first-seen order (as the SDK's dicts do); the id maps
         # avoid hashing a Resource (a JSON dump of its attributes) once per span.
