@@ -349,7 +349,11 @@ class _Pipeline:
             self._ids.add(out)
         else:
             self._ids.add(out, request[1])
-            out["request_id"] = request[0]
+            # a client's X-Request-ID is whatever it sent: scrubbed like any value (seen clean once, a lookup after)
+            request_id = request[0]
+            out["request_id"] = (
+                request_id if type(request_id) is _scrub.GeneratedId else self.scrubber.scrub_text(request_id)
+            )
         if self.otel_logger is not None:
             self._export(out, level, now, exc)
         return out

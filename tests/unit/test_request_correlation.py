@@ -177,3 +177,29 @@ async def test_span_processors_see_the_request_attributes_when_the_server_span_s
         "x=1",
     )
     assert attributes["server.address"] == "test"
+
+
+@pytest.mark.parametrize(
+    ("sent", "logged"),
+    [
+        ("password=hunter22", "password=[REDACTED:password]"),
+        ("AKIAIOSFODNN7EXAMPLE", "[REDACTED:aws_access_key]"),
+        ("0af7651916cd43dd8448eb211c80319c", "0af7651916cd43dd8448eb211c80319c"),
+    ],
+)
+async def test_a_client_sent_request_id_is_scrubbed_on_the_lines_and_echoed_as_sent(app, telemetry, sent, logged):
+    """X-Request-ID is whatever the client sent: the response echoes it, the log lines carry it scrubbed like any
+    other value the request brought (the span's request.id is scrubbed at the wire)."""
+    response = await get(app, "/items/7", headers={"X-Request-ID": sent})
+    assert response.headers["x-request-id"] == sent
+    (app_line,) = telemetry.find_logs("loading item")
+    (access,) = access_lines(telemetry)
+    assert app_line["request_id"] == access["request_id"] == logged
+    assert signalfire.scrub(sent) == logged  # the lines say what the policy says of the value itself
+
+
+async def test_a_generated_request_id_is_on_the_lines_as_returned(app, telemetry):
+    response = await get(app, "/items/7")
+    (access,) = access_lines(telemetry)
+    assert access["request_id"] == response.headers["x-request-id"]
+    assert len(access["request_id"]) == 32
