@@ -16,7 +16,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.util import BoundedList
@@ -467,3 +467,17 @@ def test_generated_request_ids_encode_as_the_sdk_encodes_their_scrubbed_spans():
         assert ours == sdk_request(spans, scrubber).SerializeToString()
     assert b"deadbeefcafe" not in ours
     assert not any(type(cache_key[2]) is GeneratedId for cache_key in encoder._kv_cache)
+
+
+def test_a_span_rebuilt_for_its_events_keeps_the_count_of_dropped_attributes():
+    """The public path rebuilds a span whose event lost a secret; its own attributes unchanged, the count the SDK
+    dropped still goes out (it went out as 0), so both paths send the same request."""
+    provider = TracerProvider(span_limits=SpanLimits(max_attributes=1))
+    span = provider.get_tracer("t").start_span("n", attributes={"a": 1, "b": 2})
+    span.add_event("e", {"password": "hunter22"})
+    span.end()
+    readable = span._readable_span()
+    (scrubbed,) = scrub_spans(Scrubber(), [readable])
+    assert scrubbed is not readable
+    assert scrubbed.dropped_attributes == readable.dropped_attributes == 1
+    assert_same_request([readable], Scrubber())

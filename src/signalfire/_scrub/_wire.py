@@ -156,8 +156,13 @@ def _attributes(scrubber: Scrubber, attributes: Any, dropped: int | None = None)
         result[new_key] = new
     if not changed:
         return attributes
-    merged = BoundedAttributes(maxlen=None, attributes=result, immutable=True)
-    merged.dropped = getattr(attributes, "dropped", 0) if dropped is None else dropped
+    return _counted(result, getattr(attributes, "dropped", 0) if dropped is None else dropped)
+
+
+def _counted(attributes: Any, dropped: int) -> BoundedAttributes:
+    """Attributes for a rebuilt span that still say how many the SDK dropped (a plain mapping would say 0)."""
+    merged = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+    merged.dropped = dropped
     return merged
 
 
@@ -312,6 +317,8 @@ class SpanScrubber:
             and scope is item.instrumentation_scope
         ):
             return item
+        if attributes is original and item.dropped_attributes:  # unchanged, but the rebuilt span must keep the count
+            attributes = _counted(original, item.dropped_attributes)
         return ReadableSpan(
             name=name,
             context=context,
