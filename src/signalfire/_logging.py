@@ -127,28 +127,23 @@ _MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 _current_span = compat.current_span_reader()
 
 
-class _TraceIds:
-    """Hex trace and span ids of the current span; formatted once per span (:mod:`signalfire._hex_ids`), not once
-    per line."""
-
-    __slots__ = ()
-
-    def add(self, out: dict[str, Any], fallback: Any = None) -> None:
-        """The current span's ids, else those of ``fallback`` (the span of the request the line belongs to)."""
-        # trace.get_current_span() without its ABC isinstance check, which costs more than the rest of this method
-        span: Any = _current_span() or fallback
-        if span is None:
-            return
-        try:
-            context = span.get_span_context()
-        except AttributeError:
-            return
-        if not context.is_valid:
-            return
-        ids = hex_ids(context)
-        out["trace_id"] = ids[1]
-        out["span_id"] = ids[2]
-        out["trace_flags"] = ids[3]
+def _add_trace_ids(out: dict[str, Any], fallback: Any = None) -> None:
+    """The current span's hex ids on a line, else those of ``fallback`` (the span of the request the line belongs to);
+    formatted once per span (:mod:`signalfire._hex_ids`), not once per line."""
+    # trace.get_current_span() without its ABC isinstance check, which costs more than the rest of this function
+    span: Any = _current_span() or fallback
+    if span is None:
+        return
+    try:
+        context = span.get_span_context()
+    except AttributeError:
+        return
+    if not context.is_valid:
+        return
+    ids = hex_ids(context)
+    out["trace_id"] = ids[1]
+    out["span_id"] = ids[2]
+    out["trace_flags"] = ids[3]
 
 
 def _exception_fields(exc_info: Any) -> tuple[Any, BaseException | None]:
@@ -236,7 +231,6 @@ class _Pipeline:
         "_clock",
         "_console",
         "_default",
-        "_ids",
         "_loggers",
         "_stdlib_levels",
         "json",
@@ -266,7 +260,6 @@ class _Pipeline:
         self.min_level = logging.INFO
         self._loggers: dict[str, logging.Logger] = {}
         self._clock = _Clock()
-        self._ids = _TraceIds()
         self._console: Callable[..., Any] | None = None
         if not json_format:
             colors = bool(getattr(stream or sys.stdout, "isatty", lambda: False)())
@@ -346,9 +339,9 @@ class _Pipeline:
         out.update(self.static)
         request = _REQUEST_ID.get()
         if request is None:
-            self._ids.add(out)
+            _add_trace_ids(out)
         else:
-            self._ids.add(out, request[1])
+            _add_trace_ids(out, request[1])
             # a client's X-Request-ID is whatever it sent: scrubbed like any value (seen clean once, a lookup after)
             request_id = request[0]
             out["request_id"] = (
