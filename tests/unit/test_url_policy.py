@@ -165,6 +165,44 @@ def test_oversized_query_is_cut_before_it_is_judged() -> None:
     assert len(recorded) <= _url.MAX_QUERY
 
 
+def test_a_repeated_query_item_is_judged_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thousand copies of one item are one scrub, and the query is kept (or rebuilt) item for item."""
+    seen: list[str] = []
+
+    class Counting(_url._scrub.Scrubber):
+        def scrub_text(self, text: str) -> str:
+            seen.append(text)
+            return super().scrub_text(text)
+
+    counting = Counting()
+    monkeypatch.setattr(_url._scrub, "active", lambda: counting)
+    query = "&".join(["note=hello+there", f"token={TOKEN}"] * 500)
+    recorded = _url.recorded_query(query)
+    assert seen == ["hello there"]  # "token" is a secret-like name: its value is replaced without a scan
+    cut = query[: _url.MAX_QUERY].split("&")
+    assert recorded == "&".join("token=[REDACTED:token]" if item.startswith("token=") else item for item in cut)
+
+
+def test_query_names_are_judged_again_under_another_policy() -> None:
+    """The cache of judged parameter names belongs to one policy: a re-initialisation with SIGNALFIRE_SCRUB_KEYS
+    judges a name already seen again."""
+    _url._last_query = (None, -1, "", "")
+    assert _url.recorded_query("internal_ref=abc") == "internal_ref=abc"
+    signalfire.init_observability(scrub_keys="internal_ref", traces_exporter="none")
+    try:
+        assert _url.recorded_query("internal_ref=abc") == "internal_ref=[REDACTED:internal_ref]"
+    finally:
+        signalfire.shutdown()
+    assert _url.recorded_query("internal_ref=abc") == "internal_ref=abc"
+
+
+def test_the_cache_of_query_names_stays_bounded() -> None:
+    """A client sending fresh names on every request does not grow the cache past its bound."""
+    for request in range(20):
+        _url.recorded_query("&".join(f"n{request}x{i}=1" for i in range(600)))
+    assert len(_url._query_names) <= _url._QUERY_NAMES_MAX + 600
+
+
 # --- the policy where signalfire records URLs ---------------------------------------------------------------------
 def _reset_app() -> FastAPI:
     app = FastAPI()

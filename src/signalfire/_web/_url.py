@@ -106,10 +106,11 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _param_cache: dict[str, bool] = {}
 _param_cache_policy: list[object] = [None]
 _UNJUDGED: Any = object()
-# A whole item (it starts the query or follows "&") whose value is at least MIN_SECRET_LENGTH (6) characters long,
-# or a non-empty item without "=" (judged by its shape); shorter values are never changed by a rule.
-_JUDGED_ITEM = re.compile(rf"(?<![^&])(?:[^&=]*+=[^&]{{{_scrub.MIN_SECRET_LENGTH},}}+|[^&=]++(?=&|\Z))")
-_ITEM_NAME = re.compile(r"(?:^|&)([^&=]*+)")  # each item's name (the text before its first "=")
+# Query parameter names (as sent, before percent-decoding) and their category under the policy in force; emptied when
+# another scrubber is active, and when it holds more names than this (a client can send a thousand distinct names).
+_query_names: dict[str, str | None] = {}
+_query_names_policy: list[object] = [None]
+_QUERY_NAMES_MAX = 4096
 # The last query recorded: (scrubber, secret registry generation, query, what was recorded).
 _last_query: tuple[object, int, str, str] = (None, -1, "", "")
 
@@ -217,50 +218,45 @@ def recorded_query(query: str) -> str:
         # The middleware and the access line record the same query of the same request: the second costs a compare.
         if last[0] is scrubber and last[1] == generation and last[2] == query:
             return last[3]
-        # Nothing to change, found in C: every name (judged once per distinct name) is not secret-like, every value
-        # is shorter than the shortest a rule redacts, and every item has its "=" (a bare item is judged by shape).
-        if not any(_name_category(unquote_plus(name), scrubber) is not None for name in set(_ITEM_NAME.findall(query))):
-            # no secret-like name: only the items a rule could change (a long value, a bare item) are judged
-            recorded = _JUDGED_ITEM.sub(lambda item: _judged_item(item.group(0), scrubber), query)
-            _last_query = (scrubber, generation, query, recorded)
-            return recorded
-        parts = []
-        # A query of a thousand parameters repeats its names: each distinct name is judged once per query.
-        categories: dict[str, str | None] = {}
-        for item in query.split("&"):
-            name, sep, raw = item.partition("=")
-            if not sep:  # a bare item ("?sk_live_..."): judged by its shape alone
-                value = unquote_plus(item)
-                scrubbed = scrubber.scrub_text(value)
-                parts.append(item if scrubbed == value else quote(scrubbed, safe="[]:"))
-                continue
-            category = categories.get(name, _UNJUDGED)
-            if category is _UNJUDGED:
-                category = categories[name] = _name_category(unquote_plus(name), scrubber)
-            if category is None and len(raw) < _scrub.MIN_SECRET_LENGTH:
-                parts.append(item)  # decoding never lengthens a value, and shorter ones are never changed
-                continue
-            if category is not None:
-                parts.append(f"{name}={_scrub.marker(category)}" if raw else item)
-                continue
-            value = unquote_plus(raw)
-            scrubbed = scrubber.scrub_text(value)
-            parts.append(item if scrubbed == value else f"{name}={quote(scrubbed, safe='[]:')}")
-        recorded = "&".join(parts)
+        if _query_names_policy[0] is not scrubber or len(_query_names) > _QUERY_NAMES_MAX:
+            _query_names.clear()
+            _query_names_policy[0] = scrubber
+        items = query.split("&")
+        # Each distinct item is judged once (a hostile query of a thousand "x=1" is two items to judge, not a
+        # thousand), each distinct name once per policy; the query is rebuilt only when an item changed.
+        changed: dict[str, str] = {}
+        for item in set(items) if len(items) > 1 else items:
+            recorded = _recorded_item(item, scrubber, _query_names)
+            if recorded != item:
+                changed[item] = recorded
+        recorded = "&".join(map(changed.get, items, items)) if changed else query
         _last_query = (scrubber, generation, query, recorded)
         return recorded
     except Exception:  # the policy must not break the request; record nothing rather than the raw query
         return _scrub.marker("query")
 
 
-def _judged_item(item: str, scrubber: _scrub.Scrubber) -> str:
-    """One query item whose name is not secret-like, as :func:`recorded_query` records it."""
+def _recorded_item(item: str, scrubber: _scrub.Scrubber, categories: dict[str, str | None]) -> str:
+    """One query item as :func:`recorded_query` records it; ``categories`` holds the names judged so far under
+    ``scrubber``'s policy."""
     name, sep, raw = item.partition("=")
-    value = unquote_plus(raw if sep else item)
-    scrubbed = scrubber.scrub_text(value)
-    if scrubbed == value:
+    if not sep:  # a bare item ("?sk_live_..."): judged by its shape alone
+        if len(item) < _scrub.MIN_SECRET_LENGTH:
+            return item  # decoding never lengthens a value, and shorter ones are never changed
+        value = unquote_plus(item)
+        scrubbed = scrubber.scrub_text(value)
+        return item if scrubbed == value else quote(scrubbed, safe="[]:")
+    category = categories.get(name, _UNJUDGED)
+    if category is _UNJUDGED:
+        decoded = unquote_plus(name) if "%" in name or "+" in name else name
+        category = categories[name] = _name_category(decoded, scrubber)
+    if category is not None:
+        return f"{name}={_scrub.marker(category)}" if raw else item
+    if len(raw) < _scrub.MIN_SECRET_LENGTH:
         return item
-    return f"{name}={quote(scrubbed, safe='[]:')}" if sep else quote(scrubbed, safe="[]:")
+    value = unquote_plus(raw)
+    scrubbed = scrubber.scrub_text(value)
+    return item if scrubbed == value else f"{name}={quote(scrubbed, safe='[]:')}"
 
 
 def recorded_url(url: str) -> str:
