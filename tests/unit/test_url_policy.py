@@ -196,11 +196,44 @@ def test_query_names_are_judged_again_under_another_policy() -> None:
     assert _url.recorded_query("internal_ref=abc") == "internal_ref=abc"
 
 
+def test_a_name_judged_under_an_older_policy_is_never_read_under_the_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request still judging a name under the old policy while init_observability installs a new one (and another
+    request starts under it) must not leave its verdict where the new policy's requests read."""
+    import threading
+
+    old, new = _url._scrub.Scrubber(), _url._scrub.Scrubber(extra_keys=["internal_ref"])
+    active = [old]
+    monkeypatch.setattr(_url._scrub, "active", lambda: active[0])
+    real = _url._name_category
+    judging, resume = threading.Event(), threading.Event()
+
+    def paused(name: str, scrubber: Any) -> str | None:
+        category = real(name, scrubber)
+        if scrubber is old and name == "internal_ref":
+            judging.set()
+            resume.wait(10)
+        return category
+
+    monkeypatch.setattr(_url, "_name_category", paused)
+    _url._last_query = (None, -1, "", "")
+    earlier = threading.Thread(target=_url.recorded_query, args=("internal_ref=abc",))
+    earlier.start()
+    assert judging.wait(10)
+    active[0] = new
+    _url.recorded_query("y=1")  # a request under the new policy meanwhile
+    resume.set()
+    earlier.join(10)
+    _url._last_query = (None, -1, "", "")
+    assert _url.recorded_query("internal_ref=abc") == "internal_ref=[REDACTED:internal_ref]"
+
+
 def test_the_cache_of_query_names_stays_bounded() -> None:
     """A client sending fresh names on every request does not grow the cache past its bound."""
     for request in range(20):
         _url.recorded_query("&".join(f"n{request}x{i}=1" for i in range(600)))
-    assert len(_url._query_names) <= _url._QUERY_NAMES_MAX + 600
+    assert len(_url._query_names[1]) <= _url._QUERY_NAMES_MAX + 600
+    _url.recorded_query("long" * 100 + "=1")
+    assert "long" * 100 not in _url._query_names[1]  # a long name is judged, never held
 
 
 # --- the policy where signalfire records URLs ---------------------------------------------------------------------

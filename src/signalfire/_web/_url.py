@@ -106,11 +106,13 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _param_cache: dict[str, bool] = {}
 _param_cache_policy: list[object] = [None]
 _UNJUDGED: Any = object()
-# Query parameter names (as sent, before percent-decoding) and their category under the policy in force; emptied when
-# another scrubber is active, and when it holds more names than this (a client can send a thousand distinct names).
-_query_names: dict[str, str | None] = {}
-_query_names_policy: list[object] = [None]
+# Query parameter names (as sent, before percent-decoding) and their category, with the scrubber whose policy judged
+# them. Replaced whole (never cleared in place) when another scrubber is active or it holds more names than this: a
+# call under an older policy fills the dict it started with, which nobody reads any more.
+_query_names: tuple[object, dict[str, str | None]] = (None, {})
 _QUERY_NAMES_MAX = 4096
+# Longer names are judged on every query and never cached (the policy reads no key longer than 200 characters).
+_QUERY_NAME_CACHED_MAX = 200
 # The last query recorded: (scrubber, secret registry generation, query, what was recorded).
 _last_query: tuple[object, int, str, str] = (None, -1, "", "")
 
@@ -210,7 +212,7 @@ def recorded_query(query: str) -> str:
         return query
     if len(query) > MAX_QUERY:
         query = query[:MAX_QUERY]
-    global _last_query  # noqa: PLW0603 - one entry, replaced whole
+    global _last_query, _query_names  # noqa: PLW0603 - each replaced whole
     try:
         scrubber = _scrub.active()
         generation = _scrub.registry_generation()
@@ -218,15 +220,16 @@ def recorded_query(query: str) -> str:
         # The middleware and the access line record the same query of the same request: the second costs a compare.
         if last[0] is scrubber and last[1] == generation and last[2] == query:
             return last[3]
-        if _query_names_policy[0] is not scrubber or len(_query_names) > _QUERY_NAMES_MAX:
-            _query_names.clear()
-            _query_names_policy[0] = scrubber
+        policy, names = _query_names
+        if policy is not scrubber or len(names) > _QUERY_NAMES_MAX:
+            names = {}
+            _query_names = (scrubber, names)
         items = query.split("&")
         # Each distinct item is judged once (a hostile query of a thousand "x=1" is two items to judge, not a
         # thousand), each distinct name once per policy; the query is rebuilt only when an item changed.
         changed: dict[str, str] = {}
         for item in set(items) if len(items) > 1 else items:
-            recorded = _recorded_item(item, scrubber, _query_names)
+            recorded = _recorded_item(item, scrubber, names)
             if recorded != item:
                 changed[item] = recorded
         recorded = "&".join(map(changed.get, items, items)) if changed else query
@@ -249,7 +252,9 @@ def _recorded_item(item: str, scrubber: _scrub.Scrubber, categories: dict[str, s
     category = categories.get(name, _UNJUDGED)
     if category is _UNJUDGED:
         decoded = unquote_plus(name) if "%" in name or "+" in name else name
-        category = categories[name] = _name_category(decoded, scrubber)
+        category = _name_category(decoded, scrubber)
+        if len(name) <= _QUERY_NAME_CACHED_MAX:
+            categories[name] = category
     if category is not None:
         return f"{name}={_scrub.marker(category)}" if raw else item
     if len(raw) < _scrub.MIN_SECRET_LENGTH:
