@@ -101,18 +101,35 @@ _PATH_MARKER = _scrub.marker("path")
 MAX_QUERY = 4096
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-# Route parameter names seen so far and whether they are secret-like under the policy in force (names come from route
-# definitions: bounded); emptied when another scrubber (a re-initialisation with other SIGNALFIRE_SCRUB_KEYS) is active.
-_param_cache: dict[str, bool] = {}
-_param_cache_policy: list[object] = [None]
 _UNJUDGED: Any = object()
-# Query parameter names (as sent, before percent-decoding) and their category, with the scrubber whose policy judged
-# them. Replaced whole (never cleared in place) when another scrubber is active or it holds more names than this: a
-# call under an older policy fills the dict it started with, which nobody reads any more.
-_query_names: tuple[object, dict[str, str | None]] = (None, {})
-_QUERY_NAMES_MAX = 4096
-# Longer names are judged on every query and never cached (the policy reads no key longer than 200 characters).
-_QUERY_NAME_CACHED_MAX = 200
+
+
+class _JudgedNames:
+    """Names and what the policy in force made of them, held for one scrubber: replaced whole (never cleared in
+    place) when another scrubber is active or more than :data:`_JUDGED_NAMES_MAX` are held, so a call still running
+    under an older policy fills the dict it started with, which nobody reads any more."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: tuple[object, dict[str, Any]] = (None, {})
+
+    def under(self, scrubber: _scrub.Scrubber) -> dict[str, Any]:
+        policy, names = self._held
+        if policy is not scrubber or len(names) > _JUDGED_NAMES_MAX:
+            names = {}
+            self._held = (scrubber, names)
+        return names
+
+
+# A client can send a thousand distinct names; names longer than this are judged every time and never held (the
+# policy reads no key longer than 200 characters).
+_JUDGED_NAMES_MAX = 4096
+_JUDGED_NAME_HELD_MAX = 200
+# Route parameter names (from route definitions: bounded) and whether they are secret-like.
+_route_params = _JudgedNames()
+# Query parameter names (as sent, before percent-decoding) and their category.
+_query_names = _JudgedNames()
 # The last query recorded: (scrubber, secret registry generation, query, what was recorded).
 _last_query: tuple[object, int, str, str] = (None, -1, "", "")
 
@@ -143,11 +160,9 @@ def error_type_of_exception(exc: BaseException) -> str:
 def is_secret_name(name: str) -> bool:
     """True when a route parameter called ``name`` holds a secret (``token``, ``reset_code``, ``apiKey``...)."""
     scrubber = _scrub.active()
-    if _param_cache_policy[0] is not scrubber:
-        _param_cache.clear()
-        _param_cache_policy[0] = scrubber
+    judged = _route_params.under(scrubber)
     try:
-        return _param_cache[name]
+        return bool(judged[name])
     except KeyError:
         pass
     words = [word for word in _WORD_SPLIT.split(_CAMEL.sub("_", name).lower()) if word]
@@ -160,8 +175,8 @@ def is_secret_name(name: str) -> bool:
             secret = scrubber.is_sensitive_key(name)
         except Exception:  # the scrubber never raises; if it did, fail closed
             secret = True
-    if len(_param_cache) < 4096:
-        _param_cache[name] = secret
+    if len(name) <= _JUDGED_NAME_HELD_MAX:
+        judged[name] = secret
     return secret
 
 
@@ -212,7 +227,7 @@ def recorded_query(query: str) -> str:
         return query
     if len(query) > MAX_QUERY:
         query = query[:MAX_QUERY]
-    global _last_query, _query_names  # noqa: PLW0603 - each replaced whole
+    global _last_query  # noqa: PLW0603 - one entry, replaced whole
     try:
         scrubber = _scrub.active()
         generation = _scrub.registry_generation()
@@ -220,10 +235,7 @@ def recorded_query(query: str) -> str:
         # The middleware and the access line record the same query of the same request: the second costs a compare.
         if last[0] is scrubber and last[1] == generation and last[2] == query:
             return last[3]
-        policy, names = _query_names
-        if policy is not scrubber or len(names) > _QUERY_NAMES_MAX:
-            names = {}
-            _query_names = (scrubber, names)
+        names = _query_names.under(scrubber)
         items = query.split("&")
         # Each distinct item is judged once (a hostile query of a thousand "x=1" is two items to judge, not a
         # thousand), each distinct name once per policy; the query is rebuilt only when an item changed.
@@ -251,9 +263,8 @@ def _recorded_item(item: str, scrubber: _scrub.Scrubber, categories: dict[str, s
         return item if scrubbed == value else quote(scrubbed, safe="[]:")
     category = categories.get(name, _UNJUDGED)
     if category is _UNJUDGED:
-        decoded = unquote_plus(name) if "%" in name or "+" in name else name
-        category = _name_category(decoded, scrubber)
-        if len(name) <= _QUERY_NAME_CACHED_MAX:
+        category = _name_category(unquote_plus(name), scrubber)
+        if len(name) <= _JUDGED_NAME_HELD_MAX:
             categories[name] = category
     if category is not None:
         return f"{name}={_scrub.marker(category)}" if raw else item
